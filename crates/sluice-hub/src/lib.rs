@@ -1,0 +1,1 @@
+//! sluice-hub (under construction).

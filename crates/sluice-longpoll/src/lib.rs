@@ -1,0 +1,1 @@
+//! sluice-longpoll (under construction).

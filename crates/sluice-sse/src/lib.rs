@@ -1,0 +1,1 @@
+//! sluice-sse (under construction).

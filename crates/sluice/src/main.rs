@@ -1,0 +1,6 @@
+//! The `sluice` command line.
+
+fn main() {
+    eprintln!("sluice: no commands yet");
+    std::process::exit(2);
+}
