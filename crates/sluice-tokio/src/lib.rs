@@ -1,1 +1,3 @@
-//! sluice-tokio (under construction).
+//! sluice-tokio (under construction): tokio drivers for the Sluice protocol crates.
+
+pub mod http;

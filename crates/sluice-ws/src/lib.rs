@@ -1,1 +1,3 @@
-//! sluice-ws (under construction).
+//! sluice-ws (under construction): RFC 6455 WebSocket, sans-IO.
+
+pub mod handshake;

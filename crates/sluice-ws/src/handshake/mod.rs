@@ -1,0 +1,1 @@
+//! RFC 6455 §4 opening handshake (under construction).
