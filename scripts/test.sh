@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Every test of the project, from a fresh machine: installs what the tests need
+# (scripts/setup.sh), then runs formatting, lints, unit/integration tests, docs,
+# fuzz smoke runs, Autobahn|Testsuite in both roles and the real-peer interop tests.
+#
+# Environment:
+#   FUZZ_SECONDS   seconds per fuzz target (default 20)
+#   SKIP_SETUP=1   do not run scripts/setup.sh (everything already installed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+
+step() { printf '\n==== %s (%s)\n' "$*" "$(date +%T)"; }
+
+if [[ "${SKIP_SETUP:-0}" != 1 ]]; then
+    step "setup"
+    scripts/setup.sh
+fi
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --workspace
+
+step "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+step "fuzz smoke runs (${FUZZ_SECONDS}s per target)"
+scripts/fuzz_smoke.sh "$FUZZ_SECONDS"
+
+step "release build of the testees"
+cargo build --release -p sluice-tokio --examples
+
+step "Autobahn|Testsuite, both roles"
+scripts/autobahn/ci.sh
+
+step "real-peer interop"
+scripts/interop/ci.sh
+
+step "all tests passed"
