@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Install everything Sluice's conformance and interop tests need on a fresh Debian machine.
+#
+# Idempotent and non-interactive (runs as root in CI with CI=true). Each step checks first and
+# only installs what is missing, so a second run takes a few seconds.
+#
+#   scripts/setup.sh            # everything
+#   SKIP_APT=1 scripts/setup.sh # skip the Debian packages step (not root / offline apt)
+#
+# Installs:
+#   - Debian: chromium (headless WebSocket peer), iproute2 (ip, for `unshare -n` + lo up),
+#     util-linux (unshare), curl; nodejs + npm only if `node`/`npm` are missing.
+#   - cargo-fuzz (cargo install --locked) if `cargo fuzz` is missing.
+#   - Autobahn|Testsuite 25.10.1 in a Python 2.7 virtualenv at $REPO/.venv-autobahn
+#     (fails loudly if CPython 2.7 cannot be found).
+#   - python3 `websockets` (pinned in scripts/interop/requirements.txt).
+#   - node packages of scripts/interop (ws, eventsource-parser, playwright-core) via `npm ci`.
+# Never runs `npx playwright install`: playwright-core is pointed at /usr/bin/chromium.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+AUTOBAHN_VERSION="25.10.1"
+VENV="${AUTOBAHN_VENV:-$REPO/.venv-autobahn}"
+PY27_VERSION="${PY27_VERSION:-2.7.18}"
+export DEBIAN_FRONTEND=noninteractive
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+
+# pyenv and cargo live under $HOME on this machine kind; make them visible in a bare CI env.
+for d in "$HOME/.pyenv/shims" "$HOME/.pyenv/bin" "$HOME/.cargo/bin"; do
+  [[ -d $d && ":$PATH:" != *":$d:"* ]] && PATH="$d:$PATH"
+done
+export PATH
+
+log() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+T0=$SECONDS
+
+# ---------------------------------------------------------------- Debian packages
+if [[ ${SKIP_APT:-0} != 1 ]]; then
+  want=()
+  [[ -x /usr/bin/chromium ]] || want+=(chromium)
+  command -v ip >/dev/null || want+=(iproute2)
+  command -v unshare >/dev/null || want+=(util-linux)
+  command -v curl >/dev/null || want+=(curl)
+  command -v node >/dev/null || want+=(nodejs)
+  command -v npm >/dev/null || want+=(npm)
+  if ((${#want[@]})); then
+    [[ $(id -u) == 0 ]] || die "need root to apt-get install ${want[*]} (or set SKIP_APT=1)"
+    log "apt-get update"
+    apt-get update -q
+    log "apt-get install ${want[*]}"
+    apt-get install -y -q --no-install-recommends "${want[@]}"
+  else
+    log "Debian packages present (chromium, ip, unshare, curl, node, npm)"
+  fi
+fi
+for c in ip unshare curl node npm; do command -v $c >/dev/null || die "$c missing after install"; done
+[[ -x /usr/bin/chromium || ${SKIP_APT:-0} == 1 ]] || die "/usr/bin/chromium missing after install"
+
+# ---------------------------------------------------------------- cargo-fuzz
+if command -v cargo >/dev/null; then
+  if cargo fuzz --version >/dev/null 2>&1; then
+    log "cargo-fuzz present ($(cargo fuzz --version 2>/dev/null))"
+  else
+    log "cargo install cargo-fuzz --locked"
+    cargo install cargo-fuzz --locked
+  fi
+else
+  log "WARNING: cargo not on PATH; skipping cargo-fuzz"
+fi
+
+# ---------------------------------------------------------------- Autobahn|Testsuite (Python 2.7)
+find_py27() {
+  local p
+  if command -v pyenv >/dev/null && p="$(pyenv prefix "$PY27_VERSION" 2>/dev/null)" && [[ -x $p/bin/python2.7 ]]; then
+    echo "$p/bin/python2.7"; return 0
+  fi
+  for p in "$HOME/.pyenv/versions/$PY27_VERSION/bin/python2.7" "$(command -v python2.7 || true)"; do
+    [[ -n $p && -x $p ]] && { echo "$p"; return 0; }
+  done
+  return 1
+}
+if [[ -x $VENV/bin/wstest ]] && "$VENV/bin/python" -c "import autobahntestsuite" 2>/dev/null \
+   && [[ $("$VENV/bin/python" -c "import pkg_resources; print(pkg_resources.get_distribution('autobahntestsuite').version)" 2>/dev/null) == "$AUTOBAHN_VERSION" ]]; then
+  log "Autobahn|Testsuite $AUTOBAHN_VERSION present in $VENV"
+else
+  PY27="$(find_py27)" || die "CPython 2.7 ($PY27_VERSION) not found (tried 'pyenv prefix $PY27_VERSION' and python2.7 on PATH). Autobahn|Testsuite needs it; conformance cannot run."
+  "$PY27" -c 'import sys; assert sys.version_info[:2] == (2, 7)' || die "$PY27 is not Python 2.7"
+  log "Python 2.7: $PY27"
+  # virtualenv >= 20.22 dropped creating Python 2 environments.
+  if ! python3 -c 'import virtualenv, sys; v = tuple(int(x) for x in virtualenv.__version__.split(".")[:2]); sys.exit(0 if v < (20, 22) else 1)' 2>/dev/null; then
+    log "pip install 'virtualenv<20.22' (python3: $(command -v python3))"
+    python3 -m pip install -q 'virtualenv<20.22'
+  fi
+  rm -rf "$VENV"
+  log "creating py2 virtualenv $VENV"
+  python3 -m virtualenv -q -p "$PY27" "$VENV"
+  log "pip install autobahntestsuite==$AUTOBAHN_VERSION (builds C extensions, ~30 s)"
+  t=$SECONDS
+  "$VENV/bin/pip" install -q "autobahntestsuite==$AUTOBAHN_VERSION"
+  log "autobahntestsuite installed in $((SECONDS - t)) s"
+  [[ -x $VENV/bin/wstest ]] || die "wstest missing from $VENV after install"
+fi
+
+# ---------------------------------------------------------------- python3 websockets
+REQ="$REPO/scripts/interop/requirements.txt"
+want_ws="$(sed -n 's/^websockets==//p' "$REQ")"
+if [[ $(python3 -c 'import websockets; print(websockets.__version__)' 2>/dev/null) == "$want_ws" ]]; then
+  log "python3 websockets $want_ws present"
+else
+  log "pip install -r scripts/interop/requirements.txt (python3: $(command -v python3))"
+  python3 -m pip install -q -r "$REQ"
+fi
+
+# ---------------------------------------------------------------- node packages
+if [[ -d $REPO/scripts/interop/node_modules/ws && -d $REPO/scripts/interop/node_modules/playwright-core \
+      && -d $REPO/scripts/interop/node_modules/eventsource-parser ]]; then
+  log "node packages present in scripts/interop/node_modules"
+else
+  log "npm ci in scripts/interop"
+  (cd "$REPO/scripts/interop" && npm ci --no-audit --no-fund)
+fi
+
+log "done in $((SECONDS - T0)) s"
