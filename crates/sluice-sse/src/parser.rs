@@ -1,0 +1,543 @@
+//! The event-stream parser: WHATWG HTML, "Server-sent events", §9.2.5 (parsing an event
+//! stream) and §9.2.6 (interpreting an event stream).
+//!
+//! The parser is sans-IO: feed it bytes with [`Parser::handle_input`] as they arrive, tell it
+//! about the end of the stream with [`Parser::handle_eof`], and drain what it found with
+//! [`Parser::poll_item`]. Every complete line is interpreted directly in the caller's slice;
+//! only the unterminated tail of a read is copied into the parser, so each byte is scanned once.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::ParseError;
+
+/// The UTF-8 byte order mark; exactly one is stripped at the start of a stream.
+const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
+
+/// Limits and options of a [`Parser`].
+///
+/// Every buffer a peer can grow is bounded by one of these limits:
+/// the unterminated line carried over between reads is at most [`max_line_length`] bytes, the
+/// event type and last-event-ID buffers are at most one line each, and the data buffer is at
+/// most [`max_event_size`] bytes. The queue of parsed items grows with the bytes of a single
+/// [`Parser::handle_input`] call (at most one item per two input bytes); drain it with
+/// [`Parser::poll_item`] after each call.
+///
+/// [`max_line_length`]: Config::max_line_length
+/// [`max_event_size`]: Config::max_event_size
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Longest accepted line in bytes, without its line ending. Default: 16 MiB.
+    pub max_line_length: usize,
+    /// Largest accepted data buffer of one event in bytes (the event's `data`, with the line
+    /// feeds between `data` lines). Default: 16 MiB.
+    pub max_event_size: usize,
+    /// Whether comment lines (those starting with `:`) are reported as [`Item::Comment`].
+    /// Default: `true`.
+    pub emit_comments: bool,
+}
+
+impl Config {
+    /// Default for [`Config::max_line_length`]: 16 MiB.
+    pub const DEFAULT_MAX_LINE_LENGTH: usize = 16 * 1024 * 1024;
+    /// Default for [`Config::max_event_size`]: 16 MiB.
+    pub const DEFAULT_MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
+
+    /// Sets [`Config::max_line_length`].
+    #[must_use]
+    pub fn with_max_line_length(mut self, max: usize) -> Self {
+        self.max_line_length = max;
+        self
+    }
+
+    /// Sets [`Config::max_event_size`].
+    #[must_use]
+    pub fn with_max_event_size(mut self, max: usize) -> Self {
+        self.max_event_size = max;
+        self
+    }
+
+    /// Sets [`Config::emit_comments`].
+    #[must_use]
+    pub fn with_emit_comments(mut self, emit: bool) -> Self {
+        self.emit_comments = emit;
+        self
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_line_length: Self::DEFAULT_MAX_LINE_LENGTH,
+            max_event_size: Self::DEFAULT_MAX_EVENT_SIZE,
+            emit_comments: true,
+        }
+    }
+}
+
+/// A dispatched event (the `MessageEvent` a browser's `EventSource` would fire).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessageEvent {
+    /// The event type buffer at dispatch: empty when no `event` field was seen, in which case
+    /// a browser fires the event as `"message"` (see [`MessageEvent::event_type`]).
+    pub event: String,
+    /// The data buffer at dispatch, without its final line feed. Lines of a multi-line `data`
+    /// are joined with `\n`.
+    pub data: String,
+    /// The last event ID string at dispatch (it persists from earlier events).
+    pub last_event_id: Arc<str>,
+}
+
+impl MessageEvent {
+    /// The type a browser dispatches this event as: [`MessageEvent::event`], or `"message"`
+    /// when that is empty.
+    #[must_use]
+    pub fn event_type(&self) -> &str {
+        if self.event.is_empty() {
+            "message"
+        } else {
+            &self.event
+        }
+    }
+}
+
+/// One thing found in the stream, in stream order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Item {
+    /// A blank line dispatched an event with a non-empty data buffer.
+    Event(MessageEvent),
+    /// A valid `retry` field set the reconnection time to this many milliseconds.
+    Retry(u64),
+    /// A comment line (starting with `:`): the text after the colon, with one leading space
+    /// removed (as for field values). Servers send these as heartbeats. Only reported when
+    /// [`Config::emit_comments`] is set.
+    Comment(String),
+}
+
+/// Sans-IO event-stream parser.
+///
+/// Input: [`handle_input`](Parser::handle_input) with any split of the byte stream (a read
+/// of one byte is as good as a read of a megabyte) and [`handle_eof`](Parser::handle_eof)
+/// when the connection ends. Output: [`poll_item`](Parser::poll_item) until it returns `None`.
+///
+/// Decoding follows the standard exactly: the bytes are UTF-8 with invalid sequences replaced
+/// by U+FFFD (a character split across reads is reassembled first); one leading byte order
+/// mark is stripped; CRLF, LF and a lone CR each end a line, and a CR at the very end of a
+/// read ends its line at once (a LF at the start of the next read is then swallowed).
+///
+/// The parser keeps the last event ID and the reconnection time across
+/// [`handle_eof`](Parser::handle_eof), so one parser can serve every connection of an
+/// `EventSource`-like client, as browsers do.
+#[derive(Debug, Default)]
+pub struct Parser {
+    config: Config,
+    /// Number of BOM bytes matched at stream start; 3 (or more) once the start is decided.
+    bom: u8,
+    /// The previous read ended with a CR: a LF at the start of the next read belongs to it.
+    skip_lf: bool,
+    /// The unterminated tail of previous reads.
+    partial: Vec<u8>,
+    /// Data buffer without its trailing LF; `has_data` tells "empty" from "one empty line".
+    data: String,
+    has_data: bool,
+    event: String,
+    id_buffer: Arc<str>,
+    last_event_id: Arc<str>,
+    retry: Option<u64>,
+    items: VecDeque<Item>,
+    error: Option<ParseError>,
+}
+
+const BOM_DONE: u8 = 3;
+
+impl Parser {
+    /// A parser with the default [`Config`].
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A parser with the given limits.
+    #[must_use]
+    pub fn with_config(config: Config) -> Self {
+        Self {
+            config,
+            ..Self::default()
+        }
+    }
+
+    /// A parser whose last event ID starts as `id` (a client resuming a stream).
+    #[must_use]
+    pub fn with_last_event_id(mut self, id: &str) -> Self {
+        let id: Arc<str> = Arc::from(id);
+        self.id_buffer = id.clone();
+        self.last_event_id = id;
+        self
+    }
+
+    /// The configuration in force.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The last event ID string: the last event ID buffer as of the last blank line (updated
+    /// even when the blank line fired no event).
+    #[must_use]
+    pub fn last_event_id(&self) -> &str {
+        &self.last_event_id
+    }
+
+    /// The reconnection time in milliseconds set by the last valid `retry` field, if any.
+    #[must_use]
+    pub fn retry(&self) -> Option<u64> {
+        self.retry
+    }
+
+    /// Bytes held in the parser's buffers for the line and event in progress (not counting
+    /// queued items). Bounded by `2 * max_line_length + max_event_size` plus a few bytes.
+    #[must_use]
+    pub fn buffered_len(&self) -> usize {
+        self.partial.len() + self.data.len() + self.event.len() + self.id_buffer.len()
+    }
+
+    /// Feeds the next bytes of the stream.
+    ///
+    /// Everything the bytes complete is queued for [`poll_item`](Parser::poll_item). On a
+    /// limit error the stream is broken: items queued before the offending line stay
+    /// available, and every later call returns the same error until
+    /// [`handle_eof`](Parser::handle_eof) starts a new stream.
+    pub fn handle_input(&mut self, mut bytes: &[u8]) -> Result<(), ParseError> {
+        if let Some(err) = &self.error {
+            return Err(err.clone());
+        }
+        if self.bom < BOM_DONE {
+            let mut matched = usize::from(self.bom);
+            let mut i = 0;
+            while matched < 3 && i < bytes.len() && bytes[i] == BOM[matched] {
+                matched += 1;
+                i += 1;
+            }
+            if matched == 3 {
+                self.bom = BOM_DONE;
+                bytes = &bytes[i..];
+            } else if i == bytes.len() {
+                // Still a possible BOM prefix: keep waiting (an empty read changes nothing).
+                self.bom = matched as u8;
+                return Ok(());
+            } else {
+                // Not a BOM: the bytes matched so far are ordinary content.
+                self.bom = BOM_DONE;
+                let res = self.feed(&BOM[..matched]);
+                self.record(res)?;
+                bytes = &bytes[i..];
+            }
+        }
+        let res = self.feed(bytes);
+        self.record(res)
+    }
+
+    fn record(&mut self, res: Result<(), ParseError>) -> Result<(), ParseError> {
+        if let Err(err) = &res {
+            self.error = Some(err.clone());
+        }
+        res
+    }
+
+    /// Tells the parser the stream ended. An unterminated line and an event that was not
+    /// ended by a blank line are discarded (§9.2.6: "any pending data must be discarded").
+    ///
+    /// Queued items stay available. The parser is then ready for a new stream (a reconnect):
+    /// a BOM is stripped again, and the last event ID and reconnection time are kept.
+    pub fn handle_eof(&mut self) {
+        self.bom = 0;
+        self.skip_lf = false;
+        self.partial = Vec::new();
+        self.data = String::new();
+        self.has_data = false;
+        self.event = String::new();
+        self.id_buffer = self.last_event_id.clone();
+        self.error = None;
+    }
+
+    /// The next parsed item, in stream order.
+    #[must_use]
+    pub fn poll_item(&mut self) -> Option<Item> {
+        self.items.pop_front()
+    }
+
+    /// Splits `bytes` into lines; `bytes` follows everything fed before (BOM already handled).
+    fn feed(&mut self, bytes: &[u8]) -> Result<(), ParseError> {
+        let mut pos = 0;
+        if self.skip_lf && !bytes.is_empty() {
+            self.skip_lf = false;
+            if bytes[0] == b'\n' {
+                pos = 1;
+            }
+        }
+        if !self.partial.is_empty() {
+            let Some(off) = memchr::memchr2(b'\n', b'\r', &bytes[pos..]) else {
+                return self.keep_partial(&bytes[pos..]);
+            };
+            let end = pos + off;
+            let size = self.partial.len() + off;
+            if size > self.config.max_line_length {
+                return Err(ParseError::LineTooLong {
+                    size,
+                    max: self.config.max_line_length,
+                });
+            }
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(&bytes[pos..end]);
+            let res = self.process_line(&line);
+            line.clear();
+            self.partial = line;
+            res?;
+            pos = self.after_line_end(bytes, end);
+        }
+        while pos < bytes.len() {
+            let Some(off) = memchr::memchr2(b'\n', b'\r', &bytes[pos..]) else {
+                return self.keep_partial(&bytes[pos..]);
+            };
+            if off > self.config.max_line_length {
+                return Err(ParseError::LineTooLong {
+                    size: off,
+                    max: self.config.max_line_length,
+                });
+            }
+            let end = pos + off;
+            self.process_line(&bytes[pos..end])?;
+            pos = self.after_line_end(bytes, end);
+        }
+        Ok(())
+    }
+
+    /// Position after the line ending at `end` (a CR or LF); notes a CR ending the read.
+    #[inline]
+    fn after_line_end(&mut self, bytes: &[u8], end: usize) -> usize {
+        if bytes[end] == b'\r' {
+            match bytes.get(end + 1) {
+                Some(b'\n') => end + 2,
+                Some(_) => end + 1,
+                None => {
+                    self.skip_lf = true;
+                    end + 1
+                }
+            }
+        } else {
+            end + 1
+        }
+    }
+
+    fn keep_partial(&mut self, rest: &[u8]) -> Result<(), ParseError> {
+        let size = self.partial.len() + rest.len();
+        if size > self.config.max_line_length {
+            return Err(ParseError::LineTooLong {
+                size,
+                max: self.config.max_line_length,
+            });
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// §9.2.6: interprets one line (without its line ending).
+    #[inline]
+    fn process_line(&mut self, line: &[u8]) -> Result<(), ParseError> {
+        if line.is_empty() {
+            self.dispatch();
+            return Ok(());
+        }
+        let (field, value) = match memchr::memchr(b':', line) {
+            Some(0) => {
+                if self.config.emit_comments {
+                    let text = strip_space(&line[1..]);
+                    self.items
+                        .push_back(Item::Comment(String::from_utf8_lossy(text).into_owned()));
+                }
+                return Ok(());
+            }
+            Some(colon) => (&line[..colon], strip_space(&line[colon + 1..])),
+            None => (line, &b""[..]),
+        };
+        match field {
+            b"data" => {
+                let size = self.data.len() + usize::from(self.has_data) + value.len();
+                if size > self.config.max_event_size {
+                    return Err(ParseError::EventTooLarge {
+                        size,
+                        max: self.config.max_event_size,
+                    });
+                }
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.has_data = true;
+                push_lossy(&mut self.data, value);
+            }
+            b"event" => {
+                self.event.clear();
+                push_lossy(&mut self.event, value);
+            }
+            b"id" => {
+                if memchr::memchr(0, value).is_none() && value != self.id_buffer.as_bytes() {
+                    self.id_buffer = Arc::from(String::from_utf8_lossy(value));
+                }
+            }
+            b"retry" => {
+                if let Some(ms) = parse_retry(value) {
+                    self.retry = Some(ms);
+                    self.items.push_back(Item::Retry(ms));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// §9.2.6 "dispatch the event".
+    #[inline]
+    fn dispatch(&mut self) {
+        if !Arc::ptr_eq(&self.last_event_id, &self.id_buffer) {
+            self.last_event_id = self.id_buffer.clone();
+        }
+        if !self.has_data {
+            self.event.clear();
+            return;
+        }
+        self.has_data = false;
+        self.items.push_back(Item::Event(MessageEvent {
+            event: std::mem::take(&mut self.event),
+            data: std::mem::take(&mut self.data),
+            last_event_id: self.last_event_id.clone(),
+        }));
+    }
+}
+
+#[inline]
+fn strip_space(value: &[u8]) -> &[u8] {
+    match value.first() {
+        Some(b' ') => &value[1..],
+        _ => value,
+    }
+}
+
+#[inline]
+fn push_lossy(buf: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => buf.push_str(s),
+        Err(_) => buf.push_str(&String::from_utf8_lossy(bytes)),
+    }
+}
+
+/// A `retry` value: one or more ASCII digits, base ten; anything else (or an overflow of
+/// `u64`) makes the field ignored.
+fn parse_retry(value: &[u8]) -> Option<u64> {
+    if value.is_empty() {
+        return None;
+    }
+    value.iter().try_fold(0u64, |acc, &b| {
+        if b.is_ascii_digit() {
+            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(chunks: &[&[u8]]) -> Vec<Item> {
+        let mut p = Parser::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            p.handle_input(c).unwrap();
+            while let Some(i) = p.poll_item() {
+                out.push(i);
+            }
+        }
+        p.handle_eof();
+        while let Some(i) = p.poll_item() {
+            out.push(i);
+        }
+        out
+    }
+
+    fn data(items: &[Item]) -> Vec<&str> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Event(e) => Some(e.data.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cr_at_end_of_read_dispatches_at_once() {
+        let mut p = Parser::new();
+        p.handle_input(b"data: a\r\r").unwrap();
+        assert!(matches!(p.poll_item(), Some(Item::Event(e)) if e.data == "a"));
+        // The LF of a CRLF split across reads is swallowed, not taken for a blank line.
+        p.handle_input(b"data: b\r").unwrap();
+        p.handle_input(b"\ndata: c\n\n").unwrap();
+        assert!(matches!(p.poll_item(), Some(Item::Event(e)) if e.data == "b\nc"));
+        assert_eq!(p.poll_item(), None);
+    }
+
+    #[test]
+    fn bom_split_across_reads() {
+        let items = parse(&[b"\xEF", b"\xBB", b"\xBFdata: x\n\n"]);
+        assert_eq!(data(&items), ["x"]);
+        // A lone prefix of a BOM is content, not a BOM.
+        let items = parse(&[b"\xEF\xBB", b"data: x\n\ndata: y\n\n"]);
+        assert_eq!(data(&items), ["y"]);
+    }
+
+    #[test]
+    fn retry_rules() {
+        assert_eq!(parse_retry(b"03000"), Some(3000));
+        assert_eq!(parse_retry(b""), None);
+        assert_eq!(parse_retry(b"1000x"), None);
+        assert_eq!(parse_retry(b" 1"), None);
+        assert_eq!(parse_retry(b"+1"), None);
+        assert_eq!(parse_retry(b"99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn line_limit_is_typed_and_sticky() {
+        let mut p = Parser::with_config(Config::default().with_max_line_length(8));
+        p.handle_input(b"data: 1\n\n").unwrap();
+        let err = p.handle_input(b"data: 123").unwrap_err();
+        assert_eq!(err, ParseError::LineTooLong { size: 9, max: 8 });
+        assert_eq!(p.handle_input(b"\n"), Err(err));
+        assert!(matches!(p.poll_item(), Some(Item::Event(e)) if e.data == "1"));
+        p.handle_eof();
+        p.handle_input(b"data: 2\n\n").unwrap();
+        assert!(matches!(p.poll_item(), Some(Item::Event(e)) if e.data == "2"));
+    }
+
+    #[test]
+    fn event_limit_counts_joining_line_feeds() {
+        let mut p = Parser::with_config(Config::default().with_max_event_size(3));
+        p.handle_input(b"data: a\ndata: b\n").unwrap();
+        assert_eq!(
+            p.handle_input(b"data: c\n"),
+            Err(ParseError::EventTooLarge { size: 5, max: 3 })
+        );
+    }
+
+    #[test]
+    fn last_event_id_kept_across_eof() {
+        let mut p = Parser::new();
+        p.handle_input(b"id: 7\n\nid: 8\ndata: x").unwrap();
+        p.handle_eof();
+        assert_eq!(p.last_event_id(), "7");
+        p.handle_input(b"data: y\n\n").unwrap();
+        assert!(matches!(p.poll_item(), Some(Item::Event(e)) if &*e.last_event_id == "7"));
+    }
+}
