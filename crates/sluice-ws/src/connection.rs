@@ -610,8 +610,8 @@ impl Connection {
                 if !code.is_sendable() {
                     return Err(ProtocolError::InvalidCloseCode(code.0));
                 }
-                let reason = std::str::from_utf8(&payload[2..])
-                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+                let reason =
+                    std::str::from_utf8(&payload[2..]).map_err(|_| ProtocolError::InvalidUtf8)?;
                 (Some(code), reason.to_owned())
             }
         };

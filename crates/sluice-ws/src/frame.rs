@@ -37,7 +37,11 @@ impl OpCode {
 
     /// The opcode with these 4 bits, or `None` if `bits > 0xF`.
     pub const fn new(bits: u8) -> Option<OpCode> {
-        if bits <= 0xF { Some(OpCode(bits)) } else { None }
+        if bits <= 0xF {
+            Some(OpCode(bits))
+        } else {
+            None
+        }
     }
 
     /// The 4-bit value.
@@ -327,10 +331,7 @@ mod tests {
             payload_len: 0,
         };
         assert_eq!(base.check(Role::Server, 0), Ok(()));
-        assert_eq!(
-            base.check(Role::Client, 0),
-            Err(ProtocolError::MaskedFrame)
-        );
+        assert_eq!(base.check(Role::Client, 0), Err(ProtocolError::MaskedFrame));
         let unmasked = FrameHeader { mask: None, ..base };
         assert_eq!(unmasked.check(Role::Client, 0), Ok(()));
         assert_eq!(

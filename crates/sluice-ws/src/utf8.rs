@@ -199,7 +199,9 @@ mod tests {
     #[test]
     fn fails_fast_on_first_impossible_prefix() {
         // Autobahn 6.4.1-style: "κόσμε" followed by the start of a surrogate (ED A0 80).
-        let bad: &[u8] = &[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5];
+        let bad: &[u8] = &[
+            0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5,
+        ];
         assert_eq!(stream_ok(&[bad, &[0xed], &[0xa0]]), Err(2));
         // 0xF4 0x90 is beyond U+10FFFF: fails at the second byte.
         assert_eq!(stream_ok(&[&[0xf4], &[0x90], &[0x80, 0x80]]), Err(1));

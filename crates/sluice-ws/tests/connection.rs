@@ -12,8 +12,10 @@ fn closed(code: u16) -> impl Fn(&Event) -> bool {
     move |e| matches!(e, Event::Closed { code: c, .. } if c.0 == code)
 }
 
+type Frames = Vec<(bool, u8, Vec<u8>)>;
+
 /// Feeds `bytes` (any chunking) to a server and returns (events, result, transmitted frames).
-fn server_sees(bytes: &[u8], chunk: usize) -> (Vec<Event>, Result<(), ProtocolError>, Vec<(bool, u8, Vec<u8>)>) {
+fn server_sees(bytes: &[u8], chunk: usize) -> (Vec<Event>, Result<(), ProtocolError>, Frames) {
     let mut s = server(Config::default());
     let r = feed_chunked(&mut s, bytes, chunk);
     let ev = events(&mut s);
@@ -36,7 +38,9 @@ fn rfc_5_7_single_frame_unmasked_text_to_client() {
 
 #[test]
 fn rfc_5_7_single_frame_masked_text_to_server() {
-    let bytes = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    let bytes = [
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
     for chunk in 1..=bytes.len() {
         let (ev, r, out) = server_sees(&bytes, chunk);
         r.unwrap();
@@ -58,11 +62,22 @@ fn rfc_5_7_ping_and_masked_pong() {
     // Unmasked Ping "Hello" to a client; the client answers with a masked Pong "Hello".
     let mut c = client(Config::default());
     feed_chunked(&mut c, &[0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f], 3).unwrap();
-    assert_eq!(events(&mut c), vec![Event::Ping(Bytes::from_static(b"Hello"))]);
+    assert_eq!(
+        events(&mut c),
+        vec![Event::Ping(Bytes::from_static(b"Hello"))]
+    );
     let out = transmits(&mut c);
-    assert_eq!(decode_frames(&out, true), vec![(true, 0xA, b"Hello".to_vec())]);
+    assert_eq!(
+        decode_frames(&out, true),
+        vec![(true, 0xA, b"Hello".to_vec())]
+    );
     // And the §5.7 masked Pong decodes on a server.
-    let (ev, r, _) = server_sees(&[0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58], 1);
+    let (ev, r, _) = server_sees(
+        &[
+            0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ],
+        1,
+    );
     r.unwrap();
     assert_eq!(ev, vec![Event::Pong(Bytes::from_static(b"Hello"))]);
 }
@@ -79,7 +94,10 @@ fn rfc_5_7_256_bytes_and_64k_binary() {
         bytes.extend_from_slice(&payload);
         let mut c = client(Config::default());
         feed_chunked(&mut c, &bytes, 1000).unwrap();
-        assert_eq!(events(&mut c), vec![Event::Message(Message::binary(payload))]);
+        assert_eq!(
+            events(&mut c),
+            vec![Event::Message(Message::binary(payload))]
+        );
     }
 }
 
@@ -95,10 +113,15 @@ fn sent_frames_match_rfc_5_7_encoding() {
     c.send(Message::text("Hello")).unwrap();
     assert_eq!(
         c.poll_transmit().unwrap().to_vec(),
-        vec![0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
+        vec![
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
+        ]
     );
     s.send(Message::binary(vec![0u8; 256])).unwrap();
-    assert_eq!(s.poll_transmit().unwrap().header(), &[0x82, 0x7E, 0x01, 0x00]);
+    assert_eq!(
+        s.poll_transmit().unwrap().header(),
+        &[0x82, 0x7E, 0x01, 0x00]
+    );
 }
 
 #[test]
@@ -107,8 +130,14 @@ fn single_frame_message_is_not_copied() {
     let mut buf = BytesMut::from(&frame(true, 0x2, None, &[7u8; 1000])[..]);
     let base = buf.as_ptr() as usize;
     c.handle_input(&mut buf).unwrap();
-    let Some(Event::Message(Message::Binary(b))) = c.poll_event() else { panic!() };
-    assert_eq!(b.as_ptr() as usize, base + 4, "payload shares the input buffer");
+    let Some(Event::Message(Message::Binary(b))) = c.poll_event() else {
+        panic!()
+    };
+    assert_eq!(
+        b.as_ptr() as usize,
+        base + 4,
+        "payload shares the input buffer"
+    );
 }
 
 #[test]
@@ -123,7 +152,10 @@ fn role_rules_5_1() {
         feed_chunked(&mut c, &cframe(true, 0x1, b"hi"), 64),
         Err(ProtocolError::MaskedFrame)
     );
-    assert_eq!(decode_frames(&transmits(&mut c), true), vec![close_frame(1002)]);
+    assert_eq!(
+        decode_frames(&transmits(&mut c), true),
+        vec![close_frame(1002)]
+    );
 }
 
 #[test]
@@ -217,7 +249,10 @@ fn fragmentation_errors_5_x() {
 #[test]
 fn invalid_utf8_fails_with_1007() {
     // Autobahn 6.3.1: one frame.
-    let bad = [0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80, 0x65, 0x64];
+    let bad = [
+        0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80, 0x65,
+        0x64,
+    ];
     let (ev, r, out) = server_sees(&cframe(true, 0x1, &bad), 100);
     assert_eq!(r, Err(ProtocolError::InvalidUtf8));
     assert!(closed(1007)(&ev[0]));
@@ -225,7 +260,11 @@ fn invalid_utf8_fails_with_1007() {
     // Autobahn 6.3.2: the same bytes one per fragment.
     let mut bytes = Vec::new();
     for (i, b) in bad.iter().enumerate() {
-        bytes.extend(cframe(i == bad.len() - 1, if i == 0 { 1 } else { 0 }, &[*b]));
+        bytes.extend(cframe(
+            i == bad.len() - 1,
+            if i == 0 { 1 } else { 0 },
+            &[*b],
+        ));
     }
     let (_, r, out) = server_sees(&bytes, 100);
     assert_eq!(r, Err(ProtocolError::InvalidUtf8));
@@ -281,8 +320,14 @@ fn close_payload_rules_7_4() {
     assert_eq!(
         ev,
         vec![
-            Event::CloseReceived { code: None, reason: String::new() },
-            Event::Closed { code: CloseCode::NO_STATUS, reason: String::new() },
+            Event::CloseReceived {
+                code: None,
+                reason: String::new()
+            },
+            Event::Closed {
+                code: CloseCode::NO_STATUS,
+                reason: String::new()
+            },
         ]
     );
     assert_eq!(out, vec![(true, 0x8, vec![])]);
@@ -291,15 +336,26 @@ fn close_payload_rules_7_4() {
     assert_eq!(r, Err(ProtocolError::CloseFrameTooShort));
     assert_eq!(out, vec![close_frame(1002)]);
     // Autobahn 7.7.x / 7.9.x: valid codes are echoed, invalid ones get 1002.
-    for code in [1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999] {
+    for code in [
+        1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999,
+        4000, 4999,
+    ] {
         let mut p = code.to_be_bytes().to_vec();
         p.extend_from_slice(b"bye");
         let (ev, r, out) = server_sees(&cframe(true, 0x8, &p), 2);
         r.unwrap();
-        assert_eq!(ev[0], Event::CloseReceived { code: Some(CloseCode(code)), reason: "bye".into() });
+        assert_eq!(
+            ev[0],
+            Event::CloseReceived {
+                code: Some(CloseCode(code)),
+                reason: "bye".into()
+            }
+        );
         assert_eq!(out, vec![close_frame(code)], "{code}");
     }
-    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
+    for code in [
+        0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+    ] {
         let (_, r, out) = server_sees(&cframe(true, 0x8, &code.to_be_bytes()), 2);
         assert_eq!(r, Err(ProtocolError::InvalidCloseCode(code)));
         assert_eq!(out, vec![close_frame(1002)], "{code}");
@@ -355,19 +411,30 @@ fn eof_without_close_is_abnormal() {
     let mut buf = BytesMut::from(&cframe(true, 0x1, b"partial")[..5]);
     s.handle_input(&mut buf).unwrap();
     s.handle_eof();
-    assert_eq!(events(&mut s), vec![Event::Closed { code: CloseCode::ABNORMAL, reason: String::new() }]);
+    assert_eq!(
+        events(&mut s),
+        vec![Event::Closed {
+            code: CloseCode::ABNORMAL,
+            reason: String::new()
+        }]
+    );
     s.handle_eof();
     assert!(s.poll_event().is_none());
 }
 
 #[test]
 fn limits_1009() {
-    let config = Config::default().with_max_frame_size(10).with_max_message_size(15);
+    let config = Config::default()
+        .with_max_frame_size(10)
+        .with_max_message_size(15);
     let mut s = server(config.clone());
     // The header alone is enough to refuse: the payload never needs to arrive.
     let r = feed_chunked(&mut s, &cframe(true, 0x2, &[0; 11])[..8], 100);
     assert_eq!(r, Err(ProtocolError::FrameTooLarge { size: 11, max: 10 }));
-    assert_eq!(decode_frames(&transmits(&mut s), false), vec![close_frame(1009)]);
+    assert_eq!(
+        decode_frames(&transmits(&mut s), false),
+        vec![close_frame(1009)]
+    );
     let mut s = server(config);
     let mut bytes = cframe(false, 0x2, &[0; 10]);
     bytes.extend(cframe(true, 0x0, &[0; 6]));
@@ -381,26 +448,45 @@ fn send_errors_are_caller_misuse() {
     let mut s = server(Config::default());
     assert_eq!(
         s.ping(Bytes::from(vec![0; 126])),
-        Err(SendError::ControlFrameTooLarge { size: 126, max: 125 })
+        Err(SendError::ControlFrameTooLarge {
+            size: 126,
+            max: 125
+        })
     );
-    assert_eq!(s.close(CloseCode::ABNORMAL, ""), Err(SendError::InvalidCloseCode(1006)));
+    assert_eq!(
+        s.close(CloseCode::ABNORMAL, ""),
+        Err(SendError::InvalidCloseCode(1006))
+    );
     assert_eq!(
         s.close(CloseCode::NORMAL, &"x".repeat(124)),
-        Err(SendError::ReasonTooLong { size: 124, max: 123 })
+        Err(SendError::ReasonTooLong {
+            size: 124,
+            max: 123
+        })
     );
     assert_eq!(s.state(), State::Open);
     let mut c = Connection::new(Role::Client, Config::default());
     assert_eq!(c.send(Message::text("x")), Err(SendError::NoMaskSource));
     // Fragmented sending.
     s.send_fragment(Message::text("a"), false).unwrap();
-    assert_eq!(s.send(Message::text("b")), Err(SendError::FragmentInProgress));
-    assert_eq!(s.send_fragment(Message::binary(vec![1]), true), Err(SendError::FragmentKindMismatch));
+    assert_eq!(
+        s.send(Message::text("b")),
+        Err(SendError::FragmentInProgress)
+    );
+    assert_eq!(
+        s.send_fragment(Message::binary(vec![1]), true),
+        Err(SendError::FragmentKindMismatch)
+    );
     s.ping(Bytes::from_static(b"mid")).unwrap();
     s.send_fragment(Message::text("b"), true).unwrap();
     let out = decode_frames(&transmits(&mut s), false);
     assert_eq!(
         out,
-        vec![(false, 1, b"a".to_vec()), (true, 9, b"mid".to_vec()), (true, 0, b"b".to_vec())]
+        vec![
+            (false, 1, b"a".to_vec()),
+            (true, 9, b"mid".to_vec()),
+            (true, 0, b"b".to_vec())
+        ]
     );
 }
 
@@ -408,7 +494,10 @@ fn send_errors_are_caller_misuse() {
 fn close_with_no_status_sends_empty_payload() {
     let mut s = server(Config::default());
     s.close(CloseCode::NO_STATUS, "").unwrap();
-    assert_eq!(decode_frames(&transmits(&mut s), false), vec![(true, 8, vec![])]);
+    assert_eq!(
+        decode_frames(&transmits(&mut s), false),
+        vec![(true, 8, vec![])]
+    );
 }
 
 #[test]

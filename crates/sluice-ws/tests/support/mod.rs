@@ -54,7 +54,11 @@ pub fn server(config: Config) -> Connection {
 }
 
 /// Feeds `bytes` to `conn` in chunks of `chunk` bytes; returns the first error.
-pub fn feed_chunked(conn: &mut Connection, bytes: &[u8], chunk: usize) -> Result<(), ProtocolError> {
+pub fn feed_chunked(
+    conn: &mut Connection,
+    bytes: &[u8],
+    chunk: usize,
+) -> Result<(), ProtocolError> {
     let mut buf = BytesMut::new();
     let mut res = Ok(());
     for piece in bytes.chunks(chunk.max(1)) {
@@ -132,8 +136,20 @@ impl Pair {
             let c_out = transmits(&mut self.client);
             let s_out = transmits(&mut self.server);
             progressed |= !c_out.is_empty() || !s_out.is_empty();
-            deliver(&mut self.server, &mut self.to_server, &c_out, self.chunk, &mut self.server_error);
-            deliver(&mut self.client, &mut self.to_client, &s_out, self.chunk, &mut self.client_error);
+            deliver(
+                &mut self.server,
+                &mut self.to_server,
+                &c_out,
+                self.chunk,
+                &mut self.server_error,
+            );
+            deliver(
+                &mut self.client,
+                &mut self.to_client,
+                &s_out,
+                self.chunk,
+                &mut self.client_error,
+            );
             self.client_events.extend(events(&mut self.client));
             self.server_events.extend(events(&mut self.server));
             if !progressed && !self.client.has_transmit() && !self.server.has_transmit() {
