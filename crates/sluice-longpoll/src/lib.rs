@@ -1,1 +1,16 @@
-//! sluice-longpoll (under construction).
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod cursor;
+pub mod log;
+pub mod query;
+pub mod response;
+pub mod server;
+
+pub use client::{Client, ClientConfig, ClientError, ClientEvent, ReceivedEvent};
+pub use cursor::{Cursor, CursorError, EncodedCursor};
+pub use log::{AppendError, Batch, Event, Log, LogConfig, ReadLimits, ReadOutcome};
+pub use query::{QueryError, Request, Start};
+pub use response::{Response, Status};
+pub use server::{Handled, PublishError, Server, ServerConfig, WaiterId};

@@ -1,0 +1,147 @@
+//! Responses: status codes and the JSON body.
+//!
+//! `200` body: `{"cursor":"…","events":[{"id":"…","event":"…","data":"…"},…],"more":false,
+//! "gap":null|{"missed":n},"reset":false}`. Error bodies: `{"error":"<code>","message":"…"}`.
+
+use bytes::Bytes;
+
+use crate::cursor::Cursor;
+use crate::log::Batch;
+
+/// An HTTP status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Status(pub u16);
+
+impl Status {
+    /// 200: events, timeout, gap or reset.
+    pub const OK: Status = Status(200);
+    /// 400: malformed request or cursor ahead of the head.
+    pub const BAD_REQUEST: Status = Status(400);
+    /// 410: the stream is gone.
+    pub const GONE: Status = Status(410);
+    /// 503: waiter cap reached (with `Retry-After`).
+    pub const SERVICE_UNAVAILABLE: Status = Status(503);
+}
+
+/// A response, ready for the wire. Every response has `Content-Type: application/json` and
+/// `Cache-Control: no-store`; a 503 also has `Retry-After: <retry_after>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    status: Status,
+    retry_after: Option<u32>,
+    body: Bytes,
+}
+
+/// The `Content-Type` of every response.
+pub const CONTENT_TYPE: &str = "application/json";
+/// The `Cache-Control` of every response.
+pub const CACHE_CONTROL: &str = "no-store";
+
+impl Response {
+    /// The status code.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// `Retry-After` in seconds, if any.
+    pub fn retry_after(&self) -> Option<u32> {
+        self.retry_after
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// A 200 with the given batch, gap and reset flags.
+    pub(crate) fn events(batch: &Batch<'_>, gap: Option<u64>, reset: bool) -> Self {
+        let n = batch.len();
+        let est: usize = batch.events().map(|e| e.size() + 48).sum();
+        let mut out = Vec::with_capacity(est + 96 + n);
+        out.extend_from_slice(b"{\"cursor\":\"");
+        out.extend_from_slice(batch.next().encode().as_bytes());
+        out.extend_from_slice(b"\",\"events\":[");
+        for (i, e) in batch.events().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(e.json());
+        }
+        out.extend_from_slice(b"],\"more\":");
+        out.extend_from_slice(if batch.more() { b"true" } else { b"false" });
+        out.extend_from_slice(b",\"gap\":");
+        match gap {
+            Some(m) => {
+                out.extend_from_slice(b"{\"missed\":");
+                out.extend_from_slice(m.to_string().as_bytes());
+                out.push(b'}');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"reset\":");
+        out.extend_from_slice(if reset { b"true}" } else { b"false}" });
+        Self {
+            status: Status::OK,
+            retry_after: None,
+            body: Bytes::from(out),
+        }
+    }
+
+    /// An empty 200 at `cursor` (timeout, or a request "from now").
+    pub(crate) fn empty(cursor: Cursor) -> Self {
+        let mut out = Vec::with_capacity(96);
+        out.extend_from_slice(b"{\"cursor\":\"");
+        out.extend_from_slice(cursor.encode().as_bytes());
+        out.extend_from_slice(b"\",\"events\":[],\"more\":false,\"gap\":null,\"reset\":false}");
+        Self {
+            status: Status::OK,
+            retry_after: None,
+            body: Bytes::from(out),
+        }
+    }
+
+    /// An error response with a machine-readable `code`.
+    pub(crate) fn error(
+        status: Status,
+        code: &str,
+        message: &str,
+        retry_after: Option<u32>,
+    ) -> Self {
+        let mut out = Vec::with_capacity(32 + code.len() + message.len());
+        out.extend_from_slice(b"{\"error\":");
+        write_json_str(&mut out, code);
+        out.extend_from_slice(b",\"message\":");
+        write_json_str(&mut out, message);
+        out.push(b'}');
+        Self {
+            status,
+            retry_after,
+            body: Bytes::from(out),
+        }
+    }
+}
+
+/// Append `s` as a JSON string literal (serde_json does the escaping).
+pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing to a Vec cannot fail, and a &str always serialises.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_error_bodies_are_json() {
+        let r = Response::empty(Cursor::new(1, 2));
+        let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"cursor":"1.1.2","events":[],"more":false,"gap":null,"reset":false})
+        );
+        let r = Response::error(Status::SERVICE_UNAVAILABLE, "busy", "a \"b\"", Some(3));
+        let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(v, serde_json::json!({"error":"busy","message":"a \"b\""}));
+        assert_eq!((r.status(), r.retry_after()), (Status(503), Some(3)));
+    }
+}
