@@ -11,7 +11,12 @@ Prints one line once listening. Messages up to 64 MiB, no fragment limit (Autoba
 """
 import argparse
 import asyncio
+import os
 import ipaddress
+
+# websockets refuses messages of more than 4096 fragments (1009 "too many fragments"); Autobahn 9.3/9.4
+# send 4 MiB in 64-byte fragments (65536). Raise the cap before websockets reads it at import.
+os.environ.setdefault("WEBSOCKETS_MAX_FRAGMENTS", str(1 << 20))
 
 from websockets.asyncio.server import serve
 

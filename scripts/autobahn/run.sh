@@ -151,10 +151,12 @@ if [[ $ROLE == server ]]; then
   T1=$SECONDS
   ( cd "$OUTDIR" && exec timeout --kill-after=10 "$TIMEOUT" "$WSTEST" -m fuzzingclient -s "$SPEC" ) >"$OUTDIR/wstest.log" 2>&1 &
   ws_pid=$!
+  next=$((T1 + 30))
   while kill -0 $ws_pid 2>/dev/null; do
     sleep 1
-    if (( (SECONDS - T1) % 30 == 0 )); then
-      log "  $((SECONDS - T1)) s: $(grep -c '^Running test case' "$OUTDIR/wstest.log" || true) cases started"
+    if ((SECONDS >= next)); then
+      next=$((next + 30))
+      log "  $((SECONDS - T1)) s: $(grep -c '^Running test case' "$OUTDIR/wstest.log" || true) cases started, last: $(grep '^Running test case' "$OUTDIR/wstest.log" | tail -n 1 | cut -d' ' -f5)"
     fi
   done
   set +e; wait $ws_pid; rc=$?; set -e
