@@ -1,0 +1,340 @@
+//! Message body framing (RFC 9112 §6, §7.1): a sans-IO incremental decoder shared by the
+//! server (request bodies) and the client (response bodies).
+
+use bytes::{Bytes, BytesMut};
+
+/// Longest chunk-size line accepted, extensions included (bytes, CRLF included).
+pub(crate) const MAX_CHUNK_LINE: usize = 4096;
+/// Most trailer fields accepted after the last chunk (they are read and discarded).
+pub(crate) const MAX_TRAILERS: usize = 32;
+
+/// How a message body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// No body at all.
+    Empty,
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// The body runs until the peer closes the connection (responses only).
+    CloseDelimited,
+}
+
+/// A framing fault in the body bytes the peer sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FramingError {
+    /// A chunk-size line is malformed (no hex digit, bad character, bare LF, over 16 digits).
+    #[error("invalid chunk size line")]
+    InvalidChunkSize,
+    /// A chunk-size line is longer than the limit (extensions included).
+    #[error("chunk size line of {size} bytes exceeds {max}")]
+    ChunkLineTooLong {
+        /// Bytes seen so far without a line end.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Chunk data is not followed by CRLF.
+    #[error("chunk data not followed by CRLF")]
+    MissingChunkCrlf,
+    /// The trailer section is malformed or too large.
+    #[error("invalid or oversized trailer section")]
+    InvalidTrailers,
+    /// The peer closed the connection before the body was complete.
+    #[error("connection closed before the end of the body")]
+    UnexpectedEof,
+}
+
+/// One step of decoding.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Body bytes (never empty).
+    Data(Bytes),
+    /// Nothing decodable in the buffer: read more.
+    NeedMore,
+    /// The body is complete; bytes after it are left in the buffer.
+    End,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Length(u64),
+    ChunkSize,
+    ChunkData(u64),
+    ChunkCrlf,
+    Trailers,
+    Close,
+    Done,
+}
+
+/// Incremental body decoder: feed it the connection's read buffer.
+#[derive(Debug, Clone)]
+pub(crate) struct BodyDecoder {
+    state: State,
+    max_trailer_bytes: usize,
+}
+
+impl BodyDecoder {
+    /// A decoder for `framing`; trailers are bounded by `max_trailer_bytes`.
+    pub(crate) fn new(framing: Framing, max_trailer_bytes: usize) -> BodyDecoder {
+        let state = match framing {
+            Framing::Empty | Framing::Length(0) => State::Done,
+            Framing::Length(n) => State::Length(n),
+            Framing::Chunked => State::ChunkSize,
+            Framing::CloseDelimited => State::Close,
+        };
+        BodyDecoder {
+            state,
+            max_trailer_bytes,
+        }
+    }
+
+    /// Whether the whole body has been decoded.
+    pub(crate) fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Bytes still expected for a `Content-Length` body, if that is the framing.
+    pub(crate) fn remaining_length(&self) -> Option<u64> {
+        match self.state {
+            State::Length(n) => Some(n),
+            State::Done => Some(0),
+            _ => None,
+        }
+    }
+
+    /// Decodes from `buf`, consuming what it returns. `eof` says the peer has closed; then
+    /// `NeedMore` is never returned.
+    pub(crate) fn decode(&mut self, buf: &mut BytesMut, eof: bool) -> Result<Step, FramingError> {
+        loop {
+            match self.state {
+                State::Done => return Ok(Step::End),
+                State::Length(rem) => {
+                    if buf.is_empty() {
+                        return if eof {
+                            Err(FramingError::UnexpectedEof)
+                        } else {
+                            Ok(Step::NeedMore)
+                        };
+                    }
+                    let n = usize::try_from(rem).unwrap_or(usize::MAX).min(buf.len());
+                    let data = buf.split_to(n).freeze();
+                    let rem = rem - n as u64;
+                    self.state = if rem == 0 {
+                        State::Done
+                    } else {
+                        State::Length(rem)
+                    };
+                    return Ok(Step::Data(data));
+                }
+                State::Close => {
+                    if buf.is_empty() {
+                        if eof {
+                            self.state = State::Done;
+                            return Ok(Step::End);
+                        }
+                        return Ok(Step::NeedMore);
+                    }
+                    return Ok(Step::Data(buf.split().freeze()));
+                }
+                State::ChunkSize => match parse_chunk_line(buf)? {
+                    Some((consumed, size)) => {
+                        let _ = buf.split_to(consumed);
+                        self.state = if size == 0 {
+                            State::Trailers
+                        } else {
+                            State::ChunkData(size)
+                        };
+                    }
+                    None => {
+                        return if eof {
+                            Err(FramingError::UnexpectedEof)
+                        } else {
+                            Ok(Step::NeedMore)
+                        };
+                    }
+                },
+                State::ChunkData(rem) => {
+                    if buf.is_empty() {
+                        return if eof {
+                            Err(FramingError::UnexpectedEof)
+                        } else {
+                            Ok(Step::NeedMore)
+                        };
+                    }
+                    let n = usize::try_from(rem).unwrap_or(usize::MAX).min(buf.len());
+                    let data = buf.split_to(n).freeze();
+                    let rem = rem - n as u64;
+                    self.state = if rem == 0 {
+                        State::ChunkCrlf
+                    } else {
+                        State::ChunkData(rem)
+                    };
+                    return Ok(Step::Data(data));
+                }
+                State::ChunkCrlf => {
+                    if buf.len() < 2 {
+                        if buf.first().is_some_and(|&b| b != b'\r') {
+                            return Err(FramingError::MissingChunkCrlf);
+                        }
+                        return if eof {
+                            Err(FramingError::UnexpectedEof)
+                        } else {
+                            Ok(Step::NeedMore)
+                        };
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(FramingError::MissingChunkCrlf);
+                    }
+                    let _ = buf.split_to(2);
+                    self.state = State::ChunkSize;
+                }
+                State::Trailers => {
+                    let mut fields = [httparse::EMPTY_HEADER; MAX_TRAILERS];
+                    match httparse::parse_headers(buf, &mut fields) {
+                        Ok(httparse::Status::Complete((consumed, _))) => {
+                            let _ = buf.split_to(consumed);
+                            self.state = State::Done;
+                            return Ok(Step::End);
+                        }
+                        Ok(httparse::Status::Partial) => {
+                            if buf.len() > self.max_trailer_bytes {
+                                return Err(FramingError::InvalidTrailers);
+                            }
+                            return if eof {
+                                Err(FramingError::UnexpectedEof)
+                            } else {
+                                Ok(Step::NeedMore)
+                            };
+                        }
+                        Err(_) => return Err(FramingError::InvalidTrailers),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Parses `chunk-size [ chunk-ext ] CRLF` at the start of `buf`: `Ok(None)` when incomplete.
+///
+/// Stricter than httparse alone: at least one hex digit first, and no bare LF or other control
+/// byte (except HTAB) anywhere in the line, which closes request-smuggling ambiguities.
+fn parse_chunk_line(buf: &[u8]) -> Result<Option<(usize, u64)>, FramingError> {
+    match buf.first() {
+        None => return Ok(None),
+        Some(b) if !b.is_ascii_hexdigit() => return Err(FramingError::InvalidChunkSize),
+        Some(_) => {}
+    }
+    match httparse::parse_chunk_size(buf) {
+        Ok(httparse::Status::Complete((consumed, size))) => {
+            let line = &buf[..consumed - 2];
+            if line.iter().any(|&b| b != b'\t' && (b < 0x20 || b == 0x7f)) {
+                return Err(FramingError::InvalidChunkSize);
+            }
+            Ok(Some((consumed, size)))
+        }
+        Ok(httparse::Status::Partial) => {
+            if buf.len() > MAX_CHUNK_LINE {
+                return Err(FramingError::ChunkLineTooLong {
+                    size: buf.len(),
+                    max: MAX_CHUNK_LINE,
+                });
+            }
+            if buf.iter().any(|&b| b == b'\n') {
+                return Err(FramingError::InvalidChunkSize);
+            }
+            Ok(None)
+        }
+        Err(_) => Err(FramingError::InvalidChunkSize),
+    }
+}
+
+/// Writes the chunk header for `len` bytes of data (`{hex}\r\n`) into `out`.
+pub(crate) fn chunk_header(len: usize, out: &mut Vec<u8>) {
+    use std::io::Write;
+    let _ = write!(out, "{len:X}\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(
+        framing: Framing,
+        input: &[u8],
+        split: usize,
+    ) -> Result<(Vec<u8>, Vec<u8>), FramingError> {
+        let mut dec = BodyDecoder::new(framing, 8192);
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut pos = 0;
+        loop {
+            match dec.decode(&mut buf, pos >= input.len())? {
+                Step::Data(d) => {
+                    assert!(!d.is_empty());
+                    out.extend_from_slice(&d);
+                }
+                Step::End => return Ok((out, buf.to_vec())),
+                Step::NeedMore => {
+                    let end = (pos + split).min(input.len());
+                    buf.extend_from_slice(&input[pos..end]);
+                    pos = end;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_any_split() {
+        // RFC 9112 §7.1 example shape, with an extension and a trailer.
+        let input = b"4\r\nWiki\r\n5;ext=\"v\"\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+        for split in 1..input.len() {
+            let (body, rest) = decode_all(Framing::Chunked, input, split).unwrap();
+            assert_eq!(body, b"Wikipedia in\r\n\r\nchunks.");
+            // Leftover is whatever was read past the end; the rest was never fed.
+            assert!(b"NEXT".starts_with(&rest));
+        }
+    }
+
+    #[test]
+    fn chunked_rejects_malformed() {
+        for bad in [
+            &b"\r\n"[..],
+            b"x\r\n",
+            b"-1\r\n",
+            b"1\nA\r\n0\r\n\r\n",
+            b"1;a\nb\r\nA\r\n0\r\n\r\n",
+            b"1\r\nAB\r\n",
+            b"11111111111111111\r\n",
+            b" 1\r\nA\r\n",
+        ] {
+            assert!(decode_all(Framing::Chunked, bad, 64).is_err(), "{bad:?}");
+        }
+        let long = [b"1;".as_slice(), &[b'a'; MAX_CHUNK_LINE]].concat();
+        assert!(matches!(
+            decode_all(Framing::Chunked, &long, 1 << 20),
+            Err(FramingError::ChunkLineTooLong { .. })
+        ));
+        assert_eq!(
+            decode_all(Framing::Chunked, b"5\r\nab", 3),
+            Err(FramingError::UnexpectedEof)
+        );
+    }
+
+    #[test]
+    fn length_and_close() {
+        let (b, rest) = decode_all(Framing::Length(3), b"abcdef", 2).unwrap();
+        assert_eq!(b, b"abc");
+        assert!(b"def".starts_with(&rest));
+        assert_eq!(
+            decode_all(Framing::Length(9), b"abc", 2),
+            Err(FramingError::UnexpectedEof)
+        );
+        let (b, _) = decode_all(Framing::CloseDelimited, b"all of it", 4).unwrap();
+        assert_eq!(b, b"all of it");
+        let (b, _) = decode_all(Framing::Empty, b"x", 4).unwrap();
+        assert!(b.is_empty());
+    }
+}

@@ -1,0 +1,522 @@
+//! Request heads: limits-aware parsing (httparse) and the framing rules of RFC 9112 §6.
+
+use bytes::{Bytes, BytesMut};
+
+use super::body::Framing;
+use super::headers::Headers;
+use super::status::StatusCode;
+
+/// Upper bound on [`ServerConfig::max_headers`](super::ServerConfig::max_headers) (and the
+/// client's): the parser's field array lives on the stack.
+pub const MAX_HEADERS_CAP: usize = 256;
+
+/// The HTTP version of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Version {
+    /// HTTP/1.0.
+    Http10,
+    /// HTTP/1.1.
+    Http11,
+}
+
+impl Version {
+    /// `"HTTP/1.0"` or `"HTTP/1.1"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+/// A fault in a request head, each with the status the server answers before closing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeadError {
+    /// The head (request line and fields) is larger than the limit → 431.
+    #[error("request head of {size} bytes exceeds {max}")]
+    HeadTooLarge {
+        /// Bytes received without finding the end of the head.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The request line alone is longer than the head limit → 414.
+    #[error("request line of at least {size} bytes exceeds {max}")]
+    RequestLineTooLong {
+        /// Bytes received without finding the end of the request line.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// More header fields than the limit → 431.
+    #[error("more than {max} header fields")]
+    TooManyHeaders {
+        /// The limit.
+        max: usize,
+    },
+    /// The request line or a field is malformed → 400.
+    #[error("malformed request head: {0}")]
+    Malformed(&'static str),
+    /// A version other than HTTP/1.0 and HTTP/1.1 → 505.
+    #[error("unsupported HTTP version")]
+    UnsupportedVersion,
+    /// `Content-Length` is invalid, repeated with different values, or sent with
+    /// `Transfer-Encoding` → 400.
+    #[error("invalid message framing: {0}")]
+    BadFraming(&'static str),
+    /// A transfer coding other than `chunked` → 501.
+    #[error("unsupported transfer coding")]
+    UnsupportedTransferCoding,
+    /// An `Expect` other than `100-continue` → 417.
+    #[error("unsupported expectation")]
+    UnsupportedExpectation,
+    /// No complete head arrived within the header-read timeout → 408.
+    #[error("request head not received in time")]
+    Timeout,
+}
+
+impl HeadError {
+    /// The status the server sends for this fault (a total mapping).
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HeadError::HeadTooLarge { .. } | HeadError::TooManyHeaders { .. } => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
+            HeadError::RequestLineTooLong { .. } => StatusCode::URI_TOO_LONG,
+            HeadError::Malformed(_) | HeadError::BadFraming(_) => StatusCode::BAD_REQUEST,
+            HeadError::UnsupportedVersion => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            HeadError::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
+            HeadError::UnsupportedExpectation => StatusCode::EXPECTATION_FAILED,
+            HeadError::Timeout => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// A parsed request head: request line and header fields.
+///
+/// Method, target and field bytes all share one reference-counted buffer.
+#[derive(Clone, Debug)]
+pub struct RequestHead {
+    method: Bytes,
+    target: Bytes,
+    version: Version,
+    headers: Headers,
+    framing: Framing,
+    expect_continue: bool,
+}
+
+impl RequestHead {
+    /// The method, e.g. `"GET"` (case-sensitive, as sent).
+    #[must_use]
+    pub fn method(&self) -> &str {
+        // httparse only accepts token bytes (ASCII) in the method.
+        std::str::from_utf8(&self.method).unwrap_or("")
+    }
+
+    /// The raw request target, e.g. `"/a/b?x=1"` (not percent-decoded).
+    #[must_use]
+    pub fn target(&self) -> &str {
+        // httparse only accepts visible ASCII in the target.
+        std::str::from_utf8(&self.target).unwrap_or("")
+    }
+
+    /// The path of the target without the query (not percent-decoded). For an absolute-form
+    /// target (`http://host/p?q`) the path after the authority (`"/"` when empty); for the
+    /// authority and asterisk forms, the target itself.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        let t = self.target();
+        let t = t.split_once('?').map_or(t, |(p, _)| p);
+        if t.starts_with('/') {
+            return t;
+        }
+        match t.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+            None => t,
+        }
+    }
+
+    /// The query string after `?` (without it), if any.
+    #[must_use]
+    pub fn query(&self) -> Option<&str> {
+        self.target().split_once('?').map(|(_, q)| q)
+    }
+
+    /// The value of query parameter `name` (first occurrence, raw: not percent-decoded).
+    #[must_use]
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query()?.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k == name).then_some(v)
+        })
+    }
+
+    /// The protocol version.
+    #[must_use]
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The header fields.
+    #[must_use]
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// Shorthand for `headers().get_str(name)`.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get_str(name)
+    }
+
+    /// How the request body is framed.
+    #[must_use]
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// Whether the request has a body (a non-zero `Content-Length`, or chunked).
+    #[must_use]
+    pub fn has_body(&self) -> bool {
+        !matches!(self.framing, Framing::Empty | Framing::Length(0))
+    }
+
+    /// Whether the client sent `Expect: 100-continue`.
+    #[must_use]
+    pub fn expects_continue(&self) -> bool {
+        self.expect_continue
+    }
+
+    /// Whether the client asks to keep the connection open after this exchange
+    /// (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`).
+    #[must_use]
+    pub fn wants_keep_alive(&self) -> bool {
+        let h = &self.headers;
+        match self.version {
+            Version::Http11 => !h.has_token("connection", "close"),
+            Version::Http10 => {
+                h.has_token("connection", "keep-alive") && !h.has_token("connection", "close")
+            }
+        }
+    }
+
+    /// Whether this is a protocol upgrade request (`Connection: upgrade` and an `Upgrade`
+    /// field) for `protocol` (case-insensitive), e.g. `"websocket"`.
+    #[must_use]
+    pub fn is_upgrade_to(&self, protocol: &str) -> bool {
+        self.headers.has_token("connection", "upgrade")
+            && self.headers.has_token("upgrade", protocol)
+    }
+}
+
+/// Drops empty lines before a request line (RFC 9112 §2.2).
+pub(crate) fn skip_leading_empty_lines(buf: &mut BytesMut) {
+    let n = buf
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    if n > 0 {
+        let _ = buf.split_to(n);
+    }
+}
+
+/// Searches `buf` for the end of a head (an empty line), starting at `*scanned` and recording
+/// progress there so no byte is scanned twice. Returns the head length including the empty line.
+pub(crate) fn find_head_end(buf: &[u8], scanned: &mut usize) -> Option<usize> {
+    let start = scanned.saturating_sub(2);
+    for i in memchr::memchr_iter(b'\n', &buf[start..]) {
+        let i = start + i;
+        let next = &buf[i + 1..];
+        if next.starts_with(b"\n") {
+            return Some(i + 2);
+        }
+        if next.starts_with(b"\r\n") {
+            return Some(i + 3);
+        }
+        if next.is_empty() || next == b"\r" {
+            break;
+        }
+    }
+    *scanned = buf.len();
+    None
+}
+
+/// Parses one request head from `buf` once [`find_head_end`] found its end at `head_len`,
+/// consuming exactly the head.
+pub(crate) fn parse_request(
+    buf: &mut BytesMut,
+    head_len: usize,
+    max_headers: usize,
+) -> Result<RequestHead, HeadError> {
+    let max_headers = max_headers.min(MAX_HEADERS_CAP);
+    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS_CAP];
+    let mut req = httparse::Request::new(&mut storage[..max_headers]);
+    let status = match req.parse(&buf[..head_len]) {
+        Ok(s) => s,
+        Err(e) => {
+            return Err(match e {
+                httparse::Error::TooManyHeaders => HeadError::TooManyHeaders { max: max_headers },
+                httparse::Error::Version => HeadError::UnsupportedVersion,
+                httparse::Error::HeaderName => HeadError::Malformed("invalid header name"),
+                httparse::Error::HeaderValue => HeadError::Malformed("invalid header value"),
+                httparse::Error::NewLine => HeadError::Malformed("invalid line ending"),
+                httparse::Error::Token => HeadError::Malformed("invalid request line"),
+                _ => HeadError::Malformed("invalid request head"),
+            });
+        }
+    };
+    let consumed = match status {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => return Err(HeadError::Malformed("incomplete head")),
+    };
+    let version = match req.version {
+        Some(0) => Version::Http10,
+        Some(1) => Version::Http11,
+        _ => return Err(HeadError::UnsupportedVersion),
+    };
+    let base = buf.as_ptr() as usize;
+    let range = |s: &[u8]| {
+        let start = s.as_ptr() as usize - base;
+        start..start + s.len()
+    };
+    let method_r = range(req.method.unwrap_or_default().as_bytes());
+    let target_r = range(req.path.unwrap_or_default().as_bytes());
+    let field_ranges: Vec<_> = req
+        .headers
+        .iter()
+        .map(|h| (range(h.name.as_bytes()), range(h.value)))
+        .collect();
+    drop(req);
+    let head = buf.split_to(consumed).freeze();
+    let mut headers = Headers::with_capacity(field_ranges.len());
+    for (n, v) in field_ranges {
+        headers.push_unchecked(head.slice(n), head.slice(v));
+    }
+    let method = head.slice(method_r);
+    let target = head.slice(target_r);
+    if target.is_empty() || method.is_empty() {
+        return Err(HeadError::Malformed("invalid request line"));
+    }
+
+    // RFC 9112 §3.2: exactly one Host in HTTP/1.1 (and never two).
+    let hosts = headers.get_all(b"host").count();
+    if hosts > 1 || (hosts == 0 && version == Version::Http11) {
+        return Err(HeadError::Malformed("missing or repeated Host"));
+    }
+    let framing = request_framing(&headers, version)?;
+    let expect_continue = match headers.get(b"expect") {
+        None => false,
+        Some(v) if v.trim_ascii().eq_ignore_ascii_case(b"100-continue") => {
+            version == Version::Http11
+        }
+        Some(_) => return Err(HeadError::UnsupportedExpectation),
+    };
+    Ok(RequestHead {
+        method,
+        target,
+        version,
+        headers,
+        framing,
+        expect_continue,
+    })
+}
+
+/// Request body framing per RFC 9112 §6.1–6.3.
+fn request_framing(headers: &Headers, version: Version) -> Result<Framing, HeadError> {
+    if headers.contains(b"transfer-encoding") {
+        if version == Version::Http10 {
+            return Err(HeadError::BadFraming(
+                "Transfer-Encoding in an HTTP/1.0 request",
+            ));
+        }
+        if headers.contains(b"content-length") {
+            return Err(HeadError::BadFraming(
+                "both Content-Length and Transfer-Encoding",
+            ));
+        }
+        let mut codings = headers
+            .get_all(b"transfer-encoding")
+            .flat_map(|v| v.split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii)
+            .filter(|c| !c.is_empty())
+            .peekable();
+        let mut chunked = 0;
+        let mut last_chunked = false;
+        if codings.peek().is_none() {
+            return Err(HeadError::BadFraming("empty Transfer-Encoding"));
+        }
+        for c in codings {
+            last_chunked = c.eq_ignore_ascii_case(b"chunked");
+            if !last_chunked {
+                return Err(HeadError::UnsupportedTransferCoding);
+            }
+            chunked += 1;
+        }
+        if chunked != 1 || !last_chunked {
+            return Err(HeadError::BadFraming("chunked applied more than once"));
+        }
+        return Ok(Framing::Chunked);
+    }
+    match parse_content_length(headers) {
+        Ok(Some(n)) => Ok(Framing::Length(n)),
+        Ok(None) => Ok(Framing::Empty),
+        Err(()) => Err(HeadError::BadFraming("invalid Content-Length")),
+    }
+}
+
+/// All `Content-Length` values (fields and list elements) must be the same valid number.
+pub(crate) fn parse_content_length(headers: &Headers) -> Result<Option<u64>, ()> {
+    let mut found = None;
+    for v in headers.get_all(b"content-length") {
+        for part in v.split(|&b| b == b',') {
+            let part = part.trim_ascii();
+            if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
+                return Err(());
+            }
+            let n = part
+                .iter()
+                .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
+            if found.is_some_and(|f| f != n) {
+                return Err(());
+            }
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<RequestHead, HeadError> {
+        let mut buf = BytesMut::from(s.as_bytes());
+        skip_leading_empty_lines(&mut buf);
+        let mut scanned = 0;
+        let n = find_head_end(&buf, &mut scanned).expect("complete head");
+        parse_request(&mut buf, n, 64)
+    }
+
+    #[test]
+    fn finds_head_end_incrementally_without_rescan() {
+        let input = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest";
+        for split in 1..input.len() {
+            let mut scanned = 0;
+            let mut found = None;
+            let mut end = 0;
+            while found.is_none() && end < input.len() {
+                end = (end + split).min(input.len());
+                found = find_head_end(&input[..end], &mut scanned);
+                assert!(scanned <= end);
+            }
+            assert_eq!(found, Some(input.len() - 4), "split {split}");
+        }
+        let mut s = 0;
+        assert_eq!(find_head_end(b"GET / HTTP/1.0\n\n", &mut s), Some(16));
+    }
+
+    #[test]
+    fn request_line_path_query() {
+        let h = parse("\r\nGET /a/b?x=1&y HTTP/1.1\r\nHost: h\r\nX-K: v\r\n\r\n").unwrap();
+        assert_eq!(h.method(), "GET");
+        assert_eq!(h.path(), "/a/b");
+        assert_eq!(h.query(), Some("x=1&y"));
+        assert_eq!(h.query_param("x"), Some("1"));
+        assert_eq!(h.query_param("y"), Some(""));
+        assert_eq!(h.query_param("z"), None);
+        assert_eq!(h.header("x-k"), Some("v"));
+        assert_eq!(h.framing(), Framing::Empty);
+        assert!(h.wants_keep_alive());
+        let h = parse("GET http://h:1/p?q HTTP/1.1\r\nHost: h:1\r\n\r\n").unwrap();
+        assert_eq!(h.path(), "/p");
+        let h = parse("GET http://h HTTP/1.0\r\n\r\n").unwrap();
+        assert_eq!(h.path(), "/");
+        assert!(!h.wants_keep_alive());
+    }
+
+    #[test]
+    fn framing_rules() {
+        let p = |extra: &str| parse(&format!("POST / HTTP/1.1\r\nHost: h\r\n{extra}\r\n"));
+        assert_eq!(
+            p("Content-Length: 5\r\n").unwrap().framing(),
+            Framing::Length(5)
+        );
+        assert_eq!(
+            p("Content-Length: 5, 5\r\nContent-Length: 5\r\n")
+                .unwrap()
+                .framing(),
+            Framing::Length(5)
+        );
+        assert_eq!(
+            p("Transfer-Encoding: chunked\r\n").unwrap().framing(),
+            Framing::Chunked
+        );
+        assert_eq!(
+            p("Transfer-Encoding: CHUNKED\r\n").unwrap().framing(),
+            Framing::Chunked
+        );
+        for bad in [
+            "Content-Length: 5, 6\r\n",
+            "Content-Length: -1\r\n",
+            "Content-Length: +1\r\n",
+            "Content-Length: 1 2\r\n",
+            "Content-Length: 99999999999999999999\r\n",
+            "Content-Length:\r\n",
+            "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n",
+            "Transfer-Encoding: chunked, chunked\r\n",
+            "Transfer-Encoding: \r\n",
+        ] {
+            assert_eq!(
+                p(bad).unwrap_err().status(),
+                StatusCode::BAD_REQUEST,
+                "{bad}"
+            );
+        }
+        for bad in [
+            "Transfer-Encoding: gzip, chunked\r\n",
+            "Transfer-Encoding: gzip\r\n",
+        ] {
+            assert_eq!(
+                p(bad).unwrap_err().status(),
+                StatusCode::NOT_IMPLEMENTED,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            p("Expect: 100-continue\r\n").unwrap().expects_continue(),
+            true
+        );
+        assert_eq!(
+            p("Expect: teapot\r\n").unwrap_err().status(),
+            StatusCode::EXPECTATION_FAILED
+        );
+        let e = parse("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn malformed_heads() {
+        for (input, status) in [
+            ("GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+            ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+            ("GET / HTTP/1.1\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400),
+            ("G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET  HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("garbage\r\n\r\n", 400),
+        ] {
+            let e = parse(input).unwrap_err();
+            assert_eq!(e.status().as_u16(), status, "{input:?}: {e}");
+        }
+        let many: String = (0..65).map(|i| format!("X-{i}: v\r\n")).collect();
+        let e = parse(&format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n")).unwrap_err();
+        assert_eq!(e, HeadError::TooManyHeaders { max: 64 });
+    }
+}

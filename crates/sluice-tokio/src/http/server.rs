@@ -1,0 +1,944 @@
+//! The server side: connection loop, requests handed to a [`Handler`], responses (full,
+//! streaming, upgrade) written back.
+
+use std::future::{Future, poll_fn};
+use std::io;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, timeout, timeout_at};
+
+use super::body::{BodyDecoder, FramingError, Step, chunk_header};
+use super::head::{self, HeadError, RequestHead, Version};
+use super::headers::Headers;
+use super::response::{Body, Response};
+use super::status::StatusCode;
+
+/// Limits and timeouts of the server side. Every buffer a client can grow is bounded here.
+///
+/// Build it from [`ServerConfig::default`] and adjust fields.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Largest request head (request line and fields), in bytes. Default 16 KiB. A longer head
+    /// gets 431 (414 when the request line alone does not fit).
+    pub max_head_size: usize,
+    /// Most header fields in a request head. Default 64, capped at 256. More get 431.
+    pub max_headers: usize,
+    /// Largest request body [`Request::body`] / [`Request::body_chunk`] accept, in bytes,
+    /// unless [`Request::set_body_limit`] changes it for one request. Default 1 MiB. More
+    /// gets [`BodyError::TooLarge`] (413).
+    pub max_body_size: u64,
+    /// Time allowed from the first byte of a request head to its end (slowloris guard).
+    /// Default 10 s. Exceeded: 408 and close.
+    pub header_read_timeout: Duration,
+    /// How long an idle connection waits for the first byte of its next request before it is
+    /// closed silently. Default 60 s.
+    pub keep_alive_timeout: Duration,
+    /// Time allowed for each read while receiving a request body. Default 30 s.
+    pub body_read_timeout: Duration,
+    /// Time allowed for each write (and flush) of a response. A client that stops reading is
+    /// dropped after it. Default 30 s.
+    pub write_timeout: Duration,
+    /// Largest unread request body the server reads and discards after a response to keep the
+    /// connection alive; a larger one closes the connection instead. Default 64 KiB.
+    pub max_drain: u64,
+    /// After answering an error or leaving a body unread, the server shuts its write side and
+    /// keeps reading (and discarding) for up to this long, so the client gets the answer rather
+    /// than a reset. Default 1 s (and at most 256 KiB discarded).
+    pub linger_timeout: Duration,
+    /// While a streaming response is written, also watch the read side: end of stream or a read
+    /// error means the client went away, and the stream is dropped. Default `true`. Clients that
+    /// half-close their side after sending a request need `false`.
+    pub detect_client_close: bool,
+    /// Initial capacity of a connection's read buffer. Default 1 KiB (it grows as needed up to
+    /// the limits above).
+    pub initial_read_buffer: usize,
+    /// Set `TCP_NODELAY` on accepted sockets in [`serve`]. Default `true` (streaming events
+    /// should not wait for Nagle).
+    pub nodelay: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            max_head_size: 16 * 1024,
+            max_headers: 64,
+            max_body_size: 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            max_drain: 64 * 1024,
+            linger_timeout: Duration::from_secs(1),
+            detect_client_close: true,
+            initial_read_buffer: 1024,
+            nodelay: true,
+        }
+    }
+}
+
+/// Bytes discarded at most while lingering before a close.
+const LINGER_MAX_BYTES: usize = 256 * 1024;
+
+/// The per-request copy of the limits the request and its response need.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    max_head: usize,
+    body_timeout: Duration,
+    write_timeout: Duration,
+    max_drain: u64,
+    linger: Duration,
+    detect_close: bool,
+}
+
+impl Limits {
+    fn new(c: &ServerConfig) -> Limits {
+        Limits {
+            max_head: c.max_head_size,
+            body_timeout: c.body_read_timeout,
+            write_timeout: c.write_timeout,
+            max_drain: c.max_drain,
+            linger: c.linger_timeout,
+            detect_close: c.detect_client_close,
+        }
+    }
+}
+
+/// A fault while reading a request body.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// The body is larger than the limit → 413.
+    #[error("request body of {size} bytes exceeds {max}")]
+    TooLarge {
+        /// Bytes announced (`Content-Length`) or received so far (chunked).
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The body framing is broken (bad chunk, early end) → 400.
+    #[error(transparent)]
+    Framing(#[from] FramingError),
+    /// No body bytes arrived within the body read timeout → 408.
+    #[error("request body not received in time")]
+    Timeout,
+    /// Reading failed (the client is most likely gone) → 400 if anyone is listening.
+    #[error("I/O error reading the body: {0}")]
+    Io(#[from] io::Error),
+    /// Caller misuse: the body was read again after an error.
+    #[error("the body already failed to read")]
+    AlreadyFailed,
+}
+
+impl BodyError {
+    /// The status to answer with (a total mapping).
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            BodyError::TooLarge { .. } => StatusCode::CONTENT_TOO_LARGE,
+            BodyError::Framing(_) | BodyError::Io(_) => StatusCode::BAD_REQUEST,
+            BodyError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            BodyError::AlreadyFailed => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Why [`serve_connection`] ended other than by a clean close.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The request head was bad; it was answered with [`HeadError::status`] and the
+    /// connection closed.
+    #[error("bad request head: {0}")]
+    BadRequest(#[from] HeadError),
+    /// Reading or writing the connection failed or timed out.
+    #[error("connection I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A connection taken over after a protocol switch: the raw stream and every byte already read
+/// past the request head (or the response head, on the client side), which belong to the new
+/// protocol.
+#[derive(Debug)]
+pub struct Upgraded<S> {
+    /// The stream.
+    pub io: S,
+    /// Bytes already read from `io` that the new protocol must consume first.
+    pub read_buf: BytesMut,
+}
+
+/// A connection: the stream and its read buffer.
+#[derive(Debug)]
+struct Conn<S> {
+    io: S,
+    buf: BytesMut,
+    eof: bool,
+}
+
+impl<S: AsyncRead + Unpin> Conn<S> {
+    /// Reads once into spare capacity, reserving `want` bytes first if there is less room.
+    async fn read_more(&mut self, want: usize) -> io::Result<usize> {
+        if self.buf.capacity() - self.buf.len() < want.min(512).max(1) {
+            self.buf.reserve(want.max(1));
+        }
+        let n = self.io.read_buf(&mut self.buf).await?;
+        if n == 0 {
+            self.eof = true;
+        }
+        Ok(n)
+    }
+}
+
+/// A request handed to a [`Handler`]: the parsed head (also reachable through `Deref`), and the
+/// connection, from which the body has not been read yet.
+///
+/// The handler ends by turning it into a [`Reply`] in one of three ways:
+/// [`respond`](Request::respond) (full or streaming [`Response`]),
+/// [`respond_streaming`](Request::respond_streaming) (push-style [`ResponseWriter`]), or
+/// [`upgrade`](Request::upgrade) (then [`Reply::closed`]). Reading the body first, with
+/// [`body`](Request::body) or [`body_chunk`](Request::body_chunk), is optional: an unread body
+/// is discarded after the response when small, and the connection closed otherwise.
+#[derive(Debug)]
+pub struct Request<S> {
+    head: RequestHead,
+    conn: Conn<S>,
+    decoder: BodyDecoder,
+    body_limit: u64,
+    body_seen: u64,
+    body_failed: bool,
+    continue_sent: bool,
+    limits: Limits,
+}
+
+impl<S> Deref for Request<S> {
+    type Target = RequestHead;
+    fn deref(&self) -> &RequestHead {
+        &self.head
+    }
+}
+
+impl<S> Request<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    /// The parsed request head.
+    #[must_use]
+    pub fn head(&self) -> &RequestHead {
+        &self.head
+    }
+
+    /// Changes the body size limit for this request (e.g. a per-route limit).
+    pub fn set_body_limit(&mut self, max: u64) {
+        self.body_limit = max;
+    }
+
+    /// Reads the next piece of the body: `Ok(None)` at its end. Sends `100 Continue` first if the
+    /// client asked for it. Chunked bodies are decoded (trailers are read and discarded).
+    ///
+    /// Cancel-safe: dropping the future loses no bytes.
+    ///
+    /// # Errors
+    /// [`BodyError`]; after one, the connection is closed once the response is written.
+    pub async fn body_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
+        if self.body_failed {
+            return Err(BodyError::AlreadyFailed);
+        }
+        let r = self.body_chunk_inner().await;
+        if r.is_err() {
+            self.body_failed = true;
+        }
+        r
+    }
+
+    async fn body_chunk_inner(&mut self) -> Result<Option<Bytes>, BodyError> {
+        if self.decoder.is_done() {
+            return Ok(None);
+        }
+        if let Some(rem) = self.decoder.remaining_length() {
+            let size = self.body_seen + rem;
+            if size > self.body_limit {
+                return Err(BodyError::TooLarge {
+                    size,
+                    max: self.body_limit,
+                });
+            }
+        }
+        if self.head.expects_continue() && !self.continue_sent {
+            self.continue_sent = true;
+            let w = async {
+                self.conn
+                    .io
+                    .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    .await?;
+                self.conn.io.flush().await
+            };
+            timeout(self.limits.write_timeout, w)
+                .await
+                .map_err(|_| BodyError::Timeout)??;
+        }
+        // A Content-Length body that fits is gathered into one contiguous buffer (one copy-free
+        // split, no reassembly).
+        if let Some(rem) = self.decoder.remaining_length() {
+            let rem = usize::try_from(rem).unwrap_or(usize::MAX);
+            while self.conn.buf.len() < rem && !self.conn.eof {
+                self.read_body_bytes(rem - self.conn.buf.len()).await?;
+            }
+        }
+        loop {
+            match self.decoder.decode(&mut self.conn.buf, self.conn.eof)? {
+                Step::Data(d) => {
+                    self.body_seen += d.len() as u64;
+                    if self.body_seen > self.body_limit {
+                        return Err(BodyError::TooLarge {
+                            size: self.body_seen,
+                            max: self.body_limit,
+                        });
+                    }
+                    return Ok(Some(d));
+                }
+                Step::End => return Ok(None),
+                Step::NeedMore => {
+                    self.read_body_bytes(8 * 1024).await?;
+                }
+            }
+        }
+    }
+
+    async fn read_body_bytes(&mut self, want: usize) -> Result<(), BodyError> {
+        let want = want.clamp(1024, 64 * 1024);
+        match timeout(self.limits.body_timeout, self.conn.read_more(want)).await {
+            Ok(r) => r.map(drop).map_err(BodyError::Io),
+            Err(_) => Err(BodyError::Timeout),
+        }
+    }
+
+    /// Reads the whole body (bounded by the body limit) into one buffer.
+    ///
+    /// # Errors
+    /// [`BodyError`]: answer with [`BodyError::status`], e.g.
+    /// `req.respond(Response::from_status(e.status()))`.
+    pub async fn body(&mut self) -> Result<Bytes, BodyError> {
+        let Some(first) = self.body_chunk().await? else {
+            return Ok(Bytes::new());
+        };
+        let Some(second) = self.body_chunk().await? else {
+            return Ok(first);
+        };
+        let mut all = BytesMut::with_capacity(first.len() + second.len());
+        all.extend_from_slice(&first);
+        all.extend_from_slice(&second);
+        while let Some(c) = self.body_chunk().await? {
+            all.extend_from_slice(&c);
+        }
+        Ok(all.freeze())
+    }
+
+    /// Answers with `response` (full or streaming body); the server writes it after the
+    /// handler returns.
+    #[must_use]
+    pub fn respond(self, response: Response) -> Reply<S> {
+        Reply(ReplyInner::Respond(Box::new((self, response))))
+    }
+
+    /// Writes the head of `response` now and returns a writer for its body, for handlers that
+    /// push events (SSE, long-poll) from their own loop. `response`'s body is ignored. The body
+    /// is chunked for HTTP/1.1 and close-delimited for HTTP/1.0 or when
+    /// [`Response::close_delimited`] was set.
+    ///
+    /// # Errors
+    /// Writing the head failed or timed out: the client is gone; return [`Reply::closed`].
+    pub async fn respond_streaming(self, response: Response) -> io::Result<ResponseWriter<S>> {
+        let Response {
+            status,
+            headers,
+            close_delimited,
+            ..
+        } = response;
+        self.start(status, &headers, Plan::Stream { close_delimited })
+            .await
+    }
+
+    /// Switches protocols: writes `response` (normally `101 Switching Protocols` with its
+    /// `Upgrade` and `Connection` fields; no framing fields are added, its body is ignored) and
+    /// hands back the stream with every byte already read past the request head.
+    ///
+    /// A request body, if any, is not read: read it first if it matters.
+    ///
+    /// # Errors
+    /// Writing the response failed or timed out.
+    pub async fn upgrade(mut self, response: Response) -> io::Result<Upgraded<S>> {
+        let mut out = Vec::with_capacity(256);
+        encode_status_line(response.status, &mut out);
+        response.headers.encode(&mut out);
+        out.extend_from_slice(b"\r\n");
+        let w = async {
+            self.conn.io.write_all(&out).await?;
+            self.conn.io.flush().await
+        };
+        timeout(self.limits.write_timeout, w)
+            .await
+            .map_err(|_| timed_out())??;
+        Ok(Upgraded {
+            io: self.conn.io,
+            read_buf: self.conn.buf,
+        })
+    }
+
+    /// Whether the connection may stay open after answering `status` with `headers`.
+    fn keep_alive_after(&self, headers: &Headers) -> bool {
+        if !self.head.wants_keep_alive()
+            || self.body_failed
+            || headers.has_token("connection", "close")
+        {
+            return false;
+        }
+        if self.decoder.is_done() {
+            return true;
+        }
+        if self.head.expects_continue() && !self.continue_sent {
+            // The client waits for 100 before sending the body: it never will.
+            return false;
+        }
+        self.decoder
+            .remaining_length()
+            .is_some_and(|r| r <= self.limits.max_drain)
+    }
+
+    /// Writes the head (and a full body) and returns the writer for what follows.
+    async fn start(
+        self,
+        status: StatusCode,
+        headers: &Headers,
+        plan: Plan,
+    ) -> io::Result<ResponseWriter<S>> {
+        let is_head = self.head.method() == "HEAD";
+        let no_body = is_head || status.forbids_body();
+        let mut keep_alive = self.keep_alive_after(headers);
+        let mut out = Vec::with_capacity(256);
+        encode_status_line(status, &mut out);
+        for (n, v) in headers.iter() {
+            let user_length_ok = is_head && matches!(plan, Plan::Full(ref b) if b.is_empty());
+            if n.eq_ignore_ascii_case(b"transfer-encoding")
+                || (n.eq_ignore_ascii_case(b"content-length") && !user_length_ok)
+            {
+                continue;
+            }
+            out.extend_from_slice(n);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v);
+            out.extend_from_slice(b"\r\n");
+        }
+        let (mode, full) = match plan {
+            Plan::Full(body) => {
+                if !status.forbids_body()
+                    && !(is_head && body.is_empty() && headers.contains(b"content-length"))
+                {
+                    out.extend_from_slice(b"content-length: ");
+                    out.extend_from_slice(body.len().to_string().as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+                (Mode::Discard, if no_body { Bytes::new() } else { body })
+            }
+            Plan::Stream { close_delimited } => {
+                if status.forbids_body() {
+                    (Mode::Discard, Bytes::new())
+                } else if close_delimited || self.head.version() == Version::Http10 {
+                    keep_alive = false;
+                    (
+                        if is_head { Mode::Discard } else { Mode::Close },
+                        Bytes::new(),
+                    )
+                } else {
+                    out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+                    (
+                        if is_head {
+                            Mode::Discard
+                        } else {
+                            Mode::Chunked
+                        },
+                        Bytes::new(),
+                    )
+                }
+            }
+        };
+        match (keep_alive, self.head.version()) {
+            (true, Version::Http10) => out.extend_from_slice(b"connection: keep-alive\r\n"),
+            (false, _) if !headers.has_token("connection", "close") => {
+                out.extend_from_slice(b"connection: close\r\n");
+            }
+            _ => {}
+        }
+        out.extend_from_slice(b"\r\n");
+        let mut w = ResponseWriter {
+            req: self,
+            mode,
+            keep_alive,
+            read_done: false,
+            peer_closed: false,
+        };
+        let mut data = Bytes::from(out).chain(full);
+        let wt = w.req.limits.write_timeout;
+        let io = &mut w.req.conn.io;
+        let r = timeout(wt, async {
+            io.write_all_buf(&mut data).await?;
+            io.flush().await
+        })
+        .await;
+        r.map_err(|_| timed_out())??;
+        Ok(w)
+    }
+}
+
+enum Plan {
+    Full(Bytes),
+    Stream { close_delimited: bool },
+}
+
+fn encode_status_line(status: StatusCode, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_u16().to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "write timed out")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Chunked framing.
+    Chunked,
+    /// Close-delimited: raw bytes, the connection closes at the end.
+    Close,
+    /// No body is sent (HEAD, 204/304, or a full body already written).
+    Discard,
+}
+
+/// Writes the body of a streaming response, one flushed piece at a time.
+///
+/// Obtained from [`Request::respond_streaming`]; finish with [`ResponseWriter::finish`] and
+/// return its [`Reply`]. Dropping it closes the connection (the client sees a truncated body).
+#[derive(Debug)]
+pub struct ResponseWriter<S> {
+    req: Request<S>,
+    mode: Mode,
+    keep_alive: bool,
+    read_done: bool,
+    peer_closed: bool,
+}
+
+impl<S> ResponseWriter<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    /// Writes `data` as one piece of the body (one chunk when chunked) and flushes it. Empty data
+    /// writes nothing. For HEAD requests nothing is written.
+    ///
+    /// # Errors
+    /// The write failed or timed out: the client is gone or stuck; stop and return
+    /// [`Reply::closed`] (or [`ResponseWriter::finish`], which then closes).
+    pub async fn send(&mut self, data: Bytes) -> io::Result<()> {
+        if data.is_empty() || self.mode == Mode::Discard {
+            return Ok(());
+        }
+        let r = match self.mode {
+            Mode::Chunked => {
+                let mut head = Vec::with_capacity(18);
+                chunk_header(data.len(), &mut head);
+                let mut buf = Bytes::from(head).chain(data).chain(&b"\r\n"[..]);
+                self.write_buf(&mut buf).await
+            }
+            _ => {
+                let mut buf = data;
+                self.write_buf(&mut buf).await
+            }
+        };
+        if r.is_err() {
+            self.peer_closed = true;
+        }
+        r
+    }
+
+    async fn write_buf<B: Buf + Send>(&mut self, buf: &mut B) -> io::Result<()> {
+        let io = &mut self.req.conn.io;
+        timeout(self.req.limits.write_timeout, async {
+            io.write_all_buf(buf).await?;
+            io.flush().await
+        })
+        .await
+        .map_err(|_| timed_out())?
+    }
+
+    /// Resolves when the client has gone away (its side reached end of stream or failed), as
+    /// far as reading can tell; never resolves when [`ServerConfig::detect_client_close`] is off.
+    /// Bytes the client sends meanwhile (a pipelined request) are kept, up to the head limit.
+    ///
+    /// Cancel-safe: use it in `select!` next to the event source.
+    pub async fn closed(&mut self) {
+        if self.peer_closed {
+            return;
+        }
+        if !self.req.limits.detect_close || self.read_done {
+            std::future::pending::<()>().await;
+        }
+        loop {
+            if self.req.conn.buf.len() >= self.req.limits.max_head {
+                self.read_done = true;
+                std::future::pending::<()>().await;
+            }
+            match self.req.conn.read_more(1024).await {
+                Ok(0) | Err(_) => {
+                    self.peer_closed = true;
+                    return;
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Whether [`closed`](ResponseWriter::closed) or a failed write has seen the client go.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.peer_closed
+    }
+
+    /// Ends the body (the last chunk, or closing for a close-delimited body) and hands the
+    /// connection back to the server, which serves the next request if it can.
+    pub async fn finish(mut self) -> Reply<S> {
+        if self.peer_closed {
+            return Reply::closed();
+        }
+        match self.mode {
+            Mode::Chunked => {
+                let mut last = &b"0\r\n\r\n"[..];
+                if self.write_buf(&mut last).await.is_err() {
+                    return Reply::closed();
+                }
+            }
+            Mode::Close => {
+                let _ = timeout(self.req.limits.write_timeout, self.req.conn.io.shutdown()).await;
+                return Reply::closed();
+            }
+            Mode::Discard => {}
+        }
+        Reply(ReplyInner::Finished {
+            req: Box::new(self.req),
+            keep_alive: self.keep_alive,
+        })
+    }
+}
+
+/// What a [`Handler`] returns: made by [`Request::respond`], [`ResponseWriter::finish`] or
+/// [`Reply::closed`].
+#[derive(Debug)]
+pub struct Reply<S>(ReplyInner<S>);
+
+#[derive(Debug)]
+enum ReplyInner<S> {
+    Respond(Box<(Request<S>, Response)>),
+    Finished {
+        req: Box<Request<S>>,
+        keep_alive: bool,
+    },
+    Closed,
+}
+
+impl<S> Reply<S> {
+    /// The connection is finished: it was upgraded and taken over, or the handler drops it.
+    #[must_use]
+    pub fn closed() -> Reply<S> {
+        Reply(ReplyInner::Closed)
+    }
+}
+
+/// Answers requests. Implemented for every `Fn(Request<S>) -> impl Future<Output = Reply<S>>`
+/// that is `Send + Sync`; a hub with several routes implements it on its own type and
+/// dispatches on [`RequestHead::path`].
+pub trait Handler<S>: Send + Sync {
+    /// Handles one request.
+    fn handle(&self, req: Request<S>) -> impl Future<Output = Reply<S>> + Send;
+}
+
+impl<S, F, Fut> Handler<S> for F
+where
+    F: Fn(Request<S>) -> Fut + Send + Sync,
+    Fut: Future<Output = Reply<S>> + Send,
+{
+    fn handle(&self, req: Request<S>) -> impl Future<Output = Reply<S>> + Send {
+        self(req)
+    }
+}
+
+/// Outcome of reading a head.
+enum HeadRead {
+    Head(RequestHead),
+    /// Clean end: the peer closed or stayed idle too long between requests.
+    Idle,
+}
+
+async fn read_head<S: AsyncRead + Unpin>(
+    conn: &mut Conn<S>,
+    cfg: &ServerConfig,
+) -> Result<HeadRead, ServeError> {
+    let mut scanned = 0;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        head::skip_leading_empty_lines(&mut conn.buf);
+        if !conn.buf.is_empty() {
+            if let Some(n) = head::find_head_end(&conn.buf, &mut scanned) {
+                if n > cfg.max_head_size {
+                    return Err(HeadError::HeadTooLarge {
+                        size: n,
+                        max: cfg.max_head_size,
+                    }
+                    .into());
+                }
+                return Ok(HeadRead::Head(head::parse_request(
+                    &mut conn.buf,
+                    n,
+                    cfg.max_headers,
+                )?));
+            }
+            if conn.buf.len() >= cfg.max_head_size {
+                let size = conn.buf.len();
+                let max = cfg.max_head_size;
+                return Err(if memchr::memchr(b'\n', &conn.buf).is_none() {
+                    HeadError::RequestLineTooLong { size, max }
+                } else {
+                    HeadError::HeadTooLarge { size, max }
+                }
+                .into());
+            }
+        }
+        if conn.eof {
+            return Ok(HeadRead::Idle);
+        }
+        let room = cfg.max_head_size.saturating_sub(conn.buf.len()).max(1);
+        let want = room
+            .min(cfg.initial_read_buffer.max(256))
+            .max(conn.buf.len().min(room));
+        if conn.buf.is_empty() && deadline.is_none() {
+            match timeout(cfg.keep_alive_timeout, conn.read_more(want)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Ok(HeadRead::Idle),
+            }
+        } else {
+            let d = *deadline.get_or_insert_with(|| Instant::now() + cfg.header_read_timeout);
+            match timeout_at(d, conn.read_more(want)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Err(HeadError::Timeout.into()),
+            }
+        }
+        if conn.eof && !conn.buf.is_empty() {
+            // The client closed in the middle of a head: nobody to answer.
+            return Ok(HeadRead::Idle);
+        }
+    }
+}
+
+/// Shuts the write side and discards what the client still sends, for a bounded time, so an
+/// answer already written is not destroyed by a TCP reset.
+async fn linger_close<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, l: Limits) {
+    let _ = timeout(l.write_timeout, conn.io.shutdown()).await;
+    if conn.eof {
+        return;
+    }
+    let deadline = Instant::now() + l.linger;
+    let mut budget = LINGER_MAX_BYTES;
+    loop {
+        conn.buf.clear();
+        match timeout_at(deadline, conn.read_more(4096)).await {
+            Ok(Ok(n)) if n > 0 && n < budget => budget -= n,
+            _ => return,
+        }
+    }
+}
+
+/// Writes a response with a stream body, stopping early if the client goes away.
+async fn write_stream<S>(req: Request<S>, response: Response) -> Reply<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let Response {
+        status,
+        headers,
+        body,
+        close_delimited,
+    } = response;
+    let (plan, stream) = match body {
+        Body::Empty => (Plan::Full(Bytes::new()), None),
+        Body::Full(b) => (Plan::Full(b), None),
+        Body::Stream(s) => (Plan::Stream { close_delimited }, Some(s)),
+    };
+    let Ok(mut w) = req.start(status, &headers, plan).await else {
+        return Reply::closed();
+    };
+    if let (Some(mut stream), true) = (stream, w.mode != Mode::Discard) {
+        loop {
+            let item = tokio::select! {
+                item = poll_fn(|cx| stream.as_mut().poll_next(cx)) => item,
+                () = w.closed() => return Reply::closed(),
+            };
+            match item {
+                Some(Ok(data)) => {
+                    if w.send(data).await.is_err() {
+                        return Reply::closed();
+                    }
+                }
+                Some(Err(_)) => return Reply::closed(),
+                None => break,
+            }
+        }
+    }
+    w.finish().await
+}
+
+/// Serves HTTP/1.1 on one connection until it closes: reads requests (pipelined ones
+/// included), hands each to `handler`, writes its reply, and keeps the connection alive when
+/// both sides allow it.
+///
+/// Malformed heads are answered with their status ([`HeadError::status`]: 400, 408, 414, 417,
+/// 431, 501, 505) and the connection is closed.
+///
+/// # Errors
+/// [`ServeError`] when the connection ended on a bad request (after answering it) or an I/O
+/// error; `Ok` on a clean close.
+pub async fn serve_connection<S, H>(
+    io: S,
+    config: &ServerConfig,
+    handler: &H,
+) -> Result<(), ServeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    H: Handler<S> + ?Sized,
+{
+    let limits = Limits::new(config);
+    let mut conn = Conn {
+        io,
+        buf: BytesMut::with_capacity(config.initial_read_buffer),
+        eof: false,
+    };
+    loop {
+        let head = match read_head(&mut conn, config).await {
+            Ok(HeadRead::Head(h)) => h,
+            Ok(HeadRead::Idle) => {
+                let _ = timeout(limits.write_timeout, conn.io.shutdown()).await;
+                return Ok(());
+            }
+            Err(ServeError::BadRequest(e)) => {
+                let mut out = Vec::with_capacity(128);
+                let resp = Response::from_status(e.status());
+                encode_status_line(resp.status, &mut out);
+                resp.headers.encode(&mut out);
+                if let Body::Full(b) = &resp.body {
+                    out.extend_from_slice(format!("content-length: {}\r\n", b.len()).as_bytes());
+                    out.extend_from_slice(b"connection: close\r\n\r\n");
+                    out.extend_from_slice(b);
+                }
+                let w = async {
+                    conn.io.write_all(&out).await?;
+                    conn.io.flush().await
+                };
+                if let Ok(Ok(())) = timeout(limits.write_timeout, w).await {
+                    linger_close(&mut conn, limits).await;
+                }
+                return Err(e.into());
+            }
+            Err(e) => return Err(e),
+        };
+        let decoder = BodyDecoder::new(head.framing(), limits.max_head);
+        let req = Request {
+            head,
+            conn,
+            decoder,
+            body_limit: config.max_body_size,
+            body_seen: 0,
+            body_failed: false,
+            continue_sent: false,
+            limits,
+        };
+        let reply = handler.handle(req).await;
+        let (mut req, keep_alive) = match reply.0 {
+            ReplyInner::Closed => return Ok(()),
+            ReplyInner::Respond(b) => {
+                let (req, response) = *b;
+                match write_stream(req, response).await.0 {
+                    ReplyInner::Finished { req, keep_alive } => (*req, keep_alive),
+                    _ => return Ok(()),
+                }
+            }
+            ReplyInner::Finished { req, keep_alive } => (*req, keep_alive),
+        };
+        if !keep_alive {
+            if req.decoder.is_done() {
+                let _ = timeout(limits.write_timeout, req.conn.io.shutdown()).await;
+            } else {
+                linger_close(&mut req.conn, limits).await;
+            }
+            return Ok(());
+        }
+        // Discard an unread (small, announced) body before the next request.
+        while !req.decoder.is_done() {
+            req.body_limit = u64::MAX;
+            match req.body_chunk().await {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => return Ok(()),
+            }
+        }
+        conn = req.conn;
+        if conn.buf.is_empty() && conn.buf.capacity() > 4 * config.initial_read_buffer.max(1024) {
+            // Give memory back between requests.
+            conn.buf = BytesMut::with_capacity(config.initial_read_buffer);
+        }
+    }
+}
+
+/// Accepts connections on `listener` forever, serving each in its own task with
+/// [`serve_connection`]. Transient accept errors (such as running out of file descriptors)
+/// are waited out, not returned.
+///
+/// # Errors
+/// Only if the listener itself fails persistently (an error other than the transient ones).
+pub async fn serve<H>(listener: TcpListener, config: ServerConfig, handler: H) -> io::Result<()>
+where
+    H: Handler<TcpStream> + 'static,
+{
+    let handler = Arc::new(handler);
+    let config = Arc::new(config);
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) if is_transient_accept_error(&e) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if config.nodelay {
+            let _ = stream.set_nodelay(true);
+        }
+        let handler = Arc::clone(&handler);
+        let config = Arc::clone(&config);
+        tokio::spawn(async move {
+            let _ = serve_connection(stream, &config, &*handler).await;
+        });
+    }
+}
+
+fn is_transient_accept_error(e: &io::Error) -> bool {
+    use io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::ConnectionAborted | K::ConnectionReset | K::Interrupted | K::WouldBlock | K::TimedOut
+    ) || matches!(e.raw_os_error(), Some(23 | 24 | 12 | 105)) // ENFILE, EMFILE, ENOMEM, ENOBUFS
+}
