@@ -12,7 +12,9 @@ use sluice_ws::handshake::{
 };
 
 fuzz_target!(|data: &[u8]| {
-    let limits = HandshakeLimits::default().with_max_head_size(2048).with_max_headers(16);
+    let limits = HandshakeLimits::default()
+        .with_max_head_size(2048)
+        .with_max_headers(16);
     let result = parse_request(data, &limits);
 
     // Resuming across a split must agree with the one-shot parse.
@@ -27,10 +29,15 @@ fuzz_target!(|data: &[u8]| {
     match result {
         Ok(Some((req, n))) => {
             assert!(n <= data.len() && n <= limits.max_head_size);
-            assert_eq!(parse_request(&data[..n], &limits), Ok(Some((req.clone(), n))));
+            assert_eq!(
+                parse_request(&data[..n], &limits),
+                Ok(Some((req.clone(), n)))
+            );
             let again = ServerRequest::from_parts("GET", req.path(), 1, req.headers().iter());
             assert_eq!(again.as_ref(), Ok(&req));
-            let answer = req.accept(&Accept::new()).expect("plain accept cannot fail");
+            let answer = req
+                .accept(&Accept::new())
+                .expect("plain accept cannot fail");
             let expected = accept_key(req.key().as_bytes());
             let needle = format!("\r\nSec-WebSocket-Accept: {expected}\r\n");
             assert!(answer.windows(needle.len()).any(|w| w == needle.as_bytes()));

@@ -19,7 +19,9 @@ fuzz_target!(|data: &[u8]| {
         .and_then(|r| r.protocol("superchat"))
         .map(|r| r.extension(Extension::new("permessage-deflate").unwrap()))
         .unwrap();
-    let limits = HandshakeLimits::default().with_max_head_size(2048).with_max_headers(16);
+    let limits = HandshakeLimits::default()
+        .with_max_head_size(2048)
+        .with_max_headers(16);
     let result = parse_response(data, &req, &limits);
 
     let cut = data.first().map_or(0, |&b| b as usize % (data.len() + 1));
@@ -33,8 +35,14 @@ fuzz_target!(|data: &[u8]| {
     match result {
         Ok(Some((res, n))) => {
             assert!(n <= data.len() && n <= limits.max_head_size);
-            assert_eq!(parse_response(&data[..n], &req, &limits), Ok(Some((res.clone(), n))));
-            let accept = res.headers().get("sec-websocket-accept").expect("accept present");
+            assert_eq!(
+                parse_response(&data[..n], &req, &limits),
+                Ok(Some((res.clone(), n)))
+            );
+            let accept = res
+                .headers()
+                .get("sec-websocket-accept")
+                .expect("accept present");
             assert_eq!(accept.trim_ascii(), req.expected_accept().as_bytes());
             if let Some(p) = res.protocol() {
                 assert!(req.protocols().iter().any(|o| o == p));

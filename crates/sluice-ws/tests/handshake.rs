@@ -57,7 +57,11 @@ fn assert_status(e: &HandshakeError, code: u16) {
     assert!(text.starts_with(&format!("HTTP/1.1 {code} ")), "{text}");
     assert!(text.contains("\r\nConnection: close\r\n"), "{text}");
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(head.contains(&format!("\r\nContent-Length: {}\r\n", body.len())) || head.ends_with(&format!("Content-Length: {}", body.len())), "{text}");
+    assert!(
+        head.contains(&format!("\r\nContent-Length: {}\r\n", body.len()))
+            || head.ends_with(&format!("Content-Length: {}", body.len())),
+        "{text}"
+    );
     assert!(!body.is_empty());
 }
 
@@ -74,7 +78,10 @@ fn rfc6455_1_3_sample_handshake() {
     assert_eq!(req.protocols(), ["chat", "superchat"]);
     assert_eq!(req.key(), "dGhlIHNhbXBsZSBub25jZQ==");
     assert_eq!(req.accept_key(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-    assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    assert_eq!(
+        accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    );
     assert_eq!(req.headers().len(), 7);
 
     let answer = req.accept(&Accept::new().protocol("chat")).unwrap();
@@ -96,7 +103,11 @@ fn rfc6455_4_2_1_item1_method_get() {
     let e = reject(&request_with("POST /chat HTTP/1.1", &[]));
     assert!(matches!(e, HandshakeError::MethodNotAllowed { ref method } if method == "POST"));
     assert_status(&e, 405);
-    assert!(std::str::from_utf8(&e.response()).unwrap().contains("\r\nAllow: GET\r\n"));
+    assert!(
+        std::str::from_utf8(&e.response())
+            .unwrap()
+            .contains("\r\nAllow: GET\r\n")
+    );
     // Methods are case-sensitive (RFC 9110 §9.1).
     assert_status(&reject(&request_with("get /chat HTTP/1.1", &[])), 405);
 }
@@ -121,9 +132,13 @@ fn rfc6455_4_2_1_item1_http_version() {
 /// fragments are not allowed.
 #[test]
 fn rfc6455_4_2_1_item1_request_uri() {
-    let (req, _) = parse(&request_with("GET ws://h.example/a?b=c HTTP/1.1", &[])).unwrap().unwrap();
+    let (req, _) = parse(&request_with("GET ws://h.example/a?b=c HTTP/1.1", &[]))
+        .unwrap()
+        .unwrap();
     assert_eq!(req.path(), "/a?b=c");
-    let (req, _) = parse(&request_with("GET http://h.example HTTP/1.1", &[])).unwrap().unwrap();
+    let (req, _) = parse(&request_with("GET http://h.example HTTP/1.1", &[]))
+        .unwrap()
+        .unwrap();
     assert_eq!(req.path(), "/");
     for target in ["*", "h.example:80", "/a#frag", "ftp://h/"] {
         let e = reject(&request_with(&format!("GET {target} HTTP/1.1"), &[]));
@@ -138,17 +153,28 @@ fn rfc6455_4_2_1_item2_host() {
     let e = reject(&request_with("GET / HTTP/1.1", &[("Host", None)]));
     assert_eq!(e, HandshakeError::InvalidHost);
     assert_status(&e, 400);
-    assert_eq!(reject(&request_with("GET / HTTP/1.1", &[("Host", Some(""))])), HandshakeError::InvalidHost);
+    assert_eq!(
+        reject(&request_with("GET / HTTP/1.1", &[("Host", Some(""))])),
+        HandshakeError::InvalidHost
+    );
     let mut twice = request_with("GET / HTTP/1.1", &[]);
     twice.splice(16..16, b"Host: other\r\n".iter().copied());
-    assert_eq!(reject(&twice), HandshakeError::DuplicateHeader { name: "Host" });
+    assert_eq!(
+        reject(&twice),
+        HandshakeError::DuplicateHeader { name: "Host" }
+    );
 }
 
 /// §4.2.1 item 3: Upgrade must contain "websocket", ASCII case-insensitive, as a list token.
 #[test]
 fn rfc6455_4_2_1_item3_upgrade() {
     for ok in ["WebSocket", "WEBSOCKET", "h2c, websocket", " websocket ,"] {
-        assert!(parse(&request_with("GET / HTTP/1.1", &[("Upgrade", Some(ok))])).unwrap().is_some(), "{ok}");
+        assert!(
+            parse(&request_with("GET / HTTP/1.1", &[("Upgrade", Some(ok))]))
+                .unwrap()
+                .is_some(),
+            "{ok}"
+        );
     }
     for bad in [None, Some("websockets"), Some("h2c"), Some("")] {
         let e = reject(&request_with("GET / HTTP/1.1", &[("Upgrade", bad)]));
@@ -162,7 +188,12 @@ fn rfc6455_4_2_1_item3_upgrade() {
 #[test]
 fn rfc6455_4_2_1_item4_connection() {
     for ok in ["upgrade", "keep-alive, Upgrade", "UPGRADE,close"] {
-        assert!(parse(&request_with("GET / HTTP/1.1", &[("Connection", Some(ok))])).unwrap().is_some(), "{ok}");
+        assert!(
+            parse(&request_with("GET / HTTP/1.1", &[("Connection", Some(ok))]))
+                .unwrap()
+                .is_some(),
+            "{ok}"
+        );
     }
     let mut split = request_with("GET / HTTP/1.1", &[("Connection", Some("keep-alive"))]);
     split.splice(16..16, b"Connection: upgrade\r\n".iter().copied());
@@ -180,28 +211,53 @@ fn rfc6455_4_2_1_item5_key() {
     for bad in [
         None,
         Some(""),
-        Some("dGhlIHNhbXBsZSBub25jZQ"),           // no padding
-        Some("dGhlIHNhbXBsZSBub25j"),             // 15 bytes
-        Some("dGhlIHNhbXBsZSBub25jZXg="),         // 17 bytes
-        Some("dGhlIHNhbXBsZSBub25jZQ==dGhl"),     // trailing data
-        Some("!!!!!!!!!!!!!!!!!!!!!!=="),         // not base64
+        Some("dGhlIHNhbXBsZSBub25jZQ"),       // no padding
+        Some("dGhlIHNhbXBsZSBub25j"),         // 15 bytes
+        Some("dGhlIHNhbXBsZSBub25jZXg="),     // 17 bytes
+        Some("dGhlIHNhbXBsZSBub25jZQ==dGhl"), // trailing data
+        Some("!!!!!!!!!!!!!!!!!!!!!!=="),     // not base64
     ] {
-        let e = reject(&request_with("GET / HTTP/1.1", &[("Sec-WebSocket-Key", bad)]));
+        let e = reject(&request_with(
+            "GET / HTTP/1.1",
+            &[("Sec-WebSocket-Key", bad)],
+        ));
         assert_eq!(e, HandshakeError::InvalidKey, "{bad:?}");
         assert_status(&e, 400);
     }
     let mut twice = request_with("GET / HTTP/1.1", &[]);
-    twice.splice(16..16, b"Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n".iter().copied());
-    assert_eq!(reject(&twice), HandshakeError::DuplicateHeader { name: "Sec-WebSocket-Key" });
+    twice.splice(
+        16..16,
+        b"Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
+            .iter()
+            .copied(),
+    );
+    assert_eq!(
+        reject(&twice),
+        HandshakeError::DuplicateHeader {
+            name: "Sec-WebSocket-Key"
+        }
+    );
 }
 
 /// §4.2.1 item 6 and §4.4: Sec-WebSocket-Version must be 13, else 426 with
 /// `Sec-WebSocket-Version: 13`.
 #[test]
 fn rfc6455_4_2_1_item6_version() {
-    for (bad, carried) in [(Some("8"), Some("8")), (None, None), (Some("13, 8"), Some("13, 8"))] {
-        let e = reject(&request_with("GET / HTTP/1.1", &[("Sec-WebSocket-Version", bad)]));
-        assert_eq!(e, HandshakeError::UnsupportedVersion { version: carried.map(str::to_owned) });
+    for (bad, carried) in [
+        (Some("8"), Some("8")),
+        (None, None),
+        (Some("13, 8"), Some("13, 8")),
+    ] {
+        let e = reject(&request_with(
+            "GET / HTTP/1.1",
+            &[("Sec-WebSocket-Version", bad)],
+        ));
+        assert_eq!(
+            e,
+            HandshakeError::UnsupportedVersion {
+                version: carried.map(str::to_owned)
+            }
+        );
         assert_status(&e, 426);
         let text = String::from_utf8(e.response().to_vec()).unwrap();
         assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"), "{text}");
@@ -212,10 +268,16 @@ fn rfc6455_4_2_1_item6_version() {
 /// §4.2.1 item 7 and §10.2: Origin is optional and surfaced for the caller's CSWSH check.
 #[test]
 fn rfc6455_4_2_1_item7_origin() {
-    let (req, _) = parse(&request_with("GET / HTTP/1.1", &[])).unwrap().unwrap();
+    let (req, _) = parse(&request_with("GET / HTTP/1.1", &[]))
+        .unwrap()
+        .unwrap();
     assert_eq!(req.origin(), None);
-    let (req, _) =
-        parse(&request_with("GET / HTTP/1.1", &[("Origin", Some("https://app.example"))])).unwrap().unwrap();
+    let (req, _) = parse(&request_with(
+        "GET / HTTP/1.1",
+        &[("Origin", Some("https://app.example"))],
+    ))
+    .unwrap()
+    .unwrap();
     assert_eq!(req.origin(), Some("https://app.example"));
     let refusal = reject_response(StatusCode::FORBIDDEN, "origin not allowed");
     assert!(refusal.starts_with(b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\n"));
@@ -225,11 +287,17 @@ fn rfc6455_4_2_1_item7_origin() {
 /// §4.2.1 item 8: subprotocols are a list of tokens in preference order; repeated fields combine.
 #[test]
 fn rfc6455_4_2_1_item8_protocols() {
-    let mut buf = request_with("GET / HTTP/1.1", &[("Sec-WebSocket-Protocol", Some("b, a"))]);
+    let mut buf = request_with(
+        "GET / HTTP/1.1",
+        &[("Sec-WebSocket-Protocol", Some("b, a"))],
+    );
     buf.splice(16..16, b"Sec-WebSocket-Protocol: c\r\n".iter().copied());
     let (req, _) = parse(&buf).unwrap().unwrap();
     assert_eq!(req.protocols(), ["c", "b", "a"]);
-    let e = reject(&request_with("GET / HTTP/1.1", &[("Sec-WebSocket-Protocol", Some("a b"))]));
+    let e = reject(&request_with(
+        "GET / HTTP/1.1",
+        &[("Sec-WebSocket-Protocol", Some("a b"))],
+    ));
     assert_eq!(e, HandshakeError::InvalidProtocols);
     assert_status(&e, 400);
 }
@@ -252,7 +320,10 @@ fn rfc6455_4_2_1_item9_extensions() {
     assert_eq!(ext[0].param("client_max_window_bits"), Some(None));
     assert_eq!(ext[1].params()[0].name(), "server_max_window_bits");
     assert_eq!(ext[1].params()[0].value(), Some("10"));
-    let e = reject(&request_with("GET / HTTP/1.1", &[("Sec-WebSocket-Extensions", Some("x; =1"))]));
+    let e = reject(&request_with(
+        "GET / HTTP/1.1",
+        &[("Sec-WebSocket-Extensions", Some("x; =1"))],
+    ));
     assert_eq!(e, HandshakeError::InvalidExtensions);
     assert_status(&e, 400);
 }
@@ -263,31 +334,49 @@ fn rfc6455_4_2_1_item9_extensions() {
 fn rfc6455_4_2_2_accept_rules() {
     let (req, _) = parse(&request_with(
         "GET / HTTP/1.1",
-        &[("Sec-WebSocket-Protocol", Some("chat")), ("Sec-WebSocket-Extensions", Some("x-ext; a=1"))],
+        &[
+            ("Sec-WebSocket-Protocol", Some("chat")),
+            ("Sec-WebSocket-Extensions", Some("x-ext; a=1")),
+        ],
     ))
     .unwrap()
     .unwrap();
     assert_eq!(
         req.accept(&Accept::new().protocol("superchat")),
-        Err(BuildError::ProtocolNotOffered { protocol: "superchat".into() })
+        Err(BuildError::ProtocolNotOffered {
+            protocol: "superchat".into()
+        })
     );
     assert_eq!(
         req.accept(&Accept::new().extensions("permessage-deflate")),
-        Err(BuildError::ExtensionNotOffered { name: "permessage-deflate".into() })
+        Err(BuildError::ExtensionNotOffered {
+            name: "permessage-deflate".into()
+        })
     );
-    assert_eq!(req.accept(&Accept::new().extensions("x-ext;")), Err(BuildError::InvalidExtensions));
+    assert_eq!(
+        req.accept(&Accept::new().extensions("x-ext;")),
+        Err(BuildError::InvalidExtensions)
+    );
     assert!(matches!(
         req.accept(&Accept::new().header("X-A", "1\r\nSet-Cookie: evil")),
         Err(BuildError::InvalidHeaderValue { .. })
     ));
-    assert!(matches!(req.accept(&Accept::new().header("Bad Name", "1")), Err(BuildError::InvalidHeaderName { .. })));
+    assert!(matches!(
+        req.accept(&Accept::new().header("Bad Name", "1")),
+        Err(BuildError::InvalidHeaderName { .. })
+    ));
     assert!(matches!(
         req.accept(&Accept::new().header("sec-websocket-accept", "x")),
         Err(BuildError::ReservedHeader { .. })
     ));
 
     let answer = req
-        .accept(&Accept::new().protocol("chat").extensions("x-ext; a=1").header("Set-Cookie", "s=1"))
+        .accept(
+            &Accept::new()
+                .protocol("chat")
+                .extensions("x-ext; a=1")
+                .header("Set-Cookie", "s=1"),
+        )
         .unwrap();
     let text = std::str::from_utf8(&answer).unwrap();
     assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
@@ -323,7 +412,10 @@ fn partial_input_byte_by_byte() {
         assert_eq!(incremental.parse(&buf[..n]).unwrap(), None, "prefix {n}");
     }
     let (a, n) = parse(&buf).unwrap().unwrap();
-    let (b, m) = incremental.parse(&buf[..RFC_REQUEST.len()]).unwrap().unwrap();
+    let (b, m) = incremental
+        .parse(&buf[..RFC_REQUEST.len()])
+        .unwrap()
+        .unwrap();
     assert_eq!((n, m), (RFC_REQUEST.len(), RFC_REQUEST.len()));
     assert_eq!(a, b);
 }
@@ -331,7 +423,11 @@ fn partial_input_byte_by_byte() {
 /// Bare-LF line endings and leading empty lines are accepted (RFC 9112 §2.2).
 #[test]
 fn lenient_line_endings() {
-    let lf: Vec<u8> = RFC_REQUEST.iter().copied().filter(|&b| b != b'\r').collect();
+    let lf: Vec<u8> = RFC_REQUEST
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r')
+        .collect();
     let (req, n) = parse(&lf).unwrap().unwrap();
     assert_eq!((req.path(), n), ("/chat", lf.len()));
     let mut leading = b"\r\n".to_vec();
@@ -358,7 +454,10 @@ fn head_size_limit_enforced_while_partial() {
     assert_eq!(fits.len(), 8192);
     assert_eq!(parse(&fits).unwrap().unwrap().1, 8192);
     let over = request_with("GET / HTTP/1.1", &[("X-Pad", Some(&"p".repeat(pad + 1)))]);
-    assert!(matches!(parse(&over), Err(HandshakeError::HeadTooLarge { max: 8192, .. })));
+    assert!(matches!(
+        parse(&over),
+        Err(HandshakeError::HeadTooLarge { max: 8192, .. })
+    ));
 }
 
 /// More than `max_headers` fields → 431 with `{ size, max }`.
@@ -396,7 +495,12 @@ fn client() -> ClientRequest {
         .unwrap()
         .protocol("superchat")
         .unwrap()
-        .extension(Extension::new("permessage-deflate").unwrap().with_param("client_max_window_bits", None).unwrap())
+        .extension(
+            Extension::new("permessage-deflate")
+                .unwrap()
+                .with_param("client_max_window_bits", None)
+                .unwrap(),
+        )
         .header("Origin", "http://example.com")
         .unwrap()
 }
@@ -437,16 +541,46 @@ fn rfc6455_4_1_request_encoding() {
 #[test]
 fn rfc6455_4_1_builder_rejects_misuse() {
     let c = || ClientRequest::new("h", "/", NONCE).unwrap();
-    assert_eq!(ClientRequest::new("", "/", NONCE), Err(BuildError::InvalidHost));
-    assert_eq!(ClientRequest::new("h\r\nX: y", "/", NONCE), Err(BuildError::InvalidHost));
-    assert_eq!(ClientRequest::new("h", "chat", NONCE), Err(BuildError::InvalidPath));
-    assert_eq!(ClientRequest::new("h", "/a b", NONCE), Err(BuildError::InvalidPath));
-    assert!(matches!(c().protocol("a b"), Err(BuildError::InvalidProtocol { .. })));
-    assert!(matches!(c().protocol("a").unwrap().protocol("a"), Err(BuildError::DuplicateProtocol { .. })));
-    assert!(matches!(c().header("Host", "x"), Err(BuildError::ReservedHeader { .. })));
-    assert!(matches!(c().header("sec-websocket-key", "x"), Err(BuildError::ReservedHeader { .. })));
-    assert!(matches!(c().header("X", "a\nb"), Err(BuildError::InvalidHeaderValue { .. })));
-    assert!(matches!(c().header("X:", "a"), Err(BuildError::InvalidHeaderName { .. })));
+    assert_eq!(
+        ClientRequest::new("", "/", NONCE),
+        Err(BuildError::InvalidHost)
+    );
+    assert_eq!(
+        ClientRequest::new("h\r\nX: y", "/", NONCE),
+        Err(BuildError::InvalidHost)
+    );
+    assert_eq!(
+        ClientRequest::new("h", "chat", NONCE),
+        Err(BuildError::InvalidPath)
+    );
+    assert_eq!(
+        ClientRequest::new("h", "/a b", NONCE),
+        Err(BuildError::InvalidPath)
+    );
+    assert!(matches!(
+        c().protocol("a b"),
+        Err(BuildError::InvalidProtocol { .. })
+    ));
+    assert!(matches!(
+        c().protocol("a").unwrap().protocol("a"),
+        Err(BuildError::DuplicateProtocol { .. })
+    ));
+    assert!(matches!(
+        c().header("Host", "x"),
+        Err(BuildError::ReservedHeader { .. })
+    ));
+    assert!(matches!(
+        c().header("sec-websocket-key", "x"),
+        Err(BuildError::ReservedHeader { .. })
+    ));
+    assert!(matches!(
+        c().header("X", "a\nb"),
+        Err(BuildError::InvalidHeaderValue { .. })
+    ));
+    assert!(matches!(
+        c().header("X:", "a"),
+        Err(BuildError::InvalidHeaderName { .. })
+    ));
 }
 
 /// §4.1 response item 1: any status but 101 fails, carrying status and headers (for 3xx/401).
@@ -460,34 +594,69 @@ fn rfc6455_4_1_response_status_101() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(fail(b"HTTP/1.0 101 Switching Protocols\r\n\r\n"), ResponseError::Http10);
-    assert!(matches!(fail(b"HTTP/1.1 1x1 ?\r\n\r\n"), ResponseError::Malformed { .. }));
+    assert_eq!(
+        fail(b"HTTP/1.0 101 Switching Protocols\r\n\r\n"),
+        ResponseError::Http10
+    );
+    assert!(matches!(
+        fail(b"HTTP/1.1 1x1 ?\r\n\r\n"),
+        ResponseError::Malformed { .. }
+    ));
 }
 
 /// §4.1 response items 2 and 3: Upgrade "websocket" and Connection "Upgrade", case-insensitive.
 #[test]
 fn rfc6455_4_1_response_upgrade_connection() {
     let good = answer("").to_vec();
-    let swap = |from: &str, to: &str| String::from_utf8(good.clone()).unwrap().replace(from, to).into_bytes();
-    assert!(parse_response(&swap("websocket", "WebSocket"), &client(), &limits()).unwrap().is_some());
-    assert!(parse_response(&swap("Connection: Upgrade", "Connection: upgrade, keep-alive"), &client(), &limits())
+    let swap = |from: &str, to: &str| {
+        String::from_utf8(good.clone())
+            .unwrap()
+            .replace(from, to)
+            .into_bytes()
+    };
+    assert!(
+        parse_response(&swap("websocket", "WebSocket"), &client(), &limits())
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        parse_response(
+            &swap("Connection: Upgrade", "Connection: upgrade, keep-alive"),
+            &client(),
+            &limits()
+        )
         .unwrap()
-        .is_some());
-    assert_eq!(fail(&swap("Upgrade: websocket", "Upgrade: h2c")), ResponseError::MissingUpgrade);
-    assert_eq!(fail(&swap("Connection: Upgrade", "Connection: close")), ResponseError::MissingConnectionUpgrade);
+        .is_some()
+    );
+    assert_eq!(
+        fail(&swap("Upgrade: websocket", "Upgrade: h2c")),
+        ResponseError::MissingUpgrade
+    );
+    assert_eq!(
+        fail(&swap("Connection: Upgrade", "Connection: close")),
+        ResponseError::MissingConnectionUpgrade
+    );
 }
 
 /// §4.1 response item 4: Sec-WebSocket-Accept must be base64(SHA-1(key + GUID)).
 #[test]
 fn rfc6455_4_1_response_accept_key() {
-    let wrong = String::from_utf8(answer("")).unwrap().replace("s3pP", "s3pQ").into_bytes();
+    let wrong = String::from_utf8(answer(""))
+        .unwrap()
+        .replace("s3pP", "s3pQ")
+        .into_bytes();
     assert_eq!(fail(&wrong), ResponseError::InvalidAccept);
     let missing = String::from_utf8(answer(""))
         .unwrap()
         .replace("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n", "")
         .into_bytes();
     assert_eq!(fail(&missing), ResponseError::InvalidAccept);
-    assert_eq!(fail(&answer("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n")), ResponseError::InvalidAccept);
+    assert_eq!(
+        fail(&answer(
+            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+        )),
+        ResponseError::InvalidAccept
+    );
 }
 
 /// §4.1 response item 5: extensions only if offered (by name).
@@ -500,35 +669,65 @@ fn rfc6455_4_1_response_extensions_offered() {
     )
     .unwrap()
     .unwrap();
-    assert_eq!(res.extensions()[0].param("client_max_window_bits"), Some(Some("15")));
     assert_eq!(
-        fail(&answer("Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n")),
-        ResponseError::ExtensionNotOffered { name: "x-webkit-deflate-frame".into() }
+        res.extensions()[0].param("client_max_window_bits"),
+        Some(Some("15"))
     );
-    assert_eq!(fail(&answer("Sec-WebSocket-Extensions: ;\r\n")), ResponseError::InvalidExtensions);
+    assert_eq!(
+        fail(&answer(
+            "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n"
+        )),
+        ResponseError::ExtensionNotOffered {
+            name: "x-webkit-deflate-frame".into()
+        }
+    );
+    assert_eq!(
+        fail(&answer("Sec-WebSocket-Extensions: ;\r\n")),
+        ResponseError::InvalidExtensions
+    );
 }
 
 /// §4.1 response item 6: a subprotocol only if offered, and one of those offered.
 #[test]
 fn rfc6455_4_1_response_protocol_offered() {
-    let (res, _) =
-        parse_response(&answer("Sec-WebSocket-Protocol: superchat\r\n"), &client(), &limits()).unwrap().unwrap();
+    let (res, _) = parse_response(
+        &answer("Sec-WebSocket-Protocol: superchat\r\n"),
+        &client(),
+        &limits(),
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(res.protocol(), Some("superchat"));
-    let (res, _) = parse_response(&answer(""), &client(), &limits()).unwrap().unwrap();
+    let (res, _) = parse_response(&answer(""), &client(), &limits())
+        .unwrap()
+        .unwrap();
     assert_eq!(res.protocol(), None);
     assert_eq!(
         fail(&answer("Sec-WebSocket-Protocol: other\r\n")),
-        ResponseError::ProtocolNotOffered { protocol: "other".into() }
+        ResponseError::ProtocolNotOffered {
+            protocol: "other".into()
+        }
     );
-    assert_eq!(fail(&answer("Sec-WebSocket-Protocol: chat, superchat\r\n")), ResponseError::InvalidProtocol);
     assert_eq!(
-        fail(&answer("Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: chat\r\n")),
+        fail(&answer("Sec-WebSocket-Protocol: chat, superchat\r\n")),
+        ResponseError::InvalidProtocol
+    );
+    assert_eq!(
+        fail(&answer(
+            "Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: chat\r\n"
+        )),
         ResponseError::InvalidProtocol
     );
     let bare = ClientRequest::new("server.example.com", "/chat", NONCE).unwrap();
     assert_eq!(
-        parse_response(&answer("Sec-WebSocket-Protocol: chat\r\n"), &bare, &limits()),
-        Err(ResponseError::ProtocolNotOffered { protocol: "chat".into() })
+        parse_response(
+            &answer("Sec-WebSocket-Protocol: chat\r\n"),
+            &bare,
+            &limits()
+        ),
+        Err(ResponseError::ProtocolNotOffered {
+            protocol: "chat".into()
+        })
     );
 }
 
@@ -541,8 +740,16 @@ fn response_partial_input_byte_by_byte() {
     let req = client();
     let mut incremental = ResponseParser::new(limits());
     for n in 0..head {
-        assert_eq!(parse_response(&buf[..n], &req, &limits()).unwrap(), None, "prefix {n}");
-        assert_eq!(incremental.parse(&buf[..n], &req).unwrap(), None, "prefix {n}");
+        assert_eq!(
+            parse_response(&buf[..n], &req, &limits()).unwrap(),
+            None,
+            "prefix {n}"
+        );
+        assert_eq!(
+            incremental.parse(&buf[..n], &req).unwrap(),
+            None,
+            "prefix {n}"
+        );
     }
     let (res, n) = parse_response(&buf, &req, &limits()).unwrap().unwrap();
     assert_eq!(n, head);
@@ -551,7 +758,9 @@ fn response_partial_input_byte_by_byte() {
 
 #[test]
 fn response_limits() {
-    let small = HandshakeLimits::default().with_max_head_size(32).with_max_headers(2);
+    let small = HandshakeLimits::default()
+        .with_max_head_size(32)
+        .with_max_headers(2);
     assert_eq!(
         parse_response(&[b'x'; 33], &client(), &small),
         Err(ResponseError::HeadTooLarge { size: 33, max: 32 })
@@ -574,7 +783,12 @@ fn round_trip_client_server_client() {
         .unwrap()
         .protocol("v1.json")
         .unwrap()
-        .extension(Extension::new("permessage-deflate").unwrap().with_param("server_no_context_takeover", None).unwrap())
+        .extension(
+            Extension::new("permessage-deflate")
+                .unwrap()
+                .with_param("server_no_context_takeover", None)
+                .unwrap(),
+        )
         .header("Origin", "http://127.0.0.1:9001")
         .unwrap();
     let wire = req.encode();
@@ -590,7 +804,14 @@ fn round_trip_client_server_client() {
 
     let chosen = offer.protocols()[1].clone();
     let ext = offer.extensions()[0].to_string();
-    let reply = offer.accept(&Accept::new().protocol(chosen).extensions(ext).header("X-Server", "sluice")).unwrap();
+    let reply = offer
+        .accept(
+            &Accept::new()
+                .protocol(chosen)
+                .extensions(ext)
+                .header("X-Server", "sluice"),
+        )
+        .unwrap();
     let (res, m) = parse_response(&reply, &req, &limits()).unwrap().unwrap();
     assert_eq!(m, reply.len());
     assert_eq!(res.protocol(), Some("v1.json"));

@@ -14,7 +14,13 @@ fn client_request() -> impl Strategy<Value = ClientRequest> {
         any::<[u8; 16]>(),
         "/[a-z0-9/._~%-]{0,20}(\\?[a-z0-9=&]{0,10})?",
         prop::collection::btree_set(token(), 0..4),
-        prop::collection::vec((token(), prop::collection::vec((token(), prop::option::of(token())), 0..3)), 0..3),
+        prop::collection::vec(
+            (
+                token(),
+                prop::collection::vec((token(), prop::option::of(token())), 0..3),
+            ),
+            0..3,
+        ),
         prop::collection::vec(("X-[A-Za-z0-9-]{1,10}", "[ -~]{0,30}"), 0..4),
     )
         .prop_map(|(nonce, path, protocols, exts, headers)| {
