@@ -19,11 +19,15 @@ import ipaddress
 os.environ.setdefault("WEBSOCKETS_MAX_FRAGMENTS", str(1 << 20))
 
 from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
 
 
 async def echo(ws):
-    async for message in ws:  # text arrives as str, binary as bytes: echoed with the same opcode
-        await ws.send(message)
+    try:
+        async for message in ws:  # text arrives as str, binary as bytes: echoed with the same opcode
+            await ws.send(message)
+    except ConnectionClosed:
+        pass  # failed or closed by the peer; websockets already answered on the wire
 
 
 async def main() -> None:
