@@ -232,7 +232,7 @@ impl Client {
             400 => ClientError::BadRequest,
             410 => ClientError::Gone,
             429 => ClientError::Unavailable { status },
-            400..=499 => ClientError::Refused { status },
+            s if (400..500).contains(&s) => ClientError::Refused { status },
             _ => ClientError::Unavailable { status },
         };
         if err.is_terminal() {
