@@ -189,7 +189,8 @@ async fn malformed_and_oversized_responses() {
         c.max_headers = 4;
         c
     };
-    let cases: Vec<(&'static [u8], fn(&ClientError) -> bool)> = vec![
+    type Check = fn(&ClientError) -> bool;
+    let cases: Vec<(&'static [u8], Check)> = vec![
         (b"HTTP/1.1 200 OK\r\nX: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
             |e| matches!(e, ClientError::HeadTooLarge { .. })),
         (b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\n\r\n", |e| matches!(e, ClientError::TooManyHeaders { max: 4 })),

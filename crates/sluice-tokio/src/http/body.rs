@@ -242,7 +242,7 @@ fn parse_chunk_line(buf: &[u8]) -> Result<Option<(usize, u64)>, FramingError> {
                     max: MAX_CHUNK_LINE,
                 });
             }
-            if buf.iter().any(|&b| b == b'\n') {
+            if buf.contains(&b'\n') {
                 return Err(FramingError::InvalidChunkSize);
             }
             Ok(None)

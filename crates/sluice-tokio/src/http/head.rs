@@ -290,7 +290,6 @@ pub(crate) fn parse_request(
         .iter()
         .map(|h| (range(h.name.as_bytes()), range(h.value)))
         .collect();
-    drop(req);
     let head = buf.split_to(consumed).freeze();
     let mut headers = Headers::with_capacity(field_ranges.len());
     for (n, v) in field_ranges {
@@ -486,9 +485,11 @@ mod tests {
                 "{bad}"
             );
         }
-        assert_eq!(
-            p("Expect: 100-continue\r\n").unwrap().expects_continue(),
-            true
+        assert!(
+            p("Expect: 100-continue
+")
+            .unwrap()
+            .expects_continue()
         );
         assert_eq!(
             p("Expect: teapot\r\n").unwrap_err().status(),

@@ -183,7 +183,7 @@ struct Conn<S> {
 impl<S: AsyncRead + Unpin> Conn<S> {
     /// Reads once into spare capacity, reserving `want` bytes first if there is less room.
     async fn read_more(&mut self, want: usize) -> io::Result<usize> {
-        if self.buf.capacity() - self.buf.len() < want.min(512).max(1) {
+        if self.buf.capacity() - self.buf.len() < want.clamp(1, 512) {
             self.buf.reserve(want.max(1));
         }
         let n = self.io.read_buf(&mut self.buf).await?;
@@ -435,9 +435,8 @@ where
         }
         let (mode, full) = match plan {
             Plan::Full(body) => {
-                if !status.forbids_body()
-                    && !(is_head && body.is_empty() && headers.contains(b"content-length"))
-                {
+                let user_length = is_head && body.is_empty() && headers.contains(b"content-length");
+                if !status.forbids_body() && !user_length {
                     out.extend_from_slice(b"content-length: ");
                     out.extend_from_slice(body.len().to_string().as_bytes());
                     out.extend_from_slice(b"\r\n");
