@@ -76,7 +76,7 @@ find_py27() {
     echo "$p/bin/python2.7"; return 0
   fi
   for p in "$HOME/.pyenv/versions/$PY27_VERSION/bin/python2.7" "$(command -v python2.7 || true)"; do
-    [[ -n $p && -x $p ]] && { echo "$p"; return 0; }
+    [[ -n $p && -x $p ]] && "$p" -c 'import sys; assert sys.version_info[:2] == (2, 7)' 2>/dev/null && { echo "$p"; return 0; }
   done
   return 1
 }
