@@ -16,7 +16,8 @@ pub enum Role {
 /// - the payload of a frame being received stays in the caller's input buffer until the frame is
 ///   complete, so that buffer needs at most `max_frame_size` plus a 14-byte header;
 /// - a fragmented message is reassembled in a buffer of at most `max_message_size` bytes;
-/// - control frames are at most 125 bytes and at most one automatic Pong is pending.
+/// - control frames are at most 125 bytes and at most `max_pending_pongs` automatic Pongs are
+///   pending.
 ///
 /// ```
 /// let config = sluice_ws::Config::default()
@@ -34,10 +35,15 @@ pub struct Config {
     /// fails the connection with 1009 as soon as the header of the frame crossing the limit
     /// arrives. Default: 64 MiB.
     pub max_message_size: usize,
-    /// Answer every Ping with a Pong automatically (RFC 6455 §5.5.2). If several Pings arrive
-    /// before the next [`poll_transmit`](crate::Connection::poll_transmit), only the latest one
-    /// is answered (§5.5.3 allows this). Default: `true`.
+    /// Answer every Ping with a Pong automatically (RFC 6455 §5.5.2). Default: `true`.
     pub auto_pong: bool,
+    /// How many automatic Pongs may wait for [`poll_transmit`](crate::Connection::poll_transmit).
+    /// Each Ping is answered (Autobahn 2.10 expects a Pong per Ping) until this many are
+    /// pending; beyond that the oldest pending Pong is dropped, so under a Ping flood the latest
+    /// Ping wins (§5.5.3 allows answering only the most recent one). `1` gives pure
+    /// "latest Ping wins"; `0` is treated as `1`. Bounds pending Pong memory at 125 bytes each.
+    /// Default: 16.
+    pub max_pending_pongs: usize,
     /// RSV bits (`0b100` = RSV1) that a negotiated extension defines. Always 0 for now: no
     /// extension is implemented yet; permessage-deflate (RFC 7692) will set RSV1 here through
     /// its own constructor, so that the frame checks need no other change.
@@ -50,6 +56,7 @@ impl Default for Config {
             max_frame_size: 16 << 20,
             max_message_size: 64 << 20,
             auto_pong: true,
+            max_pending_pongs: 16,
             allowed_rsv: 0,
         }
     }
@@ -65,6 +72,12 @@ impl Config {
     /// Sets [`Config::max_message_size`].
     pub fn with_max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// Sets [`Config::max_pending_pongs`].
+    pub fn with_max_pending_pongs(mut self, n: usize) -> Self {
+        self.max_pending_pongs = n;
         self
     }
 

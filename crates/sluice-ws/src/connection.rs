@@ -22,7 +22,8 @@ pub const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
 pub enum Event {
     /// A complete text or binary message.
     Message(Message),
-    /// A Ping arrived (its Pong is sent automatically if [`Config::auto_pong`] is set).
+    /// A Ping arrived (its Pong is sent automatically if [`Config::auto_pong`] is set; see
+    /// [`Config::max_pending_pongs`] for Ping floods).
     Ping(Bytes),
     /// A Pong arrived.
     Pong(Bytes),
@@ -161,7 +162,7 @@ pub struct Connection {
     close_sent: bool,
     /// Kind (text?) of the message being sent with `send_fragment`, if one is unfinished.
     sending_fragmented: Option<bool>,
-    pending_pong: Option<Bytes>,
+    pending_pongs: VecDeque<Bytes>,
     events: VecDeque<Event>,
     transmits: VecDeque<Transmit>,
 }
@@ -195,7 +196,7 @@ impl Connection {
             utf8: Utf8Validator::default(),
             close_sent: false,
             sending_fragmented: None,
-            pending_pong: None,
+            pending_pongs: VecDeque::new(),
             events: VecDeque::new(),
             transmits: VecDeque::new(),
         }
@@ -243,7 +244,7 @@ impl Connection {
 
     /// Whether [`poll_transmit`](Connection::poll_transmit) has something.
     pub fn has_transmit(&self) -> bool {
-        self.pending_pong.is_some() || !self.transmits.is_empty()
+        !self.pending_pongs.is_empty() || !self.transmits.is_empty()
     }
 
     /// Consumes every complete frame at the front of `buf` and queues the resulting events and
@@ -286,7 +287,7 @@ impl Connection {
         self.state = State::Closed;
         self.frame = None;
         self.assembly = None;
-        self.pending_pong = None;
+        self.pending_pongs.clear();
         self.transmits.clear();
         self.events.push_back(Event::Closed {
             code: CloseCode::ABNORMAL,
@@ -303,7 +304,7 @@ impl Connection {
     /// The next frame to write, in order.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        if let Some(payload) = self.pending_pong.take() {
+        if let Some(payload) = self.pending_pongs.pop_front() {
             return Some(self.make_transmit(true, OpCode::PONG, payload));
         }
         self.transmits.pop_front()
@@ -406,9 +407,9 @@ impl Connection {
         !self.close_sent && (self.role == Role::Server || self.mask_source.is_some())
     }
 
-    /// Queues a Close frame after any pending Pong (which answers a Ping received before).
+    /// Queues a Close frame after the pending Pongs (which answer Pings received before).
     fn queue_close(&mut self, payload: Bytes) {
-        if let Some(pong) = self.pending_pong.take() {
+        while let Some(pong) = self.pending_pongs.pop_front() {
             let t = self.make_transmit(true, OpCode::PONG, pong);
             self.transmits.push_back(t);
         }
@@ -461,7 +462,7 @@ impl Connection {
         if self.can_send_internal() {
             self.queue_close(close_payload(code, ""));
         }
-        self.pending_pong = None;
+        self.pending_pongs.clear();
         self.close_sent = true;
         self.state = State::Closed;
         self.events.push_back(Event::Closed {
@@ -557,7 +558,10 @@ impl Connection {
         match header.opcode {
             OpCode::PING => {
                 if self.config.auto_pong && self.can_send_internal() {
-                    self.pending_pong = Some(payload.clone());
+                    if self.pending_pongs.len() >= self.config.max_pending_pongs.max(1) {
+                        self.pending_pongs.pop_front();
+                    }
+                    self.pending_pongs.push_back(payload.clone());
                 }
                 self.events.push_back(Event::Ping(payload));
             }
@@ -625,7 +629,7 @@ impl Connection {
             self.queue_close(echo);
         }
         self.close_sent = true;
-        self.pending_pong = None;
+        self.pending_pongs.clear();
         self.assembly = None;
         self.state = State::Closed;
         self.events.push_back(Event::Closed {

@@ -215,12 +215,9 @@ fn fragmentation_with_interleaved_control_frames_5_4() {
                 Event::Message(Message::text("fragmented")),
             ]
         );
-        // Latest ping wins when both arrive before poll_transmit.
-        let pongs: Vec<_> = out.iter().map(|f| f.2.clone()).collect();
-        if chunk == 100 {
-            assert_eq!(pongs, vec![b"p2".to_vec()]);
-        }
-        assert_eq!(pongs.last().unwrap(), b"p2");
+        // Every ping is answered, in order (Autobahn 2.10).
+        let pongs: Vec<_> = out.iter().map(|f| (f.1, f.2.clone())).collect();
+        assert_eq!(pongs, vec![(0xA, b"p1".to_vec()), (0xA, b"p2".to_vec())]);
     }
 }
 
@@ -507,4 +504,33 @@ fn non_minimal_length_is_rejected() {
     assert_eq!(out, vec![close_frame(1002)]);
     let (_, r, _) = server_sees(&[0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0], 1);
     assert_eq!(r, Err(ProtocolError::InvalidLength));
+}
+
+#[test]
+fn ping_flood_keeps_latest_pongs_only() {
+    // Autobahn 2.10: ten pings in one read get ten pongs.
+    let mut bytes = Vec::new();
+    for i in 0..10u8 {
+        bytes.extend(cframe(true, 0x9, &[i]));
+    }
+    let (_, r, out) = server_sees(&bytes, bytes.len());
+    r.unwrap();
+    let want: Vec<_> = (0..10u8).map(|i| (true, 0xA, vec![i])).collect();
+    assert_eq!(out, want);
+    // Beyond max_pending_pongs, the oldest pending pong is dropped: the latest pings win.
+    for limit in [1usize, 3] {
+        let mut s = server(Config::default().with_max_pending_pongs(limit));
+        feed_chunked(&mut s, &bytes, bytes.len()).unwrap();
+        let out = decode_frames(&transmits(&mut s), false);
+        let want: Vec<_> = (10 - limit as u8..10)
+            .map(|i| (true, 0xA, vec![i]))
+            .collect();
+        assert_eq!(out, want);
+    }
+    // A pong pending when we close goes out before our Close.
+    let mut s = server(Config::default());
+    feed_chunked(&mut s, &cframe(true, 0x9, b"x"), 100).unwrap();
+    s.close(CloseCode::NORMAL, "").unwrap();
+    let out = decode_frames(&transmits(&mut s), false);
+    assert_eq!(out, vec![(true, 0xA, b"x".to_vec()), close_frame(1000)]);
 }

@@ -65,7 +65,7 @@ fn fragmented_send_is_reassembled() {
 }
 
 #[test]
-fn ping_storm_latest_wins_and_data_flows() {
+fn ping_storm_latest_win_and_data_flows() {
     let mut p = Pair::new(Config::default(), 7);
     for i in 0..1000u32 {
         p.client
@@ -93,8 +93,8 @@ fn ping_storm_latest_wins_and_data_flows() {
             }
         })
         .collect();
-    // The server polls transmits once per run() round: it answers at most once per round and
-    // always with the latest ping it saw.
+    // The server polls transmits once per run() round, after up to 1000 pings: it answers the
+    // latest `max_pending_pongs` of them.
     assert!(!pongs.is_empty() && pongs.len() < 1000);
     assert_eq!(pongs.last().unwrap().as_ref(), &999u32.to_be_bytes());
     assert_eq!(messages(&p.server_events).len(), 10);
