@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Mutex;
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -121,7 +122,9 @@ impl fmt::Debug for Transmit {
     }
 }
 
-type MaskSource = Box<dyn FnMut() -> [u8; 4] + Send>;
+/// The caller's mask key generator. In a `Mutex` only so that `Connection` is `Sync`; it is
+/// reached through `&mut self` with `Mutex::get_mut`, which never locks.
+type MaskSource = Mutex<Box<dyn FnMut() -> [u8; 4] + Send>>;
 
 /// The frame currently being received: its header was consumed from the input buffer, its
 /// payload accumulates there.
@@ -206,7 +209,7 @@ impl Connection {
     /// keys unpredictable to the peer, i.e. from a strong random generator; this crate has no
     /// randomness of its own). Ignored by a server.
     pub fn with_mask_source(mut self, f: impl FnMut() -> [u8; 4] + Send + 'static) -> Self {
-        self.mask_source = Some(Box::new(f));
+        self.mask_source = Some(Mutex::new(Box::new(f)));
         self
     }
 
@@ -424,7 +427,12 @@ impl Connection {
 
     fn make_transmit(&mut self, fin: bool, opcode: OpCode, payload: Bytes) -> Transmit {
         let mask = match (self.role, &mut self.mask_source) {
-            (Role::Client, Some(source)) => Some(source()),
+            (Role::Client, Some(source)) => {
+                // A poisoned lock only means an earlier key generation panicked; the generator
+                // itself holds no invariant we rely on.
+                let f = source.get_mut().unwrap_or_else(|e| e.into_inner());
+                Some(f())
+            }
             _ => None,
         };
         let payload = match mask {

@@ -534,3 +534,11 @@ fn ping_flood_keeps_latest_pongs_only() {
     let out = decode_frames(&transmits(&mut s), false);
     assert_eq!(out, vec![(true, 0xA, b"x".to_vec()), close_frame(1000)]);
 }
+
+#[test]
+fn connection_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Connection>();
+    assert_send_sync::<Event>();
+    assert_send_sync::<sluice_ws::Transmit>();
+}
