@@ -1,3 +1,4 @@
 //! sluice-tokio (under construction): tokio drivers for the Sluice protocol crates.
 
 pub mod http;
+pub mod ws;

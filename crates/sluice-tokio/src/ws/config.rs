@@ -1,0 +1,88 @@
+//! Driver configuration: buffer limits, keepalive and close timeouts.
+
+use std::time::Duration;
+
+/// Configuration of a [`WebSocket`](super::WebSocket) driver.
+///
+/// Protocol limits (frame and message sizes) live in [`sluice_ws::Config`], carried
+/// here as [`WsConfig::protocol`]; this struct adds what only a driver with sockets
+/// and timers can do.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WsConfig {
+    /// Protocol configuration handed to the sans-IO [`sluice_ws::Connection`].
+    pub protocol: sluice_ws::Config,
+    /// Outgoing bytes queued (not yet accepted by the socket) above which `send`
+    /// and the `Sink` wait for the socket to drain. Default 1 MiB. A slow reader
+    /// therefore slows the sender instead of growing memory without bound; a
+    /// single message larger than this is still sent (it is never copied).
+    pub write_buffer_high_water: usize,
+    /// Messages whose payload is at most this many bytes are copied into the
+    /// coalescing write buffer (many small messages, one `write`); larger payloads
+    /// are written by a vectored write straight from the caller's `Bytes`.
+    /// Default 4 KiB.
+    pub write_copy_threshold: usize,
+    /// Capacity of the read buffer when it is (re)allocated. Default 4 KiB; it
+    /// grows to fit the frame that arrives and is given back when the connection
+    /// goes idle.
+    pub read_buffer_initial: usize,
+    /// Send a Ping when nothing was received for this long. Default: off.
+    pub ping_interval: Option<Duration>,
+    /// Fail the connection (close code 1001 where possible, error
+    /// [`Error::Timeout`](super::Error::Timeout)) when nothing was received for
+    /// this long — a dead peer or a half-open TCP connection. Default: off.
+    pub idle_timeout: Option<Duration>,
+    /// After our Close frame went out, how long to wait for the peer's Close and
+    /// the end of the TCP stream before dropping the transport. Default 5 s.
+    pub close_timeout: Duration,
+    /// Longest time the opening handshake may take (request head read, or the
+    /// server's answer awaited). Default 10 s.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            protocol: sluice_ws::Config::default(),
+            write_buffer_high_water: 1 << 20,
+            write_copy_threshold: 4 << 10,
+            read_buffer_initial: 4 << 10,
+            ping_interval: None,
+            idle_timeout: None,
+            close_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl WsConfig {
+    /// Sets the protocol configuration.
+    pub fn protocol(mut self, protocol: sluice_ws::Config) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Sets [`WsConfig::ping_interval`].
+    pub fn ping_interval(mut self, every: Option<Duration>) -> Self {
+        self.ping_interval = every;
+        self
+    }
+
+    /// Sets [`WsConfig::idle_timeout`].
+    pub fn idle_timeout(mut self, after: Option<Duration>) -> Self {
+        self.idle_timeout = after;
+        self
+    }
+
+    /// Sets [`WsConfig::close_timeout`].
+    pub fn close_timeout(mut self, after: Duration) -> Self {
+        self.close_timeout = after;
+        self
+    }
+
+    /// Sets [`WsConfig::write_buffer_high_water`].
+    pub fn write_buffer_high_water(mut self, bytes: usize) -> Self {
+        self.write_buffer_high_water = bytes;
+        self
+    }
+}

@@ -1,0 +1,384 @@
+//! The driver loop shared by [`WebSocket`](super::WebSocket) and its split halves:
+//! socket reads into the sans-IO connection, its transmits out to the socket,
+//! timers for keepalive and the closing handshake.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use sluice_ws::{CloseCode, Connection, Event, Role, State};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use super::config::WsConfig;
+use super::error::Error;
+use super::waker_set::WakerSet;
+use super::write_queue::WriteQueue;
+
+/// Size of the on-stack buffer used for a read when no heap buffer is held.
+const STACK_READ: usize = 4096;
+
+/// How the peer (or we) ended the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseInfo {
+    /// The close code ([`CloseCode::ABNORMAL`] when the transport ended without
+    /// a closing handshake).
+    pub code: CloseCode,
+    /// The reason text, possibly empty.
+    pub reason: String,
+}
+
+/// Everything one connection owns.
+pub(crate) struct Inner<S> {
+    pub(crate) io: S,
+    pub(crate) conn: Connection,
+    pub(crate) cfg: WsConfig,
+    role: Role,
+    rbuf: BytesMut,
+    pub(crate) wq: WriteQueue,
+    last_rx: Instant,
+    pinged_since_rx: bool,
+    keepalive: Option<Pin<Box<Sleep>>>,
+    close_timer: Option<Pin<Box<Sleep>>>,
+    close_timer_fired: bool,
+    read_done: bool,
+    /// `rbuf` holds bytes the connection has not seen yet (read before the
+    /// handshake finished).
+    unprocessed: bool,
+    write_failed: bool,
+    pub(crate) closed: Option<CloseInfo>,
+    stored_error: Option<Error>,
+    finished: bool,
+    /// Set when the connection is split: both halves may wait on the write side.
+    shared_waker: Option<(Arc<WakerSet>, Waker)>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
+    pub(crate) fn new(
+        io: S,
+        role: Role,
+        read_buf: BytesMut,
+        cfg: WsConfig,
+        conn: Connection,
+    ) -> Self {
+        let now = Instant::now();
+        let keepalive = match (cfg.ping_interval, cfg.idle_timeout) {
+            (None, None) => None,
+            (p, i) => {
+                let first = p.unwrap_or(Duration::MAX).min(i.unwrap_or(Duration::MAX));
+                Some(Box::pin(tokio::time::sleep_until(now + first)))
+            }
+        };
+        Inner {
+            io,
+            conn,
+            cfg,
+            role,
+            rbuf: read_buf,
+            wq: WriteQueue::default(),
+            last_rx: now,
+            pinged_since_rx: false,
+            keepalive,
+            close_timer: None,
+            close_timer_fired: false,
+            read_done: false,
+            unprocessed: true,
+            write_failed: false,
+            closed: None,
+            stored_error: None,
+            finished: false,
+            shared_waker: None,
+        }
+    }
+
+    /// Makes write-side waits wake every waiting half (see [`WakerSet`]).
+    pub(crate) fn share_write_waker(&mut self) {
+        let set = Arc::new(WakerSet::default());
+        let waker = Waker::from(set.clone());
+        self.shared_waker = Some((set, waker));
+    }
+
+    /// Moves the connection's pending transmits into the write queue.
+    pub(crate) fn drain_transmits(&mut self) {
+        while let Some(t) = self.conn.poll_transmit() {
+            self.wq
+                .push(t.header(), t.payload(), self.cfg.write_copy_threshold);
+        }
+        if self.close_timer.is_none() && self.conn.state() != State::Open {
+            self.close_timer = Some(Box::pin(tokio::time::sleep(self.cfg.close_timeout)));
+        }
+    }
+
+    /// Writes queued bytes; `Ready(Ok)` once the socket took everything and was flushed.
+    pub(crate) fn poll_write_queue(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.write_failed {
+            self.wq.clear();
+            return Poll::Ready(Err(Error::Closed));
+        }
+        let res = match &self.shared_waker {
+            Some((set, waker)) => {
+                set.register(cx.waker());
+                let waker = waker.clone();
+                let mut cx2 = Context::from_waker(&waker);
+                self.poll_write_inner(&mut cx2)
+            }
+            None => self.poll_write_inner(cx),
+        };
+        match res {
+            Poll::Ready(Err(e)) => {
+                self.write_failed = true;
+                self.wq.clear();
+                if self.closed.is_none() {
+                    self.conn.handle_eof();
+                }
+                Poll::Ready(Err(Error::Io(e)))
+            }
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_write_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let had = !self.wq.is_empty();
+        std::task::ready!(self.wq.poll_write_all(&mut self.io, cx))?;
+        if had {
+            std::task::ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Waits until the queued bytes are below the high-water mark (backpressure).
+    pub(crate) fn poll_write_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.wq.len() < self.cfg.write_buffer_high_water {
+            return Poll::Ready(Ok(()));
+        }
+        match self.poll_write_queue(cx) {
+            Poll::Ready(r) => Poll::Ready(r),
+            Poll::Pending if self.wq.len() < self.cfg.write_buffer_high_water => {
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Hands out the next event, driving reads, writes and timers.
+    ///
+    /// Cancel-safe: every byte read lives in `rbuf` and every decoded event in
+    /// the connection before this returns `Pending`.
+    pub(crate) fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Event, Error>>> {
+        loop {
+            if let Some(ev) = self.conn.poll_event() {
+                self.drain_transmits();
+                if let Event::Closed { code, reason } = &ev {
+                    self.closed = Some(CloseInfo {
+                        code: *code,
+                        reason: reason.clone(),
+                    });
+                    if let Some(e) = self.stored_error.take() {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
+                return Poll::Ready(Some(Ok(ev)));
+            }
+            self.drain_transmits();
+            if self.finished {
+                return Poll::Ready(self.stored_error.take().map(Err));
+            }
+            let write_pending = match self.poll_write_queue(cx) {
+                Poll::Ready(Ok(())) => false,
+                Poll::Ready(Err(e)) => {
+                    if self.closed.is_none() && self.stored_error.is_none() {
+                        self.stored_error = Some(e);
+                    }
+                    continue;
+                }
+                Poll::Pending => true,
+            };
+            if self.closed.is_some() {
+                return self.poll_finish(cx, write_pending);
+            }
+            if self.poll_timers(cx) {
+                continue;
+            }
+            if self.unprocessed {
+                self.unprocessed = false;
+                if !self.rbuf.is_empty() {
+                    if let Err(e) = self.conn.handle_input(&mut self.rbuf) {
+                        self.stored_error = Some(Error::Protocol(e));
+                    }
+                    continue;
+                }
+            }
+            match self.poll_read(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => {
+                    self.read_done = true;
+                    self.conn.handle_eof();
+                }
+                Poll::Ready(Ok(_)) => {
+                    self.last_rx = Instant::now();
+                    self.pinged_since_rx = false;
+                    if let Err(e) = self.conn.handle_input(&mut self.rbuf) {
+                        self.stored_error = Some(Error::Protocol(e));
+                    }
+                }
+                Poll::Ready(Err(e)) => {
+                    self.read_done = true;
+                    self.stored_error = Some(Error::Io(e));
+                    self.conn.handle_eof();
+                }
+            }
+        }
+    }
+
+    /// After `Closed`: flush our last frames, then end the transport. A server
+    /// closes TCP first (RFC 6455 §7.1.1); a client waits (bounded by the close
+    /// timeout) for the server's FIN, then closes.
+    fn poll_finish(
+        &mut self,
+        cx: &mut Context<'_>,
+        write_pending: bool,
+    ) -> Poll<Option<Result<Event, Error>>> {
+        let timed_out = self.close_timer_fired
+            || self
+                .close_timer
+                .as_mut()
+                .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+        if timed_out {
+            self.close_timer_fired = true;
+        }
+        if write_pending && !timed_out {
+            return Poll::Pending;
+        }
+        if self.role == Role::Client && !self.read_done && !timed_out && !self.write_failed {
+            // Drain until the server's FIN; anything after Close is ignored.
+            loop {
+                match self.poll_read(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                        self.read_done = true;
+                        break;
+                    }
+                    Poll::Ready(Ok(_)) => self.rbuf.clear(),
+                }
+            }
+        }
+        if !self.write_failed {
+            match Pin::new(&mut self.io).poll_shutdown(cx) {
+                Poll::Pending if !timed_out => return Poll::Pending,
+                _ => {}
+            }
+        }
+        self.finished = true;
+        self.rbuf = BytesMut::new();
+        self.wq.clear();
+        Poll::Ready(self.stored_error.take().map(Err))
+    }
+
+    /// Keepalive and close timers. Returns `true` if it changed state.
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
+        if let Some(t) = self.close_timer.as_mut() {
+            if !self.close_timer_fired && t.as_mut().poll(cx).is_ready() {
+                // The peer did not complete the closing handshake in time.
+                self.close_timer_fired = true;
+                self.conn.handle_eof();
+                return true;
+            }
+        }
+        let Some(timer) = self.keepalive.as_mut() else {
+            return false;
+        };
+        if timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        let now = Instant::now();
+        let quiet = now.saturating_duration_since(self.last_rx);
+        if let Some(idle) = self.cfg.idle_timeout {
+            if quiet >= idle {
+                self.keepalive = None;
+                self.stored_error = Some(Error::Timeout);
+                if self
+                    .conn
+                    .close(CloseCode::GOING_AWAY, "idle timeout")
+                    .is_err()
+                {
+                    self.conn.handle_eof();
+                }
+                return true;
+            }
+        }
+        if let Some(every) = self.cfg.ping_interval {
+            if quiet >= every && !self.pinged_since_rx && self.conn.state() == State::Open {
+                self.pinged_since_rx = true;
+                let _ = self.conn.ping(bytes::Bytes::new());
+            }
+        }
+        let next_ping = self.cfg.ping_interval.map(|p| {
+            if self.pinged_since_rx {
+                self.last_rx + p + p
+            } else {
+                self.last_rx + p
+            }
+        });
+        let next_idle = self.cfg.idle_timeout.map(|i| self.last_rx + i);
+        let next = match (next_ping, next_idle) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => return true,
+        };
+        let next = next.max(now + Duration::from_millis(1));
+        timer.as_mut().reset(next);
+        true
+    }
+
+    /// Reads what the socket has. With no buffered bytes, reads into a stack
+    /// buffer first so an idle connection holds no heap read buffer.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.rbuf.is_empty() && self.rbuf.capacity() < self.cfg.read_buffer_initial {
+            let mut stack = [0u8; STACK_READ];
+            let mut rb = ReadBuf::new(&mut stack);
+            std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
+            let got = rb.filled();
+            if !got.is_empty() {
+                self.rbuf
+                    .reserve(got.len().max(self.cfg.read_buffer_initial));
+                self.rbuf.extend_from_slice(got);
+            }
+            return Poll::Ready(Ok(got.len()));
+        }
+        let spare = self.rbuf.capacity() - self.rbuf.len();
+        let hint = self.conn.input_hint();
+        if spare == 0 || spare < hint {
+            // Grow to the frame that is arriving (its length is known from its header),
+            // else geometrically: a large message arrives in few reallocations.
+            let more = hint.max(self.rbuf.len()).max(self.cfg.read_buffer_initial);
+            self.rbuf.reserve(more);
+        }
+        match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
+            Poll::Pending => {
+                if self.rbuf.is_empty() {
+                    // Idle: give the buffer back.
+                    self.rbuf = BytesMut::new();
+                }
+                Poll::Pending
+            }
+            r => r,
+        }
+    }
+
+    /// Starts the closing handshake from our side.
+    pub(crate) fn start_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        if self.closed.is_some() || self.conn.state() != State::Open {
+            return Err(Error::Closed);
+        }
+        self.conn.close(code, reason)?;
+        self.drain_transmits();
+        Ok(())
+    }
+}

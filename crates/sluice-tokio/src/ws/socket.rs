@@ -1,0 +1,191 @@
+//! [`WebSocket`]: one connection over any async byte stream.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+use futures_sink::Sink;
+use sluice_ws::{CloseCode, Connection, Event, Message, Role};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::config::WsConfig;
+use super::core::{CloseInfo, Inner};
+use super::error::Error;
+use super::split::{WsReader, WsWriter};
+
+/// A WebSocket connection over `S` (a `TcpStream`, a TLS stream, a stream upgraded
+/// by hyper or axum, or `tokio::io::duplex` in tests).
+///
+/// Reading ([`recv`](Self::recv), [`next_event`](Self::next_event), the `Stream`
+/// impl) also drives the writing the protocol needs on its own: automatic Pongs,
+/// the Close reply, keepalive Pings. Writing ([`send`](Self::send), the `Sink`
+/// impl) applies backpressure: when more than
+/// [`WsConfig::write_buffer_high_water`] bytes wait for the socket, it waits.
+pub struct WebSocket<S> {
+    pub(crate) inner: Inner<S>,
+}
+
+impl<S> std::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("state", &self.inner.conn.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// Wraps a stream whose opening handshake is already done. `read_buf` holds
+    /// any bytes read past the handshake (they are the start of the first frame).
+    /// A client gets its masking keys from the operating system's CSPRNG.
+    pub fn from_raw(io: S, role: Role, read_buf: BytesMut, config: WsConfig) -> Self {
+        let mut conn = Connection::new(role, config.protocol.clone());
+        if role == Role::Client {
+            conn = conn.with_mask_source(super::random::mask_key);
+        }
+        WebSocket {
+            inner: Inner::new(io, role, read_buf, config, conn),
+        }
+    }
+
+    /// Wraps a stream around a sans-IO connection the caller built (for example
+    /// with a negotiated extension).
+    pub fn from_connection(
+        io: S,
+        role: Role,
+        conn: Connection,
+        read_buf: BytesMut,
+        config: WsConfig,
+    ) -> Self {
+        WebSocket {
+            inner: Inner::new(io, role, read_buf, config, conn),
+        }
+    }
+
+    /// Receives the next data message. Pings, Pongs and the closing handshake are
+    /// handled underneath. `None` once the connection is closed (see
+    /// [`close_info`](Self::close_info) for the code); a protocol violation by the
+    /// peer is returned once as `Err` (after the Close frame with its code was sent)
+    /// and is followed by `None`.
+    ///
+    /// Cancel-safe: dropping the future (say, in `tokio::select!`) loses no
+    /// bytes and no partially received frame or message.
+    pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
+        std::future::poll_fn(|cx| poll_next_message(&mut self.inner, cx)).await
+    }
+
+    /// Receives the next event of any kind (messages, Pings, Pongs, the peer's
+    /// Close, and the final `Closed`). Cancel-safe like [`recv`](Self::recv).
+    pub async fn next_event(&mut self) -> Option<Result<Event, Error>> {
+        std::future::poll_fn(|cx| self.inner.poll_event(cx)).await
+    }
+
+    /// Sends a message and flushes it to the socket.
+    pub async fn send(&mut self, msg: Message) -> Result<(), Error> {
+        self.feed(msg).await?;
+        self.flush().await
+    }
+
+    /// Queues a message without flushing (batch several, then [`flush`](Self::flush)).
+    /// Waits first if the write buffer is over its high-water mark.
+    pub async fn feed(&mut self, msg: Message) -> Result<(), Error> {
+        std::future::poll_fn(|cx| self.inner.poll_write_ready(cx)).await?;
+        start_send(&mut self.inner, msg)
+    }
+
+    /// Writes every queued byte to the socket.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        std::future::poll_fn(|cx| self.inner.poll_write_queue(cx)).await
+    }
+
+    /// Sends a Ping with `payload` (at most 125 bytes).
+    pub async fn ping(&mut self, payload: Bytes) -> Result<(), Error> {
+        self.inner.conn.ping(payload)?;
+        self.inner.drain_transmits();
+        self.flush().await
+    }
+
+    /// Starts the closing handshake: sends a Close frame with `code` and `reason`
+    /// and flushes it. Keep calling [`recv`](Self::recv) until `None` to complete
+    /// the handshake (messages that were already in flight still arrive); the
+    /// transport is closed after the peer's reply or the close timeout.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.inner.start_close(code, reason)?;
+        self.flush().await
+    }
+
+    /// How the connection ended, once it has.
+    pub fn close_info(&self) -> Option<&CloseInfo> {
+        self.inner.closed.as_ref()
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner.io
+    }
+
+    /// Splits into a reading and a writing half usable from two tasks.
+    pub fn split(self) -> (WsReader<S>, WsWriter<S>) {
+        super::split::split(self.inner)
+    }
+}
+
+pub(crate) fn start_send<S: AsyncRead + AsyncWrite + Unpin>(
+    inner: &mut Inner<S>,
+    msg: Message,
+) -> Result<(), Error> {
+    if inner.closed.is_some() {
+        return Err(Error::Closed);
+    }
+    inner.conn.send(msg)?;
+    inner.drain_transmits();
+    Ok(())
+}
+
+pub(crate) fn poll_next_message<S: AsyncRead + AsyncWrite + Unpin>(
+    inner: &mut Inner<S>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Message, Error>>> {
+    loop {
+        match std::task::ready!(inner.poll_event(cx)) {
+            Some(Ok(Event::Message(m))) => return Poll::Ready(Some(Ok(m))),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+            None => return Poll::Ready(None),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        poll_next_message(&mut self.get_mut().inner, cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().inner.poll_write_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
+        start_send(&mut self.get_mut().inner, item)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().inner.poll_write_queue(cx)
+    }
+
+    /// Sends a Close (1000) if none was sent yet and flushes. Reading on (the
+    /// `Stream` side) completes the handshake.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let inner = &mut self.get_mut().inner;
+        if inner.closed.is_none() && inner.conn.state() == sluice_ws::State::Open {
+            inner.start_close(CloseCode::NORMAL, "")?;
+        }
+        inner.poll_write_queue(cx)
+    }
+}
