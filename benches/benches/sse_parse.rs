@@ -41,8 +41,7 @@ fn llm() -> Vec<u8> {
 fn event64k() -> Vec<u8> {
     let payload = "x".repeat(64 * 1024);
     let ev = format!("data: {payload}\n\n");
-    ev.repeat(TOTAL / ev.len())
-        .into_bytes()
+    ev.repeat(TOTAL / ev.len()).into_bytes()
 }
 
 fn lines64x1k() -> Vec<u8> {
@@ -97,10 +96,13 @@ fn byte_stream(chunks: &[Bytes]) -> impl Stream<Item = Result<Bytes, Infallible>
 
 fn sse_stream(chunks: &[Bytes]) -> usize {
     let mut n = 0;
-    drain(sse_stream::SseStream::from_bytes_stream(byte_stream(chunks)), |sse| {
-        let sse = sse.expect("sse-stream parses the workload");
-        n += black_box(sse).data.map_or(0, |d| d.len());
-    });
+    drain(
+        sse_stream::SseStream::from_bytes_stream(byte_stream(chunks)),
+        |sse| {
+            let sse = sse.expect("sse-stream parses the workload");
+            n += black_box(sse).data.map_or(0, |d| d.len());
+        },
+    );
     n
 }
 
@@ -127,16 +129,22 @@ fn workloads(c: &mut Criterion) {
             let ch = chunks(&input, read);
             let expect = sluice(&ch);
             assert_eq!(sse_stream(&ch), expect, "same data from sse-stream");
-            assert_eq!(eventsource_stream(&ch), expect, "same data from eventsource-stream");
+            assert_eq!(
+                eventsource_stream(&ch),
+                expect,
+                "same data from eventsource-stream"
+            );
             g.bench_with_input(BenchmarkId::new("sluice-sse", read), &ch, |b, ch| {
                 b.iter(|| sluice(ch))
             });
             g.bench_with_input(BenchmarkId::new("sse-stream", read), &ch, |b, ch| {
                 b.iter(|| sse_stream(ch))
             });
-            g.bench_with_input(BenchmarkId::new("eventsource-stream", read), &ch, |b, ch| {
-                b.iter(|| eventsource_stream(ch))
-            });
+            g.bench_with_input(
+                BenchmarkId::new("eventsource-stream", read),
+                &ch,
+                |b, ch| b.iter(|| eventsource_stream(ch)),
+            );
         }
         g.finish();
     }
@@ -149,12 +157,16 @@ fn huge_lines(c: &mut Criterion) {
         let input = huge_line(mib);
         let ch = chunks(&input, 1460);
         g.throughput(Throughput::Bytes(input.len() as u64));
-        g.bench_with_input(BenchmarkId::new("sluice-sse", format!("{mib}MiB")), &ch, |b, ch| {
-            b.iter(|| sluice(ch))
-        });
-        g.bench_with_input(BenchmarkId::new("sse-stream", format!("{mib}MiB")), &ch, |b, ch| {
-            b.iter(|| sse_stream(ch))
-        });
+        g.bench_with_input(
+            BenchmarkId::new("sluice-sse", format!("{mib}MiB")),
+            &ch,
+            |b, ch| b.iter(|| sluice(ch)),
+        );
+        g.bench_with_input(
+            BenchmarkId::new("sse-stream", format!("{mib}MiB")),
+            &ch,
+            |b, ch| b.iter(|| sse_stream(ch)),
+        );
         if mib == 1 {
             g.bench_with_input(
                 BenchmarkId::new("eventsource-stream", format!("{mib}MiB")),

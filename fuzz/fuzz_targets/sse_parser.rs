@@ -32,7 +32,12 @@ fn run(input: &[u8], sizes: &mut dyn Iterator<Item = usize>) -> Outcome {
         .with_max_line_length(MAX_LINE)
         .with_max_event_size(MAX_EVENT);
     let mut p = Parser::with_config(config);
-    let mut out = Outcome { items: vec![], error: None, last_event_id: String::new(), retry: None };
+    let mut out = Outcome {
+        items: vec![],
+        error: None,
+        last_event_id: String::new(),
+        retry: None,
+    };
     let mut rest = input;
     while !rest.is_empty() {
         let n = sizes.next().unwrap_or(rest.len()).clamp(1, rest.len());
@@ -68,7 +73,9 @@ fn run(input: &[u8], sizes: &mut dyn Iterator<Item = usize>) -> Outcome {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&seed, input)) = data.split_first() else { return };
+    let Some((&seed, input)) = data.split_first() else {
+        return;
+    };
     let whole = run(input, &mut std::iter::empty());
     let mut state = u32::from(seed) | 1;
     let mut sizes = std::iter::from_fn(|| {

@@ -11,7 +11,11 @@ use sluice_sse::{EncodeError, Event, Item, Parser};
 use std::time::Duration;
 
 fn lines(s: &str) -> Vec<String> {
-    s.replace("\r\n", "\n").replace('\r', "\n").split('\n').map(str::to_owned).collect()
+    s.replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .split('\n')
+        .map(str::to_owned)
+        .collect()
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -19,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
     let mut expected = vec![];
     let mut id = String::new();
     for record in data.split(|&b| b == 0xFF).take(16) {
-        let Some((&flags, body)) = record.split_first() else { continue };
+        let Some((&flags, body)) = record.split_first() else {
+            continue;
+        };
         let text = String::from_utf8_lossy(body);
         let mut parts = text.split('\u{1}');
         let mut next = || parts.next().unwrap_or("").to_owned();

@@ -146,7 +146,10 @@ impl Client {
     /// and `Last-Event-ID` when the last event ID is not empty.
     #[must_use]
     pub fn request_headers(&self) -> Vec<(&'static str, &str)> {
-        let mut h = vec![("Accept", "text/event-stream"), ("Cache-Control", "no-cache")];
+        let mut h = vec![
+            ("Accept", "text/event-stream"),
+            ("Cache-Control", "no-cache"),
+        ];
         let id = self.last_event_id();
         if !id.is_empty() {
             h.push(("Last-Event-ID", id));
@@ -237,7 +240,11 @@ impl Client {
         let full = base.saturating_mul(1u32 << shift.min(31)).min(cap);
         let nanos = u64::try_from(full.as_nanos()).unwrap_or(u64::MAX);
         let half = nanos / 2;
-        let jitter = if half == u64::MAX { random } else { random % (half + 1) };
+        let jitter = if half == u64::MAX {
+            random
+        } else {
+            random % (half + 1)
+        };
         Duration::from_nanos(nanos - half + jitter)
     }
 }
@@ -245,7 +252,9 @@ impl Client {
 /// Whether a `Content-Type` value's essence is `text/event-stream`.
 fn is_event_stream(value: &[u8]) -> bool {
     let essence = value.split(|&b| b == b';').next().unwrap_or(value);
-    essence.trim_ascii().eq_ignore_ascii_case(b"text/event-stream")
+    essence
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"text/event-stream")
 }
 
 #[cfg(test)]
@@ -270,7 +279,10 @@ mod tests {
         assert_eq!(c.handle_disconnect(0), None);
 
         let mut c = Client::new(ClientConfig::default());
-        assert_eq!(c.handle_response(500, Some(b"text/event-stream")), Err(ResponseError::Status(500)));
+        assert_eq!(
+            c.handle_response(500, Some(b"text/event-stream")),
+            Err(ResponseError::Status(500))
+        );
         assert_eq!(c.state(), State::Closed);
 
         let mut c = Client::new(ClientConfig::default());
@@ -279,10 +291,16 @@ mod tests {
             Err(ResponseError::ContentType(Some("text/plain".into())))
         );
         let mut c = Client::new(ClientConfig::default());
-        assert_eq!(c.handle_response(200, None), Err(ResponseError::ContentType(None)));
+        assert_eq!(
+            c.handle_response(200, None),
+            Err(ResponseError::ContentType(None))
+        );
 
         let mut c = Client::new(ClientConfig::default());
-        assert_eq!(c.handle_response(200, Some(b"text/event-stream;charset=utf-8")), Ok(()));
+        assert_eq!(
+            c.handle_response(200, Some(b"text/event-stream;charset=utf-8")),
+            Ok(())
+        );
         assert_eq!(c.state(), State::Open);
     }
 
@@ -293,7 +311,10 @@ mod tests {
             .with_max_backoff(Duration::from_secs(10));
         let mut c = Client::new(cfg);
         // Failed connects: [d/2, d] with d = 1 s, 2 s, 4 s, 8 s, 10 s, 10 s.
-        for (i, full) in [1000u64, 2000, 4000, 8000, 10000, 10000].into_iter().enumerate() {
+        for (i, full) in [1000u64, 2000, 4000, 8000, 10000, 10000]
+            .into_iter()
+            .enumerate()
+        {
             let lo = c.handle_disconnect(0).unwrap();
             assert_eq!(lo, Duration::from_millis(full / 2), "attempt {i}");
             c.handle_reconnect();
@@ -314,7 +335,8 @@ mod tests {
         let mut c = Client::new(ClientConfig::default());
         assert_eq!(c.request_headers().len(), 2);
         c.handle_response(200, Some(b"text/event-stream")).unwrap();
-        c.handle_input(b"retry: 5\nid: abc\ndata: x\n\nretry: 2500\n").unwrap();
+        c.handle_input(b"retry: 5\nid: abc\ndata: x\n\nretry: 2500\n")
+            .unwrap();
         while c.poll_item().is_some() {}
         assert_eq!(c.handle_disconnect(0), Some(Duration::from_millis(2500)));
         c.handle_reconnect();

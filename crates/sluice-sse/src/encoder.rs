@@ -224,8 +224,14 @@ mod tests {
             Event::new().event("a\nb").encode(&mut b),
             Err(EncodeError::LineBreakInEvent)
         );
-        assert_eq!(Event::new().id("a\rb").encode(&mut b), Err(EncodeError::LineBreakInId));
-        assert_eq!(Event::new().id("a\0b").encode(&mut b), Err(EncodeError::NulInId));
+        assert_eq!(
+            Event::new().id("a\rb").encode(&mut b),
+            Err(EncodeError::LineBreakInId)
+        );
+        assert_eq!(
+            Event::new().id("a\0b").encode(&mut b),
+            Err(EncodeError::NulInId)
+        );
         assert!(b.is_empty());
     }
 

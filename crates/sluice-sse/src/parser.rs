@@ -381,10 +381,9 @@ impl Parser {
                 self.event.clear();
                 push_lossy(&mut self.event, value);
             }
-            b"id" => {
-                if memchr::memchr(0, value).is_none() && value != self.id_buffer.as_bytes() {
-                    self.id_buffer = Arc::from(String::from_utf8_lossy(value));
-                }
+            // An id containing NUL is ignored; an unchanged id keeps its allocation.
+            b"id" if memchr::memchr(0, value).is_none() && value != self.id_buffer.as_bytes() => {
+                self.id_buffer = Arc::from(String::from_utf8_lossy(value));
             }
             b"retry" => {
                 if let Some(ms) = parse_retry(value) {

@@ -86,7 +86,9 @@ fn input_of(v: &Value) -> Vec<u8> {
         s.as_bytes().to_vec()
     } else {
         let b64 = v["input_b64"].as_str().expect("input or input_b64");
-        base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap()
     }
 }
 
