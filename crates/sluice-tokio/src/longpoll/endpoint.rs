@@ -1,0 +1,602 @@
+//! [`LongPoll`]: the long-poll endpoint and shared topic store.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sluice_longpoll::response::{CACHE_CONTROL, CONTENT_TYPE};
+use sluice_longpoll::{
+    Cursor, Event, Handled, LogConfig, PublishError, ReadLimits, ReadOutcome,
+    Request as PollRequest, Response as PollResponse, Server, ServerConfig, Start, WaiterId,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{Notify, oneshot, watch};
+use tokio::time::Instant;
+
+use super::rng::{Jitter, os_u64};
+use crate::http::{Reply, Request, Response, StatusCode};
+
+/// Settings of a [`LongPoll`]. Build from [`LongPollConfig::default`] and adjust fields.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct LongPollConfig {
+    /// The protocol limits: timeouts and their jitter, `max`, bytes per response, the waiter
+    /// cap (503 beyond) and its `Retry-After`. Defaults per `docs/longpoll.md` section 6.
+    pub server: ServerConfig,
+    /// Retention of topics created by [`LongPoll::ensure_topic`]. Default: 10,000 events,
+    /// 64 MiB, 1 hour, 1 MiB per event.
+    pub log: LogConfig,
+    /// Origins allowed to read cross-origin (CORS): an exact `Origin` value such as
+    /// `https://app.example`, or `*` for any. A request whose `Origin` matches gets
+    /// `Access-Control-Allow-Origin: <that origin>` and `Vary: Origin`. Default: empty (no
+    /// CORS headers; same-origin pages and non-browser clients are unaffected).
+    pub allow_origins: Vec<String>,
+}
+
+/// A read of a topic's log by another transport ([`LongPoll::read`]), owning its events.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReadBatch {
+    /// The events, oldest first (shared with the log: no copy of the data).
+    pub events: Vec<Arc<Event>>,
+    /// Where to resume: the last event's id, or the read position if there is none.
+    pub next: Cursor,
+    /// The batch was cut by a limit: more events are available right now.
+    pub more: bool,
+    /// Exactly this many events were lost right before the first event (or before `next`).
+    pub gap: Option<u64>,
+    /// The cursor's epoch is not the topic's: history was lost, resynchronise.
+    pub reset: bool,
+}
+
+/// Why [`LongPoll::read`] has no batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// No such topic (long-poll answers 410).
+    #[error("no such topic")]
+    NoTopic,
+    /// The cursor is ahead of the head in the current epoch (a peer fault: 400).
+    #[error("cursor is ahead of the head {head}")]
+    CursorAhead {
+        /// The topic's head.
+        head: Cursor,
+    },
+}
+
+struct State<K> {
+    server: Server<K>,
+    waiters: HashMap<WaiterId, oneshot::Sender<PollResponse>>,
+    heads: HashMap<K, watch::Sender<Cursor>>,
+    jitter: Jitter,
+    /// The deadline the timer task sleeps until (`None`: idle or not started).
+    armed: Option<std::time::Instant>,
+    timer_started: bool,
+}
+
+struct Shared<K> {
+    state: Mutex<State<K>>,
+    config: LongPollConfig,
+    timer: Arc<Notify>,
+}
+
+impl<K> Drop for Shared<K> {
+    fn drop(&mut self) {
+        // Let the timer task see that the store is gone and end.
+        self.timer.notify_one();
+    }
+}
+
+/// The long-poll endpoint and the shared topic store (one retention log per topic) for every
+/// transport. Cheap to clone (an `Arc`). See the [module docs](super).
+pub struct LongPoll<K> {
+    shared: Arc<Shared<K>>,
+}
+
+impl<K> Clone for LongPoll<K> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<K> std::fmt::Debug for LongPoll<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LongPoll")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+type Deliveries = Vec<(oneshot::Sender<PollResponse>, PollResponse)>;
+
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+impl<K> LongPoll<K>
+where
+    K: Clone + Eq + Hash + Send + 'static,
+{
+    /// A store with no topics. Needs no runtime; the timer task starts with the first parked
+    /// request (inside the runtime that runs [`LongPoll::handle`]).
+    pub fn new(config: LongPollConfig) -> Self {
+        let state = State {
+            server: Server::new(config.server.clone()),
+            waiters: HashMap::new(),
+            heads: HashMap::new(),
+            jitter: Jitter::new(),
+            armed: None,
+            timer_started: false,
+        };
+        Self {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                config,
+                timer: Arc::new(Notify::new()),
+            }),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &LongPollConfig {
+        &self.shared.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<K>> {
+        // A panic while holding the lock cannot leave the core half-updated in a way that
+        // matters more than losing the whole store; keep serving.
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Create `topic` with retention `log` and a fresh random epoch. Returns `false` (and
+    /// changes nothing) if it exists.
+    pub fn create_topic(&self, topic: K, log: LogConfig) -> bool {
+        let mut st = self.lock();
+        let epoch = os_u64();
+        if !st.server.create_topic(topic.clone(), epoch, log) {
+            return false;
+        }
+        st.heads
+            .insert(topic, watch::Sender::new(Cursor::new(epoch, 0)));
+        true
+    }
+
+    /// Create `topic` with [`LongPollConfig::log`] retention unless it exists. Returns `true`
+    /// if it was created.
+    pub fn ensure_topic(&self, topic: &K) -> bool {
+        let mut st = self.lock();
+        if st.server.log(topic).is_some() {
+            return false;
+        }
+        let epoch = os_u64();
+        let created = st
+            .server
+            .create_topic(topic.clone(), epoch, self.shared.config.log.clone());
+        st.heads
+            .insert(topic.clone(), watch::Sender::new(Cursor::new(epoch, 0)));
+        created
+    }
+
+    /// Remove `topic`: parked long-poll requests end (see [`LongPoll::handle`]) and
+    /// [`LongPoll::subscribe`] watchers see the sender dropped. Returns `false` if it did not
+    /// exist.
+    pub fn remove_topic(&self, topic: &K) -> bool {
+        let (found, out) = {
+            let mut st = self.lock();
+            let found = st.server.remove_topic(topic).is_some();
+            st.heads.remove(topic);
+            (found, drain(&mut st))
+        };
+        deliver(out);
+        found
+    }
+
+    /// Forget `topic`'s history and move it to a fresh random epoch: every reader gets a
+    /// reset. Returns `false` if there is no such topic.
+    pub fn purge(&self, topic: &K) -> bool {
+        let out = {
+            let mut st = self.lock();
+            let epoch = os_u64();
+            if !st.server.purge(topic, epoch) {
+                return false;
+            }
+            notify_head(&mut st, topic);
+            drain(&mut st)
+        };
+        deliver(out);
+        true
+    }
+
+    /// Append an event to `topic` and wake its readers on every transport: parked long-poll
+    /// requests are answered, [`LongPoll::subscribe`] watchers see the new head. Never blocks
+    /// on a reader. Returns the event's id.
+    ///
+    /// # Errors
+    /// [`PublishError::NoTopic`], or the log's [`sluice_longpoll::AppendError`] (data not
+    /// UTF-8, bad event type, event too large: map to 400/413).
+    pub fn publish(
+        &self,
+        topic: &K,
+        event_type: &str,
+        data: Bytes,
+    ) -> Result<Cursor, PublishError> {
+        let (c, out) = {
+            let mut st = self.lock();
+            let c = st.server.publish(now(), topic, event_type, data)?;
+            notify_head(&mut st, topic);
+            (c, drain(&mut st))
+        };
+        deliver(out);
+        Ok(c)
+    }
+
+    /// The topic's head cursor (`Start::Now` for a new subscriber), or `None` if it does not
+    /// exist.
+    pub fn head(&self, topic: &K) -> Option<Cursor> {
+        self.lock()
+            .server
+            .log(topic)
+            .map(sluice_longpoll::Log::head)
+    }
+
+    /// A watch of `topic`'s head cursor, updated by every publish and purge (a new epoch shows
+    /// as a cursor of another epoch). `changed()` fails once the topic is removed. For SSE and
+    /// WebSocket subscribers: mark the value seen, [`LongPoll::read`], send, then await
+    /// `changed()` (see the module example). `None` if the topic does not exist.
+    pub fn subscribe(&self, topic: &K) -> Option<watch::Receiver<Cursor>> {
+        self.lock().heads.get(topic).map(watch::Sender::subscribe)
+    }
+
+    /// Read `topic`'s log from `from` within `limits`, with the protocol's outcomes (section 4
+    /// of `docs/longpoll.md`): events after the cursor, a gap with its exact count, a reset
+    /// (other epoch: events from the oldest of the new epoch), or [`ReadError::CursorAhead`].
+    /// `Start::Now` returns no events and the head; `Start::Earliest` the oldest retained.
+    ///
+    /// Events are `Arc`s into the log (each carries its id, type, data and once-encoded JSON),
+    /// so any number of subscribers share one copy. Events older than the retention age are
+    /// dropped lazily, by the next publish or long-poll request on the topic.
+    ///
+    /// # Errors
+    /// [`ReadError`].
+    pub fn read(&self, topic: &K, from: Start, limits: ReadLimits) -> Result<ReadBatch, ReadError> {
+        let st = self.lock();
+        let log = st.server.log(topic).ok_or(ReadError::NoTopic)?;
+        let own = |b: sluice_longpoll::Batch<'_>, gap: Option<u64>, reset: bool| ReadBatch {
+            events: b.events().cloned().collect(),
+            next: b.next(),
+            more: b.more(),
+            gap,
+            reset,
+        };
+        Ok(match from {
+            Start::Now => ReadBatch {
+                events: Vec::new(),
+                next: log.head(),
+                more: false,
+                gap: None,
+                reset: false,
+            },
+            Start::Earliest => own(log.read_earliest(limits), None, false),
+            Start::At(c) => match log.read(c, limits) {
+                ReadOutcome::Events(b) => own(b, None, false),
+                ReadOutcome::Gap { missed, batch } => own(batch, Some(missed), false),
+                ReadOutcome::Reset { missed, batch } => {
+                    own(batch, (missed > 0).then_some(missed), true)
+                }
+                ReadOutcome::BadCursor { head } => return Err(ReadError::CursorAhead { head }),
+            },
+        })
+    }
+
+    /// Number of topics.
+    pub fn topic_count(&self) -> usize {
+        self.lock().server.topic_count()
+    }
+
+    /// Number of parked long-poll requests (all topics).
+    pub fn parked(&self) -> usize {
+        self.lock().server.parked()
+    }
+
+    /// Answer every parked request now as a timeout (empty `200`, cursor unchanged): for a
+    /// graceful shutdown, so clients resume from where they were.
+    pub fn release_all(&self) {
+        let out = {
+            let mut st = self.lock();
+            st.server
+                .handle_timeout(now() + Duration::from_secs(100 * 365 * 86_400));
+            drain(&mut st)
+        };
+        deliver(out);
+    }
+
+    /// Answer a long-poll request on `topic` (the caller's router picked it from the path):
+    /// `GET <endpoint>?cursor=&timeout=&max=` per `docs/longpoll.md`. Every answer has
+    /// `Content-Type: application/json`, `Cache-Control: no-store` and, for an allow-listed
+    /// `Origin`, CORS headers; a `503` has `Retry-After`. Other methods get `405`.
+    ///
+    /// Immediate answers carry a `Content-Length` body. A request that must wait is parked
+    /// (register-then-read under the store's lock), its `200` head is written at once (chunked
+    /// body), and the body follows on publish, purge or timeout, with the connection kept
+    /// alive. While parked the connection is watched: a client that goes away is cancelled in
+    /// the core at once; so is a handler future that is dropped. If the topic is removed while
+    /// a request is parked, the connection is closed without a body (the head already said
+    /// `200`); the client's retry then gets `410`.
+    pub async fn handle<S>(&self, topic: &K, req: Request<S>) -> Reply<S>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let origin = self.cors_origin(req.header("origin"));
+        if req.method() != "GET" {
+            let r = Response::new(StatusCode::METHOD_NOT_ALLOWED).header("allow", "GET");
+            return req.respond(
+                with_headers(r, origin.as_deref())
+                    .body(error_body("method_not_allowed", "use GET")),
+            );
+        }
+        let query = match PollRequest::parse_query(req.query().unwrap_or("")) {
+            Ok(q) => q,
+            Err(e) => {
+                let r = with_headers(Response::new(StatusCode::BAD_REQUEST), origin.as_deref());
+                return req.respond(r.body(error_body("bad_request", &e.to_string())));
+            }
+        };
+        let (rx, id) = {
+            let mut st = self.lock();
+            let jitter = st.jitter.next_u32();
+            match st.server.handle_request(now(), topic, &query, jitter) {
+                Handled::Ready(r) => {
+                    drop(st);
+                    return req.respond(full_response(&r, origin.as_deref()));
+                }
+                Handled::Parked(id) => {
+                    let (tx, rx) = oneshot::channel();
+                    st.waiters.insert(id, tx);
+                    self.arm_timer(&mut st);
+                    (rx, id)
+                }
+            }
+        };
+        let mut guard = WaiterGuard {
+            store: self,
+            id,
+            done: false,
+        };
+        let head = with_headers(Response::new(StatusCode::OK), origin.as_deref());
+        let Ok(mut w) = req.respond_streaming(head).await else {
+            return Reply::closed();
+        };
+        let answer = tokio::select! {
+            biased;
+            r = rx => r,
+            () = w.closed() => return Reply::closed(),
+        };
+        guard.done = true;
+        match answer {
+            Ok(r) if r.status().0 == 200 => {
+                if w.send(r.body().clone()).await.is_err() {
+                    return Reply::closed();
+                }
+                w.finish().await
+            }
+            // 410 after the topic was removed, or the store dropped: end without a body.
+            _ => Reply::closed(),
+        }
+    }
+
+    /// Start the timer task if needed and wake it if the earliest deadline moved earlier.
+    fn arm_timer(&self, st: &mut State<K>) {
+        let next = st.server.poll_timeout();
+        if !st.timer_started {
+            st.timer_started = true;
+            st.armed = next;
+            tokio::spawn(timer_loop(
+                Arc::downgrade(&self.shared),
+                Arc::clone(&self.shared.timer),
+            ));
+        } else if let Some(d) = next {
+            if st.armed.is_none_or(|a| d < a) {
+                st.armed = Some(d);
+                self.shared.timer.notify_one();
+            }
+        }
+    }
+
+    fn cors_origin(&self, origin: Option<&str>) -> Option<String> {
+        let origin = origin?;
+        self.shared
+            .config
+            .allow_origins
+            .iter()
+            .any(|a| a == "*" || a == origin)
+            .then(|| origin.to_owned())
+    }
+}
+
+/// Cancels a parked waiter whose handler ends (disconnect, write failure, future dropped)
+/// before its answer arrived.
+struct WaiterGuard<'a, K: Clone + Eq + Hash + Send + 'static> {
+    store: &'a LongPoll<K>,
+    id: WaiterId,
+    done: bool,
+}
+
+impl<K: Clone + Eq + Hash + Send + 'static> Drop for WaiterGuard<'_, K> {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut st = self.store.lock();
+            st.server.cancel(self.id);
+            st.waiters.remove(&self.id);
+        }
+    }
+}
+
+async fn timer_loop<K>(shared: Weak<Shared<K>>, notify: Arc<Notify>)
+where
+    K: Clone + Eq + Hash + Send + 'static,
+{
+    loop {
+        let deadline = {
+            let Some(s) = shared.upgrade() else { return };
+            let lp = LongPoll { shared: s };
+            let (deadline, out) = {
+                let mut st = lp.lock();
+                st.server.handle_timeout(now());
+                let out = drain(&mut st);
+                let d = st.server.poll_timeout();
+                st.armed = d;
+                (d, out)
+            };
+            deliver(out);
+            deadline
+        };
+        match deadline {
+            Some(d) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(Instant::from_std(d)) => {}
+                    () = notify.notified() => {}
+                }
+            }
+            None => notify.notified().await,
+        }
+    }
+}
+
+fn notify_head<K: Clone + Eq + Hash>(st: &mut State<K>, topic: &K) {
+    if let (Some(tx), Some(log)) = (st.heads.get(topic), st.server.log(topic)) {
+        tx.send_replace(log.head());
+    }
+}
+
+/// Take the core's ready responses with their waiters' senders (sent after unlocking).
+fn drain<K: Clone + Eq + Hash>(st: &mut State<K>) -> Deliveries {
+    let mut out = Vec::new();
+    while let Some((id, r)) = st.server.poll_response() {
+        if let Some(tx) = st.waiters.remove(&id) {
+            out.push((tx, r));
+        }
+    }
+    out
+}
+
+fn deliver(out: Deliveries) {
+    for (tx, r) in out {
+        // The receiver is gone only if its handler ended; the guard already cancelled it.
+        let _ = tx.send(r);
+    }
+}
+
+fn with_headers(r: Response, origin: Option<&str>) -> Response {
+    let r = r
+        .header("content-type", CONTENT_TYPE)
+        .header("cache-control", CACHE_CONTROL);
+    match origin {
+        Some(o) => r
+            .header(
+                "access-control-allow-origin",
+                Bytes::copy_from_slice(o.as_bytes()),
+            )
+            .header("vary", "origin"),
+        None => r,
+    }
+}
+
+fn full_response(r: &PollResponse, origin: Option<&str>) -> Response {
+    let status = StatusCode::from_u16(r.status().0).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut out = with_headers(Response::new(status), origin);
+    if let Some(s) = r.retry_after() {
+        out = out.header("retry-after", s.to_string());
+    }
+    out.body(r.body().clone())
+}
+
+fn error_body(code: &str, message: &str) -> Bytes {
+    let mut out = Vec::with_capacity(message.len() + 40);
+    out.extend_from_slice(b"{\"error\":");
+    out.extend_from_slice(serde_json_str(code).as_bytes());
+    out.extend_from_slice(b",\"message\":");
+    out.extend_from_slice(serde_json_str(message).as_bytes());
+    out.push(b'}');
+    Bytes::from(out)
+}
+
+/// A JSON string literal (escapes `"`, `\` and control characters).
+fn serde_json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_error_body() {
+        assert_eq!(
+            &error_body("bad_request", "a\"b\\c\n")[..],
+            br#"{"error":"bad_request","message":"a\"b\\c\u000a"}"#
+        );
+    }
+
+    #[test]
+    fn read_outcomes_and_watch() {
+        let lp: LongPoll<&'static str> = LongPoll::new(LongPollConfig::default());
+        assert!(lp.create_topic("t", LogConfig::default().with_max_events(2)));
+        assert!(!lp.ensure_topic(&"t"));
+        let mut w = lp.subscribe(&"t").unwrap();
+        let h0 = *w.borrow_and_update();
+        assert_eq!(h0.seq(), 0);
+        let lim = ReadLimits {
+            max_events: 10,
+            max_bytes: 1 << 20,
+        };
+        for i in 0..3 {
+            lp.publish(&"t", "m", Bytes::from(format!("{i}"))).unwrap();
+        }
+        assert!(w.has_changed().unwrap());
+        assert_eq!(w.borrow_and_update().seq(), 3);
+        let b = lp.read(&"t", Start::At(h0), lim).unwrap();
+        assert_eq!((b.gap, b.reset, b.events.len()), (Some(1), false, 2));
+        assert_eq!(b.events[0].data_str(), "1");
+        let b = lp.read(&"t", Start::Now, lim).unwrap();
+        assert_eq!((b.events.len(), b.next.seq()), (0, 3));
+        assert_eq!(
+            lp.read(&"t", Start::At(Cursor::new(h0.epoch(), 9)), lim)
+                .unwrap_err(),
+            ReadError::CursorAhead {
+                head: Cursor::new(h0.epoch(), 3)
+            }
+        );
+        assert!(lp.purge(&"t"));
+        let h1 = *w.borrow_and_update();
+        assert_ne!(h1.epoch(), h0.epoch());
+        let b = lp
+            .read(&"t", Start::At(Cursor::new(h0.epoch(), 3)), lim)
+            .unwrap();
+        assert!(b.reset && b.events.is_empty() && b.next == h1);
+        assert!(lp.remove_topic(&"t"));
+        assert!(w.has_changed().is_err());
+        assert_eq!(
+            lp.read(&"t", Start::Now, lim).unwrap_err(),
+            ReadError::NoTopic
+        );
+        assert_eq!(lp.head(&"t"), None);
+    }
+}
