@@ -7,13 +7,19 @@
 //! Prints `listening on ws://ADDR` once the socket is bound. Single-threaded
 //! runtime unless `--threads N` (N > 1). Messages up to 64 MiB, frames up to
 //! 64 MiB, no cap on the number of fragments.
+//!
+//! With `--commands` (for the interop tests, never for Autobahn) two text
+//! messages are commands instead of being echoed: `close:CODE:REASON` makes the
+//! server close with that code and reason, and `fragment:N:PAYLOAD` sends
+//! PAYLOAD back as one text message in N fragments.
 
-use sluice_tokio::ws::{self, WsConfig};
-use tokio::net::TcpListener;
+use sluice_tokio::ws::{self, CloseCode, Message, WebSocket, WsConfig};
+use tokio::net::{TcpListener, TcpStream};
 
 fn main() -> std::io::Result<()> {
     let mut addr = "127.0.0.1:9001".to_string();
     let mut threads = 1usize;
+    let mut commands = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -24,8 +30,9 @@ fn main() -> std::io::Result<()> {
                     .and_then(|v| v.parse().ok())
                     .expect("--threads needs a number")
             }
+            "--commands" => commands = true,
             "-h" | "--help" => {
-                println!("usage: ws_echo_server [--addr HOST:PORT] [--threads N]");
+                println!("usage: ws_echo_server [--addr HOST:PORT] [--threads N] [--commands]");
                 return Ok(());
             }
             other => {
@@ -44,10 +51,10 @@ fn main() -> std::io::Result<()> {
             .enable_all()
             .build()?
     };
-    rt.block_on(serve(addr))
+    rt.block_on(serve(addr, commands))
 }
 
-async fn serve(addr: String) -> std::io::Result<()> {
+async fn serve(addr: String, commands: bool) -> std::io::Result<()> {
     let listener = TcpListener::bind(&addr).await?;
     println!("listening on ws://{}", listener.local_addr()?);
     let mut config = WsConfig::default();
@@ -64,11 +71,48 @@ async fn serve(addr: String) -> std::io::Result<()> {
                 return;
             };
             while let Some(Ok(msg)) = socket.recv().await {
+                if commands {
+                    if let Message::Text(t) = &msg {
+                        if let Some(res) = command(&mut socket, t.as_str()).await {
+                            if res.is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                    }
+                }
                 if socket.send(msg).await.is_err() {
                     break;
                 }
             }
-            // Finish the closing handshake (recv returned None) or give up on error.
+            // `recv` returned `None` (closing handshake done) or the peer failed.
         });
     }
+}
+
+/// Runs an interop command; `None` if `text` is not one.
+async fn command(socket: &mut WebSocket<TcpStream>, text: &str) -> Option<Result<(), ws::Error>> {
+    if let Some(rest) = text.strip_prefix("close:") {
+        let (code, reason) = rest.split_once(':').unwrap_or((rest, ""));
+        let code = CloseCode(code.parse().ok()?);
+        let res = socket.close(code, reason).await;
+        // Complete the closing handshake, then stop serving this connection.
+        while socket.recv().await.is_some() {}
+        return Some(res.and(Err(ws::Error::Closed)));
+    }
+    if let Some(rest) = text.strip_prefix("fragment:") {
+        let (n, payload) = rest.split_once(':')?;
+        let n: usize = n.parse().ok().filter(|n| *n > 0)?;
+        let chars: Vec<char> = payload.chars().collect();
+        let per = chars.len().div_ceil(n).max(1);
+        let pieces: Vec<String> = chars.chunks(per).map(|c| c.iter().collect()).collect();
+        for i in 0..n {
+            let piece = pieces.get(i).cloned().unwrap_or_default();
+            if let Err(e) = socket.send_fragment(Message::text(piece), i + 1 == n).await {
+                return Some(Err(e));
+            }
+        }
+        return Some(Ok(()));
+    }
+    None
 }

@@ -51,6 +51,7 @@ pub(crate) struct Inner<S> {
     write_failed: bool,
     pub(crate) closed: Option<CloseInfo>,
     stored_error: Option<Error>,
+    final_event: Option<Event>,
     finished: bool,
     /// Set when the connection is split: both halves may wait on the write side.
     shared_waker: Option<(Arc<WakerSet>, Waker)>,
@@ -89,6 +90,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             write_failed: false,
             closed: None,
             stored_error: None,
+            final_event: None,
             finished: false,
             shared_waker: None,
         }
@@ -173,23 +175,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Event, Error>>> {
         loop {
+            if self.finished {
+                return Poll::Ready(self.take_final());
+            }
             if let Some(ev) = self.conn.poll_event() {
                 self.drain_transmits();
                 if let Event::Closed { code, reason } = &ev {
+                    // Deliver `Closed` (or the error that caused it) only after our
+                    // last frames (the Close with its code) reached the socket.
                     self.closed = Some(CloseInfo {
                         code: *code,
                         reason: reason.clone(),
                     });
-                    if let Some(e) = self.stored_error.take() {
-                        return Poll::Ready(Some(Err(e)));
-                    }
+                    self.final_event = Some(ev);
+                    continue;
                 }
                 return Poll::Ready(Some(Ok(ev)));
             }
             self.drain_transmits();
-            if self.finished {
-                return Poll::Ready(self.stored_error.take().map(Err));
-            }
             let write_pending = match self.poll_write_queue(cx) {
                 Poll::Ready(Ok(())) => false,
                 Poll::Ready(Err(e)) => {
@@ -278,7 +281,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         self.finished = true;
         self.rbuf = BytesMut::new();
         self.wq.clear();
-        Poll::Ready(self.stored_error.take().map(Err))
+        Poll::Ready(self.take_final())
+    }
+
+    /// After the transport ended: the error that failed the connection (once),
+    /// then the `Closed` event (once), then nothing.
+    fn take_final(&mut self) -> Option<Result<Event, Error>> {
+        if let Some(e) = self.stored_error.take() {
+            return Some(Err(e));
+        }
+        self.final_event.take().map(Ok)
     }
 
     /// Keepalive and close timers. Returns `true` if it changed state.

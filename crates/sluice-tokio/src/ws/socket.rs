@@ -98,6 +98,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         std::future::poll_fn(|cx| self.inner.poll_write_queue(cx)).await
     }
 
+    /// Sends one fragment of a message streamed as several frames (RFC 6455 §5.4)
+    /// and flushes it: the first call starts a message of `fragment`'s kind, later
+    /// calls continue it, `fin = true` ends it. Each text fragment must be valid
+    /// UTF-8 on its own.
+    pub async fn send_fragment(&mut self, fragment: Message, fin: bool) -> Result<(), Error> {
+        std::future::poll_fn(|cx| self.inner.poll_write_ready(cx)).await?;
+        if self.inner.closed.is_some() {
+            return Err(Error::Closed);
+        }
+        self.inner.conn.send_fragment(fragment, fin)?;
+        self.inner.drain_transmits();
+        self.flush().await
+    }
+
     /// Sends a Ping with `payload` (at most 125 bytes).
     pub async fn ping(&mut self, payload: Bytes) -> Result<(), Error> {
         self.inner.conn.ping(payload)?;

@@ -1,0 +1,136 @@
+//! Interop check of our WebSocket client against another implementation's echo
+//! server (python `websockets`, node `ws`) that understands the interop commands
+//! `close:CODE:REASON` and `fragment:N:PAYLOAD`.
+//!
+//! ```text
+//! cargo run --release -p sluice-tokio --example ws_interop_client -- ws://127.0.0.1:9300/
+//! ```
+//!
+//! Prints one PASS/FAIL line per check; exits 1 if any check failed.
+
+use bytes::Bytes;
+use sluice_tokio::ws::{self, CloseCode, Message, WsConfig};
+
+fn main() {
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "ws://127.0.0.1:9300/".into());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let failed = rt.block_on(run(&url));
+    println!("{} check(s) failed", failed);
+    std::process::exit(if failed == 0 { 0 } else { 1 });
+}
+
+fn report(name: &str, ok: bool, detail: String) -> usize {
+    println!(
+        "{} {name}{}",
+        if ok { "PASS" } else { "FAIL" },
+        if ok {
+            String::new()
+        } else {
+            format!(": {detail}")
+        }
+    );
+    usize::from(!ok)
+}
+
+async fn run(url: &str) -> usize {
+    let mut failed = 0;
+    let (mut socket, _) = match ws::connect(url, WsConfig::default()).await {
+        Ok(s) => s,
+        Err(e) => return report("connect", false, e.to_string()),
+    };
+    failed += report("connect", true, String::new());
+
+    // Text echo, with non-ASCII text.
+    let text = "hello, wörld — ✓";
+    let got = async {
+        socket.send(Message::text(text)).await?;
+        socket.recv().await.ok_or(ws::Error::Closed)?
+    }
+    .await;
+    failed += report(
+        "text echo",
+        matches!(&got, Ok(Message::Text(t)) if t.as_str() == text),
+        format!("{got:?}"),
+    );
+
+    // Binary echo, 1 MiB (several TCP segments, a 64-bit length).
+    let blob: Bytes = (0..1 << 20)
+        .map(|i| (i * 7 + 3) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    let got = async {
+        socket.send(Message::Binary(blob.clone())).await?;
+        socket.recv().await.ok_or(ws::Error::Closed)?
+    }
+    .await;
+    failed += report(
+        "binary echo 1 MiB",
+        matches!(&got, Ok(Message::Binary(b)) if *b == blob),
+        "mismatch".into(),
+    );
+
+    // We send a fragmented message; the peer reassembles and echoes it whole.
+    let got = async {
+        socket.send_fragment(Message::text("frag"), false).await?;
+        socket.send_fragment(Message::text("ment"), false).await?;
+        socket.send_fragment(Message::text("ed ✓"), true).await?;
+        socket.recv().await.ok_or(ws::Error::Closed)?
+    }
+    .await;
+    failed += report(
+        "fragmented send",
+        matches!(&got, Ok(Message::Text(t)) if t.as_str() == "fragmented ✓"),
+        format!("{got:?}"),
+    );
+
+    // The peer sends a fragmented message; we reassemble it.
+    let got = async {
+        socket.send(Message::text("fragment:3:abcdefghi")).await?;
+        socket.recv().await.ok_or(ws::Error::Closed)?
+    }
+    .await;
+    failed += report(
+        "fragmented receive",
+        matches!(&got, Ok(Message::Text(t)) if t.as_str() == "abcdefghi"),
+        format!("{got:?}"),
+    );
+
+    // We close with 1000 and a reason; the peer echoes the code.
+    let res = async {
+        socket.close(CloseCode::NORMAL, "bye from client").await?;
+        while let Some(m) = socket.recv().await {
+            m?;
+        }
+        Ok::<_, ws::Error>(socket.close_info().cloned())
+    }
+    .await;
+    failed += report(
+        "client-initiated close 1000",
+        matches!(&res, Ok(Some(info)) if info.code == CloseCode::NORMAL),
+        format!("{res:?}"),
+    );
+
+    // The peer closes with 4001 and a reason.
+    let res = async {
+        let (mut socket, _) = ws::connect(url, WsConfig::default()).await?;
+        socket
+            .send(Message::text("close:4001:bye from server"))
+            .await?;
+        while let Some(m) = socket.recv().await {
+            m?;
+        }
+        Ok::<_, ws::Error>(socket.close_info().cloned())
+    }
+    .await;
+    failed += report(
+        "server-initiated close 4001",
+        matches!(&res, Ok(Some(info)) if info.code == CloseCode(4001) && info.reason == "bye from server"),
+        format!("{res:?}"),
+    );
+    failed
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Real-peer WebSocket interop, as CI runs it (loopback only):
+#   python `websockets`, node `ws` and headless Chromium clients -> our echo server;
+#   our client (ws_interop_client) -> python `websockets` and node `ws` echo servers.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+EX=target/release/examples
+[[ -x $EX/ws_echo_server && -x $EX/ws_interop_client ]] || cargo build --release -p sluice-tokio --examples
+rc=0
+scripts/interop/run_all.sh --server-commands \
+    --server-cmd "$EX/ws_echo_server --commands --addr 127.0.0.1:{port}" || rc=1
+scripts/interop/run_all.sh --client-cmd "$EX/ws_interop_client {url}" || rc=1
+exit $rc
