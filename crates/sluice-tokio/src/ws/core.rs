@@ -315,13 +315,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             if quiet >= idle {
                 self.keepalive = None;
                 self.stored_error = Some(Error::Timeout);
+                // The peer is presumed dead: tell it why if the socket still takes
+                // bytes, but do not wait for a closing handshake.
                 if self
                     .conn
                     .close(CloseCode::GOING_AWAY, "idle timeout")
-                    .is_err()
+                    .is_ok()
                 {
-                    self.conn.handle_eof();
+                    self.drain_transmits();
+                    let _ = self.poll_write_queue(cx);
                 }
+                self.close_timer_fired = true;
+                self.conn.handle_eof();
                 return true;
             }
         }

@@ -128,6 +128,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.flush().await
     }
 
+    /// Bytes queued for the socket but not yet written (like the browser's
+    /// `bufferedAmount`); bounded by the high-water mark plus one message.
+    pub fn buffered_amount(&self) -> usize {
+        self.inner.wq.len()
+    }
+
     /// How the connection ended, once it has.
     pub fn close_info(&self) -> Option<&CloseInfo> {
         self.inner.closed.as_ref()

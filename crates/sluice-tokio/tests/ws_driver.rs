@@ -1,0 +1,341 @@
+//! The WebSocket driver over real byte streams (`tokio::io::duplex` and loopback
+//! TCP): handshake, echo, fragmentation, cancel safety, backpressure, keepalive,
+//! the closing handshake in both orders, and protocol errors on the wire.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use sluice_tokio::ws::{self, CloseCode, Error, Message, WsConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::net::{TcpListener, TcpStream};
+
+const KEY_REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// A client frame (masked with key 0, which leaves the payload as is: RFC 6455 §5.3).
+fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![first];
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n if n < 65536 => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&[0, 0, 0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// Reads the 101 answer off a raw client stream.
+async fn read_101(io: &mut DuplexStream) {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        io.read_exact(&mut b).await.unwrap();
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    assert!(
+        String::from_utf8_lossy(&head).contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        "RFC 6455 §1.3 accept key"
+    );
+}
+
+async fn tcp_pair(
+    server_cfg: WsConfig,
+    client_cfg: WsConfig,
+) -> (ws::WebSocket<TcpStream>, ws::WebSocket<TcpStream>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        ws::accept(tcp, server_cfg).await.unwrap()
+    });
+    let (client, _) = ws::connect(&format!("ws://{addr}/x"), client_cfg)
+        .await
+        .unwrap();
+    (server.await.unwrap(), client)
+}
+
+#[tokio::test]
+async fn echo_text_binary_and_fragments_over_tcp() {
+    let (mut server, mut client) = tcp_pair(WsConfig::default(), WsConfig::default()).await;
+    let echo = tokio::spawn(async move {
+        while let Some(Ok(m)) = server.recv().await {
+            server.send(m).await.unwrap();
+        }
+        server.close_info().cloned()
+    });
+    client.send(Message::text("héllo")).await.unwrap();
+    assert_eq!(
+        client.recv().await.unwrap().unwrap(),
+        Message::text("héllo")
+    );
+    let big: Bytes = (0..300_000u32).map(|i| i as u8).collect::<Vec<_>>().into();
+    client.send(Message::Binary(big.clone())).await.unwrap();
+    assert_eq!(client.recv().await.unwrap().unwrap(), Message::Binary(big));
+    client
+        .send_fragment(Message::text("a"), false)
+        .await
+        .unwrap();
+    client.ping(Bytes::from_static(b"between")).await.unwrap();
+    client
+        .send_fragment(Message::text("b"), true)
+        .await
+        .unwrap();
+    assert_eq!(client.recv().await.unwrap().unwrap(), Message::text("ab"));
+    client.close(CloseCode::NORMAL, "done").await.unwrap();
+    assert!(client.recv().await.is_none());
+    assert_eq!(client.close_info().unwrap().code, CloseCode::NORMAL);
+    let info = echo.await.unwrap().unwrap();
+    assert_eq!(info.code, CloseCode::NORMAL);
+    assert_eq!(info.reason, "done");
+}
+
+#[tokio::test]
+async fn server_initiated_close_reaches_the_client_with_code_and_reason() {
+    let (mut server, mut client) = tcp_pair(WsConfig::default(), WsConfig::default()).await;
+    server.close(CloseCode(4001), "bye").await.unwrap();
+    let s = tokio::spawn(async move {
+        while server.recv().await.is_some() {}
+        server.close_info().cloned().unwrap()
+    });
+    assert!(client.recv().await.is_none());
+    let info = client.close_info().unwrap();
+    assert_eq!((info.code, info.reason.as_str()), (CloseCode(4001), "bye"));
+    assert_eq!(s.await.unwrap().code, CloseCode(4001));
+}
+
+/// RFC 6455 §5.1: a server must fail the connection on an unmasked client frame
+/// (close code 1002 on the wire), and the caller gets a typed protocol error.
+#[tokio::test]
+async fn unmasked_client_frame_gets_1002_on_the_wire() {
+    let (mut raw, io) = tokio::io::duplex(1 << 16);
+    let server = tokio::spawn(async move {
+        let mut s = ws::accept(io, WsConfig::default()).await.unwrap();
+        let r = s.recv().await;
+        (
+            r.map(|r| r.map_err(|e| e.to_string())),
+            s.recv().await.is_none(),
+        )
+    });
+    raw.write_all(KEY_REQUEST).await.unwrap();
+    read_101(&mut raw).await;
+    raw.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
+    let mut rest = Vec::new();
+    raw.read_to_end(&mut rest).await.unwrap();
+    assert_eq!(
+        &rest[..4],
+        &[0x88, 0x02, 0x03, 0xEA],
+        "Close 1002 then EOF: {rest:?}"
+    );
+    let (first, then_none) = server.await.unwrap();
+    assert!(matches!(first, Some(Err(_))), "{first:?}");
+    assert!(then_none);
+}
+
+/// Invalid UTF-8 in a text message: close 1007 (RFC 6455 §8.1).
+#[tokio::test]
+async fn invalid_utf8_gets_1007_on_the_wire() {
+    let (mut raw, io) = tokio::io::duplex(1 << 16);
+    tokio::spawn(async move {
+        let mut s = ws::accept(io, WsConfig::default()).await.unwrap();
+        while s.recv().await.is_some() {}
+    });
+    raw.write_all(KEY_REQUEST).await.unwrap();
+    read_101(&mut raw).await;
+    raw.write_all(&client_frame(0x81, &[0xce, 0xba, 0xff]))
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    raw.read_to_end(&mut rest).await.unwrap();
+    assert_eq!(&rest[..4], &[0x88, 0x02, 0x03, 0xEF]);
+}
+
+/// `recv` dropped in `select!` again and again while a message trickles in,
+/// byte by byte and frame by frame: nothing is lost, nothing is duplicated.
+#[tokio::test]
+async fn recv_is_cancel_safe() {
+    let (mut raw, io) = tokio::io::duplex(1 << 16);
+    let feeder = tokio::spawn(async move {
+        raw.write_all(KEY_REQUEST).await.unwrap();
+        read_101(&mut raw).await;
+        let mut wire = Vec::new();
+        for i in 0..20u32 {
+            let text = format!("message {i} {}", "x".repeat(i as usize * 37));
+            let (a, b) = text.as_bytes().split_at(text.len() / 2);
+            wire.extend(client_frame(0x01, a)); // text, not FIN
+            wire.extend(client_frame(0x89, b"p")); // a ping in between
+            wire.extend(client_frame(0x80, b)); // continuation, FIN
+        }
+        for chunk in wire.chunks(7) {
+            raw.write_all(chunk).await.unwrap();
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        raw
+    });
+    let mut s = ws::accept(io, WsConfig::default()).await.unwrap();
+    let mut got = Vec::new();
+    let mut cancelled = 0;
+    while got.len() < 20 {
+        tokio::select! {
+            m = s.recv() => got.push(m.unwrap().unwrap()),
+            _ = tokio::time::sleep(Duration::from_micros(50)) => cancelled += 1,
+        }
+    }
+    for (i, m) in got.iter().enumerate() {
+        let want = format!("message {i} {}", "x".repeat(i * 37));
+        assert_eq!(m, &Message::text(want));
+    }
+    assert!(
+        cancelled > 10,
+        "the test must actually cancel recv ({cancelled})"
+    );
+    drop(feeder);
+}
+
+/// A peer that never reads: `send` stops making progress once the write buffer
+/// is over its high-water mark, instead of growing memory without bound.
+#[tokio::test]
+async fn slow_reader_applies_backpressure() {
+    let (mut raw, io) = tokio::io::duplex(4096);
+    let cfg = WsConfig::default().write_buffer_high_water(64 << 10);
+    let server = tokio::spawn(async move { ws::accept(io, cfg).await.unwrap() });
+    raw.write_all(KEY_REQUEST).await.unwrap();
+    read_101(&mut raw).await;
+    let mut s = server.await.unwrap();
+    let msg = Message::Binary(Bytes::from(vec![7u8; 1000]));
+    let mut sent = 0usize;
+    let res = tokio::time::timeout(Duration::from_millis(300), async {
+        loop {
+            s.feed(msg.clone()).await.unwrap();
+            sent += 1;
+            assert!(
+                s.buffered_amount() < (64 << 10) + 2000,
+                "{}",
+                s.buffered_amount()
+            );
+        }
+    })
+    .await;
+    assert!(res.is_err(), "feed must block");
+    assert!(
+        (60..100).contains(&sent),
+        "sent {sent} messages before blocking"
+    );
+    // Once the reader drains, the queue empties.
+    let drain = tokio::spawn(async move {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0;
+        while total < sent * 1004 {
+            total += raw.read(&mut buf).await.unwrap();
+        }
+        total
+    });
+    s.flush().await.unwrap();
+    assert_eq!(s.buffered_amount(), 0);
+    assert!(drain.await.unwrap() >= sent * 1004);
+}
+
+/// A peer that completes the handshake and then goes silent is detected by the
+/// idle timeout; with a ping interval, a live peer (answering Pings) is not.
+#[tokio::test]
+async fn idle_timeout_detects_a_dead_peer_and_pings_keep_a_live_one() {
+    let cfg = WsConfig::default()
+        .ping_interval(Some(Duration::from_millis(40)))
+        .idle_timeout(Some(Duration::from_millis(150)));
+    // Live peer: our client answers Pings automatically while it waits in recv.
+    let (mut server, mut client) = tcp_pair(cfg.clone(), WsConfig::default()).await;
+    let c = tokio::spawn(async move { client.recv().await.map(|r| r.map_err(|e| e.to_string())) });
+    let r = tokio::time::timeout(Duration::from_millis(500), server.recv()).await;
+    assert!(r.is_err(), "a live peer must not time out: {r:?}");
+    server.close(CloseCode::NORMAL, "").await.unwrap();
+    // The server completes the handshake and closes TCP first (§7.1.1).
+    while server.recv().await.is_some() {}
+    let t0 = std::time::Instant::now();
+    assert!(c.await.unwrap().is_none());
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "the client saw the FIN at once"
+    );
+
+    // Dead peer: raw stream that never answers.
+    let (mut raw, io) = tokio::io::duplex(1 << 16);
+    let server = tokio::spawn(async move {
+        let mut s = ws::accept(io, cfg).await.unwrap();
+        let t0 = std::time::Instant::now();
+        let r = s.recv().await;
+        (matches!(r, Some(Err(Error::Timeout))), t0.elapsed())
+    });
+    raw.write_all(KEY_REQUEST).await.unwrap();
+    read_101(&mut raw).await;
+    let (timed_out, after) = server.await.unwrap();
+    assert!(timed_out);
+    assert!(
+        after >= Duration::from_millis(140) && after < Duration::from_secs(2),
+        "{after:?}"
+    );
+}
+
+/// Split halves in two tasks: the writer streams while the reader reads, and
+/// the reader's automatic Pongs go out even though the writer is busy.
+#[tokio::test]
+async fn split_halves_work_from_two_tasks() {
+    let (server, client) = tcp_pair(WsConfig::default(), WsConfig::default()).await;
+    let (mut sr, mut sw) = server.split();
+    let echo = tokio::spawn(async move {
+        let mut n = 0;
+        while let Some(Ok(m)) = sr.recv().await {
+            sw.send(m).await.unwrap();
+            n += 1;
+        }
+        n
+    });
+    let (mut cr, mut cw) = client.split();
+    let writer = tokio::spawn(async move {
+        for i in 0..500u32 {
+            cw.send(Message::text(format!("{i}"))).await.unwrap();
+            if i % 50 == 0 {
+                cw.ping(Bytes::from_static(b"k")).await.unwrap();
+            }
+        }
+        cw
+    });
+    for i in 0..500u32 {
+        assert_eq!(
+            cr.recv().await.unwrap().unwrap(),
+            Message::text(format!("{i}"))
+        );
+    }
+    let mut cw = writer.await.unwrap();
+    cw.close(CloseCode::NORMAL, "").await.unwrap();
+    assert!(cr.recv().await.is_none());
+    assert_eq!(echo.await.unwrap(), 500);
+}
+
+/// A handshake request the server must refuse gets its HTTP answer.
+#[tokio::test]
+async fn bad_handshake_gets_an_http_error() {
+    let (mut raw, io) = tokio::io::duplex(1 << 16);
+    let server = tokio::spawn(async move { ws::accept(io, WsConfig::default()).await.map(|_| ()) });
+    raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    raw.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 426"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("sec-websocket-version: 13")
+    );
+    assert!(matches!(server.await.unwrap(), Err(Error::Handshake(_))));
+}
