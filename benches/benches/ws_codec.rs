@@ -9,7 +9,8 @@
 //!   codec's buffer, parse, unmask, validate UTF-8 for text, hand out the message. Every codec
 //!   reads from the same in-memory stream, which replays a wire image of identical frames in
 //!   reads of at most 64 KiB (like a socket read) and discards writes. sluice's driver loop is
-//!   what a real driver does: copy the read into a `BytesMut`, `handle_input`, `poll_event`.
+//!   what a simple driver does: reserve one read, copy the read into the `BytesMut`,
+//!   `handle_input`, `poll_event`.
 //!   tungstenite runs its blocking `WebSocket::read`; fastwebsockets runs
 //!   `FragmentCollector::read_frame` on a current-thread tokio runtime, entered once per batch of
 //!   iterations (`iter_custom`) so the runtime's cost is not counted per message.
