@@ -96,6 +96,7 @@ pub struct LongPollClient {
     http: http::ClientConfig,
     max_body: u64,
     conn: Option<TcpStream>,
+    answered: bool,
 }
 
 impl LongPollClient {
@@ -118,6 +119,7 @@ impl LongPollClient {
             http,
             max_body: config.max_body,
             conn: None,
+            answered: false,
         })
     }
 
@@ -125,6 +127,13 @@ impl LongPollClient {
     /// moved to). `None` before the first answer when started from `Now`/`Earliest`.
     pub fn cursor(&self) -> Option<Cursor> {
         self.core.cursor()
+    }
+
+    /// Whether the server has answered at least once (any status). A caller may treat
+    /// transport errors before the first answer (wrong port, nothing listening) as fatal and
+    /// later ones (a server restart) as transient.
+    pub fn answered(&self) -> bool {
+        self.answered
     }
 
     /// The next event, gap or reset. Waits (long-polls, backs off) as needed. A non-terminal
@@ -154,6 +163,7 @@ impl LongPollClient {
             let url = format!("{}{sep}{}", self.base, req.to_query());
             match self.fetch(&url).await {
                 Ok((status, retry_after, body)) => {
+                    self.answered = true;
                     let now = Instant::now().into_std();
                     self.core.handle_response(
                         now,

@@ -225,8 +225,9 @@ where
         &self,
         topic: &K,
         event_type: &str,
-        data: Bytes,
+        data: impl Into<Bytes>,
     ) -> Result<Cursor, PublishError> {
+        let data = data.into();
         let (c, out) = {
             let mut st = self.lock();
             let c = st.server.publish(now(), topic, event_type, data)?;

@@ -49,3 +49,9 @@ mod rng;
 
 pub use client::{LongPollClient, LongPollClientConfig, PollError};
 pub use endpoint::{LongPoll, LongPollConfig, ReadBatch, ReadError};
+/// The protocol types this module's API speaks (from `sluice-longpoll`), re-exported so
+/// users need no direct dependency.
+pub use sluice_longpoll::{
+    ClientConfig, ClientError, ClientEvent, Cursor, Event, LogConfig, PublishError, ReadLimits,
+    ReceivedEvent, ServerConfig, Start,
+};
