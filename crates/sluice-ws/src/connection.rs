@@ -168,6 +168,8 @@ pub struct Connection {
     pending_pongs: VecDeque<Bytes>,
     events: VecDeque<Event>,
     transmits: VecDeque<Transmit>,
+    /// Set by the step that completes a data message (see `handle_input_until_message`).
+    message_completed: bool,
 }
 
 impl fmt::Debug for Connection {
@@ -202,6 +204,7 @@ impl Connection {
             pending_pongs: VecDeque::new(),
             events: VecDeque::new(),
             transmits: VecDeque::new(),
+            message_completed: false,
         }
     }
 
@@ -264,14 +267,33 @@ impl Connection {
     /// state becomes [`State::Closed`] and the error is returned. Once closed, input is
     /// discarded (`buf` is cleared) and `Ok(())` is returned.
     pub fn handle_input(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
+        while self.handle_input_until_message(buf)? {}
+        Ok(())
+    }
+
+    /// Like [`handle_input`](Connection::handle_input), but stops right after the frame that
+    /// completes a data message and returns `Ok(true)`; the frames after it stay in `buf`,
+    /// unexamined. `Ok(false)` means `buf` holds no complete frame any more.
+    ///
+    /// A driver that answers each message before looking at the next frame (an echo server,
+    /// a request/response protocol) uses this so that a message the peer sent before a
+    /// protocol violation is answered before the connection is failed — the order the peer
+    /// expects (Autobahn|Testsuite's "strict" behaviour, e.g. cases 3.2 and 5.15). Call it
+    /// again, with no new bytes, once the message is handled.
+    pub fn handle_input_until_message(
+        &mut self,
+        buf: &mut BytesMut,
+    ) -> Result<bool, ProtocolError> {
+        self.message_completed = false;
         loop {
             if self.state == State::Closed {
                 buf.clear();
-                return Ok(());
+                return Ok(false);
             }
             match self.step(buf) {
+                Ok(true) if self.message_completed => return Ok(true),
                 Ok(true) => {}
-                Ok(false) => return Ok(()),
+                Ok(false) => return Ok(false),
                 Err(e) => {
                     buf.clear();
                     self.fail(&e);
@@ -609,6 +631,7 @@ impl Connection {
             Message::Binary(payload)
         };
         self.events.push_back(Event::Message(msg));
+        self.message_completed = true;
         Ok(())
     }
 

@@ -542,3 +542,34 @@ fn connection_is_send_and_sync() {
     assert_send_sync::<Event>();
     assert_send_sync::<sluice_ws::Transmit>();
 }
+
+/// `handle_input_until_message` stops after each data message, leaving later frames
+/// (here: a message, then a frame with a reserved RSV bit) unexamined until it is called
+/// again, so a driver can answer the first message before the connection fails.
+#[test]
+fn until_message_answers_before_failing_on_the_next_frame() {
+    let mut c = client(Config::default());
+    let mut buf = BytesMut::from(
+        &[
+            0x81, 0x02, b'h', b'i', // "hi"
+            0x89, 0x00, // ping (no message: keeps going)
+            0x82, 0x01, 0x07, // binary [7]
+            0xA1, 0x00, // RSV2 set: protocol error
+        ][..],
+    );
+    assert_eq!(c.handle_input_until_message(&mut buf), Ok(true));
+    assert_eq!(events(&mut c), vec![Event::Message(Message::text("hi"))]);
+    assert_eq!(buf.len(), 7, "later frames stay in the buffer");
+    c.send(Message::text("answer")).unwrap();
+    assert_eq!(c.handle_input_until_message(&mut buf), Ok(true));
+    assert_eq!(
+        events(&mut c),
+        vec![
+            Event::Ping(Bytes::new()),
+            Event::Message(Message::Binary(Bytes::from_static(&[7])))
+        ]
+    );
+    assert!(c.handle_input_until_message(&mut buf).is_err());
+    assert!(events(&mut c).iter().any(closed(1002)));
+    assert_eq!(c.state(), State::Closed);
+}

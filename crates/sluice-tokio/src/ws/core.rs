@@ -210,13 +210,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 continue;
             }
             if self.unprocessed {
-                self.unprocessed = false;
-                if !self.rbuf.is_empty() {
-                    if let Err(e) = self.conn.handle_input(&mut self.rbuf) {
-                        self.stored_error = Some(Error::Protocol(e));
-                    }
-                    continue;
-                }
+                self.process_input();
+                continue;
             }
             match self.poll_read(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -227,9 +222,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 Poll::Ready(Ok(_)) => {
                     self.last_rx = Instant::now();
                     self.pinged_since_rx = false;
-                    if let Err(e) = self.conn.handle_input(&mut self.rbuf) {
-                        self.stored_error = Some(Error::Protocol(e));
-                    }
+                    self.process_input();
                 }
                 Poll::Ready(Err(e)) => {
                     self.read_done = true;
@@ -282,6 +275,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         self.rbuf = BytesMut::new();
         self.wq.clear();
         Poll::Ready(self.take_final())
+    }
+
+    /// Hands buffered bytes to the connection, one data message at a time: the
+    /// application answers a message before the frames after it are examined
+    /// (so a message sent before a protocol violation is still answered).
+    fn process_input(&mut self) {
+        self.unprocessed = false;
+        if self.rbuf.is_empty() {
+            return;
+        }
+        match self.conn.handle_input_until_message(&mut self.rbuf) {
+            Ok(more) => self.unprocessed = more,
+            Err(e) => self.stored_error = Some(Error::Protocol(e)),
+        }
     }
 
     /// After the transport ended: the error that failed the connection (once),
