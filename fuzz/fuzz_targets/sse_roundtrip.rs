@@ -74,11 +74,11 @@ fuzz_target!(|data: &[u8]| {
             id = idv;
         }
         if flags & 8 != 0 {
-            expected.push(Item::Event(sluice_sse::MessageEvent {
-                event: if flags & 1 != 0 { ev } else { String::new() },
-                data: lines(&dat).join("\n"),
-                last_event_id: id.as_str().into(),
-            }));
+            expected.push(Item::Event(sluice_sse::MessageEvent::new(
+                if flags & 1 != 0 { ev } else { String::new() },
+                lines(&dat).join("\n"),
+                &id,
+            )));
         }
     }
     let mut p = Parser::new();

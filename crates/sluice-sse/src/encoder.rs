@@ -89,10 +89,10 @@ impl Event {
 
     /// Checks the fields can be encoded.
     pub fn validate(&self) -> Result<(), EncodeError> {
-        if let Some(event) = &self.event {
-            if memchr::memchr2(b'\r', b'\n', event.as_bytes()).is_some() {
-                return Err(EncodeError::LineBreakInEvent);
-            }
+        if let Some(event) = &self.event
+            && memchr::memchr2(b'\r', b'\n', event.as_bytes()).is_some()
+        {
+            return Err(EncodeError::LineBreakInEvent);
         }
         if let Some(id) = &self.id {
             if memchr::memchr2(b'\r', b'\n', id.as_bytes()).is_some() {

@@ -85,11 +85,22 @@ pub struct MessageEvent {
     /// The data buffer at dispatch, without its final line feed. Lines of a multi-line `data`
     /// are joined with `\n`.
     pub data: String,
-    /// The last event ID string at dispatch (it persists from earlier events).
-    pub last_event_id: Arc<str>,
+    /// The last event ID string at dispatch; `None` when empty. Shared between the events
+    /// that carry the same ID (no copy per event).
+    id: Option<Arc<str>>,
 }
 
 impl MessageEvent {
+    /// An event with the given type (empty for `"message"`), data and last event ID.
+    #[must_use]
+    pub fn new(event: impl Into<String>, data: impl Into<String>, last_event_id: &str) -> Self {
+        Self {
+            event: event.into(),
+            data: data.into(),
+            id: (!last_event_id.is_empty()).then(|| Arc::from(last_event_id)),
+        }
+    }
+
     /// The type a browser dispatches this event as: [`MessageEvent::event`], or `"message"`
     /// when that is empty.
     #[must_use]
@@ -99,6 +110,13 @@ impl MessageEvent {
         } else {
             &self.event
         }
+    }
+
+    /// The last event ID string at dispatch (it persists from earlier events; empty when none
+    /// was set).
+    #[must_use]
+    pub fn last_event_id(&self) -> &str {
+        self.id.as_deref().unwrap_or("")
     }
 }
 
@@ -143,8 +161,9 @@ pub struct Parser {
     data: String,
     has_data: bool,
     event: String,
-    id_buffer: Arc<str>,
-    last_event_id: Arc<str>,
+    /// `None` is the empty string (no allocation, no reference counting per event).
+    id_buffer: Option<Arc<str>>,
+    last_event_id: Option<Arc<str>>,
     retry: Option<u64>,
     items: VecDeque<Item>,
     error: Option<ParseError>,
@@ -171,7 +190,7 @@ impl Parser {
     /// A parser whose last event ID starts as `id` (a client resuming a stream).
     #[must_use]
     pub fn with_last_event_id(mut self, id: &str) -> Self {
-        let id: Arc<str> = Arc::from(id);
+        let id: Option<Arc<str>> = (!id.is_empty()).then(|| Arc::from(id));
         self.id_buffer = id.clone();
         self.last_event_id = id;
         self
@@ -187,7 +206,7 @@ impl Parser {
     /// even when the blank line fired no event).
     #[must_use]
     pub fn last_event_id(&self) -> &str {
-        &self.last_event_id
+        self.last_event_id.as_deref().unwrap_or("")
     }
 
     /// The reconnection time in milliseconds set by the last valid `retry` field, if any.
@@ -200,7 +219,10 @@ impl Parser {
     /// queued items). Bounded by `2 * max_line_length + max_event_size` plus a few bytes.
     #[must_use]
     pub fn buffered_len(&self) -> usize {
-        self.partial.len() + self.data.len() + self.event.len() + self.id_buffer.len()
+        self.partial.len()
+            + self.data.len()
+            + self.event.len()
+            + self.id_buffer.as_deref().map_or(0, str::len)
     }
 
     /// Feeds the next bytes of the stream.
@@ -350,17 +372,22 @@ impl Parser {
             self.dispatch();
             return Ok(());
         }
-        let (field, value) = match memchr::memchr(b':', line) {
-            Some(0) => {
-                if self.config.emit_comments {
-                    let text = strip_space(&line[1..]);
-                    self.items
-                        .push_back(Item::Comment(String::from_utf8_lossy(text).into_owned()));
+        // Fast path for the most common line.
+        let (field, value) = if let Some(value) = line.strip_prefix(b"data:") {
+            (&b"data"[..], strip_space(value))
+        } else {
+            match memchr::memchr(b':', line) {
+                Some(0) => {
+                    if self.config.emit_comments {
+                        let text = strip_space(&line[1..]);
+                        self.items
+                            .push_back(Item::Comment(String::from_utf8_lossy(text).into_owned()));
+                    }
+                    return Ok(());
                 }
-                return Ok(());
+                Some(colon) => (&line[..colon], strip_space(&line[colon + 1..])),
+                None => (line, &b""[..]),
             }
-            Some(colon) => (&line[..colon], strip_space(&line[colon + 1..])),
-            None => (line, &b""[..]),
         };
         match field {
             b"data" => {
@@ -382,8 +409,12 @@ impl Parser {
                 push_lossy(&mut self.event, value);
             }
             // An id containing NUL is ignored; an unchanged id keeps its allocation.
-            b"id" if memchr::memchr(0, value).is_none() && value != self.id_buffer.as_bytes() => {
-                self.id_buffer = Arc::from(String::from_utf8_lossy(value));
+            b"id"
+                if memchr::memchr(0, value).is_none()
+                    && value != self.id_buffer.as_deref().unwrap_or("").as_bytes() =>
+            {
+                self.id_buffer =
+                    (!value.is_empty()).then(|| Arc::from(String::from_utf8_lossy(value)));
             }
             b"retry" => {
                 if let Some(ms) = parse_retry(value) {
@@ -399,7 +430,11 @@ impl Parser {
     /// §9.2.6 "dispatch the event".
     #[inline]
     fn dispatch(&mut self) {
-        if !Arc::ptr_eq(&self.last_event_id, &self.id_buffer) {
+        let same = match (&self.last_event_id, &self.id_buffer) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        if !same {
             self.last_event_id = self.id_buffer.clone();
         }
         if !self.has_data {
@@ -410,7 +445,7 @@ impl Parser {
         self.items.push_back(Item::Event(MessageEvent {
             event: std::mem::take(&mut self.event),
             data: std::mem::take(&mut self.data),
-            last_event_id: self.last_event_id.clone(),
+            id: self.last_event_id.clone(),
         }));
     }
 }
@@ -537,6 +572,6 @@ mod tests {
         p.handle_eof();
         assert_eq!(p.last_event_id(), "7");
         p.handle_input(b"data: y\n\n").unwrap();
-        assert!(matches!(p.poll_item(), Some(Item::Event(e)) if &*e.last_event_id == "7"));
+        assert!(matches!(p.poll_item(), Some(Item::Event(e)) if e.last_event_id() == "7"));
     }
 }

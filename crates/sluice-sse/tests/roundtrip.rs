@@ -4,7 +4,6 @@
 use bytes::BytesMut;
 use proptest::prelude::*;
 use sluice_sse::{Event, Item, MessageEvent, Parser};
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -54,7 +53,7 @@ fn split_lines(s: &str) -> Vec<String> {
 }
 
 fn expected(models: &[Model]) -> Vec<Item> {
-    let mut id: Arc<str> = Arc::from("");
+    let mut id = String::new();
     let mut items = vec![];
     for m in models {
         for c in &m.comments {
@@ -64,14 +63,14 @@ fn expected(models: &[Model]) -> Vec<Item> {
             items.push(Item::Retry(r));
         }
         if let Some(new) = &m.id {
-            id = Arc::from(new.as_str());
+            id = new.clone();
         }
         if let Some(d) = &m.data {
-            items.push(Item::Event(MessageEvent {
-                event: m.event.clone().unwrap_or_default(),
-                data: split_lines(d).join("\n"),
-                last_event_id: id.clone(),
-            }));
+            items.push(Item::Event(MessageEvent::new(
+                m.event.clone().unwrap_or_default(),
+                split_lines(d).join("\n"),
+                &id,
+            )));
         }
     }
     items

@@ -30,11 +30,10 @@ fn run(input: &[u8], splits: impl IntoIterator<Item = usize>) -> Outcome {
     let mut drain = |p: &mut Parser, out: &mut Outcome| {
         while let Some(item) = p.poll_item() {
             match item {
-                Item::Event(e) => out.events.push((
-                    e.event_type().to_owned(),
-                    e.data,
-                    e.last_event_id.to_string(),
-                )),
+                Item::Event(e) => {
+                    let (ty, id) = (e.event_type().to_owned(), e.last_event_id().to_owned());
+                    out.events.push((ty, e.data, id));
+                }
                 Item::Comment(c) => out.comments.push(c),
                 Item::Retry(ms) => last_retry_item = Some(ms),
                 other => panic!("unexpected item {other:?}"),
@@ -154,7 +153,7 @@ fn huge_line(mib: usize) {
             Some(Item::Event(e)) => {
                 assert_eq!(e.data.len(), payload.len());
                 assert!(e.data == payload);
-                assert_eq!(&*e.last_event_id, "big");
+                assert_eq!(e.last_event_id(), "big");
             }
             other => panic!("expected the event, got {other:?}"),
         }
