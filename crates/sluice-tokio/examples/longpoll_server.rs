@@ -102,7 +102,11 @@ fn main() -> std::io::Result<()> {
     }
     rt.enable_all().build()?.block_on(async move {
         let listener = TcpListener::bind(&addr).await?;
-        eprintln!("long-poll server on http://{}", listener.local_addr()?);
+        eprintln!(
+            "long-poll server on http://{} (pid {})",
+            listener.local_addr()?,
+            std::process::id()
+        );
         let lp: LongPoll<String> = LongPoll::new(cfg);
         let mut server = http::ServerConfig::default();
         server.initial_read_buffer = 512;
