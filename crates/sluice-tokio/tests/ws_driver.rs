@@ -339,3 +339,71 @@ async fn bad_handshake_gets_an_http_error() {
     );
     assert!(matches!(server.await.unwrap(), Err(Error::Handshake(_))));
 }
+
+/// The hub's path: the HTTP layer routes a request, `accept_http` upgrades it.
+#[tokio::test]
+async fn upgrade_through_the_http_layer() {
+    use sluice_tokio::http::{self, Reply, Request, Response, ServerConfig, StatusCode};
+    async fn route(req: Request<TcpStream>) -> Reply<TcpStream> {
+        match req.path() {
+            "/ws" => {
+                let res = ws::accept_http(req, WsConfig::default(), |r| {
+                    if r.origin() == Some("http://evil.example") {
+                        Err(Response::text(
+                            StatusCode::FORBIDDEN,
+                            "origin not allowed\n",
+                        ))
+                    } else {
+                        Ok(ws::Accept::new())
+                    }
+                })
+                .await;
+                match res {
+                    Ok((mut socket, _)) => {
+                        tokio::spawn(async move {
+                            while let Some(Ok(m)) = socket.recv().await {
+                                if socket.send(m).await.is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                        Reply::closed()
+                    }
+                    Err(reply) => reply,
+                }
+            }
+            _ => req.respond(Response::from_status(StatusCode::NOT_FOUND)),
+        }
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(http::serve(listener, ServerConfig::default(), route));
+
+    let (mut c, _) = ws::connect(&format!("ws://{addr}/ws"), WsConfig::default())
+        .await
+        .unwrap();
+    c.send(Message::text("via http")).await.unwrap();
+    assert_eq!(c.recv().await.unwrap().unwrap(), Message::text("via http"));
+    c.close(CloseCode::NORMAL, "").await.unwrap();
+    assert!(c.recv().await.is_none());
+
+    // Wrong version → 426 with the supported version; bad Origin → 403.
+    for (extra, want) in [
+        ("Sec-WebSocket-Version: 8\r\n", "HTTP/1.1 426"),
+        (
+            "Sec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n",
+            "HTTP/1.1 403",
+        ),
+    ] {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+        );
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 1024];
+        let n = tcp.read(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with(want), "{answer}");
+    }
+}

@@ -1,0 +1,91 @@
+//! Upgrading a request of the HTTP/1.1 layer ([`crate::http`]) to a WebSocket,
+//! for servers that route several endpoints on one port (the hub).
+
+use bytes::Bytes;
+use sluice_ws::Role;
+use sluice_ws::handshake::{Accept, ServerRequest};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::config::WsConfig;
+use super::socket::WebSocket;
+use crate::http::{self, Reply, Response, StatusCode, Version};
+
+/// Validates `req` as a WebSocket handshake (RFC 6455 §4.2.1), lets `decide`
+/// choose (subprotocol, extensions, extra headers — or refuse with any HTTP
+/// response, e.g. 403 after an Origin check), writes the 101 answer and returns
+/// the socket with the bytes the client sent after its request.
+///
+/// On refusal, `Err` holds the [`Reply`] the handler must return: the handshake
+/// error's status (426 with `Sec-WebSocket-Version: 13` for a wrong version,
+/// 400 otherwise), `decide`'s response, or a closed connection if the 101 could
+/// not be written.
+pub async fn accept_http<S, F>(
+    req: http::Request<S>,
+    config: WsConfig,
+    decide: F,
+) -> Result<(WebSocket<S>, ServerRequest), Reply<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    F: FnOnce(&ServerRequest) -> Result<Accept, Response>,
+{
+    let version = match req.version() {
+        Version::Http10 => 0,
+        _ => 1,
+    };
+    let parsed = ServerRequest::from_parts(
+        req.method(),
+        req.target(),
+        version,
+        req.headers()
+            .iter()
+            .map(|(n, v)| (std::str::from_utf8(n).unwrap_or("\u{fffd}"), &v[..])),
+    );
+    let ws_req = match parsed {
+        Ok(r) => r,
+        Err(e) => {
+            let status =
+                StatusCode::from_u16(e.status().as_u16()).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut resp = Response::text(status, Bytes::from(format!("{e}\n")));
+            if status.as_u16() == 426 {
+                resp = resp
+                    .header("sec-websocket-version", "13")
+                    .header("upgrade", "websocket");
+            }
+            return Err(req.respond(resp.header("connection", "close")));
+        }
+    };
+    let accept = match decide(&ws_req) {
+        Ok(a) => a,
+        Err(resp) => return Err(req.respond(resp)),
+    };
+    let answer = match ws_req.accept(&accept) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let resp = Response::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Bytes::from(format!("{e}\n")),
+            );
+            return Err(req.respond(resp));
+        }
+    };
+    // Re-use the validated answer's fields for the HTTP layer's response writer.
+    let mut resp = Response::new(StatusCode::SWITCHING_PROTOCOLS);
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut parsed = httparse::Response::new(&mut headers);
+    if !matches!(parsed.parse(&answer), Ok(httparse::Status::Complete(_))) {
+        return Err(req.respond(Response::from_status(StatusCode::INTERNAL_SERVER_ERROR)));
+    }
+    for h in parsed.headers.iter() {
+        resp = resp.header(
+            Bytes::copy_from_slice(h.name.as_bytes()),
+            Bytes::copy_from_slice(h.value),
+        );
+    }
+    match req.upgrade(resp).await {
+        Ok(up) => Ok((
+            WebSocket::from_raw(up.io, Role::Server, up.read_buf, config),
+            ws_req,
+        )),
+        Err(_) => Err(Reply::closed()),
+    }
+}
