@@ -295,12 +295,12 @@ impl ServerRequest {
     /// answers with an extension it did not offer or with a value outside the §9.1 grammar, or
     /// adds a header that is malformed or written by the handshake itself.
     pub fn accept(&self, accept: &Accept) -> Result<Bytes, BuildError> {
-        if let Some(p) = &accept.protocol {
-            if !self.protocols.iter().any(|o| o == p) {
-                return Err(BuildError::ProtocolNotOffered {
-                    protocol: p.clone(),
-                });
-            }
+        if let Some(p) = &accept.protocol
+            && !self.protocols.iter().any(|o| o == p)
+        {
+            return Err(BuildError::ProtocolNotOffered {
+                protocol: p.clone(),
+            });
         }
         let extensions = match &accept.extensions {
             None => Vec::new(),
