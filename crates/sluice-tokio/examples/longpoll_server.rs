@@ -108,11 +108,11 @@ fn main() -> std::io::Result<()> {
             std::process::id()
         );
         let lp: LongPoll<String> = LongPoll::new(cfg);
-        let mut server = http::ServerConfig::default();
-        server.initial_read_buffer = 512;
-        http::serve(listener, server, move |req: Request<TcpStream>| {
-            route(lp.clone(), req)
-        })
+        http::serve(
+            listener,
+            http::ServerConfig::default(),
+            move |req: Request<TcpStream>| route(lp.clone(), req),
+        )
         .await
     })
 }

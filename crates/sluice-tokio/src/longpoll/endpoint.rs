@@ -371,7 +371,9 @@ where
             done: false,
         };
         let head = with_headers(Response::new(StatusCode::OK), origin.as_deref());
-        let Ok(mut w) = req.respond_streaming(head).await else {
+        // The write futures are boxed: they are short-lived, and inline they would set the
+        // size of this future, which a parked connection keeps for its whole wait.
+        let Ok(mut w) = Box::pin(req.respond_streaming(head)).await else {
             return Reply::closed();
         };
         let answer = tokio::select! {
@@ -382,10 +384,10 @@ where
         guard.done = true;
         match answer {
             Ok(r) if r.status().0 == 200 => {
-                if w.send(r.body().clone()).await.is_err() {
+                if Box::pin(w.send(r.body().clone())).await.is_err() {
                     return Reply::closed();
                 }
-                w.finish().await
+                Box::pin(w.finish()).await
             }
             // 410 after the topic was removed, or the store dropped: end without a body.
             _ => Reply::closed(),
