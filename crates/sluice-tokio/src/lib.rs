@@ -1,4 +1,4 @@
-//! sluice-tokio (under construction): tokio drivers for the Sluice protocol crates.
+#![doc = include_str!("../README.md")]
 
 pub mod http;
 pub mod longpoll;
