@@ -14,6 +14,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the hub: WebSocket, SSE and long-poll on one port, one replay log per topic.
+    Serve(cmd::serve::ServeArgs),
+    /// Publish one event to a hub topic.
+    Pub(cmd::publish::PubArgs),
+    /// Subscribe to a hub topic (transport picked from the URL path) and print events.
+    Sub(cmd::sub::SubArgs),
+    /// WebSocket client: stdin lines become messages, messages go to stdout.
+    Ws(cmd::ws::WsArgs),
+    /// Mint a JWT (HS256) for a hub started with --auth-secret.
+    Token(cmd::token::TokenArgs),
     /// Server-Sent Events tools: decode a stream, encode events, connect to a server.
     #[command(subcommand)]
     Sse(cmd::sse::SseCommand),
@@ -24,6 +34,11 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Pub(a) => cmd::publish::run(a),
+        Command::Sub(a) => cmd::sub::run(a),
+        Command::Ws(a) => cmd::ws::run(a),
+        Command::Token(a) => cmd::token::run(a),
         Command::Sse(c) => cmd::sse::run(c),
         Command::Poll(a) => cmd::poll::run(a),
     };

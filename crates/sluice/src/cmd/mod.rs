@@ -2,4 +2,9 @@
 //! `run(args) -> i32` returning the process exit code.
 
 pub(crate) mod poll;
+pub(crate) mod publish;
+pub(crate) mod serve;
 pub(crate) mod sse;
+pub(crate) mod sub;
+pub(crate) mod token;
+pub(crate) mod ws;
