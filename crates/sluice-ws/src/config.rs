@@ -44,9 +44,8 @@ pub struct Config {
     /// "latest Ping wins"; `0` is treated as `1`. Bounds pending Pong memory at 125 bytes each.
     /// Default: 16.
     pub max_pending_pongs: usize,
-    /// RSV bits (`0b100` = RSV1) that a negotiated extension defines. Always 0 for now: no
-    /// extension is implemented yet; permessage-deflate (RFC 7692) will set RSV1 here through
-    /// its own constructor, so that the frame checks need no other change.
+    /// RSV bits (`0b100` = RSV1) that a negotiated extension defines: 0, or RSV1 once
+    /// permessage-deflate is attached with `Connection::with_deflate` (feature `deflate`).
     pub(crate) allowed_rsv: u8,
 }
 

@@ -8,7 +8,11 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::CloseCode;
 use crate::config::{Config, Role};
+#[cfg(feature = "deflate")]
+use crate::deflate::{InflateError, PerMessageDeflate};
 use crate::error::{ProtocolError, SendError};
+#[cfg(feature = "deflate")]
+use crate::frame::RSV1;
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, decode_header};
 use crate::mask::{apply_mask, apply_mask_offset};
 use crate::message::Message;
@@ -170,6 +174,16 @@ pub struct Connection {
     transmits: VecDeque<Transmit>,
     /// Set by the step that completes a data message (see `handle_input_until_message`).
     message_completed: bool,
+    /// permessage-deflate, if negotiated.
+    #[cfg(feature = "deflate")]
+    deflate: Option<PerMessageDeflate>,
+    /// The message being received is compressed (its first frame had RSV1).
+    #[cfg(feature = "deflate")]
+    rx_compressed: bool,
+    /// The compressed message being received, decompressed so far (at most
+    /// `max_message_size + 1` bytes).
+    #[cfg(feature = "deflate")]
+    rx_inflated: Vec<u8>,
 }
 
 impl fmt::Debug for Connection {
@@ -205,7 +219,32 @@ impl Connection {
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             message_completed: false,
+            #[cfg(feature = "deflate")]
+            deflate: None,
+            #[cfg(feature = "deflate")]
+            rx_compressed: false,
+            #[cfg(feature = "deflate")]
+            rx_inflated: Vec::new(),
         }
+    }
+
+    /// Attaches permessage-deflate (RFC 7692), created from the parameters agreed in the
+    /// opening handshake: RSV1 becomes legal on the first frame of a data message, compressed
+    /// messages are inflated (their decompressed size counted against
+    /// [`Config::max_message_size`] as they inflate), and messages sent are compressed
+    /// (see [`DeflateConfig::threshold`](crate::deflate::DeflateConfig::threshold)). Control
+    /// frames are never compressed.
+    #[cfg(feature = "deflate")]
+    pub fn with_deflate(mut self, deflate: PerMessageDeflate) -> Self {
+        self.config.allowed_rsv |= RSV1;
+        self.deflate = Some(deflate);
+        self
+    }
+
+    /// The permessage-deflate state, if negotiated.
+    #[cfg(feature = "deflate")]
+    pub fn deflate(&self) -> Option<&PerMessageDeflate> {
+        self.deflate.as_ref()
     }
 
     /// Sets the source of masking keys for frames sent by a client (RFC 6455 §5.3 asks for
@@ -312,6 +351,7 @@ impl Connection {
         self.state = State::Closed;
         self.frame = None;
         self.assembly = None;
+        self.drop_rx_message();
         self.pending_pongs.clear();
         self.transmits.clear();
         self.events.push_back(Event::Closed {
@@ -345,6 +385,14 @@ impl Connection {
             Message::Text(t) => (OpCode::TEXT, t.into_bytes()),
             Message::Binary(b) => (OpCode::BINARY, b),
         };
+        #[cfg(feature = "deflate")]
+        if let Some(d) = self.deflate.as_mut() {
+            if d.should_compress(payload.len()) {
+                let z = Bytes::from(d.compress(&payload, true));
+                self.queue_rsv(true, RSV1, opcode, z);
+                return Ok(());
+            }
+        }
         self.queue(true, opcode, payload);
         Ok(())
     }
@@ -364,7 +412,21 @@ impl Connection {
             Some(t) if t == text => OpCode::CONTINUATION,
             Some(_) => return Err(SendError::FragmentKindMismatch),
         };
-        self.queue(fin, opcode, fragment.into_bytes());
+        let payload = fragment.into_bytes();
+        #[cfg(feature = "deflate")]
+        if let Some(d) = self.deflate.as_mut() {
+            // A fragmented message is always compressed: its size is not known up front.
+            let z = Bytes::from(d.compress(&payload, fin));
+            let rsv = if opcode == OpCode::CONTINUATION {
+                0
+            } else {
+                RSV1
+            };
+            self.queue_rsv(fin, rsv, opcode, z);
+            self.sending_fragmented = if fin { None } else { Some(text) };
+            return Ok(());
+        }
+        self.queue(fin, opcode, payload);
         self.sending_fragmented = if fin { None } else { Some(text) };
         Ok(())
     }
@@ -443,11 +505,25 @@ impl Connection {
     }
 
     fn queue(&mut self, fin: bool, opcode: OpCode, payload: Bytes) {
-        let t = self.make_transmit(fin, opcode, payload);
+        self.queue_rsv(fin, 0, opcode, payload);
+    }
+
+    fn queue_rsv(&mut self, fin: bool, rsv: u8, opcode: OpCode, payload: Bytes) {
+        let t = self.make_transmit_rsv(fin, rsv, opcode, payload);
         self.transmits.push_back(t);
     }
 
     fn make_transmit(&mut self, fin: bool, opcode: OpCode, payload: Bytes) -> Transmit {
+        self.make_transmit_rsv(fin, 0, opcode, payload)
+    }
+
+    fn make_transmit_rsv(
+        &mut self,
+        fin: bool,
+        rsv: u8,
+        opcode: OpCode,
+        payload: Bytes,
+    ) -> Transmit {
         let mask = match (self.role, &mut self.mask_source) {
             (Role::Client, Some(source)) => {
                 // A poisoned lock only means an earlier key generation panicked; the generator
@@ -470,7 +546,7 @@ impl Connection {
         };
         let header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask,
             payload_len: payload.len() as u64,
@@ -489,6 +565,7 @@ impl Connection {
         let code = e.close_code();
         self.frame = None;
         self.assembly = None;
+        self.drop_rx_message();
         if self.can_send_internal() {
             self.queue_close(close_payload(code, ""));
         }
@@ -544,7 +621,13 @@ impl Connection {
     /// Validates a new frame header against the connection state and limits.
     fn start_frame(&mut self, header: FrameHeader) -> Result<InFrame, ProtocolError> {
         header.check(self.role, self.config.allowed_rsv)?;
-        let text = match header.opcode {
+        // RFC 7692 §6: RSV1 (the only bit an extension here defines) marks the first frame of
+        // a compressed data message; never a control frame or a continuation.
+        if header.rsv != 0 && (header.opcode.is_control() || header.opcode == OpCode::CONTINUATION)
+        {
+            return Err(ProtocolError::ReservedBits { rsv: header.rsv });
+        }
+        let mut text = match header.opcode {
             OpCode::CONTINUATION => match &self.assembly {
                 Some(a) => a.text,
                 None => return Err(ProtocolError::UnexpectedContinuation),
@@ -554,11 +637,20 @@ impl Connection {
                     return Err(ProtocolError::ExpectedContinuation);
                 }
                 self.utf8.reset();
+                #[cfg(feature = "deflate")]
+                {
+                    self.rx_compressed = header.rsv != 0;
+                }
                 header.opcode == OpCode::TEXT
             }
             // Control frames: at most 125 bytes (checked above), never text.
             _ => false,
         };
+        let compressed = !header.opcode.is_control() && self.rx_compressed();
+        if compressed {
+            // The compressed payload is not text: UTF-8 is checked on the inflated bytes.
+            text = false;
+        }
         if !header.opcode.is_control() {
             let max = self.config.max_frame_size;
             if header.payload_len > max as u64 {
@@ -567,10 +659,12 @@ impl Connection {
                     max,
                 });
             }
+            // A compressed message is counted as it inflates (finish_frame); its compressed
+            // frames never accumulate (each is inflated once complete).
             let so_far = self.assembly.as_ref().map_or(0, |a| a.buf.len() as u64);
             let size = so_far + header.payload_len;
             let max = self.config.max_message_size;
-            if size > max as u64 {
+            if !compressed && size > max as u64 {
                 return Err(ProtocolError::MessageTooLarge { size, max });
             }
         }
@@ -598,6 +692,14 @@ impl Connection {
             OpCode::PONG => self.events.push_back(Event::Pong(payload)),
             OpCode::CLOSE => self.on_close(payload)?,
             opcode => {
+                #[cfg(feature = "deflate")]
+                if self.rx_compressed {
+                    let text = match &self.assembly {
+                        Some(a) if opcode == OpCode::CONTINUATION => a.text,
+                        _ => opcode == OpCode::TEXT,
+                    };
+                    return self.finish_compressed(text, header.fin, &payload);
+                }
                 let text = match (opcode, &mut self.assembly) {
                     (OpCode::CONTINUATION, Some(a)) => {
                         a.buf.extend_from_slice(&payload);
@@ -621,6 +723,74 @@ impl Connection {
             }
         }
         Ok(())
+    }
+
+    /// Whether the data message being received is compressed.
+    fn rx_compressed(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        {
+            self.rx_compressed
+        }
+        #[cfg(not(feature = "deflate"))]
+        {
+            false
+        }
+    }
+
+    /// Forgets the data message being received (compressed part).
+    fn drop_rx_message(&mut self) {
+        #[cfg(feature = "deflate")]
+        {
+            self.rx_compressed = false;
+            self.rx_inflated = Vec::new();
+        }
+    }
+
+    /// A complete frame of a compressed message: inflate it (bounded by `max_message_size`),
+    /// validate text as it inflates, deliver on FIN.
+    #[cfg(feature = "deflate")]
+    fn finish_compressed(
+        &mut self,
+        text: bool,
+        fin: bool,
+        payload: &[u8],
+    ) -> Result<(), ProtocolError> {
+        let Some(d) = self.deflate.as_mut() else {
+            // RSV1 is only allowed once deflate is attached.
+            return Err(ProtocolError::ReservedBits { rsv: RSV1 });
+        };
+        let start = self.rx_inflated.len();
+        d.decompress(
+            payload,
+            fin,
+            &mut self.rx_inflated,
+            self.config.max_message_size,
+        )
+        .map_err(|e| match e {
+            InflateError::TooLarge { size, max } => ProtocolError::MessageTooLarge {
+                size: size as u64,
+                max,
+            },
+            _ => ProtocolError::InvalidCompressedData,
+        })?;
+        if !fin {
+            if text {
+                self.utf8
+                    .feed(&self.rx_inflated[start..])
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            if self.assembly.is_none() {
+                self.assembly = Some(Assembly {
+                    text,
+                    buf: BytesMut::new(),
+                });
+            }
+            return Ok(());
+        }
+        self.assembly = None;
+        self.rx_compressed = false;
+        let out = std::mem::take(&mut self.rx_inflated);
+        self.deliver(text, Bytes::from(out))
     }
 
     fn deliver(&mut self, text: bool, payload: Bytes) -> Result<(), ProtocolError> {
@@ -662,6 +832,7 @@ impl Connection {
         self.close_sent = true;
         self.pending_pongs.clear();
         self.assembly = None;
+        self.drop_rx_message();
         self.state = State::Closed;
         self.events.push_back(Event::Closed {
             code: code.unwrap_or(CloseCode::NO_STATUS),

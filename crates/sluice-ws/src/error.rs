@@ -7,8 +7,9 @@ use crate::close::CloseCode;
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
-    /// RSV1–3 bits set without a negotiated extension that defines them (§5.2).
-    #[error("reserved bits set without a negotiated extension (rsv = {rsv:#05b})")]
+    /// RSV1–3 bits set that no negotiated extension defines for this frame (§5.2; with
+    /// permessage-deflate, RSV1 only on the first frame of a data message, RFC 7692 §6).
+    #[error("reserved bits not allowed on this frame (rsv = {rsv:#05b})")]
     ReservedBits {
         /// The three RSV bits, RSV1 as the most significant (0b100).
         rsv: u8,
@@ -56,6 +57,10 @@ pub enum ProtocolError {
     /// A text message (or a Close frame's reason) is not valid UTF-8 (§8.1).
     #[error("invalid UTF-8 in text payload")]
     InvalidUtf8,
+    /// A compressed message (permessage-deflate) is not a valid DEFLATE stream (RFC 7692
+    /// §7.2.2).
+    #[error("invalid compressed data")]
+    InvalidCompressedData,
     /// A frame payload exceeds [`Config::max_frame_size`](crate::Config::max_frame_size).
     #[error("frame of {size} bytes exceeds the limit of {max}")]
     FrameTooLarge {
@@ -90,7 +95,9 @@ impl ProtocolError {
             | ProtocolError::ExpectedContinuation
             | ProtocolError::CloseFrameTooShort
             | ProtocolError::InvalidCloseCode(_) => CloseCode::PROTOCOL_ERROR,
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => {
                 CloseCode::MESSAGE_TOO_BIG
             }
