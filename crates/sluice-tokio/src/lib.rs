@@ -2,4 +2,5 @@
 
 pub mod http;
 pub mod longpoll;
+pub mod sse;
 pub mod ws;

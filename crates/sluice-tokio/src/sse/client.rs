@@ -1,0 +1,459 @@
+//! The client side: an `EventSource` over the HTTP client, driven by the sans-IO
+//! [`sluice_sse::Client`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sluice_sse::{Item, MessageEvent, ParseError, ResponseError, State};
+use tokio::time::{Instant, sleep_until};
+
+use crate::http::{
+    self, ClientError, ClientRequest, ClientResponse, Connector, Headers, TcpConnector, Url,
+    UrlError,
+};
+
+/// Configuration of an [`SseClient`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SseClientConfig {
+    /// HTTP limits and timeouts. The default differs from [`http::ClientConfig::default`] in
+    /// two places: redirects are followed, and each body read times out after 60 s
+    /// ([`http::ClientConfig::read_timeout`]), which detects a half-open connection (a server
+    /// that sends heartbeats more often than that never trips it). A read timeout counts as a
+    /// network error: the client reconnects.
+    pub http: http::ClientConfig,
+    /// Reconnection policy and parser limits (initial reconnection time 3 s, floor 100 ms,
+    /// backoff cap 60 s, lines and events up to 16 MiB).
+    pub sse: sluice_sse::ClientConfig,
+    /// Reconnect after a network error or the end of the body. Default `true`. With `false`
+    /// the client stops there: one request, one response (for example an LLM API answering a
+    /// POST, which must not be repeated).
+    pub reconnect: bool,
+}
+
+impl Default for SseClientConfig {
+    fn default() -> Self {
+        let mut http = http::ClientConfig::default();
+        http.follow_redirects = true;
+        http.read_timeout = Some(Duration::from_secs(60));
+        Self {
+            http,
+            sse: sluice_sse::ClientConfig::default(),
+            reconnect: true,
+        }
+    }
+}
+
+impl SseClientConfig {
+    /// Sets [`http::ClientConfig::read_timeout`] (`None`: wait forever).
+    #[must_use]
+    pub fn with_read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.http.read_timeout = timeout;
+        self
+    }
+
+    /// Sets [`SseClientConfig::http`].
+    #[must_use]
+    pub fn with_http(mut self, http: http::ClientConfig) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// Sets [`SseClientConfig::sse`].
+    #[must_use]
+    pub fn with_sse(mut self, sse: sluice_sse::ClientConfig) -> Self {
+        self.sse = sse;
+        self
+    }
+
+    /// Sets [`SseClientConfig::reconnect`].
+    #[must_use]
+    pub fn with_reconnect(mut self, reconnect: bool) -> Self {
+        self.reconnect = reconnect;
+        self
+    }
+}
+
+/// Why a connection ended (reported in [`SseEvent::Reconnecting`], or in
+/// [`SseError::Disconnected`] when reconnecting is off).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Disconnect {
+    /// The server ended the body.
+    #[error("the server ended the stream")]
+    Ended,
+    /// Connecting, the response head or a body read failed or timed out.
+    #[error(transparent)]
+    Http(#[from] ClientError),
+    /// The stream broke a parser limit (line or event too large).
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+}
+
+/// What [`SseClient::next`] yields.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SseEvent {
+    /// A response with status 200 and `text/event-stream` opened the stream (`EventSource`'s
+    /// `open` event).
+    Open {
+        /// The URL the response came from (after redirects).
+        url: Url,
+        /// The response's header fields.
+        headers: Headers,
+    },
+    /// A dispatched event.
+    Event(MessageEvent),
+    /// A valid `retry` field set the reconnection time to this many milliseconds.
+    Retry(u64),
+    /// A comment line (heartbeats are empty comments); only with
+    /// [`sluice_sse::Config::emit_comments`] (on by default).
+    Comment(String),
+    /// The connection ended; the client reconnects after `delay` (`EventSource`'s `error`
+    /// event with `readyState` `CONNECTING`). The next request carries `Last-Event-ID`.
+    Reconnecting {
+        /// How long the client waits: the reconnection time, with exponential backoff and
+        /// jitter after attempts that failed before a valid response.
+        delay: Duration,
+        /// Why the connection ended.
+        cause: Disconnect,
+    },
+}
+
+/// Why an [`SseClient`] stopped for good.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SseError {
+    /// The response cannot carry an event stream: a status other than 200/204 or a content
+    /// type other than `text/event-stream` (WHATWG: "fail the connection"; no reconnect).
+    #[error(transparent)]
+    Response(ResponseError),
+    /// The request cannot be sent as given (caller misuse or a futile target): invalid URL,
+    /// scheme without connector, invalid method, too many redirects.
+    #[error(transparent)]
+    Request(ClientError),
+    /// The connection ended with an error and [`SseClientConfig::reconnect`] is off.
+    #[error("connection lost: {0}")]
+    Disconnected(Disconnect),
+}
+
+enum Phase<S> {
+    Connect,
+    Open(Box<ClientResponse<S>>),
+    Wait(Instant),
+    Done,
+}
+
+/// An `EventSource` client: connects, reads events, reconnects with `Last-Event-ID` per the
+/// WHATWG rules ([`sluice_sse::Client`]), until a `204`, a fatal response or
+/// [`close`](SseClient::close).
+///
+/// Any method, header fields and body are allowed (LLM APIs answer a `POST` with
+/// `Authorization` with an event stream); `Accept: text/event-stream` and `Cache-Control:
+/// no-cache` are added unless given, `Last-Event-ID` whenever the last event ID is not empty.
+/// Redirects are followed; every reconnection goes to the original URL (as browsers do).
+///
+/// `http://` URLs use [`TcpConnector`]; for `https://` bring a [`Connector`] that wraps TCP
+/// in TLS ([`SseClient::with_connector`]).
+///
+/// ```no_run
+/// use sluice_tokio::http::ClientRequest;
+/// use sluice_tokio::sse::{SseClient, SseClientConfig, SseEvent};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let req = ClientRequest::post("http://127.0.0.1:8080/v1/chat", r#"{"stream":true}"#)?
+///     .header("authorization", "Bearer sk-...")
+///     .header("content-type", "application/json");
+/// let mut client = SseClient::new(req, SseClientConfig::default().with_reconnect(false));
+/// while let Some(ev) = client.next().await? {
+///     if let SseEvent::Event(e) = ev {
+///         println!("{}: {}", e.event_type(), e.data);
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct SseClient<C: Connector = TcpConnector> {
+    connector: C,
+    request: ClientRequest,
+    config: SseClientConfig,
+    machine: sluice_sse::Client,
+    phase: Phase<C::Stream>,
+}
+
+impl<C: Connector> std::fmt::Debug for SseClient<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SseClient")
+            .field("url", self.request.url())
+            .field("state", &self.machine.state())
+            .field("last_event_id", &self.machine.last_event_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SseClient<TcpConnector> {
+    /// A client for `request` over plain TCP (`http://`). Nothing is sent before the first
+    /// [`next`](SseClient::next).
+    #[must_use]
+    pub fn new(request: ClientRequest, config: SseClientConfig) -> Self {
+        Self::with_connector(TcpConnector, request, config)
+    }
+
+    /// A `GET` of `url` with the default configuration.
+    ///
+    /// # Errors
+    /// The URL does not parse.
+    pub fn get(url: &str) -> Result<Self, UrlError> {
+        Ok(Self::new(
+            ClientRequest::get(url)?,
+            SseClientConfig::default(),
+        ))
+    }
+}
+
+impl<C: Connector> SseClient<C> {
+    /// A client whose connections come from `connector` (e.g. TLS for `https://`).
+    #[must_use]
+    pub fn with_connector(connector: C, request: ClientRequest, config: SseClientConfig) -> Self {
+        let machine = sluice_sse::Client::new(config.sse.clone());
+        Self {
+            connector,
+            request,
+            config,
+            machine,
+            phase: Phase::Connect,
+        }
+    }
+
+    /// Starts from a known last event ID (resuming an earlier session): the first request
+    /// already carries it as `Last-Event-ID`.
+    #[must_use]
+    pub fn with_last_event_id(mut self, id: &str) -> Self {
+        self.machine = self.machine.with_last_event_id(id);
+        self
+    }
+
+    /// The last event ID (sent as `Last-Event-ID` on the next request when not empty).
+    #[must_use]
+    pub fn last_event_id(&self) -> &str {
+        self.machine.last_event_id()
+    }
+
+    /// The current reconnection time (the last valid `retry`, else the initial one; floored).
+    #[must_use]
+    pub fn reconnection_time(&self) -> Duration {
+        self.machine.reconnection_time()
+    }
+
+    /// Where the state machine stands.
+    #[must_use]
+    pub fn state(&self) -> State {
+        self.machine.state()
+    }
+
+    /// The request sent on every (re)connection.
+    #[must_use]
+    pub fn request(&self) -> &ClientRequest {
+        &self.request
+    }
+
+    /// Stops for good and drops the connection; [`next`](SseClient::next) returns `Ok(None)`.
+    pub fn close(&mut self) {
+        self.machine.close();
+        self.phase = Phase::Done;
+    }
+
+    /// The next event, `retry`, comment or connection change. `Ok(None)`: finished for good
+    /// without error (the server answered `204`, the stream ended with reconnecting off, or
+    /// [`close`](SseClient::close)). An `Err` is final too.
+    ///
+    /// Cancel-safe as far as data goes: no item already received is lost, and a pending
+    /// reconnection delay keeps its deadline; a cancelled connection attempt is started again
+    /// by the next call.
+    ///
+    /// # Errors
+    /// [`SseError`]: a response that cannot carry the stream, a request that cannot be sent,
+    /// or (reconnecting off) a lost connection.
+    pub async fn next(&mut self) -> Result<Option<SseEvent>, SseError> {
+        loop {
+            if let Some(item) = self.machine.poll_item() {
+                match item {
+                    Item::Event(e) => return Ok(Some(SseEvent::Event(e))),
+                    Item::Retry(ms) => return Ok(Some(SseEvent::Retry(ms))),
+                    Item::Comment(c) => return Ok(Some(SseEvent::Comment(c))),
+                    _ => continue,
+                }
+            }
+            match &mut self.phase {
+                Phase::Done => return Ok(None),
+                Phase::Wait(at) => {
+                    sleep_until(*at).await;
+                    self.machine.handle_reconnect();
+                    self.phase = Phase::Connect;
+                }
+                Phase::Connect => {
+                    let req = self.attempt_request();
+                    match http::fetch_with(&self.connector, req, &self.config.http).await {
+                        Ok(resp) => {
+                            let ct = resp.headers().get("content-type").map(|v| &v[..]);
+                            match self.machine.handle_response(resp.status().as_u16(), ct) {
+                                Ok(()) => {
+                                    let open = SseEvent::Open {
+                                        url: resp.url().clone(),
+                                        headers: resp.headers().clone(),
+                                    };
+                                    self.phase = Phase::Open(Box::new(resp));
+                                    return Ok(Some(open));
+                                }
+                                Err(ResponseError::NoContent) => {
+                                    self.phase = Phase::Done;
+                                    return Ok(None);
+                                }
+                                Err(e) => {
+                                    self.phase = Phase::Done;
+                                    return Err(SseError::Response(e));
+                                }
+                            }
+                        }
+                        Err(e) if is_fatal(&e) => {
+                            self.close();
+                            return Err(SseError::Request(e));
+                        }
+                        Err(e) => return self.disconnect(Disconnect::Http(e)),
+                    }
+                }
+                Phase::Open(resp) => match resp.chunk().await {
+                    Ok(Some(bytes)) => {
+                        if let Err(e) = self.machine.handle_input(&bytes) {
+                            return self.disconnect(Disconnect::Parse(e));
+                        }
+                    }
+                    Ok(None) => return self.disconnect(Disconnect::Ended),
+                    Err(e) => return self.disconnect(Disconnect::Http(e)),
+                },
+            }
+        }
+    }
+
+    /// The client as a [`futures_core::Stream`] of [`SseClient::next`] results; it ends after
+    /// `Ok(None)` or the first error.
+    pub fn into_stream(self) -> impl futures_core::Stream<Item = Result<SseEvent, SseError>> + Send
+    where
+        C: 'static,
+        C::Stream: 'static,
+    {
+        EventStream {
+            state: StreamState::Idle(Box::new(self)),
+        }
+    }
+
+    /// The request for one attempt: the caller's, plus the event-stream fields.
+    fn attempt_request(&self) -> ClientRequest {
+        let mut req = self.request.clone();
+        for (name, value) in self.machine.request_headers() {
+            let headers = req.headers_mut();
+            if name.eq_ignore_ascii_case("last-event-id") {
+                headers.remove(name);
+            } else if headers.contains(name) {
+                continue;
+            }
+            // An id with a control byte cannot be a field value: such a request goes without
+            // it (the id is still kept for later events).
+            let _ = headers.append(Bytes::from_static(name.as_bytes()), value.to_owned());
+        }
+        req
+    }
+
+    fn disconnect(&mut self, cause: Disconnect) -> Result<Option<SseEvent>, SseError> {
+        if !self.config.reconnect {
+            self.close();
+            return match cause {
+                Disconnect::Ended => Ok(None),
+                cause => Err(SseError::Disconnected(cause)),
+            };
+        }
+        let random = getrandom::u64().unwrap_or_default();
+        match self.machine.handle_disconnect(random) {
+            Some(delay) => {
+                self.phase = Phase::Wait(Instant::now() + delay);
+                Ok(Some(SseEvent::Reconnecting { delay, cause }))
+            }
+            None => {
+                self.phase = Phase::Done;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Request errors that no reconnection can fix.
+fn is_fatal(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Url(_)
+            | ClientError::UnsupportedScheme(_)
+            | ClientError::InvalidMethod(_)
+            | ClientError::TooManyRedirects { .. }
+    )
+}
+
+type NextFuture<C> = Pin<
+    Box<
+        dyn Future<Output = (Box<SseClient<C>>, Result<Option<SseEvent>, SseError>)>
+            + Send
+            + 'static,
+    >,
+>;
+
+enum StreamState<C: Connector> {
+    Idle(Box<SseClient<C>>),
+    Busy(NextFuture<C>),
+    Done,
+}
+
+struct EventStream<C: Connector> {
+    state: StreamState<C>,
+}
+
+impl<C: Connector> Unpin for EventStream<C> {}
+
+impl<C> futures_core::Stream for EventStream<C>
+where
+    C: Connector + 'static,
+    C::Stream: 'static,
+{
+    type Item = Result<SseEvent, SseError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            match std::mem::replace(&mut self.state, StreamState::Done) {
+                StreamState::Done => return Poll::Ready(None),
+                StreamState::Idle(mut c) => {
+                    self.state = StreamState::Busy(Box::pin(async move {
+                        let r = c.next().await;
+                        (c, r)
+                    }));
+                }
+                StreamState::Busy(mut f) => match f.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        self.state = StreamState::Busy(f);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready((c, r)) => {
+                        return Poll::Ready(match r {
+                            Ok(Some(ev)) => {
+                                self.state = StreamState::Idle(c);
+                                Some(Ok(ev))
+                            }
+                            Ok(None) => None,
+                            Err(e) => Some(Err(e)),
+                        });
+                    }
+                },
+            }
+        }
+    }
+}
