@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# WebSocket echo servers side by side: server CPU per message, msgs/s, latency.
+#
+#   scripts/bench/ws_compare.sh            # 2 rounds, 3 s per run
+#   ROUNDS=3 DURATION=5 scripts/bench/ws_compare.sh
+#
+# Servers (each on a single-threaded tokio runtime, messages up to 64 MiB):
+#   A sluice           target/release/examples/ws_echo_server   (sluice-tokio)
+#   B tungstenite      target/release/ws_echo_tungstenite       (tokio-tungstenite)
+#   C fastwebsockets   target/release/ws_echo_fastwebsockets    (fastwebsockets)
+# Load: target/release/ws_load (sluice-tokio client, the same for every server),
+# closed loop, binary messages. Runs alternate A B C A B C ... within each case;
+# each run starts a fresh server. The table shows the median over the rounds.
+#
+# Knobs (environment): ROUNDS (2), DURATION seconds measured (3), WARMUP seconds
+# (0.5), THREADS load-generator worker threads (1), PORT first port (19300),
+# CASES ("20:100 16384:10 1048576:2" = size:connections), NO_BUILD=1 to skip the build.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-3}
+WARMUP=${WARMUP:-0.5}
+THREADS=${THREADS:-1}
+PORT=${PORT:-19300}
+CASES=${CASES:-"20:100 16384:10 1048576:2"}
+
+if [[ -z "${NO_BUILD:-}" ]]; then
+    cargo build --release -p sluice-tokio --example ws_echo_server
+    cargo build --release -p sluice-benches --bin ws_load --bin ws_echo_tungstenite --bin ws_echo_fastwebsockets
+fi
+
+R=target/release
+declare -A BIN=(
+    [sluice]=$R/examples/ws_echo_server
+    [tungstenite]=$R/ws_echo_tungstenite
+    [fastwebsockets]=$R/ws_echo_fastwebsockets
+)
+ORDER=(sluice tungstenite fastwebsockets)
+
+OUT=$(mktemp -d /tmp/ws_compare.XXXXXX)
+SERVER_PID=""
+cleanup() {
+    if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+# start_server NAME PORT: starts it, waits (at most 10 s) for "listening on".
+start_server() {
+    local name=$1 port=$2 log=$OUT/server-$1-$2.log
+    "${BIN[$name]}" --addr "127.0.0.1:$port" >"$log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+        if grep -q "listening on" "$log"; then return 0; fi
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    echo "server $name did not start:" >&2
+    cat "$log" >&2
+    exit 1
+}
+
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
+RESULTS=$OUT/results.txt
+: >"$RESULTS"
+port=$PORT
+for case in $CASES; do
+    size=${case%%:*}
+    conns=${case##*:}
+    for round in $(seq "$ROUNDS"); do
+        for name in "${ORDER[@]}"; do
+            port=$((port + 1))
+            start_server "$name" "$port"
+            line=$(timeout 120 "$R/ws_load" --url "ws://127.0.0.1:$port/" --conns "$conns" \
+                --size "$size" --warmup "$WARMUP" --duration "$DURATION" --threads "$THREADS" \
+                --pid "$SERVER_PID" --label "$name" | tee "$OUT/run-$name-$size-$round.txt" |
+                grep '^RESULT')
+            stop_server
+            echo "$line round=$round" | tee -a "$RESULTS"
+        done
+    done
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
+# Table: medians over rounds; ratios of sluice's server CPU/msg to each peer's.
+awk -v order="${ORDER[*]}" '
+function kv(field,   i, a) {
+    for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == field) return a[2] }
+    return ""
+}
+function median(key,   n, v, i, j, t) {
+    n = cnt[key]
+    for (i = 1; i <= n; i++) v[i] = vals[key, i]
+    for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+    return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+}
+function add(key, val) { cnt[key]++; vals[key, cnt[key]] = val }
+/^RESULT/ {
+    c = kv("size") " B x " kv("conns"); s = kv("label")
+    if (!(c in seen)) { seen[c] = 1; cases[++ncase] = c }
+    add(c SUBSEP s SUBSEP "cpu", kv("server_cpu_us_per_msg"))
+    add(c SUBSEP s SUBSEP "rate", kv("msgs_per_s"))
+    add(c SUBSEP s SUBSEP "p50", kv("p50_us"))
+    add(c SUBSEP s SUBSEP "p99", kv("p99_us"))
+    add(c SUBSEP s SUBSEP "sutil", kv("server_util"))
+    add(c SUBSEP s SUBSEP "cutil", kv("client_util"))
+    all[c SUBSEP s] = all[c SUBSEP s] sprintf("%s%.2f", ((c SUBSEP s) in all) ? "/" : "", kv("server_cpu_us_per_msg"))
+}
+END {
+    ns = split(order, names, " ")
+    printf "%-16s %-15s %12s %-17s %10s %9s %9s %8s %8s\n", "case", "server", "CPU us/msg", "(per round)", "msg/s", "p50 us", "p99 us", "srv use", "gen use"
+    for (k = 1; k <= ncase; k++) {
+        c = cases[k]
+        for (i = 1; i <= ns; i++) {
+            s = names[i]
+            if (!((c SUBSEP s SUBSEP "cpu") in cnt)) continue
+            cpu[s] = median(c SUBSEP s SUBSEP "cpu")
+            printf "%-16s %-15s %12.2f %-17s %10.0f %9.1f %9.1f %7.0f%% %7.0f%%\n", c, s, cpu[s], all[c SUBSEP s], median(c SUBSEP s SUBSEP "rate"), median(c SUBSEP s SUBSEP "p50"), median(c SUBSEP s SUBSEP "p99"), 100 * median(c SUBSEP s SUBSEP "sutil"), 100 * median(c SUBSEP s SUBSEP "cutil")
+        }
+        if (cpu["fastwebsockets"] > 0 && cpu["tungstenite"] > 0)
+            printf "%-16s sluice server CPU/msg = %.2f x fastwebsockets, %.2f x tokio-tungstenite\n", c, cpu["sluice"] / cpu["fastwebsockets"], cpu["sluice"] / cpu["tungstenite"]
+        delete cpu
+    }
+}' "$RESULTS"
+echo
+echo "raw results: $RESULTS"

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Idle memory per WebSocket connection: server RSS growth over IDLE (10,000) idle
+# connections, measured after a warm base of BASE (1,000) connections, for the
+# sluice, tokio-tungstenite and fastwebsockets echo servers (single-threaded).
+#
+#   scripts/bench/ws_idle_mem.sh
+#   ROUNDS=2 IDLE=10000 BASE=1000 scripts/bench/ws_idle_mem.sh
+#
+# The server and the load tool each hold BASE + IDLE sockets, so the soft fd limit
+# is raised to the hard limit first (20,000 here). Kernel socket buffers are not
+# in RSS and are not counted; what is counted is what the server process keeps
+# per connection (task, driver state, buffers, allocator overhead).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+ROUNDS=${ROUNDS:-1}
+IDLE=${IDLE:-10000}
+BASE=${BASE:-1000}
+PORT=${PORT:-19400}
+
+ulimit -n "$(ulimit -Hn)"
+need=$((IDLE + BASE + 64))
+if [[ "$(ulimit -n)" != unlimited && "$(ulimit -n)" -lt "$need" ]]; then
+    echo "fd limit $(ulimit -n) is below the $need needed" >&2
+    exit 1
+fi
+
+if [[ -z "${NO_BUILD:-}" ]]; then
+    cargo build --release -p sluice-tokio --example ws_echo_server
+    cargo build --release -p sluice-benches --bin ws_load --bin ws_echo_tungstenite --bin ws_echo_fastwebsockets
+fi
+
+R=target/release
+declare -A BIN=(
+    [sluice]=$R/examples/ws_echo_server
+    [tungstenite]=$R/ws_echo_tungstenite
+    [fastwebsockets]=$R/ws_echo_fastwebsockets
+)
+ORDER=(sluice tungstenite fastwebsockets)
+OUT=$(mktemp -d /tmp/ws_idle_mem.XXXXXX)
+SERVER_PID=""
+cleanup() {
+    if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); fd limit $(ulimit -n)"
+RESULTS=$OUT/results.txt
+: >"$RESULTS"
+port=$PORT
+for round in $(seq "$ROUNDS"); do
+    for name in "${ORDER[@]}"; do
+        port=$((port + 1))
+        log=$OUT/server-$name-$port.log
+        "${BIN[$name]}" --addr "127.0.0.1:$port" >"$log" 2>&1 &
+        SERVER_PID=$!
+        for _ in $(seq 100); do
+            grep -q "listening on" "$log" && break
+            sleep 0.1
+        done
+        grep -q "listening on" "$log" || { echo "server $name did not start" >&2; cat "$log" >&2; exit 1; }
+        timeout 300 "$R/ws_load" --url "ws://127.0.0.1:$port/" --idle "$IDLE" --idle-base "$BASE" \
+            --pid "$SERVER_PID" --label "$name" | tee "$OUT/run-$name-$round.txt"
+        grep '^RESULT' "$OUT/run-$name-$round.txt" | sed "s/\$/ round=$round/" >>"$RESULTS"
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    done
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
+awk '
+function kv(field,   i, a) {
+    for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == field) return a[2] }
+    return ""
+}
+/^RESULT/ { s = kv("label"); sum[s] += kv("bytes_per_conn"); n[s]++; rss[s] = kv("rss_after") }
+END {
+    printf "%-15s %16s %18s\n", "server", "KiB/idle conn", "RSS at the end MiB"
+    split("sluice tungstenite fastwebsockets", order, " ")
+    for (i = 1; i <= 3; i++) {
+        s = order[i]; if (!(s in n)) continue
+        kib[s] = sum[s] / n[s] / 1024
+        printf "%-15s %16.2f %18.1f\n", s, kib[s], rss[s] / 1048576
+    }
+    if (kib["fastwebsockets"] > 0 && kib["tungstenite"] > 0)
+        printf "sluice idle memory/conn = %.2f x fastwebsockets, %.3f x tokio-tungstenite\n", kib["sluice"] / kib["fastwebsockets"], kib["sluice"] / kib["tungstenite"]
+}' "$RESULTS"
+echo "raw results: $RESULTS"
