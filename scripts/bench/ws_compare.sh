@@ -111,7 +111,8 @@ function add(key, val) { cnt[key]++; vals[key, cnt[key]] = val }
     add(c SUBSEP s SUBSEP "p99", kv("p99_us"))
     add(c SUBSEP s SUBSEP "sutil", kv("server_util"))
     add(c SUBSEP s SUBSEP "cutil", kv("client_util"))
-    all[c SUBSEP s] = all[c SUBSEP s] sprintf("%s%.2f", ((c SUBSEP s) in all) ? "/" : "", kv("server_cpu_us_per_msg"))
+    sep = ((c SUBSEP s) in all) ? "/" : ""
+    all[c SUBSEP s] = all[c SUBSEP s] sep sprintf("%.2f", kv("server_cpu_us_per_msg"))
 }
 END {
     ns = split(order, names, " ")
