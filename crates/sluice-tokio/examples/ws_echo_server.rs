@@ -6,7 +6,8 @@
 //!
 //! Prints `listening on ws://ADDR` once the socket is bound. Single-threaded
 //! runtime unless `--threads N` (N > 1). Messages up to 64 MiB, frames up to
-//! 64 MiB, no cap on the number of fragments.
+//! 64 MiB, no cap on the number of fragments. permessage-deflate (RFC 7692) is
+//! accepted when the client offers it (`WsConfig::default`), unless `--no-deflate`.
 //!
 //! With `--commands` (for the interop tests, never for Autobahn) two text
 //! messages are commands instead of being echoed: `close:CODE:REASON` makes the
@@ -20,6 +21,7 @@ fn main() -> std::io::Result<()> {
     let mut addr = "127.0.0.1:9001".to_string();
     let mut threads = 1usize;
     let mut commands = false;
+    let mut deflate = true;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -31,8 +33,11 @@ fn main() -> std::io::Result<()> {
                     .expect("--threads needs a number")
             }
             "--commands" => commands = true,
+            "--no-deflate" => deflate = false,
             "-h" | "--help" => {
-                println!("usage: ws_echo_server [--addr HOST:PORT] [--threads N] [--commands]");
+                println!(
+                    "usage: ws_echo_server [--addr HOST:PORT] [--threads N] [--commands] [--no-deflate]"
+                );
                 return Ok(());
             }
             other => {
@@ -51,10 +56,10 @@ fn main() -> std::io::Result<()> {
             .enable_all()
             .build()?
     };
-    rt.block_on(serve(addr, commands))
+    rt.block_on(serve(addr, commands, deflate))
 }
 
-async fn serve(addr: String, commands: bool) -> std::io::Result<()> {
+async fn serve(addr: String, commands: bool, deflate: bool) -> std::io::Result<()> {
     let listener = TcpListener::bind(&addr).await?;
     println!("listening on ws://{}", listener.local_addr()?);
     let mut config = WsConfig::default();
@@ -62,6 +67,9 @@ async fn serve(addr: String, commands: bool) -> std::io::Result<()> {
         .protocol
         .with_max_frame_size(64 << 20)
         .with_max_message_size(64 << 20);
+    if !deflate {
+        config = config.deflate(None);
+    }
     loop {
         let (tcp, _) = listener.accept().await?;
         let _ = tcp.set_nodelay(true);

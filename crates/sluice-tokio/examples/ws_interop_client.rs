@@ -6,20 +6,27 @@
 //! cargo run --release -p sluice-tokio --example ws_interop_client -- ws://127.0.0.1:9300/
 //! ```
 //!
-//! Prints one PASS/FAIL line per check; exits 1 if any check failed.
+//! Prints the negotiated extensions and one PASS/FAIL line per check; exits 1 if
+//! any check failed. With `--expect-deflate`, permessage-deflate must be
+//! negotiated and compressed messages must have gone both ways.
 
 use bytes::Bytes;
 use sluice_tokio::ws::{self, CloseCode, Message, WsConfig};
 
 fn main() {
-    let url = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "ws://127.0.0.1:9300/".into());
+    let mut url = "ws://127.0.0.1:9300/".to_string();
+    let mut expect_deflate = false;
+    for a in std::env::args().skip(1) {
+        match a.as_str() {
+            "--expect-deflate" => expect_deflate = true,
+            _ => url = a,
+        }
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let failed = rt.block_on(run(&url));
+    let failed = rt.block_on(run(&url, expect_deflate));
     println!("{} check(s) failed", failed);
     std::process::exit(if failed == 0 { 0 } else { 1 });
 }
@@ -37,13 +44,25 @@ fn report(name: &str, ok: bool, detail: String) -> usize {
     usize::from(!ok)
 }
 
-async fn run(url: &str) -> usize {
+async fn run(url: &str, expect_deflate: bool) -> usize {
     let mut failed = 0;
-    let (mut socket, _) = match ws::connect(url, WsConfig::default()).await {
+    let (mut socket, resp) = match ws::connect(url, WsConfig::default()).await {
         Ok(s) => s,
         Err(e) => return report("connect", false, e.to_string()),
     };
+    let exts = sluice_ws::handshake::Extension::format_list(resp.extensions());
+    println!(
+        "connected to {url} (extensions: {})",
+        if exts.is_empty() { "none" } else { &exts }
+    );
     failed += report("connect", true, String::new());
+    if expect_deflate {
+        failed += report(
+            "permessage-deflate negotiated",
+            socket.connection().deflate().is_some(),
+            format!("extensions: {exts:?}"),
+        );
+    }
 
     // Text echo, with non-ASCII text.
     let text = "hello, wörld — ✓";
@@ -99,6 +118,26 @@ async fn run(url: &str) -> usize {
         matches!(&got, Ok(Message::Text(t)) if t.as_str() == "abcdefghi"),
         format!("{got:?}"),
     );
+
+    if expect_deflate {
+        let stats = socket.connection().deflate().map(|d| d.stats());
+        failed += report(
+            "compressed messages both ways",
+            stats.is_some_and(|s| s.messages_compressed > 0 && s.messages_inflated > 0),
+            format!("{stats:?}"),
+        );
+        if let Some(s) = stats {
+            println!(
+                "deflate: sent {} compressed ({} -> {} bytes), received {} compressed ({} -> {} bytes)",
+                s.messages_compressed,
+                s.compress_in,
+                s.compress_out,
+                s.messages_inflated,
+                s.inflate_in,
+                s.inflate_out
+            );
+        }
+    }
 
     // We close with 1000 and a reason; the peer echoes the code.
     let res = async {

@@ -26,6 +26,11 @@ pub enum Error {
     /// The server's handshake answer was not an acceptable 101.
     #[error("handshake answer refused: {0}")]
     Response(#[from] sluice_ws::handshake::ResponseError),
+    /// The server's permessage-deflate answer is malformed or does not match
+    /// the offer (RFC 7692 §7.1: the client fails the connection).
+    #[cfg(feature = "deflate")]
+    #[error("permessage-deflate answer refused: {0}")]
+    Deflate(#[from] sluice_ws::deflate::NegotiationError),
     /// The application's handshake choices were invalid (caller misuse).
     #[error("invalid handshake choice: {0}")]
     Build(#[from] sluice_ws::handshake::BuildError),

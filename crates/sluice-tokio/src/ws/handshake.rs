@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 
 use super::config::WsConfig;
 use super::error::Error;
+use super::negotiate;
 use super::socket::WebSocket;
 
 /// What the application decides about an incoming handshake request (see
@@ -26,7 +27,8 @@ pub enum Decision {
 
 /// Accepts a WebSocket connection on `io`: reads the request head (limits of
 /// [`HandshakeLimits::default`], timeout [`WsConfig::handshake_timeout`]), answers
-/// 101 with no subprotocol and no extension, or answers the error's status and
+/// 101 with no subprotocol (and permessage-deflate if the client offers it and
+/// `WsConfig::deflate` is set, the default), or answers the error's status and
 /// returns the error.
 pub async fn accept<S>(io: S, config: WsConfig) -> Result<WebSocket<S>, Error>
 where
@@ -40,6 +42,10 @@ where
 /// Like [`accept`], but `decide` sees the request first (path, Origin — check it
 /// against cross-site WebSocket hijacking —, offered subprotocols and extensions)
 /// and chooses. Returns the socket and the request.
+///
+/// If the chosen [`Accept`] sets no extensions, permessage-deflate is negotiated
+/// per `WsConfig::deflate`; if it sets them, its own permessage-deflate answer
+/// (if any) is the one used.
 pub async fn accept_with<S, F>(
     mut io: S,
     config: WsConfig,
@@ -84,10 +90,15 @@ where
     };
     match decide(&req) {
         Decision::Accept(a) => {
+            let (a, agreed) = negotiate::server(&config, &req, a);
             let answer = req.accept(&a)?;
             io.write_all(&answer).await?;
             io.flush().await?;
-            Ok((WebSocket::from_raw(io, Role::Server, buf, config), req))
+            let conn = agreed.connection(Role::Server, &config);
+            Ok((
+                WebSocket::from_connection(io, Role::Server, conn, buf, config),
+                req,
+            ))
         }
         Decision::Reject(resp) => {
             let _ = io.write_all(&resp).await;
@@ -123,6 +134,10 @@ impl From<std::io::Error> for ReadHeadError {
 
 /// Performs the client handshake on `io` with `request` (built by the caller,
 /// nonce included) and returns the socket and the server's answer.
+///
+/// With `WsConfig::deflate` set (the default) and no permessage-deflate offer in
+/// `request`, the offer is added; the server's answer to it is checked (RFC 7692
+/// §7.1) and [`Error::Deflate`] fails the connection if it does not match.
 pub async fn connect_with<S>(
     mut io: S,
     request: &ClientRequest,
@@ -131,6 +146,8 @@ pub async fn connect_with<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let with_offer = negotiate::client_request(&config, request);
+    let request = with_offer.as_ref().unwrap_or(request);
     let work = async {
         io.write_all(&request.encode()).await?;
         io.flush().await?;
@@ -152,7 +169,11 @@ where
     let (resp, rest) = tokio::time::timeout(config.handshake_timeout, work)
         .await
         .map_err(|_| Error::Timeout)??;
-    Ok((WebSocket::from_raw(io, Role::Client, rest, config), resp))
+    let conn = negotiate::client_response(&config, &resp)?.connection(Role::Client, &config);
+    Ok((
+        WebSocket::from_connection(io, Role::Client, conn, rest, config),
+        resp,
+    ))
 }
 
 /// Connects to a `ws://` URL over TCP (TCP_NODELAY set) with a fresh random

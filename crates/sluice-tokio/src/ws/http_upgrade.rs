@@ -7,6 +7,7 @@ use sluice_ws::handshake::{Accept, ServerRequest};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::config::WsConfig;
+use super::negotiate;
 use super::socket::WebSocket;
 use crate::http::{self, Reply, Response, StatusCode, Version};
 
@@ -14,6 +15,7 @@ use crate::http::{self, Reply, Response, StatusCode, Version};
 /// choose (subprotocol, extensions, extra headers — or refuse with any HTTP
 /// response, e.g. 403 after an Origin check), writes the 101 answer and returns
 /// the socket with the bytes the client sent after its request.
+/// permessage-deflate is negotiated as in [`accept_with`](super::accept_with).
 ///
 /// On refusal, `Err` holds the [`Reply`] the handler must return: the handshake
 /// error's status (426 with `Sec-WebSocket-Version: 13` for a wrong version,
@@ -58,6 +60,7 @@ where
         Ok(a) => a,
         Err(resp) => return Err(req.respond(resp)),
     };
+    let (accept, agreed) = negotiate::server(&config, &ws_req, accept);
     let answer = match ws_req.accept(&accept) {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -82,10 +85,13 @@ where
         );
     }
     match req.upgrade(resp).await {
-        Ok(up) => Ok((
-            WebSocket::from_raw(up.io, Role::Server, up.read_buf, config),
-            ws_req,
-        )),
+        Ok(up) => {
+            let conn = agreed.connection(Role::Server, &config);
+            Ok((
+                WebSocket::from_connection(up.io, Role::Server, conn, up.read_buf, config),
+                ws_req,
+            ))
+        }
         Err(_) => Err(Reply::closed()),
     }
 }

@@ -18,6 +18,7 @@ mod core;
 mod error;
 mod handshake;
 mod http_upgrade;
+mod negotiate;
 mod random;
 mod socket;
 mod split;
@@ -32,4 +33,6 @@ pub use self::http_upgrade::accept_http;
 pub use self::socket::WebSocket;
 pub use self::split::{WsReader, WsWriter};
 pub use sluice_ws::handshake::{Accept, ServerRequest};
+#[cfg(feature = "deflate")]
+pub use sluice_ws::deflate::DeflateConfig;
 pub use sluice_ws::{CloseCode, Event, Message, Role, Utf8Bytes};

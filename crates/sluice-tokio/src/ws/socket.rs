@@ -62,6 +62,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
     }
 
+    /// The sans-IO connection (state, configuration and, with the `deflate`
+    /// feature, the negotiated permessage-deflate and its counters).
+    pub fn connection(&self) -> &Connection {
+        &self.inner.conn
+    }
+
     /// Receives the next data message. Pings, Pongs and the closing handshake are
     /// handled underneath. `None` once the connection is closed (see
     /// [`close_info`](Self::close_info) for the code); a protocol violation by the

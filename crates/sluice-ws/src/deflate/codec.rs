@@ -36,6 +36,24 @@ pub enum InflateError {
     Corrupt,
 }
 
+/// Counters of one connection's permessage-deflate traffic (for metrics and tests).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeflateStats {
+    /// Compressed messages sent.
+    pub messages_compressed: u64,
+    /// Bytes given to the compressor.
+    pub compress_in: u64,
+    /// Compressed bytes produced (frame payloads).
+    pub compress_out: u64,
+    /// Compressed messages received and inflated.
+    pub messages_inflated: u64,
+    /// Compressed bytes received.
+    pub inflate_in: u64,
+    /// Bytes inflated from them.
+    pub inflate_out: u64,
+}
+
 /// The permessage-deflate state of one connection: a compressor for what we send and a
 /// decompressor for what we receive, each created on first use and, for a direction without
 /// context takeover, freed after every message.
@@ -51,6 +69,7 @@ pub struct PerMessageDeflate {
     decompressor: Option<Decompress>,
     /// The current received message hit a final (BFINAL) block: ignore the rest of it.
     rx_ended: bool,
+    stats: DeflateStats,
 }
 
 impl fmt::Debug for PerMessageDeflate {
@@ -99,12 +118,18 @@ impl PerMessageDeflate {
             compressor: None,
             decompressor: None,
             rx_ended: false,
+            stats: DeflateStats::default(),
         }
     }
 
     /// The agreed parameters.
     pub fn params(&self) -> &DeflateParams {
         &self.params
+    }
+
+    /// Traffic counters.
+    pub fn stats(&self) -> DeflateStats {
+        self.stats
     }
 
     /// Whether a whole message of `len` bytes is worth compressing
@@ -122,6 +147,7 @@ impl PerMessageDeflate {
     /// trailing `00 00 ff ff` is removed (§7.2.1) and, without context takeover, the
     /// compressor is freed. The result is the frame payload.
     pub fn compress(&mut self, mut input: &[u8], fin: bool) -> Vec<u8> {
+        let input_len = input.len();
         let (level, bits) = (self.level, self.tx_bits);
         let c = self
             .compressor
@@ -143,7 +169,9 @@ impl PerMessageDeflate {
                 break;
             }
         }
+        self.stats.compress_in += input_len as u64;
         if fin {
+            self.stats.messages_compressed += 1;
             if out.ends_with(&TAIL) {
                 out.truncate(out.len() - TAIL.len());
             }
@@ -151,6 +179,7 @@ impl PerMessageDeflate {
                 self.compressor = None;
             }
         }
+        self.stats.compress_out += out.len() as u64;
         out
     }
 
@@ -167,7 +196,13 @@ impl PerMessageDeflate {
         out: &mut Vec<u8>,
         max: usize,
     ) -> Result<(), InflateError> {
+        let before = out.len();
         let res = self.decompress_inner(input, fin, out, max);
+        self.stats.inflate_in += input.len() as u64;
+        self.stats.inflate_out += (out.len() - before) as u64;
+        if fin && res.is_ok() {
+            self.stats.messages_inflated += 1;
+        }
         if fin || res.is_err() {
             self.rx_ended = false;
             if self.rx_reset || res.is_err() {

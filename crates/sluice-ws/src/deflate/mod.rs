@@ -41,5 +41,5 @@
 mod codec;
 mod params;
 
-pub use codec::{InflateError, PerMessageDeflate};
+pub use codec::{DeflateStats, InflateError, PerMessageDeflate};
 pub use params::{DeflateConfig, DeflateParams, EXTENSION_NAME, NegotiationError};

@@ -373,6 +373,12 @@ impl Accept {
         self
     }
 
+    /// The `Sec-WebSocket-Extensions` answer set with [`Accept::extensions`], if any.
+    #[must_use]
+    pub fn extensions_value(&self) -> Option<&str> {
+        self.extensions.as_deref()
+    }
+
     /// Adds a header field (e.g. `Set-Cookie`). The name must be a token, the value free of
     /// control bytes, and the name not one the handshake writes.
     #[must_use]

@@ -1,0 +1,111 @@
+//! Extension negotiation for the driver: permessage-deflate when the `deflate`
+//! feature is on and [`WsConfig::deflate`] is set; nothing otherwise.
+
+use sluice_ws::handshake::{Accept, ClientRequest, ClientResponse, ServerRequest};
+use sluice_ws::{Connection, Role};
+
+use super::config::WsConfig;
+use super::error::Error;
+
+/// What the handshake agreed that the connection must know.
+#[derive(Debug, Default)]
+pub(crate) struct Agreed {
+    #[cfg(feature = "deflate")]
+    deflate: Option<sluice_ws::deflate::PerMessageDeflate>,
+}
+
+impl Agreed {
+    /// The sans-IO connection for `role` with what was agreed attached.
+    pub(crate) fn connection(self, role: Role, config: &WsConfig) -> Connection {
+        let mut conn = Connection::new(role, config.protocol.clone());
+        if role == Role::Client {
+            conn = conn.with_mask_source(super::random::mask_key);
+        }
+        #[cfg(feature = "deflate")]
+        let conn = match self.deflate {
+            Some(d) => conn.with_deflate(d),
+            None => conn,
+        };
+        conn
+    }
+}
+
+/// Server: completes the application's answer with our permessage-deflate answer
+/// (unless the application answered extensions itself, in which case its
+/// permessage-deflate answer, if any, is the one used).
+pub(crate) fn server(config: &WsConfig, req: &ServerRequest, accept: Accept) -> (Accept, Agreed) {
+    #[cfg(feature = "deflate")]
+    {
+        use sluice_ws::deflate::{DeflateParams, EXTENSION_NAME, PerMessageDeflate};
+        use sluice_ws::handshake::Extension;
+        let ours = config.deflate.clone().unwrap_or_default();
+        let (accept, params) = match accept.extensions_value() {
+            Some(v) => {
+                let params = Extension::parse_list(v.as_bytes())
+                    .ok()
+                    .and_then(|l| {
+                        l.into_iter()
+                            .find(|e| e.name().eq_ignore_ascii_case(EXTENSION_NAME))
+                    })
+                    .and_then(|e| DeflateParams::parse_answer(&e).ok());
+                (accept, params)
+            }
+            None => match config
+                .deflate
+                .as_ref()
+                .and_then(|d| d.accept_offers(req.extensions()))
+            {
+                Some(p) => (accept.extensions(p.to_extension().to_string()), Some(p)),
+                None => (accept, None),
+            },
+        };
+        let deflate = params.map(|p| PerMessageDeflate::new(Role::Server, &p, &ours));
+        (accept, Agreed { deflate })
+    }
+    #[cfg(not(feature = "deflate"))]
+    {
+        let _ = (config, req);
+        (accept, Agreed::default())
+    }
+}
+
+/// Client: the request with our permessage-deflate offer added (if configured and
+/// the caller did not offer it already).
+pub(crate) fn client_request(config: &WsConfig, req: &ClientRequest) -> Option<ClientRequest> {
+    #[cfg(feature = "deflate")]
+    {
+        use sluice_ws::deflate::EXTENSION_NAME;
+        let d = config.deflate.as_ref()?;
+        if req
+            .extensions()
+            .iter()
+            .any(|e| e.name().eq_ignore_ascii_case(EXTENSION_NAME))
+        {
+            return None;
+        }
+        Some(req.clone().extension(d.offer()))
+    }
+    #[cfg(not(feature = "deflate"))]
+    {
+        let _ = (config, req);
+        None
+    }
+}
+
+/// Client: checks the server's answer to our offer.
+pub(crate) fn client_response(config: &WsConfig, resp: &ClientResponse) -> Result<Agreed, Error> {
+    #[cfg(feature = "deflate")]
+    {
+        use sluice_ws::deflate::PerMessageDeflate;
+        let ours = config.deflate.clone().unwrap_or_default();
+        let deflate = ours
+            .accept_response(resp.extensions())?
+            .map(|p| PerMessageDeflate::new(Role::Client, &p, &ours));
+        Ok(Agreed { deflate })
+    }
+    #[cfg(not(feature = "deflate"))]
+    {
+        let _ = (config, resp);
+        Ok(Agreed::default())
+    }
+}
