@@ -243,15 +243,14 @@ async fn disconnect_while_parked_cancels_waiter() {
         socks.push(s);
     }
     until_parked(&lp, 50).await;
-    // The head of a parked answer goes out at once; the body waits.
+    // Nothing is written while parked: the whole answer goes out in one write later.
     let mut buf = vec![0u8; 1024];
-    let n = timeout(Duration::from_secs(2), socks[0].read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    let head_text = String::from_utf8_lossy(&buf[..n]).to_string();
-    assert!(head_text.starts_with("HTTP/1.1 200 OK\r\n"), "{head_text}");
-    assert!(head_text.contains("cache-control: no-store"), "{head_text}");
+    assert!(
+        timeout(Duration::from_millis(200), socks[0].read(&mut buf))
+            .await
+            .is_err(),
+        "a parked request gets no bytes before its answer"
+    );
     // Half of them go away: closed outright, or reset.
     for s in socks.drain(..25) {
         drop(s);
@@ -276,14 +275,15 @@ async fn timeout_answers_empty_with_unchanged_cursor() {
     for _ in 0..2 {
         let t0 = Instant::now();
         s.write_all(req.as_bytes()).await.unwrap();
-        let text = read_chunked_response(&mut s).await;
+        let (head, body) = read_length_response(&mut s).await;
         let el = t0.elapsed();
         assert!(
             el >= Duration::from_millis(950) && el < Duration::from_secs(3),
             "{el:?}"
         );
-        let body = text.split("\r\n\r\n").nth(1).unwrap();
-        let v = json(chunk_payload(body));
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(head.contains("cache-control: no-store"), "{head}");
+        let v = json(&body);
         assert_eq!(v["cursor"], c.to_string());
         assert_eq!(v["events"], serde_json::json!([]));
         assert_eq!(
@@ -295,11 +295,25 @@ async fn timeout_answers_empty_with_unchanged_cursor() {
     assert_eq!(lp.parked(), 0);
 }
 
-/// Reads one chunked response (head and body up to the last chunk).
-async fn read_chunked_response(s: &mut TcpStream) -> String {
+/// Reads one response framed by Content-Length: (head, body).
+async fn read_length_response(s: &mut TcpStream) -> (String, String) {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
-    while !out.ends_with(b"\r\n0\r\n\r\n") {
+    loop {
+        if let Some(end) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8(out[..end + 4].to_vec()).unwrap();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .expect("content-length")
+                .trim()
+                .parse()
+                .unwrap();
+            if out.len() >= end + 4 + len {
+                let body = String::from_utf8(out[end + 4..end + 4 + len].to_vec()).unwrap();
+                return (head, body);
+            }
+        }
         let n = timeout(Duration::from_secs(5), s.read(&mut buf))
             .await
             .unwrap()
@@ -307,13 +321,6 @@ async fn read_chunked_response(s: &mut TcpStream) -> String {
         assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&out));
         out.extend_from_slice(&buf[..n]);
     }
-    String::from_utf8(out).unwrap()
-}
-
-/// The payload of a body made of one chunk.
-fn chunk_payload(body: &str) -> &str {
-    let (_, rest) = body.split_once("\r\n").unwrap();
-    rest.split_once("\r\n").unwrap().0
 }
 
 /// Section 5: beyond the waiter cap, `503` with `Retry-After` at once; a freed slot is

@@ -338,6 +338,35 @@ where
         Ok(all.freeze())
     }
 
+    /// Resolves when the client goes away (its side reaches end of stream or fails) before
+    /// any response was started — for handlers that wait before answering (a parked
+    /// long-poll): `select!` it against the event source, then answer with one write and a
+    /// `Content-Length` body. Never resolves when [`ServerConfig::detect_client_close`] is off.
+    ///
+    /// Bytes the client sends meanwhile (an unread body, a pipelined request) are kept for
+    /// later, up to the head limit, after which it stops watching. Cancel-safe.
+    pub async fn closed(&mut self) {
+        if self.conn.eof {
+            return;
+        }
+        if !self.limits.detect_close {
+            std::future::pending::<()>().await;
+        }
+        loop {
+            if self.conn.buf.len() >= self.limits.max_head {
+                std::future::pending::<()>().await;
+            }
+            match self.conn.read_more(1024).await {
+                Ok(0) => return,
+                Err(_) => {
+                    self.conn.eof = true;
+                    return;
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+
     /// Answers with `response` (full or streaming body); the server writes it after the
     /// handler returns.
     #[must_use]

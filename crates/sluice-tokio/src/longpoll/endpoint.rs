@@ -323,13 +323,11 @@ where
     /// `Content-Type: application/json`, `Cache-Control: no-store` and, for an allow-listed
     /// `Origin`, CORS headers; a `503` has `Retry-After`. Other methods get `405`.
     ///
-    /// Immediate answers carry a `Content-Length` body. A request that must wait is parked
-    /// (register-then-read under the store's lock), its `200` head is written at once (chunked
-    /// body), and the body follows on publish, purge or timeout, with the connection kept
-    /// alive. While parked the connection is watched: a client that goes away is cancelled in
-    /// the core at once; so is a handler future that is dropped. If the topic is removed while
-    /// a request is parked, the connection is closed without a body (the head already said
-    /// `200`); the client's retry then gets `410`.
+    /// Every answer is one write with a `Content-Length` body. A request that must wait is
+    /// parked (register-then-read under the store's lock) and answered on publish, purge,
+    /// topic removal (`410`) or timeout, with the connection kept alive. While parked the
+    /// connection is watched ([`Request::closed`]): a client that goes away is cancelled in the
+    /// core at once; so is a handler future that is dropped.
     pub async fn handle<S>(&self, topic: &K, req: Request<S>) -> Reply<S>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -370,27 +368,19 @@ where
             id,
             done: false,
         };
-        let head = with_headers(Response::new(StatusCode::OK), origin.as_deref());
-        // The write futures are boxed: they are short-lived, and inline they would set the
-        // size of this future, which a parked connection keeps for its whole wait.
-        let Ok(mut w) = Box::pin(req.respond_streaming(head)).await else {
-            return Reply::closed();
-        };
+        // Wait without writing anything: the whole answer goes out in one write, with its
+        // real status (200, or 410 if the topic was removed meanwhile) and a Content-Length.
+        let mut req = req;
         let answer = tokio::select! {
             biased;
             r = rx => r,
-            () = w.closed() => return Reply::closed(),
+            () = req.closed() => return Reply::closed(),
         };
         guard.done = true;
         match answer {
-            Ok(r) if r.status().0 == 200 => {
-                if Box::pin(w.send(r.body().clone())).await.is_err() {
-                    return Reply::closed();
-                }
-                Box::pin(w.finish()).await
-            }
-            // 410 after the topic was removed, or the store dropped: end without a body.
-            _ => Reply::closed(),
+            Ok(r) => req.respond(full_response(&r, origin.as_deref())),
+            // The store was dropped (shutdown): nothing to say.
+            Err(_) => Reply::closed(),
         }
     }
 
