@@ -36,11 +36,12 @@ pub struct SseClientConfig {
 
 impl Default for SseClientConfig {
     fn default() -> Self {
-        let mut http = http::ClientConfig::default();
-        http.follow_redirects = true;
-        http.read_timeout = Some(Duration::from_secs(60));
         Self {
-            http,
+            http: http::ClientConfig {
+                follow_redirects: true,
+                read_timeout: Some(Duration::from_secs(60)),
+                ..http::ClientConfig::default()
+            },
             sse: sluice_sse::ClientConfig::default(),
             reconnect: true,
         }
