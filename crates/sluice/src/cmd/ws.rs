@@ -1,10 +1,247 @@
-//! `sluice ws` (being written).
+//! `sluice ws URL`: a WebSocket client for the terminal (a websocat replacement). Each line of
+//! stdin is sent as a message; each message received is printed on its own line.
+//!
+//! Works with any WebSocket server, not only the hub. With the hub (`/ws/{topic}`), received
+//! lines are the hub's JSON frames and sent lines are published as `message` events.
+
+use std::io::Write;
+use std::time::Duration;
+
+use sluice_tokio::ws::{self, CloseCode, Message, WebSocket, WsConfig};
+use sluice_ws::handshake::{ClientRequest, ResponseError, parse_url};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+
+use super::publish::describe_status;
 
 /// Arguments of `sluice ws`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct WsArgs {}
+#[command(after_help = "\
+Stdin lines (without the line break) are sent as text messages (--binary: binary messages);
+received messages are written to stdout, one per line (binary ones as raw bytes). At the end
+of stdin a Close 1000 is sent and the server's Close awaited, unless --keep-open. Exit status
+0 after a normal close (1000, 1001 or no code), 1 on other closes and failures, 2 for bad
+arguments. http:// URLs are taken as ws://.
 
-pub(crate) fn run(_a: WsArgs) -> i32 {
-    eprintln!("sluice: this subcommand is not available yet");
-    2
+Examples:
+  sluice ws ws://127.0.0.1:8080/ws/chat                    # chat: type lines, see everyone's
+  sluice ws ws://127.0.0.1:8080/ws/news --keep-open < /dev/null   # just listen
+  echo hello | sluice ws ws://127.0.0.1:9001/              # an echo server answers hello
+  sluice ws 'ws://127.0.0.1:8080/ws/chat?cursor=1.9f3a2c4b1d0e7f55.42' --token \"$TOKEN\"")]
+pub(crate) struct WsArgs {
+    /// The WebSocket URL, e.g. ws://127.0.0.1:8080/ws/chat
+    url: String,
+    /// A JWT sent as `Authorization: Bearer` (default: the SLUICE_TOKEN environment variable).
+    #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Send stdin lines as binary messages instead of text.
+    #[arg(long)]
+    binary: bool,
+    /// After the end of stdin, keep printing messages until the server closes.
+    #[arg(long)]
+    keep_open: bool,
+    /// Offer this subprotocol (repeat for more, in order of preference).
+    #[arg(long)]
+    protocol: Vec<String>,
+}
+
+/// Opens a WebSocket to `url` (`ws://`, or `http://` taken as `ws://`) with an optional Bearer
+/// token and subprotocols. Errors are one line, ready to print.
+pub(crate) async fn connect(
+    url: &str,
+    token: Option<&str>,
+    protocols: &[String],
+    config: WsConfig,
+) -> Result<WebSocket<TcpStream>, ConnectError> {
+    let url = if let Some(rest) = url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else {
+        url.to_owned()
+    };
+    let u = parse_url(&url).map_err(|e| ConnectError::BadUrl(format!("bad URL {url:?}: {e}")))?;
+    if u.tls {
+        return Err(ConnectError::BadUrl(
+            "wss:// is not supported (no TLS here): use ws://".into(),
+        ));
+    }
+    let what = u.host_header();
+    let mut req = ClientRequest::from_url(&u, ws::random_nonce());
+    if let Some(t) = token {
+        req = req
+            .header("authorization", format!("Bearer {t}"))
+            .map_err(|e| ConnectError::BadUrl(format!("bad token: {e}")))?;
+    }
+    for p in protocols {
+        req = req
+            .protocol(p)
+            .map_err(|e| ConnectError::BadUrl(format!("bad --protocol {p:?}: {e}")))?;
+    }
+    let tcp = tokio::time::timeout(
+        Duration::from_secs(10),
+        TcpStream::connect((u.host.as_str(), u.port)),
+    )
+    .await
+    .map_err(|_| ConnectError::Transport(format!("cannot connect to {what}: timed out")))?
+    .map_err(|e| {
+        ConnectError::Transport(if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            format!("cannot connect to {what}: connection refused (is the server running?)")
+        } else {
+            format!("cannot connect to {what}: {e}")
+        })
+    })?;
+    let _ = tcp.set_nodelay(true);
+    match ws::connect_with(tcp, &req, config).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(ws::Error::Response(ResponseError::UnexpectedStatus { status, .. })) => {
+            let code = status.as_u16();
+            Err(ConnectError::Refused {
+                status: code,
+                line: describe_status(code, b"", &format!("{what} refused the WebSocket")),
+            })
+        }
+        Err(e) => Err(ConnectError::Transport(format!(
+            "WebSocket handshake with {what} failed: {e}"
+        ))),
+    }
+}
+
+/// Why [`connect`] failed.
+#[derive(Debug)]
+pub(crate) enum ConnectError {
+    /// The URL or an argument is unusable (exit 2; retrying cannot help).
+    BadUrl(String),
+    /// The server answered the handshake with a status other than 101.
+    Refused { status: u16, line: String },
+    /// Connecting or the handshake failed (refused, reset, timed out).
+    Transport(String),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::BadUrl(s) | ConnectError::Transport(s) => f.write_str(s),
+            ConnectError::Refused { line, .. } => f.write_str(line),
+        }
+    }
+}
+
+pub(crate) fn run(a: WsArgs) -> i32 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sluice ws: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(session(a))
+}
+
+async fn session(a: WsArgs) -> i32 {
+    let socket = match connect(&a.url, a.token.as_deref(), &a.protocol, WsConfig::default()).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sluice ws: {e}");
+            return if matches!(e, ConnectError::BadUrl(_)) {
+                2
+            } else {
+                1
+            };
+        }
+    };
+    let (mut reader, mut writer) = socket.split();
+
+    // Received messages to stdout; ends when the connection does.
+    let printer = async move {
+        let stdout = std::io::stdout();
+        while let Some(msg) = reader.recv().await {
+            let msg = match msg {
+                Ok(m) => m,
+                Err(e) => return Err(format!("connection failed: {e}")),
+            };
+            let mut out = stdout.lock();
+            let ok = out
+                .write_all(msg.as_bytes())
+                .and_then(|()| out.write_all(b"\n"))
+                .and_then(|()| out.flush());
+            if ok.is_err() {
+                return Ok(None); // stdout closed (e.g. `| head`)
+            }
+        }
+        Ok(reader.close_info())
+    };
+    tokio::pin!(printer);
+
+    // Stdin lines to messages, concurrently with printing.
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    let outcome = loop {
+        tokio::select! {
+            r = &mut printer => break r,
+            line = lines.next_line(), if stdin_open => match line {
+                Ok(Some(l)) => {
+                    let msg = if a.binary { Message::binary(l.into_bytes()) } else { Message::text(l) };
+                    if let Err(e) = writer.send(msg).await {
+                        break Err(format!("cannot send: {e}"));
+                    }
+                }
+                Ok(None) => {
+                    stdin_open = false;
+                    if !a.keep_open {
+                        let _ = writer.close(CloseCode::NORMAL, "").await;
+                    }
+                }
+                Err(e) => break Err(format!("cannot read stdin: {e}")),
+            },
+            _ = tokio::signal::ctrl_c() => {
+                let _ = writer.close(CloseCode::NORMAL, "").await;
+                stdin_open = false;
+            }
+        }
+    };
+    match outcome {
+        Ok(None) => 0,
+        Ok(Some(info)) => match info.code {
+            CloseCode::NORMAL | CloseCode::GOING_AWAY | CloseCode::NO_STATUS => 0,
+            code => {
+                eprintln!(
+                    "sluice ws: connection closed with code {}{}",
+                    code.0,
+                    if info.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", info.reason)
+                    }
+                );
+                1
+            }
+        },
+        Err(e) => {
+            eprintln!("sluice ws: {e}");
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_urls_are_not_retried() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for u in ["ftp://h/", "wss://h/", "ws://"] {
+            let e = rt
+                .block_on(connect(u, None, &[], WsConfig::default()))
+                .unwrap_err();
+            assert!(matches!(e, ConnectError::BadUrl(_)), "{u}: {e}");
+        }
+    }
 }
