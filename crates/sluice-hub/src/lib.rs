@@ -1,1 +1,23 @@
-//! sluice-hub (under construction).
+#![doc = include_str!("../README.md")]
+
+mod auth;
+mod config;
+mod frames;
+mod hub;
+mod metrics;
+mod query;
+mod server;
+mod sse;
+mod topic;
+mod ws;
+
+pub use auth::{Action, Claims, TokenError, Verifier, mint_token};
+pub use config::HubConfig;
+pub use hub::{Hub, PublishError, RESERVED_PREFIX, SYS_METRICS_TOPIC};
+pub use metrics::MetricsSnapshot;
+pub use topic::{MAX_TOPIC_LEN, is_valid_topic, pattern_matches};
+
+/// The protocol and HTTP types this crate's API speaks, re-exported so embedders need no
+/// direct dependency.
+pub use sluice_longpoll::{Cursor, LogConfig};
+pub use sluice_tokio::http::ServerConfig;

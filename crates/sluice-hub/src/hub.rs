@@ -1,0 +1,794 @@
+//! [`Hub`]: the topic store shared by every transport, the router, and the policies (auth,
+//! origins, limits) every route applies before it reads a body or upgrades.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::Bytes;
+use sluice_longpoll::{Cursor, ReadLimits, Start};
+use sluice_tokio::http::{Handler, Reply, Request, RequestHead, Response, StatusCode};
+use sluice_tokio::longpoll::{LongPoll, LongPollConfig, ReadBatch, ReadError};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+use crate::auth::{Action, Claims, TokenError, Verifier, token_from};
+use crate::config::HubConfig;
+use crate::frames::FrameCache;
+use crate::metrics::{Counters, GaugeGuard, MetricsSnapshot, Transport, rss_bytes};
+use crate::topic::is_valid_topic;
+
+/// The built-in topic the hub publishes its own metrics to, every second.
+pub const SYS_METRICS_TOPIC: &str = "sys.metrics";
+
+/// Topics whose name starts with this are written by the hub only: clients get 403 when they
+/// publish there.
+pub const RESERVED_PREFIX: &str = "sys.";
+
+/// The web page served at `GET /`.
+const INDEX_HTML: &str = include_str!("../assets/index.html");
+
+use sluice_longpoll::log::MAX_EVENT_TYPE_LEN;
+
+/// Why [`Hub::publish`] did not append an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The topic name is not `[A-Za-z0-9._-]{1,128}` (HTTP 400).
+    #[error("invalid topic name")]
+    BadTopic,
+    /// Creating the topic would exceed [`HubConfig::max_topics`] (HTTP 503).
+    #[error("too many topics (max {max})")]
+    TooManyTopics {
+        /// The limit.
+        max: usize,
+    },
+    /// The event type is empty, longer than 256 bytes, contains CR, LF or NUL, or starts with
+    /// the reserved `sluice-` (HTTP 400).
+    #[error("invalid event type")]
+    BadEventType,
+    /// The data is larger than [`HubConfig::max_message_size`] (HTTP 413).
+    #[error("event data of {size} bytes exceeds {max}")]
+    TooLarge {
+        /// Data length.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The data is not UTF-8 (HTTP 400).
+    #[error("event data is not valid UTF-8")]
+    NotUtf8,
+}
+
+impl PublishError {
+    /// The HTTP status a publish request gets for this error (a total mapping).
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            PublishError::BadTopic | PublishError::BadEventType | PublishError::NotUtf8 => {
+                StatusCode::BAD_REQUEST
+            }
+            PublishError::TooManyTopics { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            PublishError::TooLarge { .. } => StatusCode::CONTENT_TOO_LARGE,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            PublishError::BadTopic => "bad_topic",
+            PublishError::TooManyTopics { .. } => "too_many_topics",
+            PublishError::BadEventType => "bad_event_type",
+            PublishError::TooLarge { .. } => "too_large",
+            PublishError::NotUtf8 => "not_utf8",
+        }
+    }
+}
+
+/// One topic as the hub sees it: the interned name (the long-poll store's key) and the cache
+/// of encoded frames. Every subscriber holds an `Arc` of it, which is how the reaper knows a
+/// topic is unused.
+#[derive(Debug)]
+pub(crate) struct TopicState {
+    pub(crate) name: Arc<str>,
+    pub(crate) frames: FrameCache,
+}
+
+#[derive(Debug)]
+struct TopicEntry {
+    state: Arc<TopicState>,
+    /// Since when the topic has had no subscriber and nothing retained.
+    idle_since: Option<Instant>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) cfg: HubConfig,
+    pub(crate) lp: LongPoll<Arc<str>>,
+    verifier: Option<Verifier>,
+    topics: Mutex<HashMap<Arc<str>, TopicEntry>>,
+    pub(crate) counters: Counters,
+    pub(crate) shutdown: watch::Sender<bool>,
+}
+
+/// A publish/subscribe hub: topics with retention logs, served over WebSocket, Server-Sent
+/// Events and long-polling from the same log (one cursor space), with JWT access control,
+/// origin checks, limits, metrics and graceful shutdown. Cheap to clone (an `Arc`).
+///
+/// Serve it with [`Hub::serve`] (its own accept loop, connection caps, shutdown), or route
+/// requests of your own [`sluice_tokio::http`] server to it: `Hub` implements
+/// [`Handler`], and [`Hub::route`] answers one request.
+#[derive(Clone)]
+pub struct Hub {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("config", &self.inner.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A refusal: the response to send.
+type Refusal = Box<Response>;
+
+impl Hub {
+    /// A hub with the built-in `sys.metrics` topic and no other. Needs no runtime until it
+    /// serves.
+    #[must_use]
+    pub fn new(mut config: HubConfig) -> Hub {
+        // Data up to `max_message_size` with any valid event type always fits a log entry.
+        config.retention.max_event_bytes =
+            config.max_message_size + MAX_EVENT_TYPE_LEN;
+        let lp = LongPoll::new({
+            let mut c = LongPollConfig::default();
+            c.server = config.longpoll.clone();
+            c.log = config.retention.clone();
+            c.allow_origins = config.allow_origins.clone();
+            c
+        });
+        let verifier = config.auth_secret.as_deref().map(Verifier::new);
+        let hub = Hub {
+            inner: Arc::new(Inner {
+                cfg: config,
+                lp,
+                verifier,
+                topics: Mutex::new(HashMap::new()),
+                counters: Counters::default(),
+                shutdown: watch::Sender::new(false),
+            }),
+        };
+        // Within the topic cap unless it is 0, which then refuses every other topic.
+        let _ = hub.topic_state(SYS_METRICS_TOPIC);
+        hub
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.cfg
+    }
+
+    /// The shared topic store (the long-poll endpoint and the replay logs): for reading a
+    /// topic's log directly, or custom retention with
+    /// [`LongPoll::create_topic`] before first use.
+    #[must_use]
+    pub fn longpoll(&self) -> &LongPoll<Arc<str>> {
+        &self.inner.lp
+    }
+
+    /// Publishes an event (as `POST /publish/{topic}?event=event_type` does, minus the auth
+    /// and reserved-topic checks): creates the topic if needed, appends, wakes subscribers of
+    /// every transport; never waits for a subscriber. Returns the event's id (its cursor).
+    ///
+    /// # Errors
+    /// [`PublishError`].
+    pub fn publish(
+        &self,
+        topic: &str,
+        event_type: &str,
+        data: impl Into<Bytes>,
+    ) -> Result<Cursor, PublishError> {
+        let data = data.into();
+        if !is_valid_event_type(event_type) {
+            return Err(PublishError::BadEventType);
+        }
+        let max = self.inner.cfg.max_message_size;
+        if data.len() > max {
+            return Err(PublishError::TooLarge {
+                size: data.len(),
+                max,
+            });
+        }
+        let state = self.topic_state(topic)?;
+        self.append(&state, event_type, data)
+    }
+
+    pub(crate) fn append(
+        &self,
+        state: &TopicState,
+        event_type: &str,
+        data: Bytes,
+    ) -> Result<Cursor, PublishError> {
+        use sluice_longpoll::{AppendError, PublishError as LpError};
+        match self.inner.lp.publish(&state.name, event_type, data) {
+            Ok(c) => {
+                self.inner.counters.published.fetch_add(1, Relaxed);
+                Ok(c)
+            }
+            Err(LpError::Append(AppendError::DataNotUtf8)) => Err(PublishError::NotUtf8),
+            Err(LpError::Append(AppendError::TooLarge { size, max })) => {
+                Err(PublishError::TooLarge { size, max })
+            }
+            Err(LpError::Append(AppendError::BadEventType)) => Err(PublishError::BadEventType),
+            // Removed by the reaper between lookup and publish: impossible while `state` is
+            // held (the reaper only removes topics nobody holds); report it as a full table.
+            Err(_) => Err(PublishError::TooManyTopics {
+                max: self.inner.cfg.max_topics,
+            }),
+        }
+    }
+
+    /// A reading of the counters and gauges (`GET /metrics` renders it).
+    #[must_use]
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let c = &self.inner.counters;
+        MetricsSnapshot {
+            connections: c.tcp.load(Relaxed),
+            ws: c.ws.load(Relaxed),
+            sse: c.sse.load(Relaxed),
+            poll: c.poll.load(Relaxed),
+            parked_polls: self.inner.lp.parked() as u64,
+            topics: self.topics().len() as u64,
+            events_in: c.published.load(Relaxed),
+            events_out_ws: c.delivered_ws.load(Relaxed),
+            events_out_sse: c.delivered_sse.load(Relaxed),
+            refused_max_connections: c.refused_max_connections.load(Relaxed),
+            refused_per_ip: c.refused_per_ip.load(Relaxed),
+            refused_max_topics: c.refused_max_topics.load(Relaxed),
+            auth_failures: c.auth_failures.load(Relaxed),
+            origin_refusals: c.origin_refusals.load(Relaxed),
+            rss_bytes: rss_bytes(),
+        }
+    }
+
+    /// Starts a graceful shutdown: [`Hub::serve`] stops accepting, WebSocket subscribers are
+    /// closed with 1001, SSE streams end after a `retry:` hint, parked polls are answered,
+    /// and `serve` returns once connections are done (or after
+    /// [`HubConfig::shutdown_grace`]). Routes answer 503 from now on.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+        self.inner.lp.release_all();
+    }
+
+    /// Whether [`Hub::shutdown`] was called.
+    #[must_use]
+    pub fn is_shutting_down(&self) -> bool {
+        *self.inner.shutdown.borrow()
+    }
+
+    /// Resolves once [`Hub::shutdown`] is called (at once if it was).
+    pub async fn shutdown_signal(&self) {
+        let mut rx = self.inner.shutdown.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
+    }
+
+    fn topics(&self) -> MutexGuard<'_, HashMap<Arc<str>, TopicEntry>> {
+        self.inner
+            .topics
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The topic, created (with the configured retention) on first use within the cap.
+    pub(crate) fn topic_state(&self, name: &str) -> Result<Arc<TopicState>, PublishError> {
+        if !is_valid_topic(name) {
+            return Err(PublishError::BadTopic);
+        }
+        let mut topics = self.topics();
+        if let Some(e) = topics.get_mut(name) {
+            e.idle_since = None;
+            return Ok(Arc::clone(&e.state));
+        }
+        let max = self.inner.cfg.max_topics;
+        if topics.len() >= max {
+            self.inner
+                .counters
+                .refused_max_topics
+                .fetch_add(1, Relaxed);
+            return Err(PublishError::TooManyTopics { max });
+        }
+        let key: Arc<str> = Arc::from(name);
+        self.inner.lp.ensure_topic(&key);
+        let state = Arc::new(TopicState {
+            name: Arc::clone(&key),
+            frames: FrameCache::new(
+                self.inner.cfg.frame_cache_events,
+                self.inner.cfg.frame_cache_bytes,
+            ),
+        });
+        topics.insert(
+            key,
+            TopicEntry {
+                state: Arc::clone(&state),
+                idle_since: None,
+            },
+        );
+        tracing::debug!(topic = name, "topic created");
+        Ok(state)
+    }
+
+    /// Removes topics that nobody holds and that retain nothing live (never published to, or
+    /// whose newest event is older than the retention age) once they have been so for
+    /// [`HubConfig::topic_idle`]. `sys.metrics` stays. Returns how many were removed.
+    pub(crate) fn reap_topics(&self, now: Instant) -> usize {
+        let cfg = &self.inner.cfg;
+        let lp = &self.inner.lp;
+        let mut topics = self.topics();
+        let mut removed = Vec::new();
+        for (name, e) in topics.iter_mut() {
+            if &**name == SYS_METRICS_TOPIC || Arc::strong_count(&e.state) > 1 {
+                e.idle_since = None;
+                continue;
+            }
+            let idle = match lp.head(name) {
+                None => true,
+                Some(h) if h.seq() == 0 => true,
+                Some(h) => {
+                    let last = lp.read(
+                        name,
+                        Start::At(Cursor::new(h.epoch(), h.seq() - 1)),
+                        ReadLimits {
+                            max_events: 1,
+                            max_bytes: usize::MAX,
+                        },
+                    );
+                    match last {
+                        Ok(b) => b.events.last().is_none_or(|ev| {
+                            now.saturating_duration_since(ev.appended_at())
+                                >= cfg.retention.max_age
+                        }),
+                        Err(_) => true,
+                    }
+                }
+            };
+            if !idle {
+                e.idle_since = None;
+                continue;
+            }
+            let since = *e.idle_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= cfg.topic_idle {
+                removed.push(Arc::clone(name));
+            }
+        }
+        for name in &removed {
+            topics.remove(name);
+            lp.remove_topic(name);
+            tracing::debug!(topic = &**name, "idle topic removed");
+        }
+        removed.len()
+    }
+
+    /// Answers one request: the hub's routes (see `docs/hub.md`). Unknown paths get 404.
+    pub async fn route<S>(&self, req: Request<S>) -> Reply<S>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let path = req.path();
+        tracing::trace!(method = req.method(), path, "request");
+        if let Some(t) = path.strip_prefix("/publish/") {
+            let t = t.to_owned();
+            return self.publish_route(req, &t).await;
+        }
+        if let Some(t) = path.strip_prefix("/ws/") {
+            let t = t.to_owned();
+            return crate::ws::route(self, req, &t).await;
+        }
+        if let Some(t) = path.strip_prefix("/sse/") {
+            let t = t.to_owned();
+            return crate::sse::route(self, req, &t).await;
+        }
+        if let Some(t) = path.strip_prefix("/poll/") {
+            let t = t.to_owned();
+            return self.poll_route(req, &t).await;
+        }
+        let (status, resp) = match path {
+            "/" | "/index.html" => (
+                StatusCode::OK,
+                Response::new(StatusCode::OK)
+                    .header("content-type", "text/html; charset=utf-8")
+                    .header("cache-control", "no-cache")
+                    .body(INDEX_HTML),
+            ),
+            "/healthz" if self.is_shutting_down() => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Response::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+            ),
+            "/healthz" => (StatusCode::OK, Response::text(StatusCode::OK, "ok\n")),
+            "/metrics" => (
+                StatusCode::OK,
+                Response::new(StatusCode::OK)
+                    .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                    .header("cache-control", "no-store")
+                    .body(self.metrics().prometheus()),
+            ),
+            _ => {
+                let r = error(StatusCode::NOT_FOUND, "not_found", "no such route", None);
+                return req.respond(r);
+            }
+        };
+        if !matches!(req.method(), "GET" | "HEAD") {
+            let r = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "use GET",
+                None,
+            )
+            .header("allow", "GET, HEAD");
+            return req.respond(r);
+        }
+        let _ = status;
+        req.respond(resp)
+    }
+
+    /// The `Origin` to echo in CORS headers: allow-listed (exact or `*`) origins only.
+    pub(crate) fn cors_origin(&self, head: &RequestHead) -> Option<String> {
+        let origin = head.header("origin")?;
+        self.inner
+            .cfg
+            .allow_origins
+            .iter()
+            .any(|a| a == "*" || a == origin)
+            .then(|| origin.to_owned())
+    }
+
+    /// Whether a request from `origin` (for a server reached as `host`) may act: no `Origin`
+    /// (not a browser), same origin, or allow-listed.
+    pub(crate) fn origin_allowed(&self, origin: Option<&str>, host: Option<&str>) -> bool {
+        let Some(origin) = origin else { return true };
+        if self
+            .inner
+            .cfg
+            .allow_origins
+            .iter()
+            .any(|a| a == "*" || a == origin)
+        {
+            return true;
+        }
+        let authority = origin
+            .split_once("://")
+            .map(|(_, rest)| rest.trim_end_matches('/'));
+        let ok = match (authority, host) {
+            (Some(a), Some(h)) => !a.is_empty() && a.eq_ignore_ascii_case(h.trim()),
+            _ => false,
+        };
+        if !ok {
+            self.inner.counters.origin_refusals.fetch_add(1, Relaxed);
+        }
+        ok
+    }
+
+    /// Checks the request's token for `action` on `topic`: `Ok(None)` when authentication is
+    /// off, `Ok(Some(claims))` when granted, else the 401/403 response (with CORS headers for
+    /// `cors`).
+    pub(crate) fn authorize(
+        &self,
+        head: &RequestHead,
+        topic: &str,
+        action: Action,
+        cors: Option<&str>,
+    ) -> Result<Option<Claims>, Refusal> {
+        let Some(v) = &self.inner.verifier else {
+            return Ok(None);
+        };
+        let refuse = |e: TokenError| {
+            self.inner.counters.auth_failures.fetch_add(1, Relaxed);
+            let challenge = match e {
+                TokenError::Missing => "Bearer realm=\"sluice\"",
+                _ => "Bearer realm=\"sluice\", error=\"invalid_token\"",
+            };
+            Box::new(
+                error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    &e.to_string(),
+                    cors,
+                )
+                .header("www-authenticate", challenge),
+            )
+        };
+        let token = token_from(head.header("authorization"), head.query_param("token"))
+            .ok_or(TokenError::Missing)
+            .map_err(refuse)?;
+        let claims = v.verify(&token).map_err(refuse)?;
+        if !claims.allows(action, topic) {
+            self.inner.counters.auth_failures.fetch_add(1, Relaxed);
+            let what = match action {
+                Action::Subscribe => "subscribe to",
+                Action::Publish => "publish to",
+            };
+            let msg = format!("the token may not {what} this topic");
+            return Err(Box::new(error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                &msg,
+                cors,
+            )));
+        }
+        Ok(Some(claims))
+    }
+
+    /// The read position a subscriber asked for: `None` (absent or empty) is "from now",
+    /// `earliest`, or a cursor. `Err` is the 400 answer.
+    pub(crate) fn parse_start(raw: Option<&str>, cors: Option<&str>) -> Result<Start, Refusal> {
+        let Some(raw) = raw.filter(|s| !s.is_empty()) else {
+            return Ok(Start::Now);
+        };
+        let decoded = crate::query::percent_decode(raw);
+        match decoded.as_deref() {
+            Some("earliest") => Ok(Start::Earliest),
+            Some(c) => Cursor::parse(c).map(Start::At).map_err(|e| {
+                Box::new(error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_cursor",
+                    &format!("bad cursor: {e}"),
+                    cors,
+                ))
+            }),
+            None => Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "bad_cursor",
+                "bad percent-encoding",
+                cors,
+            ))),
+        }
+    }
+
+    /// The topic for a subscriber route, or the refusal (400, 503).
+    pub(crate) fn subscriber_topic(
+        &self,
+        name: &str,
+        cors: Option<&str>,
+    ) -> Result<Arc<TopicState>, Refusal> {
+        if self.is_shutting_down() {
+            return Err(Box::new(
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "shutting_down",
+                    "the server is shutting down",
+                    cors,
+                )
+                .header("retry-after", "1")
+                .header("connection", "close"),
+            ));
+        }
+        self.topic_state(name)
+            .map_err(|e| Box::new(publish_error(&e, cors)))
+    }
+
+    /// The first read of a subscriber, before its response head: `CursorAhead` is a 400.
+    pub(crate) fn first_read(
+        &self,
+        state: &TopicState,
+        start: Start,
+        cors: Option<&str>,
+    ) -> Result<ReadBatch, Refusal> {
+        match self.inner.lp.read(&state.name, start, self.read_limits()) {
+            Ok(b) => Ok(b),
+            Err(ReadError::CursorAhead { head }) => Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "cursor_ahead",
+                &format!("the cursor is ahead of the head {head}"),
+                cors,
+            ))),
+            Err(_) => Err(Box::new(error(
+                StatusCode::GONE,
+                "gone",
+                "the topic was removed",
+                cors,
+            ))),
+        }
+    }
+
+    pub(crate) fn read_limits(&self) -> ReadLimits {
+        ReadLimits {
+            max_events: self.inner.cfg.read_batch_events.max(1) as usize,
+            max_bytes: self.inner.cfg.read_batch_bytes,
+        }
+    }
+
+    /// `POST /publish/{topic}[?event=TYPE]` (and its CORS preflight).
+    async fn publish_route<S>(&self, mut req: Request<S>, topic: &str) -> Reply<S>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let cors = self.cors_origin(&req);
+        let cors = cors.as_deref();
+        if !is_valid_topic(topic) {
+            return req.respond(publish_error(&PublishError::BadTopic, cors));
+        }
+        match req.method() {
+            "POST" => {}
+            "OPTIONS" => {
+                let r = self.preflight(&req);
+                return req.respond(r);
+            }
+            _ => {
+                let r = error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "use POST",
+                    cors,
+                )
+                .header("allow", "POST, OPTIONS");
+                return req.respond(r);
+            }
+        }
+        if !self.origin_allowed(req.header("origin"), req.header("host")) {
+            let r = error(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "cross-origin publish from an origin not in the allow-list",
+                None,
+            );
+            return req.respond(r);
+        }
+        if let Err(r) = self.authorize(&req, topic, Action::Publish, cors) {
+            return req.respond(*r);
+        }
+        if topic.starts_with(RESERVED_PREFIX) {
+            let r = error(
+                StatusCode::FORBIDDEN,
+                "reserved_topic",
+                "topics starting with `sys.` are written by the hub only",
+                cors,
+            );
+            return req.respond(r);
+        }
+        let event_type = match req.query_param("event").filter(|e| !e.is_empty()) {
+            None => "message".to_owned(),
+            Some(raw) => match crate::query::percent_decode(raw) {
+                Some(e) if is_valid_event_type(&e) => e,
+                _ => return req.respond(publish_error(&PublishError::BadEventType, cors)),
+            },
+        };
+        if self.is_shutting_down() {
+            let r = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the server is shutting down",
+                cors,
+            )
+            .header("retry-after", "1");
+            return req.respond(r.header("connection", "close"));
+        }
+        let state = match self.topic_state(topic) {
+            Ok(s) => s,
+            Err(e) => return req.respond(publish_error(&e, cors)),
+        };
+        req.set_body_limit(self.inner.cfg.max_message_size as u64);
+        let body = match req.body().await {
+            Ok(b) => b,
+            Err(e) => {
+                let code = if e.status() == StatusCode::CONTENT_TOO_LARGE {
+                    "too_large"
+                } else {
+                    "bad_body"
+                };
+                let r = error(e.status(), code, &e.to_string(), cors);
+                return req.respond(r);
+            }
+        };
+        match self.append(&state, &event_type, body) {
+            Ok(c) => {
+                let body = format!("{{\"id\":\"{c}\"}}");
+                let r = with_cors(
+                    Response::new(StatusCode::OK)
+                        .header("content-type", "application/json")
+                        .header("cache-control", "no-store"),
+                    cors,
+                );
+                req.respond(r.body(body))
+            }
+            Err(e) => req.respond(publish_error(&e, cors)),
+        }
+    }
+
+    /// The answer to `OPTIONS /publish/{topic}`: 204 with the CORS grant for an allowed
+    /// origin, 403 otherwise.
+    fn preflight(&self, head: &RequestHead) -> Response {
+        match self.cors_origin(head) {
+            Some(o) => with_cors(Response::new(StatusCode::NO_CONTENT), Some(&o))
+                .header("access-control-allow-methods", "POST, OPTIONS")
+                .header(
+                    "access-control-allow-headers",
+                    "authorization, content-type",
+                )
+                .header("access-control-max-age", "600"),
+            None => {
+                self.inner.counters.origin_refusals.fetch_add(1, Relaxed);
+                error(
+                    StatusCode::FORBIDDEN,
+                    "origin_not_allowed",
+                    "origin not in the allow-list",
+                    None,
+                )
+            }
+        }
+    }
+
+    /// `GET /poll/{topic}`: policies here, the protocol in [`LongPoll::handle`].
+    async fn poll_route<S>(&self, req: Request<S>, topic: &str) -> Reply<S>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let cors = self.cors_origin(&req);
+        let cors = cors.as_deref();
+        if !is_valid_topic(topic) {
+            return req.respond(publish_error(&PublishError::BadTopic, cors));
+        }
+        if req.method() == "GET" {
+            if let Err(r) = self.authorize(&req, topic, Action::Subscribe, cors) {
+                return req.respond(*r);
+            }
+        }
+        let state = match self.subscriber_topic(topic, cors) {
+            Ok(s) => s,
+            Err(r) => return req.respond(*r),
+        };
+        let _gauge = GaugeGuard::new(self.inner.counters.gauge(Transport::Poll));
+        self.inner.lp.handle(&state.name, req).await
+    }
+}
+
+impl<S> Handler<S> for Hub
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    fn handle(&self, req: Request<S>) -> impl Future<Output = Reply<S>> + Send {
+        self.route(req)
+    }
+}
+
+/// Event types the hub accepts: 1–256 bytes, no CR/LF/NUL, not starting with `sluice-`
+/// (reserved for the hub's own SSE events `sluice-gap` and `sluice-reset`).
+pub(crate) fn is_valid_event_type(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= MAX_EVENT_TYPE_LEN
+        && !t.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
+        && !t.starts_with("sluice-")
+}
+
+/// Adds `Access-Control-Allow-Origin: <origin>` and `Vary: Origin` when `cors` is set.
+pub(crate) fn with_cors(r: Response, cors: Option<&str>) -> Response {
+    match cors {
+        Some(o) => match r.try_header("access-control-allow-origin", o.to_owned()) {
+            Ok(r) => r.header("vary", "origin"),
+            Err(_) => Response::from_status(StatusCode::BAD_REQUEST),
+        },
+        None => r,
+    }
+}
+
+/// A JSON error answer `{"error":"<code>","message":"<text>"}` (the long-poll protocol's
+/// shape, used on every route).
+pub(crate) fn error(status: StatusCode, code: &str, message: &str, cors: Option<&str>) -> Response {
+    let body = serde_json::json!({ "error": code, "message": message }).to_string();
+    with_cors(
+        Response::new(status)
+            .header("content-type", "application/json")
+            .header("cache-control", "no-store"),
+        cors,
+    )
+    .body(body)
+}
+
+pub(crate) fn publish_error(e: &PublishError, cors: Option<&str>) -> Response {
+    let r = error(e.status(), e.code(), &e.to_string(), cors);
+    if matches!(e, PublishError::TooManyTopics { .. }) {
+        r.header("retry-after", "10")
+    } else {
+        r
+    }
+}

@@ -1,0 +1,288 @@
+//! [`Hub::serve`]: the accept loop with connection caps, the once-a-second system task
+//! (`sys.metrics`, idle-topic reaping), and graceful shutdown.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sluice_tokio::http::{self, Handler, Reply, Request, ServerConfig, StatusCode};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::hub::{Hub, SYS_METRICS_TOPIC};
+
+/// Connections being refused (answered 503/429) at once; beyond this, extra connections are
+/// closed without an answer.
+const MAX_REFUSING: usize = 256;
+
+impl Hub {
+    /// Serves the hub on `listener` until [`Hub::shutdown`] is called, then shuts down
+    /// gracefully and returns.
+    ///
+    /// Each accepted connection runs [`http::serve_connection`] with [`Hub::route`] under
+    /// [`HubConfig::http`](crate::HubConfig::http) limits. Beyond
+    /// [`HubConfig::max_connections`](crate::HubConfig::max_connections) a connection gets 503
+    /// (`Retry-After: 1`), beyond the per-IP cap 429, and is closed. While serving, a system
+    /// task publishes `sys.metrics` every second (if enabled) and removes idle topics.
+    ///
+    /// Shutdown: the listener closes; WebSocket subscribers get Close 1001, SSE streams a
+    /// final `retry:` and their end, parked long-polls their (empty) answer; idle keep-alive
+    /// connections are closed; requests in progress finish. Whatever is still open after
+    /// [`HubConfig::shutdown_grace`](crate::HubConfig::shutdown_grace) is dropped.
+    ///
+    /// # Errors
+    /// Only if the listener fails persistently (transient accept errors such as running out
+    /// of file descriptors are waited out).
+    pub async fn serve(&self, listener: TcpListener) -> io::Result<()> {
+        let ips: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+        let refusing = Arc::new(AtomicUsize::new(0));
+        let mut conns = JoinSet::new();
+        let mut system = JoinSet::new();
+        system.spawn(system_task(self.clone()));
+        let result = loop {
+            tokio::select! {
+                r = listener.accept() => match r {
+                    Ok((stream, peer)) => self.admit(stream, peer, &ips, &refusing, &mut conns),
+                    Err(e) if is_transient(&e) => {
+                        tracing::warn!(error = %e, "accept failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => break Err(e),
+                },
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                () = self.shutdown_signal() => break Ok(()),
+            }
+        };
+        drop(listener);
+        // Make sure every subscriber sees the signal even if serve ended on an error.
+        self.shutdown();
+        let deadline = tokio::time::Instant::now() + self.inner.cfg.shutdown_grace;
+        tracing::info!(
+            connections = conns.len(),
+            "shutting down: closing subscribers"
+        );
+        loop {
+            // A poll parked just after the first release is answered by the next one.
+            self.inner.lp.release_all();
+            tokio::select! {
+                r = conns.join_next() => if r.is_none() { break },
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(connections = conns.len(), "shutdown grace over: dropping the rest");
+                    break;
+                }
+            }
+        }
+        conns.shutdown().await;
+        system.shutdown().await;
+        result
+    }
+
+    fn admit(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        ips: &Arc<Mutex<HashMap<IpAddr, usize>>>,
+        refusing: &Arc<AtomicUsize>,
+        conns: &mut JoinSet<()>,
+    ) {
+        let cfg = &self.inner.cfg;
+        let c = &self.inner.counters;
+        if cfg.http.nodelay {
+            let _ = stream.set_nodelay(true);
+        }
+        if c.tcp.load(Relaxed) as usize >= cfg.max_connections {
+            c.refused_max_connections.fetch_add(1, Relaxed);
+            tracing::debug!(%peer, "connection cap reached: 503");
+            refuse(stream, StatusCode::SERVICE_UNAVAILABLE, refusing, conns);
+            return;
+        }
+        let ip = peer.ip();
+        if let Some(cap) = cfg.max_connections_per_ip {
+            let mut map = ips.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let n = map.entry(ip).or_insert(0);
+            if *n >= cap {
+                drop(map);
+                c.refused_per_ip.fetch_add(1, Relaxed);
+                tracing::debug!(%peer, "per-IP connection cap reached: 429");
+                refuse(stream, StatusCode::TOO_MANY_REQUESTS, refusing, conns);
+                return;
+            }
+            *n += 1;
+        }
+        c.tcp.fetch_add(1, Relaxed);
+        let guard = ConnGuard {
+            hub: self.clone(),
+            ip,
+            ips: cfg.max_connections_per_ip.map(|_| Arc::clone(ips)),
+        };
+        let hub = self.clone();
+        conns.spawn(async move {
+            let _guard = guard;
+            serve_one(hub, stream, peer).await;
+        });
+    }
+}
+
+/// Releases a connection's slots (total and per-IP) however its task ends.
+struct ConnGuard {
+    hub: Hub,
+    ip: IpAddr,
+    ips: Option<Arc<Mutex<HashMap<IpAddr, usize>>>>,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.hub.inner.counters.tcp.fetch_sub(1, Relaxed);
+        if let Some(ips) = &self.ips {
+            let mut map = ips.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(n) = map.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+/// The per-connection handler: routes to the hub and tracks whether a request is in progress,
+/// so that shutdown closes idle keep-alive connections at once but lets requests finish.
+struct ConnHandler {
+    hub: Hub,
+    busy: AtomicBool,
+    idle: Notify,
+}
+
+impl Handler<TcpStream> for ConnHandler {
+    async fn handle(&self, req: Request<TcpStream>) -> Reply<TcpStream> {
+        self.busy.store(true, Relaxed);
+        let r = self.hub.route(req).await;
+        self.busy.store(false, Relaxed);
+        self.idle.notify_one();
+        r
+    }
+}
+
+async fn serve_one(hub: Hub, stream: TcpStream, peer: SocketAddr) {
+    let handler = ConnHandler {
+        hub: hub.clone(),
+        busy: AtomicBool::new(false),
+        idle: Notify::new(),
+    };
+    let cfg = &hub.inner.cfg.http;
+    let conn = http::serve_connection(stream, cfg, &handler);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = &mut conn => {
+            if let Err(e) = r {
+                tracing::debug!(%peer, error = %e, "connection ended");
+            }
+            return;
+        }
+        () = hub.shutdown_signal() => {}
+    }
+    loop {
+        if !handler.busy.load(Relaxed) {
+            // Between requests: let an answer the layer is still writing go out, then close.
+            let _ = tokio::time::timeout(Duration::from_millis(50), &mut conn).await;
+            return;
+        }
+        tokio::select! {
+            _ = &mut conn => return,
+            () = handler.idle.notified() => {}
+        }
+    }
+}
+
+/// Answers one request on a connection over a cap with `status` and closes it; bounded by
+/// [`MAX_REFUSING`] and short timeouts.
+fn refuse(
+    stream: TcpStream,
+    status: StatusCode,
+    refusing: &Arc<AtomicUsize>,
+    conns: &mut JoinSet<()>,
+) {
+    if refusing.fetch_add(1, Relaxed) >= MAX_REFUSING {
+        refusing.fetch_sub(1, Relaxed);
+        drop(stream);
+        return;
+    }
+    let refusing = Arc::clone(refusing);
+    conns.spawn(async move {
+        let mut cfg = ServerConfig::default();
+        cfg.header_read_timeout = Duration::from_secs(2);
+        cfg.keep_alive_timeout = Duration::from_secs(2);
+        cfg.write_timeout = Duration::from_secs(2);
+        cfg.linger_timeout = Duration::from_millis(200);
+        let handler = move |req: Request<TcpStream>| async move {
+            let msg = if status == StatusCode::SERVICE_UNAVAILABLE {
+                "too many connections"
+            } else {
+                "too many connections from this address"
+            };
+            let r = crate::hub::error(status, "busy", msg, None)
+                .header("retry-after", "1")
+                .header("connection", "close");
+            req.respond(r)
+        };
+        let _ = http::serve_connection(stream, &cfg, &handler).await;
+        refusing.fetch_sub(1, Relaxed);
+    });
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    use io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::ConnectionAborted | K::ConnectionReset | K::Interrupted | K::WouldBlock | K::TimedOut
+    ) || matches!(e.raw_os_error(), Some(23 | 24 | 12 | 105)) // ENFILE, EMFILE, ENOMEM, ENOBUFS
+}
+
+/// Once a second: publish `sys.metrics` (if enabled) and reap idle topics, until shutdown.
+async fn system_task(hub: Hub) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let started = Instant::now();
+    let mut last = (Instant::now(), hub.metrics());
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = hub.shutdown_signal() => return,
+        }
+        let now = Instant::now();
+        hub.reap_topics(now);
+        if !hub.inner.cfg.sys_metrics {
+            continue;
+        }
+        let m = hub.metrics();
+        let secs = now.duration_since(last.0).as_secs_f64().max(1e-3);
+        let rate = |a: u64, b: u64| ((a.saturating_sub(b)) as f64 / secs * 10.0).round() / 10.0;
+        let json = serde_json::json!({
+            "time": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            "uptime_s": started.elapsed().as_secs(),
+            "connections": {
+                "tcp": m.connections,
+                "ws": m.ws,
+                "sse": m.sse,
+                "poll": m.poll,
+            },
+            "parked_polls": m.parked_polls,
+            "topics": m.topics,
+            "events_in_per_s": rate(m.events_in, last.1.events_in),
+            "events_out_per_s": rate(m.events_out(), last.1.events_out()),
+            "events_in_total": m.events_in,
+            "events_out_total": m.events_out(),
+            "rss_bytes": m.rss_bytes,
+        });
+        last = (now, m);
+        if let Ok(state) = hub.topic_state(SYS_METRICS_TOPIC) {
+            let _ = hub.append(&state, "message", json.to_string().into());
+        }
+    }
+}

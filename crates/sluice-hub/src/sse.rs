@@ -1,0 +1,206 @@
+//! `GET /sse/{topic}` with `Last-Event-ID` or `?cursor=C`: a Server-Sent Events stream on a
+//! cursor, written with the HTTP layer's [`respond_streaming`](Request::respond_streaming) and
+//! `sluice-sse`'s encoder (each event encoded once per topic, see [`crate::frames`]).
+//!
+//! The stream opens with `retry:` (the reconnection hint) and, for a stream that starts "from
+//! now", an `id:` line with the head cursor (an empty event: browsers set `lastEventId`
+//! without firing anything), so a reconnect before the first event loses nothing. Then per
+//! event `id: <cursor>`, `event: <type>` (omitted for `message`), `data:` lines; a gap is
+//! `event: sluice-gap` / `data: {"missed":n}`, a reset `event: sluice-reset` /
+//! `data: {"reset":true}`, each followed by an `id:` when no event carries the new position.
+//! A comment (`:`) is sent after [`HubConfig::sse_heartbeat`](crate::HubConfig::sse_heartbeat)
+//! of silence; a peer that stops reading is dropped by the write timeout and one that closes
+//! is noticed at once. At shutdown a final `retry:` is sent and the stream ends.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::{Bytes, BytesMut};
+use sluice_longpoll::Start;
+use sluice_tokio::http::{Reply, Request, Response, ResponseWriter, StatusCode};
+use sluice_tokio::longpoll::{ReadBatch, ReadError};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::auth::Action;
+use crate::hub::{Hub, PublishError, TopicState, error, publish_error, with_cors};
+use crate::metrics::{GaugeGuard, Transport};
+use crate::topic::is_valid_topic;
+
+pub(crate) async fn route<S>(hub: &Hub, req: Request<S>, topic: &str) -> Reply<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let cors = hub.cors_origin(&req);
+    let cors = cors.as_deref();
+    if !is_valid_topic(topic) {
+        return req.respond(publish_error(&PublishError::BadTopic, cors));
+    }
+    if !matches!(req.method(), "GET" | "HEAD") {
+        let r = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "use GET",
+            cors,
+        )
+        .header("allow", "GET, HEAD");
+        return req.respond(r);
+    }
+    if let Err(r) = hub.authorize(&req, topic, Action::Subscribe, cors) {
+        return req.respond(*r);
+    }
+    // A browser's reconnect repeats the URL (with its original ?cursor=) and sends the newer
+    // Last-Event-ID: the header wins.
+    let raw = req
+        .header("last-event-id")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .or_else(|| req.query_param("cursor"));
+    let start = match Hub::parse_start(raw, cors) {
+        Ok(s) => s,
+        Err(r) => return req.respond(*r),
+    };
+    let state = match hub.subscriber_topic(topic, cors) {
+        Ok(s) => s,
+        Err(r) => return req.respond(*r),
+    };
+    let Some(mut head) = hub.inner.lp.subscribe(&state.name) else {
+        return req.respond(error(StatusCode::GONE, "gone", "topic removed", cors));
+    };
+    head.borrow_and_update();
+    let first = match hub.first_read(&state, start, cors) {
+        Ok(b) => b,
+        Err(r) => return req.respond(*r),
+    };
+    let resp = with_cors(
+        Response::new(StatusCode::OK)
+            .header("content-type", "text/event-stream")
+            .header("cache-control", "no-store")
+            .header("x-accel-buffering", "no"),
+        cors,
+    );
+    let is_head = req.method() == "HEAD";
+    let Ok(mut w) = Box::pin(req.respond_streaming(resp)).await else {
+        return Reply::closed();
+    };
+    if is_head {
+        return w.finish().await;
+    }
+    let _gauge = GaugeGuard::new(hub.inner.counters.gauge(Transport::Sse));
+    tracing::debug!(topic, "sse subscriber");
+    let retry = retry_line(hub);
+    let mut opening = BytesMut::from(&retry[..]);
+    if start == Start::Now {
+        opening.extend_from_slice(b"id: ");
+        opening.extend_from_slice(first.next.to_string().as_bytes());
+        opening.extend_from_slice(b"\n");
+    }
+    opening.extend_from_slice(b"\n");
+    if w.send(opening.freeze()).await.is_err() {
+        return Reply::closed();
+    }
+    match stream(hub, &state, &mut w, &mut head, first).await {
+        Ending::Finish => {
+            let mut last = BytesMut::from(&retry[..]);
+            last.extend_from_slice(b"\n");
+            if w.send(last.freeze()).await.is_err() {
+                return Reply::closed();
+            }
+            w.finish().await
+        }
+        Ending::Gone => Reply::closed(),
+    }
+}
+
+fn retry_line(hub: &Hub) -> Bytes {
+    let ms = hub.inner.cfg.sse_retry.as_millis();
+    Bytes::from(format!("retry: {ms}\n"))
+}
+
+enum Ending {
+    /// End the body properly (shutdown, topic removed).
+    Finish,
+    /// The client went away or stopped reading.
+    Gone,
+}
+
+async fn stream<S>(
+    hub: &Hub,
+    state: &TopicState,
+    w: &mut ResponseWriter<S>,
+    head: &mut tokio::sync::watch::Receiver<sluice_longpoll::Cursor>,
+    first: ReadBatch,
+) -> Ending
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let lp = &hub.inner.lp;
+    let limits = hub.read_limits();
+    let heartbeat = hub.inner.cfg.sse_heartbeat;
+    let mut batch = first;
+    loop {
+        if let Some(out) = encode_batch(state, &batch) {
+            if w.send(out).await.is_err() {
+                return Ending::Gone;
+            }
+            hub.inner
+                .counters
+                .delivered_sse
+                .fetch_add(batch.events.len() as u64, Relaxed);
+        }
+        let from = Start::At(batch.next);
+        if !batch.more {
+            loop {
+                tokio::select! {
+                    r = head.changed() => {
+                        if r.is_err() {
+                            return Ending::Finish; // topic removed
+                        }
+                        break;
+                    }
+                    () = tokio::time::sleep(heartbeat) => {
+                        if w.send(Bytes::from_static(sluice_sse::HEARTBEAT)).await.is_err() {
+                            return Ending::Gone;
+                        }
+                    }
+                    () = w.closed() => return Ending::Gone,
+                    () = hub.shutdown_signal() => return Ending::Finish,
+                }
+            }
+        }
+        head.borrow_and_update();
+        batch = match lp.read(&state.name, from, limits) {
+            Ok(b) => b,
+            Err(ReadError::NoTopic) => return Ending::Finish,
+            Err(_) => return Ending::Gone,
+        };
+    }
+}
+
+/// The bytes for one batch: notices, then the events' cached frames. A single event is sent
+/// as its shared `Bytes` (no copy); several are gathered into one write.
+fn encode_batch(state: &TopicState, batch: &ReadBatch) -> Option<Bytes> {
+    let notices = batch.reset || batch.gap.is_some();
+    if !notices && batch.events.len() == 1 {
+        let ev = &batch.events[0];
+        return Some(state.frames.get(ev).sse(ev));
+    }
+    if !notices && batch.events.is_empty() {
+        return None;
+    }
+    let mut out = BytesMut::new();
+    if batch.reset {
+        out.extend_from_slice(b"event: sluice-reset\ndata: {\"reset\":true}\n\n");
+    }
+    if let Some(missed) = batch.gap {
+        out.extend_from_slice(
+            format!("event: sluice-gap\ndata: {{\"missed\":{missed}}}\n\n").as_bytes(),
+        );
+    }
+    if notices && batch.events.is_empty() {
+        // Move the client's Last-Event-ID past what it can no longer get.
+        out.extend_from_slice(format!("id: {}\n\n", batch.next).as_bytes());
+    }
+    for ev in &batch.events {
+        out.extend_from_slice(&state.frames.get(ev).sse(ev));
+    }
+    Some(out.freeze())
+}

@@ -1,0 +1,211 @@
+//! `GET /ws/{topic}[?cursor=C]`: a WebSocket subscriber (and publisher) on a cursor.
+//!
+//! Frames to the client (text): `{"id":…,"event":…,"data":…}` per event (the log's JSON,
+//! encoded once per event), `{"gap":{"missed":n}}`, `{"reset":true}`. Text frames from the
+//! client are published to the topic as `message` events if its token allows publishing.
+//!
+//! One task per connection runs two loops over the split socket: the reader (client messages,
+//! Pongs, the keepalive Ping and idle timeout) and the writer, which reads the log from its
+//! cursor whenever the socket has room (the write buffer is bounded by
+//! [`HubConfig::ws_write_buffer`](crate::HubConfig::ws_write_buffer)), so a slow subscriber
+//! costs no copies and falls into an explicit gap if it drops out of retention.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use sluice_longpoll::Start;
+use sluice_tokio::http::{Reply, Request, StatusCode};
+use sluice_tokio::longpoll::{ReadBatch, ReadError};
+use sluice_tokio::ws::{self, Accept, CloseCode, Message, WsConfig, WsReader, WsWriter};
+use sluice_ws::Utf8Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::auth::Action;
+use crate::hub::{Hub, PublishError, RESERVED_PREFIX, TopicState, error, publish_error};
+use crate::metrics::{GaugeGuard, Transport};
+use crate::topic::is_valid_topic;
+
+pub(crate) async fn route<S>(hub: &Hub, req: Request<S>, topic: &str) -> Reply<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    if !is_valid_topic(topic) {
+        return req.respond(publish_error(&PublishError::BadTopic, None));
+    }
+    let claims = match hub.authorize(&req, topic, Action::Subscribe, None) {
+        Ok(c) => c,
+        Err(r) => return req.respond(*r),
+    };
+    let may_publish = !topic.starts_with(RESERVED_PREFIX)
+        && claims
+            .as_ref()
+            .is_none_or(|c| c.allows(Action::Publish, topic));
+    let start = match Hub::parse_start(req.query_param("cursor"), None) {
+        Ok(s) => s,
+        Err(r) => return req.respond(*r),
+    };
+    let state = match hub.subscriber_topic(topic, None) {
+        Ok(s) => s,
+        Err(r) => return req.respond(*r),
+    };
+    let Some(mut head) = hub.inner.lp.subscribe(&state.name) else {
+        return req.respond(error(StatusCode::GONE, "gone", "topic removed", None));
+    };
+    head.borrow_and_update();
+    let first = match hub.first_read(&state, start, None) {
+        Ok(b) => b,
+        Err(r) => return req.respond(*r),
+    };
+    let cfg = &hub.inner.cfg;
+    let mut protocol = sluice_ws::Config::default();
+    protocol.max_message_size = cfg.max_message_size;
+    protocol.max_frame_size = cfg.max_message_size;
+    let ws_cfg = WsConfig::default()
+        .protocol(protocol)
+        .ping_interval(Some(cfg.ws_ping_interval))
+        .idle_timeout(Some(cfg.ws_idle_timeout))
+        .close_timeout(Duration::from_secs(2).min(cfg.shutdown_grace))
+        .write_buffer_high_water(cfg.ws_write_buffer);
+    let host = req.header("host").map(str::to_owned);
+    let decide = |r: &ws::ServerRequest| {
+        if hub.origin_allowed(r.origin(), host.as_deref()) {
+            Ok(Accept::new())
+        } else {
+            Err(error(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "WebSocket from an origin not in the allow-list",
+                None,
+            ))
+        }
+    };
+    let socket = match ws::accept_http(req, ws_cfg, decide).await {
+        Ok((socket, _)) => socket,
+        Err(reply) => return reply,
+    };
+    let _gauge = GaugeGuard::new(hub.inner.counters.gauge(Transport::Ws));
+    tracing::debug!(topic, "websocket subscriber");
+    let (mut rd, mut wr) = socket.split();
+    let end = {
+        let writer = write_loop(hub, &state, &mut wr, &mut head, first);
+        let reader = read_loop(hub, &state, &mut rd, may_publish);
+        tokio::select! {
+            e = writer => e,
+            e = reader => e,
+            () = hub.shutdown_signal() => End::Close(CloseCode::GOING_AWAY, "server shutting down"),
+        }
+    };
+    if let End::Close(code, reason) = end {
+        if wr.close(code, reason).await.is_ok() {
+            // Complete the closing handshake (bounded by the close timeout).
+            while let Some(r) = rd.recv().await {
+                if r.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    Reply::closed()
+}
+
+/// How a session ends.
+enum End {
+    /// Send a Close with this code, then finish the handshake.
+    Close(CloseCode, &'static str),
+    /// The connection is already finished (peer closed, I/O error, protocol error).
+    Done,
+}
+
+async fn write_loop<S>(
+    hub: &Hub,
+    state: &TopicState,
+    wr: &mut WsWriter<S>,
+    head: &mut tokio::sync::watch::Receiver<sluice_longpoll::Cursor>,
+    first: ReadBatch,
+) -> End
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let lp = &hub.inner.lp;
+    let limits = hub.read_limits();
+    let mut batch = first;
+    loop {
+        let mut wrote = false;
+        if batch.reset {
+            wrote = true;
+            if wr
+                .feed(Message::text(Utf8Bytes::from_static("{\"reset\":true}")))
+                .await
+                .is_err()
+            {
+                return End::Done;
+            }
+        }
+        if let Some(missed) = batch.gap {
+            wrote = true;
+            let m = Message::text(format!("{{\"gap\":{{\"missed\":{missed}}}}}"));
+            if wr.feed(m).await.is_err() {
+                return End::Done;
+            }
+        }
+        for ev in &batch.events {
+            let frame = state.frames.get(ev).ws(ev);
+            if wr.feed(Message::Text(frame)).await.is_err() {
+                return End::Done;
+            }
+        }
+        if !batch.events.is_empty() {
+            wrote = true;
+            hub.inner
+                .counters
+                .delivered_ws
+                .fetch_add(batch.events.len() as u64, Relaxed);
+        }
+        if wrote && wr.flush().await.is_err() {
+            return End::Done;
+        }
+        let from = Start::At(batch.next);
+        if !batch.more && head.changed().await.is_err() {
+            return End::Close(CloseCode::GOING_AWAY, "topic removed");
+        }
+        head.borrow_and_update();
+        batch = match lp.read(&state.name, from, limits) {
+            Ok(b) => b,
+            Err(ReadError::NoTopic) => return End::Close(CloseCode::GOING_AWAY, "topic removed"),
+            Err(_) => return End::Close(CloseCode::INTERNAL_ERROR, "cursor ahead of the log"),
+        };
+    }
+}
+
+async fn read_loop<S>(
+    hub: &Hub,
+    state: &TopicState,
+    rd: &mut WsReader<S>,
+    may_publish: bool,
+) -> End
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    loop {
+        match rd.recv().await {
+            Some(Ok(Message::Text(t))) => {
+                if !may_publish {
+                    return End::Close(CloseCode::POLICY_VIOLATION, "publish not allowed");
+                }
+                match hub.append(state, "message", t.into_bytes()) {
+                    Ok(_) => {}
+                    Err(PublishError::TooLarge { .. }) => {
+                        return End::Close(CloseCode::MESSAGE_TOO_BIG, "message too large");
+                    }
+                    Err(_) => return End::Close(CloseCode::INTERNAL_ERROR, "publish failed"),
+                }
+            }
+            Some(Ok(Message::Binary(_))) => {
+                return End::Close(CloseCode::UNSUPPORTED_DATA, "text frames only");
+            }
+            // Protocol errors were answered with their close code by the driver; `None` is a
+            // finished close (or the idle timeout's 1001).
+            Some(Err(_)) | None => return End::Done,
+        }
+    }
+}
