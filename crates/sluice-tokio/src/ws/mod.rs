@@ -32,7 +32,7 @@ pub use self::handshake::{Decision, accept, accept_with, connect, connect_with, 
 pub use self::http_upgrade::accept_http;
 pub use self::socket::WebSocket;
 pub use self::split::{WsReader, WsWriter};
-pub use sluice_ws::handshake::{Accept, ServerRequest};
 #[cfg(feature = "deflate")]
 pub use sluice_ws::deflate::DeflateConfig;
+pub use sluice_ws::handshake::{Accept, ServerRequest};
 pub use sluice_ws::{CloseCode, Event, Message, Role, Utf8Bytes};

@@ -172,8 +172,15 @@ impl PerMessageDeflate {
         self.stats.compress_in += input_len as u64;
         if fin {
             self.stats.messages_compressed += 1;
+            // §7.2.1: the message must end with an empty stored block, minus its last 4
+            // bytes. A sync flush ends with one; when it had nothing new to flush (empty
+            // input right after an earlier flush, e.g. an empty last fragment) it wrote
+            // nothing, and the stream is byte-aligned: the block is then its header byte
+            // alone (BFINAL = 0, BTYPE = 00, padding), as in RFC 7692 §7.2.3.6.
             if out.ends_with(&TAIL) {
                 out.truncate(out.len() - TAIL.len());
+            } else {
+                out.push(0x00);
             }
             if self.tx_reset {
                 self.compressor = None;
