@@ -30,7 +30,7 @@ Examples:
 pub(crate) struct PubArgs {
     /// The publish endpoint, e.g. http://127.0.0.1:8080/publish/news
     url: String,
-    /// The event data (UTF-8 text); `-` reads it from stdin.
+    /// The event data (UTF-8 text); `-` reads it from stdin (one final line break dropped).
     data: String,
     /// The event type (default: the hub's, `message`).
     #[arg(long)]
@@ -235,6 +235,13 @@ pub(crate) fn run(a: PubArgs) -> i32 {
         if let Err(e) = std::io::stdin().read_to_string(&mut s) {
             eprintln!("sluice pub: cannot read the data from stdin (UTF-8 text expected): {e}");
             return 2;
+        }
+        // As the shell's `$(...)`: one final line break is not part of the data.
+        if s.ends_with('\n') {
+            s.pop();
+            if s.ends_with('\r') {
+                s.pop();
+            }
         }
         s
     } else {

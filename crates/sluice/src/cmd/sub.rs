@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use sluice_sse::ResponseError;
 use sluice_tokio::http::ClientRequest;
-use sluice_tokio::longpoll::{ClientEvent, Cursor, LongPollClient, LongPollClientConfig, Start};
+use sluice_tokio::longpoll::{
+    ClientError as LpError, ClientEvent, Cursor, LongPollClient, LongPollClientConfig, PollError,
+    Start,
+};
 use sluice_tokio::sse::{Disconnect, SseClient, SseClientConfig, SseError, SseEvent};
 use sluice_tokio::ws::{Message, WsConfig};
 
@@ -320,7 +323,19 @@ async fn sub_poll(hub: &HubUrl, a: &SubArgs, out: &mut Printer) -> Result<(), St
                     return Ok(());
                 }
             }
-            Err(e) if e.is_terminal() => return Err(format!("{} refused: {e}", hub.authority)),
+            Err(e) if e.is_terminal() => {
+                let status = match &e {
+                    PollError::Protocol(LpError::Refused { status }) => Some(*status),
+                    PollError::Protocol(LpError::BadRequest) => Some(400),
+                    PollError::Protocol(LpError::Gone) => Some(410),
+                    _ => None,
+                };
+                let what = format!("{} refused the long-poll", hub.authority);
+                return Err(match status {
+                    Some(s) => describe_status(s, b"", &what),
+                    None => format!("{what}: {e}"),
+                });
+            }
             Err(e) if !client.answered() => {
                 return Err(format!("cannot reach {}: {e}", hub.authority));
             }
