@@ -19,8 +19,8 @@
 //! Idle mode: opens `--idle-base` connections, samples the server's `VmRSS`,
 //! opens `--idle` more, samples again and reports the growth per connection.
 //!
-//! The client is `sluice_tokio::ws::connect` for every server, so only the
-//! server differs between runs. The last line of output is a machine-readable
+//! The client is `sluice_tokio::ws::connect` for every server (no
+//! permessage-deflate offer), so only the server differs between runs. The last line of output is a machine-readable
 //! `RESULT key=value ...` line.
 
 use std::sync::Arc;
@@ -104,8 +104,10 @@ fn main() {
     }
 }
 
+/// Client configuration: 64 MiB limits, no permessage-deflate offer (the peers
+/// do not implement it, so every server is measured on plain frames).
 fn client_config() -> WsConfig {
-    let mut cfg = WsConfig::default();
+    let mut cfg = WsConfig::default().deflate(None);
     cfg.protocol = cfg
         .protocol
         .with_max_frame_size(64 << 20)
