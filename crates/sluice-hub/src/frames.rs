@@ -156,7 +156,7 @@ mod tests {
         let c = cache.get(&evs[1]);
         assert_eq!(
             &c.sse(&evs[1])[..],
-            b"id: 1.7.2\nevent: chat\ndata: line 1\ndata: second\n\n"
+            b"event: chat\nid: 1.7.2\ndata: line 1\ndata: second\n\n"
         );
         assert_eq!(
             c.ws(&evs[1]).as_str(),
