@@ -42,7 +42,7 @@ impl Claims {
 
     /// Sets the subject.
     #[must_use]
-    pub fn sub(mut self, sub: impl Into<String>) -> Claims {
+    pub fn subject(mut self, sub: impl Into<String>) -> Claims {
         self.sub = Some(sub.into());
         self
     }
@@ -183,7 +183,7 @@ mod tests {
     #[test]
     fn round_trip_and_patterns() {
         let claims = Claims::new(now() + 60)
-            .sub("alice")
+            .subject("alice")
             .subscribe("news.*")
             .publish("chat");
         let t = mint_token(b"s3cret", &claims).unwrap();

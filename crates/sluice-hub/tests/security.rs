@@ -25,7 +25,7 @@ fn token(c: &Claims) -> String {
 fn valid() -> String {
     token(
         &Claims::new(now_unix() + 300)
-            .sub("tester")
+            .subject("tester")
             .subscribe("news.*")
             .publish("news.*"),
     )
