@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# CI: the hub's web page in headless Chromium (scripts/interop/chromium_hub.mjs) against a real
+# `sluice serve`, every transport, a hub restart, transport switches and ?token= passthrough.
+# Builds the release binary if missing (or older than the sources), installs the node modules
+# if missing, saves target/hub-screenshot.png. Exits non-zero on any failure.
+#
+#   scripts/interop/hub_ci.sh            (env CHROMIUM=/usr/bin/chromium SLUICE_BIN=...)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+BIN=${SLUICE_BIN:-target/release/sluice}
+if [ -z "${SLUICE_BIN:-}" ]; then
+    stale=
+    [ -x "$BIN" ] || stale=1
+    # Rebuild when a source of the binary (or the embedded page) is newer than it.
+    if [ -z "$stale" ] && [ -n "$(find crates -newer "$BIN" -type f \( -name '*.rs' -o -name '*.html' -o -name Cargo.toml \) -print -quit)" ]; then
+        stale=1
+    fi
+    if [ -n "$stale" ]; then
+        echo "building $BIN" >&2
+        cargo build --release -q -p sluice
+    fi
+fi
+[ -x "$BIN" ] || { echo "hub_ci: $BIN missing" >&2; exit 1; }
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || { echo "hub_ci: ${CHROMIUM:-/usr/bin/chromium} missing (Debian package chromium; scripts/setup.sh)" >&2; exit 1; }
+if [ ! -d scripts/interop/node_modules/playwright-core ]; then
+    (cd scripts/interop && npm ci --no-audit --no-fund)
+fi
+mkdir -p target
+node scripts/interop/chromium_hub.mjs --bin "$BIN" --screenshot target/hub-screenshot.png
