@@ -225,8 +225,14 @@ mod tests {
     #[test]
     fn token_sources() {
         assert_eq!(token_from(Some("Bearer abc"), None).as_deref(), Some("abc"));
-        assert_eq!(token_from(Some("bearer  abc "), None).as_deref(), Some("abc"));
-        assert_eq!(token_from(Some("Basic abc"), Some("q")).as_deref(), Some("q"));
+        assert_eq!(
+            token_from(Some("bearer  abc "), None).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            token_from(Some("Basic abc"), Some("q")).as_deref(),
+            Some("q")
+        );
         assert_eq!(token_from(None, Some("a%2Eb")).as_deref(), Some("a.b"));
         assert_eq!(token_from(None, Some("")), None);
         assert_eq!(token_from(None, None), None);

@@ -51,6 +51,12 @@ pub struct HubConfig {
     /// (a slow subscriber then reads from its cursor later instead of buffering). Default
     /// 64 KiB.
     pub ws_write_buffer: usize,
+    /// WebSocket permessage-deflate (RFC 7692) for clients that offer it. Default `None`
+    /// (off): compression is per connection, so every subscriber would compress every event
+    /// again (the shared once-encoded frame is lost) and hold a compressor (about 300 KiB with
+    /// default windows). Turn it on for few subscribers on slow links, preferably with
+    /// `server_no_context_takeover`.
+    pub ws_deflate: Option<sluice_ws::deflate::DeflateConfig>,
     /// SSE: a comment line is sent after this long without an event. Default 15 s. A peer that
     /// stops reading is dropped by the write timeout ([`http`](Self::http)`.write_timeout`).
     pub sse_heartbeat: Duration,
@@ -95,6 +101,7 @@ impl Default for HubConfig {
             ws_ping_interval: Duration::from_secs(20),
             ws_idle_timeout: Duration::from_secs(60),
             ws_write_buffer: 64 << 10,
+            ws_deflate: None,
             sse_heartbeat: Duration::from_secs(15),
             sse_retry: Duration::from_secs(2),
             read_batch_events: 256,

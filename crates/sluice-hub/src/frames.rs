@@ -38,9 +38,7 @@ impl Frames {
 }
 
 pub(crate) fn encode_sse(ev: &Event) -> Bytes {
-    let mut e = sluice_sse::Event::new()
-        .id(ev.id())
-        .data(ev.data_str());
+    let mut e = sluice_sse::Event::new().id(ev.id()).data(ev.data_str());
     if ev.event_type() != "message" {
         e = e.event(ev.event_type());
     }
@@ -103,8 +101,7 @@ impl FrameCache {
         let cost = 2 * ev.size() + 64;
         w.frames.push_back((cost, Arc::clone(&f)));
         w.bytes += cost;
-        while w.frames.len() > 1 && (w.frames.len() > self.max_events || w.bytes > self.max_bytes)
-        {
+        while w.frames.len() > 1 && (w.frames.len() > self.max_events || w.bytes > self.max_bytes) {
             if let Some((c, _)) = w.frames.pop_front() {
                 w.bytes -= c;
                 w.first += 1;

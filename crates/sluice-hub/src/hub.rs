@@ -139,8 +139,7 @@ impl Hub {
     #[must_use]
     pub fn new(mut config: HubConfig) -> Hub {
         // Data up to `max_message_size` with any valid event type always fits a log entry.
-        config.retention.max_event_bytes =
-            config.max_message_size + MAX_EVENT_TYPE_LEN;
+        config.retention.max_event_bytes = config.max_message_size + MAX_EVENT_TYPE_LEN;
         let lp = LongPoll::new({
             let mut c = LongPollConfig::default();
             c.server = config.longpoll.clone();
@@ -293,10 +292,7 @@ impl Hub {
         }
         let max = self.inner.cfg.max_topics;
         if topics.len() >= max {
-            self.inner
-                .counters
-                .refused_max_topics
-                .fetch_add(1, Relaxed);
+            self.inner.counters.refused_max_topics.fetch_add(1, Relaxed);
             return Err(PublishError::TooManyTopics { max });
         }
         let key: Arc<str> = Arc::from(name);
@@ -346,8 +342,7 @@ impl Hub {
                     );
                     match last {
                         Ok(b) => b.events.last().is_none_or(|ev| {
-                            now.saturating_duration_since(ev.appended_at())
-                                >= cfg.retention.max_age
+                            now.saturating_duration_since(ev.appended_at()) >= cfg.retention.max_age
                         }),
                         Err(_) => true,
                     }

@@ -39,7 +39,10 @@ mod tests {
     fn decodes() {
         assert_eq!(percent_decode("abc").as_deref(), Some("abc"));
         assert_eq!(percent_decode("a%20b+c").as_deref(), Some("a b c"));
-        assert_eq!(percent_decode("line%0Abreak").as_deref(), Some("line\nbreak"));
+        assert_eq!(
+            percent_decode("line%0Abreak").as_deref(),
+            Some("line\nbreak")
+        );
         assert_eq!(percent_decode("%C3%A9").as_deref(), Some("é"));
         assert_eq!(percent_decode("%E9"), None);
         assert_eq!(percent_decode("%4"), None);

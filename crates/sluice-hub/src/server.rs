@@ -104,7 +104,9 @@ impl Hub {
         }
         let ip = peer.ip();
         if let Some(cap) = cfg.max_connections_per_ip {
-            let mut map = ips.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut map = ips
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let n = map.entry(ip).or_insert(0);
             if *n >= cap {
                 drop(map);
@@ -140,7 +142,9 @@ impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.hub.inner.counters.tcp.fetch_sub(1, Relaxed);
         if let Some(ips) = &self.ips {
-            let mut map = ips.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut map = ips
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(n) = map.get_mut(&self.ip) {
                 *n -= 1;
                 if *n == 0 {

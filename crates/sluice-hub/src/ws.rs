@@ -65,7 +65,8 @@ where
         .ping_interval(Some(cfg.ws_ping_interval))
         .idle_timeout(Some(cfg.ws_idle_timeout))
         .close_timeout(Duration::from_secs(2).min(cfg.shutdown_grace))
-        .write_buffer_high_water(cfg.ws_write_buffer);
+        .write_buffer_high_water(cfg.ws_write_buffer)
+        .deflate(cfg.ws_deflate.clone());
     let host = req.header("host").map(str::to_owned);
     let decide = |r: &ws::ServerRequest| {
         if hub.origin_allowed(r.origin(), host.as_deref()) {
@@ -177,12 +178,7 @@ where
     }
 }
 
-async fn read_loop<S>(
-    hub: &Hub,
-    state: &TopicState,
-    rd: &mut WsReader<S>,
-    may_publish: bool,
-) -> End
+async fn read_loop<S>(hub: &Hub, state: &TopicState, rd: &mut WsReader<S>, may_publish: bool) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {

@@ -21,7 +21,10 @@ async fn raw_status(s: &Server, request: &[u8]) -> u16 {
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(T, c.read_to_end(&mut buf)).await;
     let text = String::from_utf8_lossy(&buf);
-    text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,7 +33,10 @@ async fn message_size_413_and_websocket_1009() {
     cfg.max_message_size = 100;
     let s = Server::start(cfg).await;
     assert_eq!(s.publish("t", &"a".repeat(100)).await.0, StatusCode::OK);
-    assert_eq!(s.publish("t", &"a".repeat(101)).await.0, StatusCode::CONTENT_TOO_LARGE);
+    assert_eq!(
+        s.publish("t", &"a".repeat(101)).await.0,
+        StatusCode::CONTENT_TOO_LARGE
+    );
     // Chunked body over the limit: 413 too.
     let chunked = b"POST /publish/t HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n\
         40\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\
@@ -39,7 +45,10 @@ async fn message_size_413_and_websocket_1009() {
     // The library API enforces the same limit.
     assert!(matches!(
         s.hub.publish("t", "message", "a".repeat(101)),
-        Err(sluice_hub::PublishError::TooLarge { size: 101, max: 100 })
+        Err(sluice_hub::PublishError::TooLarge {
+            size: 101,
+            max: 100
+        })
     ));
     // A WebSocket message over the limit closes with 1009.
     let mut ws = s.ws("/ws/t", &[]).await.unwrap();
@@ -61,13 +70,20 @@ async fn bad_topics_cursors_and_routes() {
     let s = Server::start(HubConfig::default()).await;
     let long = "x".repeat(129);
     for topic in ["a%20b", "a:b", "", long.as_str(), "a/b", "%2e%2e"] {
-        assert_eq!(s.publish(topic, "x").await.0, StatusCode::BAD_REQUEST, "{topic:?}");
+        assert_eq!(
+            s.publish(topic, "x").await.0,
+            StatusCode::BAD_REQUEST,
+            "{topic:?}"
+        );
         let (st, v) = s.poll(topic, "timeout=0").await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{topic:?}");
         assert_eq!(v["error"], "bad_topic");
         let sse = s.sse(&format!("/sse/{topic}"), &[]).await;
         assert_eq!(sse.status(), StatusCode::BAD_REQUEST, "{topic:?}");
-        assert!(s.ws(&format!("/ws/{topic}"), &[]).await.is_err(), "{topic:?}");
+        assert!(
+            s.ws(&format!("/ws/{topic}"), &[]).await.is_err(),
+            "{topic:?}"
+        );
     }
     assert_eq!(s.publish(&"x".repeat(128), "x").await.0, StatusCode::OK);
     // Bad cursors are 400 on every transport; a cursor ahead of the head too.
@@ -79,27 +95,52 @@ async fn bad_topics_cursors_and_routes() {
         format!("{prefix}.{}", seq.parse::<u64>().unwrap() + 5)
     };
     for c in ["garbage", "1.XYZ.1", ahead.as_str()] {
-        assert_eq!(s.poll("t", &format!("cursor={c}")).await.0, StatusCode::BAD_REQUEST, "{c}");
+        assert_eq!(
+            s.poll("t", &format!("cursor={c}")).await.0,
+            StatusCode::BAD_REQUEST,
+            "{c}"
+        );
         let sse = s.sse(&format!("/sse/t?cursor={c}"), &[]).await;
         assert_eq!(sse.status(), StatusCode::BAD_REQUEST, "{c}");
         let sse = s.sse("/sse/t", &[("last-event-id", c)]).await;
         assert_eq!(sse.status(), StatusCode::BAD_REQUEST, "{c}");
-        assert!(s.ws(&format!("/ws/t?cursor={c}"), &[]).await.is_err(), "{c}");
+        assert!(
+            s.ws(&format!("/ws/t?cursor={c}"), &[]).await.is_err(),
+            "{c}"
+        );
     }
     // Unknown routes and wrong methods.
-    let (st, _) = s.request(ClientRequest::get(&s.url("/nope")).unwrap()).await;
+    let (st, _) = s
+        .request(ClientRequest::get(&s.url("/nope")).unwrap())
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, _) = s.request(ClientRequest::get(&s.url("/publish/t")).unwrap()).await;
+    let (st, _) = s
+        .request(ClientRequest::get(&s.url("/publish/t")).unwrap())
+        .await;
     assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
-    let (st, _) = s.request(ClientRequest::post(&s.url("/poll/t"), "x").unwrap()).await;
+    let (st, _) = s
+        .request(ClientRequest::post(&s.url("/poll/t"), "x").unwrap())
+        .await;
     assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
     // The page, health and metrics.
-    let (st, h, body) = s.request_full(ClientRequest::get(&s.url("/")).unwrap()).await;
+    let (st, h, body) = s
+        .request_full(ClientRequest::get(&s.url("/")).unwrap())
+        .await;
     assert_eq!(st, StatusCode::OK);
-    assert!(h.iter().any(|(n, v)| n == "content-type" && v.starts_with("text/html")));
+    assert!(
+        h.iter()
+            .any(|(n, v)| n == "content-type" && v.starts_with("text/html"))
+    );
     assert!(body.contains("<html"), "{body}");
-    assert_eq!(s.request(ClientRequest::get(&s.url("/healthz")).unwrap()).await.0, StatusCode::OK);
-    let (st, m) = s.request(ClientRequest::get(&s.url("/metrics")).unwrap()).await;
+    assert_eq!(
+        s.request(ClientRequest::get(&s.url("/healthz")).unwrap())
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (st, m) = s
+        .request(ClientRequest::get(&s.url("/metrics")).unwrap())
+        .await;
     assert_eq!(st, StatusCode::OK);
     assert!(m.contains("sluice_topics 3\n"), "{m}"); // sys.metrics, t, and the 128-char one
     // Two publishes here plus sys.metrics' once a second.
@@ -120,7 +161,9 @@ async fn max_connections_503_and_per_ip_429() {
     let a = s.sse("/sse/t", &[]).await;
     let b = s.sse("/sse/t", &[]).await;
     assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
-    let (st, h, body) = s.request_full(ClientRequest::get(&s.url("/healthz")).unwrap()).await;
+    let (st, h, body) = s
+        .request_full(ClientRequest::get(&s.url("/healthz")).unwrap())
+        .await;
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(h.iter().any(|(n, _)| n == "retry-after"));
     assert_eq!(s.hub.metrics().refused_max_connections, 1);
@@ -128,7 +171,9 @@ async fn max_connections_503_and_per_ip_429() {
     drop(a);
     let deadline = tokio::time::Instant::now() + T;
     loop {
-        let (st, _) = s.request(ClientRequest::get(&s.url("/healthz")).unwrap()).await;
+        let (st, _) = s
+            .request(ClientRequest::get(&s.url("/healthz")).unwrap())
+            .await;
         if st == StatusCode::OK {
             break;
         }
@@ -142,7 +187,9 @@ async fn max_connections_503_and_per_ip_429() {
     let s = Server::start(cfg).await;
     let a = s.sse("/sse/t", &[]).await;
     assert_eq!(a.status(), StatusCode::OK);
-    let (st, _) = s.request(ClientRequest::get(&s.url("/healthz")).unwrap()).await;
+    let (st, _) = s
+        .request(ClientRequest::get(&s.url("/healthz")).unwrap())
+        .await;
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(s.hub.metrics().refused_per_ip, 1);
 }
@@ -157,14 +204,20 @@ async fn max_topics_503_and_idle_topics_are_reaped() {
     let (st, _) = s.poll("b", "timeout=0").await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(s.publish("c", "x").await.0, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(s.poll("c", "timeout=0").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        s.poll("c", "timeout=0").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     assert!(s.ws("/ws/c", &[]).await.is_err());
     assert!(s.hub.metrics().refused_max_topics >= 3);
     // "b" never had an event and has no subscriber: it is removed after `topic_idle`, and
     // "c" can be created. "a" holds a live event and stays.
     let deadline = tokio::time::Instant::now() + T;
     while s.publish("c", "x").await.0 != StatusCode::OK {
-        assert!(tokio::time::Instant::now() < deadline, "idle topic never reaped");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "idle topic never reaped"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(s.hub.longpoll().head(&"a".into()).is_some());
@@ -182,7 +235,9 @@ async fn graceful_shutdown_closes_every_transport() {
         let url = s.url(&format!("/poll/t?cursor={id}&timeout=20"));
         tokio::spawn(async move {
             let req = ClientRequest::get(&url).unwrap();
-            let mut r = sluice_tokio::http::fetch(req, &Default::default()).await.unwrap();
+            let mut r = sluice_tokio::http::fetch(req, &Default::default())
+                .await
+                .unwrap();
             let st = r.status();
             let body = r.bytes(1 << 20).await.unwrap();
             (st, String::from_utf8(body.to_vec()).unwrap())
@@ -209,8 +264,16 @@ async fn graceful_shutdown_closes_every_transport() {
     assert_eq!(sse.next_item().await, SseItem::Retry(2000));
     assert_eq!(sse.next_item().await, SseItem::End);
     // serve returns, well within the grace period.
-    tokio::time::timeout(T, s.task).await.unwrap().unwrap().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    tokio::time::timeout(T, s.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     // Nothing listens any more.
     assert!(TcpStream::connect(s.addr).await.is_err());
 }
@@ -220,13 +283,44 @@ async fn shutdown_closes_idle_keep_alive_connections_at_once() {
     let s = Server::start(HubConfig::default()).await;
     // An idle keep-alive connection after one request.
     let mut c = TcpStream::connect(s.addr).await.unwrap();
-    c.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 256];
     let n = c.read(&mut buf).await.unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
     let started = std::time::Instant::now();
     s.hub.shutdown();
-    tokio::time::timeout(T, s.task).await.unwrap().unwrap().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    tokio::time::timeout(T, s.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(c.read(&mut buf).await.unwrap_or(0), 0, "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permessage_deflate_is_off_by_default() {
+    let s = Server::start(HubConfig::default()).await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(
+        b"GET /ws/t HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+          sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\
+          sec-websocket-extensions: permessage-deflate; client_max_window_bits\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(T, c.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(!head.contains("sec-websocket-extensions"), "{head}");
 }

@@ -18,7 +18,10 @@ fn data(i: usize) -> String {
 }
 
 fn check_sequence(items: &[Seen], from: usize, to: usize, what: &str) {
-    let got: Vec<&str> = items.iter().map(|s| s.data().expect("only events")).collect();
+    let got: Vec<&str> = items
+        .iter()
+        .map(|s| s.data().expect("only events"))
+        .collect();
     let want: Vec<String> = (from..to).map(data).collect();
     assert_eq!(got, want, "{what}: every event exactly once, in order");
 }
@@ -55,7 +58,10 @@ async fn ws_every_event_once_in_order_across_reconnect() {
     // Forced reconnect: drop the socket without a close handshake, resume by cursor.
     let cursor = seen.last().unwrap().id().unwrap().to_owned();
     drop(ws);
-    let mut ws = s.ws(&format!("/ws/seq?cursor={cursor}"), &[]).await.unwrap();
+    let mut ws = s
+        .ws(&format!("/ws/seq?cursor={cursor}"), &[])
+        .await
+        .unwrap();
     while seen.len() < N - 1 {
         seen.push(ws_next(&mut ws).await.unwrap());
     }
@@ -84,7 +90,9 @@ async fn sse_every_event_once_in_order_across_reconnect() {
     let last = sse.last_event_id();
     assert_eq!(Some(last.as_str()), seen.last().unwrap().id());
     drop(sse);
-    let mut sse = s.sse("/sse/seq?cursor=earliest", &[("last-event-id", &last)]).await;
+    let mut sse = s
+        .sse("/sse/seq?cursor=earliest", &[("last-event-id", &last)])
+        .await;
     assert_eq!(sse.status(), StatusCode::OK);
     while seen.len() < N {
         seen.push(sse.next().await.unwrap());
@@ -216,7 +224,10 @@ async fn slow_subscriber_gets_a_gap_and_never_blocks_the_publisher() {
     let s = Server::start(cfg).await;
     let first = s.publish_ok("slow", "start").await;
     // A WebSocket subscriber that does not read while a large burst is published.
-    let mut ws = s.ws(&format!("/ws/slow?cursor={first}"), &[]).await.unwrap();
+    let mut ws = s
+        .ws(&format!("/ws/slow?cursor={first}"), &[])
+        .await
+        .unwrap();
     let mut sse = s.sse(&format!("/sse/slow?cursor={first}"), &[]).await;
     let payload = "x".repeat(4000);
     let total = 20_000;
@@ -242,8 +253,15 @@ async fn slow_subscriber_gets_a_gap_and_never_blocks_the_publisher() {
             Seen::Reset => panic!("no reset expected"),
         }
     }
-    assert!(gaps > 0, "the stalled WebSocket reader fell out of retention");
-    assert_eq!(gaps + events, total as u64, "every event delivered or counted as missed");
+    assert!(
+        gaps > 0,
+        "the stalled WebSocket reader fell out of retention"
+    );
+    assert_eq!(
+        gaps + events,
+        total as u64,
+        "every event delivered or counted as missed"
+    );
     let (mut sgaps, mut sevents) = (0u64, 0u64);
     while sgaps + sevents < total as u64 {
         match sse.next().await.unwrap() {
@@ -262,9 +280,13 @@ async fn websocket_text_frames_are_published_as_message_events() {
     let mut a = s.ws("/ws/chat", &[]).await.unwrap();
     let mut sse = s.sse("/sse/chat", &[]).await;
     assert_eq!(sse.next_item().await, SseItem::Retry(2000));
-    a.send(Message::text("hello from ws".to_owned())).await.unwrap();
+    a.send(Message::text("hello from ws".to_owned()))
+        .await
+        .unwrap();
     let got = sse.next().await.unwrap();
-    assert!(matches!(&got, Seen::Event { event, data, .. } if event == "message" && data == "hello from ws"));
+    assert!(
+        matches!(&got, Seen::Event { event, data, .. } if event == "message" && data == "hello from ws")
+    );
     // The publisher sees its own message too (chat semantics), with the same id.
     let echo = ws_next(&mut a).await.unwrap();
     assert_eq!(echo, got);
@@ -281,7 +303,10 @@ async fn publish_event_types_and_json_shapes() {
         .request_full(sluice_tokio::http::ClientRequest::post(&url, "hi").unwrap())
         .await;
     assert_eq!(st, StatusCode::OK);
-    assert!(h.iter().any(|(n, v)| n == "content-type" && v == "application/json"));
+    assert!(
+        h.iter()
+            .any(|(n, v)| n == "content-type" && v == "application/json")
+    );
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v.as_object().unwrap().len(), 1);
     let id = v["id"].as_str().unwrap();

@@ -53,7 +53,10 @@ impl Hub {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s.code().unwrap_or(-1);
             }
-            assert!(std::time::Instant::now() < deadline, "no exit after SIGTERM");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -97,7 +100,11 @@ async fn publish_then_receive_on_every_transport_then_sigterm() {
     assert_eq!(sse.status(), StatusCode::OK);
     assert_eq!(sse.header("content-type"), Some("text/event-stream"));
     // The SSE opening (retry + head id) arrives before any event.
-    let opening = tokio::time::timeout(T, sse.chunk()).await.unwrap().unwrap().unwrap();
+    let opening = tokio::time::timeout(T, sse.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert!(opening.starts_with(b"retry: "), "{opening:?}");
 
     let (st, body) = request(
@@ -108,10 +115,19 @@ async fn publish_then_receive_on_every_transport_then_sigterm() {
     let id = json(&body)["id"].as_str().unwrap().to_owned();
 
     // WebSocket: one JSON text frame.
-    let msg = tokio::time::timeout(T, socket.recv()).await.unwrap().unwrap().unwrap();
-    let Message::Text(t) = msg else { panic!("text frame expected") };
+    let msg = tokio::time::timeout(T, socket.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let Message::Text(t) = msg else {
+        panic!("text frame expected")
+    };
     let v = json(&t);
-    assert_eq!((v["id"].as_str(), v["event"].as_str(), v["data"].as_str()), (Some(id.as_str()), Some("greeting"), Some("hello, hub")));
+    assert_eq!(
+        (v["id"].as_str(), v["event"].as_str(), v["data"].as_str()),
+        (Some(id.as_str()), Some("greeting"), Some("hello, hub"))
+    );
 
     // SSE: the same event, id = the cursor.
     let mut parser = sluice_sse::Parser::new();
@@ -119,10 +135,21 @@ async fn publish_then_receive_on_every_transport_then_sigterm() {
         if let Some(sluice_sse::Item::Event(e)) = parser.poll_item() {
             break e;
         }
-        let b = tokio::time::timeout(T, sse.chunk()).await.unwrap().unwrap().unwrap();
+        let b = tokio::time::timeout(T, sse.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         parser.handle_input(&b).unwrap();
     };
-    assert_eq!((event.event_type(), event.data.as_str(), event.last_event_id()), ("greeting", "hello, hub", id.as_str()));
+    assert_eq!(
+        (
+            event.event_type(),
+            event.data.as_str(),
+            event.last_event_id()
+        ),
+        ("greeting", "hello, hub", id.as_str())
+    );
 
     // Long-poll from the beginning of the topic.
     let (st, body) = request(
@@ -139,10 +166,15 @@ async fn publish_then_receive_on_every_transport_then_sigterm() {
     assert_eq!(st, StatusCode::OK);
     assert!(page.contains("<html"));
     let (_, metrics) = request(ClientRequest::get(&format!("{base}/metrics")).unwrap()).await;
-    assert!(metrics.contains("sluice_subscribers{transport=\"ws\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("sluice_subscribers{transport=\"ws\"} 1"),
+        "{metrics}"
+    );
 
     // SIGTERM: WebSocket closed with 1001, SSE ended, exit 0.
-    let code = tokio::task::spawn_blocking(move || hub.terminate()).await.unwrap();
+    let code = tokio::task::spawn_blocking(move || hub.terminate())
+        .await
+        .unwrap();
     assert_eq!(code, 0);
     while let Some(Ok(_)) = tokio::time::timeout(T, socket.recv()).await.unwrap() {}
     assert_eq!(socket.close_info().unwrap().code, ws::CloseCode::GOING_AWAY);
@@ -150,13 +182,20 @@ async fn publish_then_receive_on_every_transport_then_sigterm() {
     while let Ok(Some(b)) = tokio::time::timeout(T, sse.chunk()).await.unwrap() {
         rest.extend_from_slice(&b);
     }
-    assert!(String::from_utf8_lossy(&rest).contains("retry: "), "{rest:?}");
+    assert!(
+        String::from_utf8_lossy(&rest).contains("retry: "),
+        "{rest:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_secret_from_the_environment() {
-    let hub = Hub::start(&[], &[("SLUICE_AUTH_SECRET", "test-secret-test-secret-test-secret")]);
-    let (st, _) = request(ClientRequest::post(&format!("{}/publish/t", hub.base), "x").unwrap()).await;
+    let hub = Hub::start(
+        &[],
+        &[("SLUICE_AUTH_SECRET", "test-secret-test-secret-test-secret")],
+    );
+    let (st, _) =
+        request(ClientRequest::post(&format!("{}/publish/t", hub.base), "x").unwrap()).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let token = sluice_hub::mint_token(
         b"test-secret-test-secret-test-secret",
@@ -174,7 +213,12 @@ async fn auth_secret_from_the_environment() {
         .unwrap()
         .header("authorization", format!("Bearer {token}"));
     assert_eq!(request(req).await.0, StatusCode::OK);
-    assert_eq!(tokio::task::spawn_blocking(move || hub.terminate()).await.unwrap(), 0);
+    assert_eq!(
+        tokio::task::spawn_blocking(move || hub.terminate())
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[test]

@@ -130,7 +130,8 @@ impl Server {
 
 /// `POST http://{addr}/publish/{topic}` expecting 200; returns the event id.
 pub async fn publish_at(addr: SocketAddr, topic: &str, data: &str) -> String {
-    let req = ClientRequest::post(&format!("http://{addr}/publish/{topic}"), data.to_owned()).unwrap();
+    let req =
+        ClientRequest::post(&format!("http://{addr}/publish/{topic}"), data.to_owned()).unwrap();
     let mut resp = tokio::time::timeout(T, http::fetch(req, &ClientConfig::default()))
         .await
         .expect("publish answered in time")
@@ -145,7 +146,11 @@ pub async fn publish_at(addr: SocketAddr, topic: &str, data: &str) -> String {
 /// An item a subscriber saw, transport-independent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen {
-    Event { id: String, event: String, data: String },
+    Event {
+        id: String,
+        event: String,
+        data: String,
+    },
     Gap(u64),
     Reset,
 }
@@ -183,7 +188,9 @@ pub fn ws_item(text: &str) -> Seen {
 
 /// The next item from a hub WebSocket (`None`: closed).
 pub async fn ws_next(socket: &mut WebSocket<TcpStream>) -> Option<Seen> {
-    let m = tokio::time::timeout(T, socket.recv()).await.expect("WS frame in time")?;
+    let m = tokio::time::timeout(T, socket.recv())
+        .await
+        .expect("WS frame in time")?;
     match m.ok()? {
         Message::Text(t) => Some(ws_item(&t)),
         Message::Binary(_) => panic!("binary frame from the hub"),
@@ -270,8 +277,16 @@ impl Sse {
 pub async fn poll_n(s: &Server, topic: &str, mut cursor: String, n: usize) -> (Vec<Seen>, String) {
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + T;
-    while out.iter().filter(|x| matches!(x, Seen::Event { .. })).count() < n {
-        assert!(tokio::time::Instant::now() < deadline, "poll loop timed out");
+    while out
+        .iter()
+        .filter(|x| matches!(x, Seen::Event { .. }))
+        .count()
+        < n
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "poll loop timed out"
+        );
         let (st, v) = s
             .poll(topic, &format!("cursor={cursor}&timeout=5&max=7"))
             .await;

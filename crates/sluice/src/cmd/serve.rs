@@ -41,7 +41,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "AGE", default_value = "10m", value_parser = parse_duration)]
     retention_age: Duration,
     /// HS256 secret for access tokens: turns authentication on.
-    #[arg(long, value_name = "S", env = "SLUICE_AUTH_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "S",
+        env = "SLUICE_AUTH_SECRET",
+        hide_env_values = true
+    )]
     auth_secret: Option<String>,
     /// Origin allowed cross-origin (CORS for SSE/poll/publish, the WebSocket Origin check);
     /// repeatable; `*` allows any. Same-origin pages are always allowed.
@@ -78,9 +83,14 @@ fn parse_bytes(s: &str) -> Result<usize, String> {
         "mib" => 1 << 20,
         "g" | "gb" => 1_000_000_000,
         "gib" => 1 << 30,
-        u => return Err(format!("unknown size unit {u:?} (use K, KiB, M, MiB, G, GiB)")),
+        u => {
+            return Err(format!(
+                "unknown size unit {u:?} (use K, KiB, M, MiB, G, GiB)"
+            ));
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size too large: {s:?}"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size too large: {s:?}"))
 }
 
 /// `500ms`, `90s`, `10m`, `1h`, `2d`, or a bare number of seconds.
@@ -224,7 +234,10 @@ async fn serve(cfg: HubConfig, addr: SocketAddr, authenticated: bool) -> i32 {
     let stopper = hub.clone();
     tokio::spawn(async move {
         let name = wait_for_signal().await;
-        tracing::info!(signal = name, "shutting down (a second signal exits at once)");
+        tracing::info!(
+            signal = name,
+            "shutting down (a second signal exits at once)"
+        );
         stopper.shutdown();
         let name = wait_for_signal().await;
         tracing::warn!(signal = name, "second signal: exiting now");
