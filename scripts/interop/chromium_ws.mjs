@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { Results, parseArgs, startTarget, withTimeout } from './lib.mjs';
 
-const USAGE = 'usage: chromium_ws.mjs ws://127.0.0.1:PORT/ [--server-commands] [--cmd "CMD with {port}"]';
+const USAGE = 'usage: chromium_ws.mjs ws://127.0.0.1:PORT/ [--server-commands] [--expect-deflate] [--cmd "CMD with {port}"]';
 const EXE = process.env.CHROMIUM || '/usr/bin/chromium';
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -24,7 +24,7 @@ const args = parseArgs(process.argv.slice(2), USAGE);
 const r = new Results('chromium_ws');
 
 // Runs inside the page: returns [{label, ok, detail}].
-async function pageChecks({ url, serverCommands }) {
+async function pageChecks({ url, serverCommands, expectDeflate }) {
   const T = 20000;
   const out = [];
   const check = (label, ok, detail = '') => out.push({ label, ok, detail });
@@ -53,6 +53,9 @@ async function pageChecks({ url, serverCommands }) {
   try {
     let ws = await open();
     check('connected', true, `extensions: ${ws.extensions || 'none'}`);
+    if (expectDeflate) {
+      check('permessage-deflate negotiated', /permessage-deflate/.test(ws.extensions || ''), `extensions: ${ws.extensions || 'none'}`);
+    }
     const text = 'hello sluice \u2713 \u00fcn\u00efc\u00f6d\u00e9';
     ws.send(text);
     let got = await ws.next();
@@ -115,7 +118,7 @@ try {
   const pageUrl = `http://127.0.0.1:${pageServer.address().port}/`;
   await page.goto(pageUrl);
   console.log(`chromium page ${pageUrl} -> ${args.url}`);
-  const results = await withTimeout(page.evaluate(pageChecks, { url: args.url, serverCommands: args.serverCommands }),
+  const results = await withTimeout(page.evaluate(pageChecks, { url: args.url, serverCommands: args.serverCommands, expectDeflate: args.expectDeflate }),
     120000, 'page checks');
   for (const { label, ok, detail } of results) r.check(label, ok, detail);
 } catch (e) {

@@ -70,11 +70,12 @@ export function withTimeout(promise, ms, what) {
 }
 
 export function parseArgs(argv, usage) {
-  const out = { url: null, cmd: null, serverCommands: false };
+  const out = { url: null, cmd: null, serverCommands: false, expectDeflate: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--cmd') out.cmd = argv[++i];
     else if (a === '--server-commands') out.serverCommands = true;
+    else if (a === '--expect-deflate') out.expectDeflate = true;
     else if (a === '-h' || a === '--help') { console.log(usage); process.exit(0); }
     else if (!out.url && !a.startsWith('--')) out.url = a;
     else { console.error(`unknown argument ${a}\n${usage}`); process.exit(2); }

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { Results, parseArgs, startTarget, withTimeout } from './lib.mjs';
 
-const USAGE = 'usage: node_client.mjs ws://127.0.0.1:PORT/ [--server-commands] [--cmd "CMD with {port}"]';
+const USAGE = 'usage: node_client.mjs ws://127.0.0.1:PORT/ [--server-commands] [--expect-deflate] [--cmd "CMD with {port}"]';
 const T = 20000;
 const args = parseArgs(process.argv.slice(2), USAGE);
 const r = new Results('node_client');
@@ -52,6 +52,9 @@ async function echo(ws, label, send, want, wantBinary) {
 async function run(url) {
   let ws = await open(url);
   console.log(`connected to ${url} (extensions: ${ws.extensions || 'none'})`);
+  if (args.expectDeflate) {
+    r.check('permessage-deflate negotiated', /permessage-deflate/.test(ws.extensions || ''), `extensions: ${ws.extensions || 'none'}`);
+  }
   const text = 'hello sluice \u2713 \u00fcn\u00efc\u00f6d\u00e9';
   await echo(ws, 'text echo', () => ws.send(text), Buffer.from(text), false);
   const bin = Buffer.alloc(1024, 0).map((_, i) => i & 255);

@@ -43,10 +43,13 @@ async def echo(ws, r, label, message, expect=None):
     return r.check(label, same, "" if same else f"sent {type(want).__name__}[{len(want)}], got {type(got).__name__}[{len(got)}]")
 
 
-async def run(url, r, server_commands):
+async def run(url, r, server_commands, expect_deflate=False):
     async with connect(url, **OPTS) as ws:
         exts = ws.response.headers.get("Sec-WebSocket-Extensions")
         print(f"connected to {url} (extensions: {exts or 'none'})", flush=True)
+        if expect_deflate:
+            r.check("permessage-deflate negotiated", "permessage-deflate" in (exts or ""),
+                    f"extensions: {exts or 'none'}")
         await echo(ws, r, "text echo", "hello sluice \u2713 \u00fcn\u00efc\u00f6d\u00e9")
         await echo(ws, r, "binary echo", bytes(range(256)) * 4)
         await echo(ws, r, "empty text echo", "")
@@ -103,6 +106,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("url", help="ws://127.0.0.1:PORT/ of an echo server")
     ap.add_argument("--cmd", help="command that starts the target ({port} is filled in); stopped at the end")
+    ap.add_argument("--expect-deflate", action="store_true",
+                    help="fail unless permessage-deflate is negotiated")
     ap.add_argument("--server-commands", action="store_true",
                     help="target understands close:CODE:REASON and fragment:N:PAYLOAD")
     args = ap.parse_args()
@@ -110,7 +115,7 @@ def main():
     r = Results("py_client")
     target = Target(args.cmd, args.url)
     try:
-        asyncio.run(asyncio.wait_for(run(args.url, r, args.server_commands), 120))
+        asyncio.run(asyncio.wait_for(run(args.url, r, args.server_commands, args.expect_deflate), 120))
     except Exception as e:  # connection refused, handshake rejected, overall timeout
         r.check("session", False, f"{type(e).__name__}: {e}")
     finally:

@@ -9,18 +9,21 @@
 #                                                      #   servers; CMD has {url}; exit 0 = pass
 #   --server-commands   the --server-cmd target understands "close:CODE:REASON" / "fragment:N:PAYLOAD"
 #   --no-chromium       skip the Chromium client
+#   --expect-deflate    every client must negotiate permessage-deflate (and, for --client-cmd,
+#                       CMD is given --expect-deflate too)
 # Closing line: `N passed, N failed` (N = script runs). Exit 1 if any run failed.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 cd "$REPO"
-SERVER_CMD="" CLIENT_CMD="" SERVER_COMMANDS="" CHROMIUM=1
+SERVER_CMD="" CLIENT_CMD="" SERVER_COMMANDS="" CHROMIUM=1 EXPECT_DEFLATE="" 
 while (($#)); do
   case $1 in
     --server-cmd) SERVER_CMD="$2"; shift 2 ;;
     --client-cmd) CLIENT_CMD="$2"; shift 2 ;;
     --server-commands) SERVER_COMMANDS=--server-commands; shift ;;
     --no-chromium) CHROMIUM=0; shift ;;
+    --expect-deflate) EXPECT_DEFLATE=--expect-deflate; shift ;;
     *) sed -n '2,14p' "$0"; exit 2 ;;
   esac
 done
@@ -46,7 +49,7 @@ clients_against() {  # name, server command, extra flags
 our_client_against() {  # name, server command
   local name=$1 scmd=$2
   port=$((port + 1))
-  local url="ws://127.0.0.1:$port/" cmd="${CLIENT_CMD//\{url\}/ws://127.0.0.1:$port/}"
+  local url="ws://127.0.0.1:$port/" cmd="${CLIENT_CMD//\{url\}/ws://127.0.0.1:$port/}${EXPECT_DEFLATE:+ $EXPECT_DEFLATE}"
   printf '=== our client -> %s\n' "$name"
   setsid bash -c "${scmd//\{port\}/$port}" &
   local spid=$!
@@ -56,7 +59,7 @@ our_client_against() {  # name, server command
 }
 
 if [[ -n $SERVER_CMD ]]; then
-  clients_against "target" "$SERVER_CMD" "$SERVER_COMMANDS"
+  clients_against "target" "$SERVER_CMD" "$SERVER_COMMANDS $EXPECT_DEFLATE"
 fi
 if [[ -n $CLIENT_CMD ]]; then
   our_client_against "python websockets" "$PY_SERVER"
