@@ -723,10 +723,13 @@ impl Hub {
         if !is_valid_topic(topic) {
             return req.respond(publish_error(&PublishError::BadTopic, cors));
         }
-        if req.method() == "GET" {
-            if let Err(r) = self.authorize(&req, topic, Action::Subscribe, cors) {
-                return req.respond(*r);
-            }
+        if req.method() != "GET" {
+            // The endpoint answers 405 (with `Allow` and CORS) without touching the topic.
+            let key: Arc<str> = Arc::from(topic);
+            return self.inner.lp.handle(&key, req).await;
+        }
+        if let Err(r) = self.authorize(&req, topic, Action::Subscribe, cors) {
+            return req.respond(*r);
         }
         let state = match self.subscriber_topic(topic, cors) {
             Ok(s) => s,
