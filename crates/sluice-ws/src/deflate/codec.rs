@@ -364,7 +364,7 @@ mod tests {
         };
         let (mut c, _) = pair(nct);
         c.compress(b"Hello", true);
-        assert_eq!(c.has_state().0, false);
+        assert!(!c.has_state().0);
         assert_eq!(
             c.compress(b"Hello", true),
             [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]
