@@ -1,6 +1,7 @@
 //! `GET /sse/{topic}` with `Last-Event-ID` or `?cursor=C`: a Server-Sent Events stream on a
-//! cursor, written with the HTTP layer's [`respond_streaming`](Request::respond_streaming) and
-//! `sluice-sse`'s encoder (each event encoded once per topic, see [`crate::frames`]).
+//! cursor, written with [`SseWriter`] (head at once, heartbeats when idle, disconnect
+//! detection) and `sluice-sse`'s encoder (each event encoded once per topic, see
+//! [`crate::frames`]).
 //!
 //! The stream opens with `retry:` (the reconnection hint) and, for a stream that starts "from
 //! now", an `id:` line with the head cursor (an empty event: browsers set `lastEventId`
@@ -16,8 +17,9 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::{Bytes, BytesMut};
 use sluice_longpoll::Start;
-use sluice_tokio::http::{Reply, Request, Response, ResponseWriter, StatusCode};
+use sluice_tokio::http::{Reply, Request, Response, StatusCode};
 use sluice_tokio::longpoll::{ReadBatch, ReadError};
+use sluice_tokio::sse::{Idle, SseWriter, SseWriterConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::auth::Action;
@@ -71,14 +73,16 @@ where
         Err(r) => return req.respond(*r),
     };
     let resp = with_cors(
-        Response::new(StatusCode::OK)
-            .header("content-type", "text/event-stream")
-            .header("cache-control", "no-store")
-            .header("x-accel-buffering", "no"),
+        // `start_with` adds the event-stream content type and `X-Accel-Buffering: no`.
+        Response::new(StatusCode::OK).header("cache-control", "no-store"),
         cors,
     );
     let is_head = req.method() == "HEAD";
-    let Ok(mut w) = Box::pin(req.respond_streaming(resp)).await else {
+    let cfg = &hub.inner.cfg;
+    let sse_cfg = SseWriterConfig::default()
+        .with_heartbeat_interval(Some(cfg.sse_heartbeat))
+        .with_retry(Some(cfg.sse_retry));
+    let Ok(mut w) = Box::pin(SseWriter::start_with(req, resp, sse_cfg)).await else {
         return Reply::closed();
     };
     if is_head {
@@ -86,33 +90,23 @@ where
     }
     let _gauge = GaugeGuard::new(hub.inner.counters.gauge(Transport::Sse));
     tracing::debug!(topic, "sse subscriber");
-    let retry = retry_line(hub);
-    let mut opening = BytesMut::from(&retry[..]);
     if start == Start::Now {
-        opening.extend_from_slice(b"id: ");
-        opening.extend_from_slice(first.next.to_string().as_bytes());
-        opening.extend_from_slice(b"\n");
-    }
-    opening.extend_from_slice(b"\n");
-    if w.send(opening.freeze()).await.is_err() {
-        return Reply::closed();
+        // An empty event with the head's id: sets the client's Last-Event-ID, fires nothing.
+        let opening = format!("id: {}\n\n", first.next);
+        if w.send_bytes(Bytes::from(opening)).await.is_err() {
+            return Reply::closed();
+        }
     }
     match stream(hub, &state, &mut w, &mut head, first).await {
         Ending::Finish => {
-            let mut last = BytesMut::from(&retry[..]);
-            last.extend_from_slice(b"\n");
-            if w.send(last.freeze()).await.is_err() {
+            let last = sluice_sse::Event::new().retry(cfg.sse_retry);
+            if w.send(&last).await.is_err() {
                 return Reply::closed();
             }
             w.finish().await
         }
         Ending::Gone => Reply::closed(),
     }
-}
-
-fn retry_line(hub: &Hub) -> Bytes {
-    let ms = hub.inner.cfg.sse_retry.as_millis();
-    Bytes::from(format!("retry: {ms}\n"))
 }
 
 enum Ending {
@@ -125,7 +119,7 @@ enum Ending {
 async fn stream<S>(
     hub: &Hub,
     state: &TopicState,
-    w: &mut ResponseWriter<S>,
+    w: &mut SseWriter<S>,
     head: &mut tokio::sync::watch::Receiver<sluice_longpoll::Cursor>,
     first: ReadBatch,
 ) -> Ending
@@ -134,11 +128,10 @@ where
 {
     let lp = &hub.inner.lp;
     let limits = hub.read_limits();
-    let heartbeat = hub.inner.cfg.sse_heartbeat;
     let mut batch = first;
     loop {
         if let Some(out) = encode_batch(state, &batch) {
-            if w.send(out).await.is_err() {
+            if w.send_bytes(out).await.is_err() {
                 return Ending::Gone;
             }
             hub.inner
@@ -156,12 +149,14 @@ where
                         }
                         break;
                     }
-                    () = tokio::time::sleep(heartbeat) => {
-                        if w.send(Bytes::from_static(sluice_sse::HEARTBEAT)).await.is_err() {
-                            return Ending::Gone;
+                    idle = w.idle() => match idle {
+                        Idle::HeartbeatDue => {
+                            if w.heartbeat().await.is_err() {
+                                return Ending::Gone;
+                            }
                         }
-                    }
-                    () = w.closed() => return Ending::Gone,
+                        _ => return Ending::Gone,
+                    },
                     () = hub.shutdown_signal() => return Ending::Finish,
                 }
             }

@@ -334,3 +334,28 @@ async fn publish_event_types_and_json_shapes() {
     assert_eq!(st, StatusCode::BAD_REQUEST);
     let _ = T;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_heartbeats_when_idle_and_one_cache_control() {
+    let mut cfg = HubConfig::default();
+    cfg.sse_heartbeat = Duration::from_millis(100);
+    let s = Server::start(cfg).await;
+    let mut sse = s.sse("/sse/hb", &[]).await;
+    let cc: Vec<_> = sse
+        .resp
+        .headers()
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"cache-control"))
+        .map(|(_, v)| v.clone())
+        .collect();
+    assert_eq!(cc, vec![bytes::Bytes::from_static(b"no-store")]);
+    assert_eq!(sse.resp.header("x-accel-buffering"), Some("no"));
+    assert_eq!(sse.next_item().await, SseItem::Retry(2000));
+    let started = std::time::Instant::now();
+    assert_eq!(sse.next_item().await, SseItem::Comment);
+    assert_eq!(sse.next_item().await, SseItem::Comment);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    // An event resets the idle clock; the next heartbeat follows it.
+    s.publish_ok("hb", "x").await;
+    assert_eq!(sse.next().await.unwrap().data(), Some("x"));
+}
