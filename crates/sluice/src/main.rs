@@ -24,7 +24,8 @@ enum Command {
     Ws(cmd::ws::WsArgs),
     /// Mint a JWT (HS256) for a hub started with --auth-secret.
     Token(cmd::token::TokenArgs),
-    /// Server-Sent Events tools: decode a stream, encode events, connect to a server.
+    /// Server-Sent Events tools: decode a stream, encode events, connect to a server
+    /// (`sluice sse URL` is short for `sluice sse connect URL`).
     #[command(subcommand)]
     Sse(cmd::sse::SseCommand),
     /// Long-poll client: print events as JSON lines and resume from cursors.

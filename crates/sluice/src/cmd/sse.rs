@@ -47,6 +47,17 @@ Examples:
   sluice sse connect http://127.0.0.1:8000/v1/chat -X POST -H 'Authorization: Bearer KEY' \\
       -H 'Content-Type: application/json' -d '{\"stream\":true}' --no-reconnect")]
     Connect(ConnectArgs),
+    /// `sluice sse URL [OPTIONS]` is short for `sluice sse connect URL [OPTIONS]`.
+    #[command(external_subcommand)]
+    Url(Vec<String>),
+}
+
+/// Parses the shorthand `sluice sse URL [OPTIONS]` as `connect`'s arguments.
+#[derive(Debug, clap::Parser)]
+#[command(name = "sluice sse")]
+struct UrlShorthand {
+    #[command(flatten)]
+    args: ConnectArgs,
 }
 
 /// Arguments of `sluice sse decode`.
@@ -103,6 +114,18 @@ pub(crate) fn run(c: SseCommand) -> i32 {
         SseCommand::Decode(a) => decode(&a),
         SseCommand::Encode => encode(),
         SseCommand::Connect(a) => connect(a),
+        SseCommand::Url(argv) => {
+            use clap::Parser;
+            match UrlShorthand::try_parse_from(
+                std::iter::once("sluice sse".to_string()).chain(argv),
+            ) {
+                Ok(u) => connect(u.args),
+                Err(e) => {
+                    let _ = e.print();
+                    if e.use_stderr() { 2 } else { 0 }
+                }
+            }
+        }
     }
 }
 
