@@ -33,13 +33,17 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 step "fuzz smoke runs (${FUZZ_SECONDS}s per target)"
 scripts/fuzz_smoke.sh "$FUZZ_SECONDS"
 
-step "release build of the testees"
+step "release build of the testees and the binary"
 cargo build --release -p sluice-tokio --examples
+cargo build --release -p sluice
 
 step "Autobahn|Testsuite, both roles"
 scripts/autobahn/ci.sh
 
-step "real-peer interop"
+step "WebSocket real-peer interop"
 scripts/interop/ci.sh
+
+step "SSE real-peer interop (Chromium EventSource, eventsource-parser)"
+scripts/interop/sse_ci.sh
 
 step "all tests passed"
