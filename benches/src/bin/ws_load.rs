@@ -206,7 +206,9 @@ async fn run_conn(
         match ws.recv().await {
             Some(Ok(Message::Binary(b))) if b.len() == payload.len() => {}
             Some(Ok(Message::Binary(b))) => {
-                return Err(format!("echo of {} bytes came back as {}", payload.len(), b.len()).into());
+                return Err(
+                    format!("echo of {} bytes came back as {}", payload.len(), b.len()).into(),
+                );
             }
             Some(Ok(Message::Text(_))) => return Err("echo came back as text".into()),
             Some(Err(e)) => return Err(e.into()),
