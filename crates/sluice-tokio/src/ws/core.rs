@@ -78,7 +78,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             conn,
             cfg,
             role,
-            rbuf: read_buf,
+            // An empty leftover of the handshake buffer would pin its allocation.
+            rbuf: if read_buf.is_empty() {
+                BytesMut::new()
+            } else {
+                read_buf
+            },
             wq: WriteQueue::default(),
             last_rx: now,
             pinged_since_rx: false,
@@ -365,8 +370,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// buffer first so an idle connection holds no heap read buffer.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.rbuf.is_empty() && self.rbuf.capacity() < self.cfg.read_buffer_initial {
-            let mut stack = [0u8; STACK_READ];
-            let mut rb = ReadBuf::new(&mut stack);
+            let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); STACK_READ];
+            let mut rb = ReadBuf::uninit(&mut stack);
             std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
             let got = rb.filled();
             if !got.is_empty() {

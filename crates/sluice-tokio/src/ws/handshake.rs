@@ -47,6 +47,20 @@ where
 /// per `WsConfig::deflate`; if it sets them, its own permessage-deflate answer
 /// (if any) is the one used.
 pub async fn accept_with<S, F>(
+    io: S,
+    config: WsConfig,
+    decide: F,
+) -> Result<(WebSocket<S>, ServerRequest), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&ServerRequest) -> Decision,
+{
+    // Boxed: the handshake's state (parser, buffers, timer) would otherwise stay
+    // inside the caller's task for the connection's whole life.
+    Box::pin(accept_with_inner(io, config, decide)).await
+}
+
+async fn accept_with_inner<S, F>(
     mut io: S,
     config: WsConfig,
     decide: F,

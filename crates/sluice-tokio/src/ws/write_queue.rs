@@ -55,7 +55,7 @@ impl WriteQueue {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
         while self.queued > 0 {
-            let n = if io.is_write_vectored() {
+            let n = if io.is_write_vectored() && !self.chunks.is_empty() {
                 let mut slices = [IoSlice::new(&[]); MAX_IOV];
                 let mut k = 0;
                 for c in self.chunks.iter().take(MAX_IOV - 1) {
