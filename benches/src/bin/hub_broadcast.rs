@@ -63,7 +63,10 @@ fn args() -> Args {
             "--payload" => a.payload = v.parse().expect("payload"),
             "--mix" => {
                 let p: Vec<usize> = v.split(':').map(|x| x.parse().expect("mix")).collect();
-                assert!(p.len() == 3 && p.iter().sum::<usize>() > 0, "--mix ws:sse:poll");
+                assert!(
+                    p.len() == 3 && p.iter().sum::<usize>() > 0,
+                    "--mix ws:sse:poll"
+                );
                 a.mix = [p[0], p[1], p[2]];
             }
             o => panic!("unknown argument {o}"),
@@ -104,7 +107,9 @@ fn rss_kib(pid: u32) -> u64 {
 /// Subscribers the hub reports: (ws, sse, parked long-polls), from `GET /metrics`.
 async fn hub_counts(addr: &str) -> Option<(u64, u64, u64)> {
     let req = ClientRequest::get(&format!("http://{addr}/metrics")).ok()?;
-    let mut resp = http::fetch(req, &http::ClientConfig::default()).await.ok()?;
+    let mut resp = http::fetch(req, &http::ClientConfig::default())
+        .await
+        .ok()?;
     let body = resp.bytes(1 << 20).await.ok()?;
     let text = String::from_utf8_lossy(&body);
     let get = |name: &str| -> u64 {
@@ -156,7 +161,12 @@ enum Kind {
 }
 
 /// One subscriber: connects, reports `ready`, then counts events until the process ends.
-async fn subscriber(kind: Kind, addr: Arc<str>, tally: Arc<Tally>, ws_deflate: bool) -> Result<(), String> {
+async fn subscriber(
+    kind: Kind,
+    addr: Arc<str>,
+    tally: Arc<Tally>,
+    ws_deflate: bool,
+) -> Result<(), String> {
     match kind {
         Kind::Ws => {
             let mut cfg = WsConfig::default().ping_interval(None).idle_timeout(None);
@@ -195,8 +205,9 @@ async fn subscriber(kind: Kind, addr: Arc<str>, tally: Arc<Tally>, ws_deflate: b
         Kind::Poll => {
             let mut cfg = LongPollClientConfig::default();
             cfg.poll.timeout = Some(Duration::from_secs(25));
-            let mut c = LongPollClient::new(&format!("http://{addr}/poll/{TOPIC}"), Start::Now, cfg)
-                .map_err(|e| e.to_string())?;
+            let mut c =
+                LongPollClient::new(&format!("http://{addr}/poll/{TOPIC}"), Start::Now, cfg)
+                    .map_err(|e| e.to_string())?;
             loop {
                 match c.next().await {
                     Ok(ClientEvent::Event(e)) => tally.delivered(&e.data),
@@ -216,7 +227,11 @@ async fn publish(addr: &str, data: String) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
     let _ = resp.bytes(4096).await;
-    if status == 200 { Ok(()) } else { Err(format!("publish: HTTP {status}")) }
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(format!("publish: HTTP {status}"))
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -242,7 +257,9 @@ async fn run(a: Args) {
     let n_sse = a.n * a.mix[1] / total;
     let n_poll = a.n - n_ws - n_sse;
     // Make sure the topic exists before measuring the baseline (an event nobody counts).
-    publish(&addr, "warmup".into()).await.expect("hub reachable");
+    publish(&addr, "warmup".into())
+        .await
+        .expect("hub reachable");
     sleep(Duration::from_millis(500)).await;
     let rss_before = rss_kib(a.pid);
 
@@ -307,7 +324,9 @@ async fn run(a: Args) {
     let t_bcast = Instant::now();
     for i in 0..a.events {
         let t0 = Instant::now();
-        publish(&addr, format!("ev-{i}-{pad}")).await.expect("publish");
+        publish(&addr, format!("ev-{i}-{pad}"))
+            .await
+            .expect("publish");
         match timeout(Duration::from_secs(30), done_rx.recv()).await {
             Ok(Some((k, at))) if k == i => lat_ms.push(at.duration_since(t0).as_secs_f64() * 1e3),
             Ok(other) => panic!("event {i}: unexpected completion {other:?}"),
@@ -356,7 +375,11 @@ async fn run(a: Args) {
          \"cpu_us_per_delivery\":{us_per_delivery:.3},\"user_share\":{:.2},\"rss_bytes_per_subscriber\":{rss_per_sub:.0},\
          \"latency_ms_p50\":{p50:.2},\"latency_ms_p90\":{p90:.2},\"latency_ms_max\":{max:.2},\"missed\":{missed},\
          \"connect_secs\":{connect_secs:.2}}}",
-        a.n, a.events, a.payload, a.ws_deflate, user / cpu_secs.max(1e-9)
+        a.n,
+        a.events,
+        a.payload,
+        a.ws_deflate,
+        user / cpu_secs.max(1e-9)
     );
     std::process::exit(if missed == 0 { 0 } else { 1 });
 }
