@@ -46,4 +46,7 @@ scripts/interop/ci.sh
 step "SSE real-peer interop (Chromium EventSource, eventsource-parser)"
 scripts/interop/sse_ci.sh
 
+step "the hub's web page in Chromium (every transport, restart and resume)"
+scripts/interop/hub_ci.sh
+
 step "all tests passed"
