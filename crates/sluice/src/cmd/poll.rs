@@ -37,29 +37,29 @@ pub(crate) struct PollArgs {
     count: Option<u64>,
 }
 
-fn parse_from(s: &str) -> Result<Start, String> {
+/// `--from`: `now`, `earliest` or a cursor (an event id printed earlier). Shared with `sub`.
+pub(crate) fn parse_from(s: &str) -> Result<Start, String> {
     match s {
         "now" => Ok(Start::Now),
         "earliest" => Ok(Start::Earliest),
         c => Cursor::parse(c)
             .map(Start::At)
-            .map_err(|e| format!("not `now`, `earliest` or a cursor ({e})")),
+            .map_err(|e| format!("not `now`, `earliest` or an event id ({e})")),
     }
 }
 
-/// The JSON line for one surfaced item (members in the protocol's order).
+/// The JSON line for one surfaced item: the same lines `sluice sub` prints on every transport.
 fn line(ev: &ClientEvent) -> String {
-    let js = |s: &str| serde_json::Value::from(s).to_string();
-    match ev {
-        ClientEvent::Event(e) => format!(
-            r#"{{"id":{},"event":{},"data":{}}}"#,
-            js(&e.id.to_string()),
-            js(&e.event),
-            js(&e.data)
-        ),
-        ClientEvent::Gap { missed } => format!(r#"{{"gap":{{"missed":{missed}}}}}"#),
-        ClientEvent::Reset => r#"{"reset":true}"#.to_owned(),
-    }
+    let item = match ev {
+        ClientEvent::Event(e) => super::sub::Item::Event {
+            id: e.id.to_string(),
+            event: e.event.clone(),
+            data: e.data.clone(),
+        },
+        ClientEvent::Gap { missed } => super::sub::Item::Gap(*missed),
+        ClientEvent::Reset => super::sub::Item::Reset,
+    };
+    item.line()
 }
 
 pub(crate) fn run(a: PollArgs) -> i32 {

@@ -11,8 +11,7 @@ use std::time::Duration;
 use sluice_sse::ResponseError;
 use sluice_tokio::http::ClientRequest;
 use sluice_tokio::longpoll::{
-    ClientError as LpError, ClientEvent, Cursor, LongPollClient, LongPollClientConfig, PollError,
-    Start,
+    ClientError as LpError, ClientEvent, LongPollClient, LongPollClientConfig, PollError, Start,
 };
 use sluice_tokio::sse::{Disconnect, SseClient, SseClientConfig, SseError, SseEvent};
 use sluice_tokio::ws::{Message, WsConfig};
@@ -43,7 +42,7 @@ pub(crate) struct SubArgs {
     url: String,
     /// Where to start: `now` (only new events), `earliest` (the oldest retained event), or an
     /// event id printed earlier (resume right after it).
-    #[arg(long, default_value = "now", value_parser = parse_from)]
+    #[arg(long, default_value = "now", value_parser = super::poll::parse_from)]
     from: Start,
     /// Exit after printing this many events.
     #[arg(long)]
@@ -54,19 +53,9 @@ pub(crate) struct SubArgs {
     token: Option<String>,
 }
 
-fn parse_from(s: &str) -> Result<Start, String> {
-    match s {
-        "now" => Ok(Start::Now),
-        "earliest" => Ok(Start::Earliest),
-        c => Cursor::parse(c)
-            .map(Start::At)
-            .map_err(|e| format!("not `now`, `earliest` or an event id ({e})")),
-    }
-}
-
 /// One item of the stream, whatever the transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Item {
+pub(crate) enum Item {
     Event {
         id: String,
         event: String,
@@ -78,7 +67,7 @@ enum Item {
 
 impl Item {
     /// The JSON line (members in the protocol's order).
-    fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let js = |s: &str| serde_json::Value::from(s).to_string();
         match self {
             Item::Event { id, event, data } => format!(
