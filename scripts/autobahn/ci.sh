@@ -17,7 +17,10 @@ scripts/autobahn/run.sh server --port 9002 --agent sluice \
     --cmd "$EX/ws_echo_server --addr 127.0.0.1:{port}" || rc=1
 scripts/autobahn/run.sh client --agent sluice \
     --cmd "$EX/autobahn_client --url {url} --agent {agent}" || rc=1
-PMD_CASES="12.*.1,12.*.2,12.*.3,12.*.4,12.*.11,13.*.1,13.*.2,13.*.3,13.*.4,13.*.11"
+# Exact case ids: Autobahn's patterns are unanchored regexes ("12.*.1" also matches 12.x.10-18).
+PMD_CASES=$(for g in 12.1 12.2 12.3 12.4 12.5 13.1 13.2 13.3 13.4 13.5 13.6 13.7; do
+    for i in 1 2 3 4 11; do printf '%s.%s,' "$g" "$i"; done; done)
+PMD_CASES=${PMD_CASES%,}
 [[ ${AUTOBAHN_FULL:-} == 1 ]] && PMD_CASES="12.*,13.*"
 scripts/autobahn/run.sh server --port 9003 --agent sluice-deflate --cases "$PMD_CASES" \
     --cmd "$EX/ws_echo_server --addr 127.0.0.1:{port}" || rc=1
