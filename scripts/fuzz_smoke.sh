@@ -14,7 +14,8 @@ for t in $targets; do
     cargo +nightly fuzz run "$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1 || rc=$?
     execs=$(grep -m1 '^stat::number_of_executed_units' "$log" | awk '{print $2}')
     if [[ $rc -ne 0 ]]; then
-        tail -n 60 "$log" >&2
+        grep -E -A 6 "panicked at|ERROR: (AddressSanitizer|libFuzzer)|SUMMARY:" "$log" | head -n 60 >&2 || true
+        tail -n 25 "$log" >&2
         echo "fuzz $t: FAILED (exit $rc)" >&2
         exit 1
     fi
