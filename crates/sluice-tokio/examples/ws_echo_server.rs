@@ -73,8 +73,11 @@ async fn serve(addr: String, commands: bool, deflate: bool) -> std::io::Result<(
     loop {
         let (tcp, _) = listener.accept().await?;
         let _ = tcp.set_nodelay(true);
-        let config = config.clone();
+        // One boxed upvar: whatever an `async` block captures stays in the task for
+        // its whole life, and the stream and config are only needed for the handshake.
+        let args = Box::new((tcp, config.clone()));
         tokio::spawn(async move {
+            let (tcp, config) = *args;
             let Ok(mut socket) = ws::accept(tcp, config).await else {
                 return;
             };

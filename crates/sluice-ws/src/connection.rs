@@ -174,9 +174,10 @@ pub struct Connection {
     transmits: VecDeque<Transmit>,
     /// Set by the step that completes a data message (see `handle_input_until_message`).
     message_completed: bool,
-    /// permessage-deflate, if negotiated.
+    /// permessage-deflate, if negotiated. Boxed: its state is a few hundred bytes that a
+    /// connection without the extension should not carry.
     #[cfg(feature = "deflate")]
-    deflate: Option<PerMessageDeflate>,
+    deflate: Option<Box<PerMessageDeflate>>,
     /// The message being received is compressed (its first frame had RSV1).
     #[cfg(feature = "deflate")]
     rx_compressed: bool,
@@ -237,14 +238,14 @@ impl Connection {
     #[cfg(feature = "deflate")]
     pub fn with_deflate(mut self, deflate: PerMessageDeflate) -> Self {
         self.config.allowed_rsv |= RSV1;
-        self.deflate = Some(deflate);
+        self.deflate = Some(Box::new(deflate));
         self
     }
 
     /// The permessage-deflate state, if negotiated.
     #[cfg(feature = "deflate")]
     pub fn deflate(&self) -> Option<&PerMessageDeflate> {
-        self.deflate.as_ref()
+        self.deflate.as_deref()
     }
 
     /// Sets the source of masking keys for frames sent by a client (RFC 6455 §5.3 asks for
@@ -386,7 +387,7 @@ impl Connection {
             Message::Binary(b) => (OpCode::BINARY, b),
         };
         #[cfg(feature = "deflate")]
-        if let Some(d) = self.deflate.as_mut() {
+        if let Some(d) = self.deflate.as_deref_mut() {
             if d.should_compress(payload.len()) {
                 let z = Bytes::from(d.compress(&payload, true));
                 self.queue_rsv(true, RSV1, opcode, z);
@@ -414,7 +415,7 @@ impl Connection {
         };
         let payload = fragment.into_bytes();
         #[cfg(feature = "deflate")]
-        if let Some(d) = self.deflate.as_mut() {
+        if let Some(d) = self.deflate.as_deref_mut() {
             // A fragmented message is always compressed: its size is not known up front.
             let z = Bytes::from(d.compress(&payload, fin));
             let rsv = if opcode == OpCode::CONTINUATION {
@@ -755,7 +756,7 @@ impl Connection {
         fin: bool,
         payload: &[u8],
     ) -> Result<(), ProtocolError> {
-        let Some(d) = self.deflate.as_mut() else {
+        let Some(d) = self.deflate.as_deref_mut() else {
             // RSV1 is only allowed once deflate is attached.
             return Err(ProtocolError::ReservedBits { rsv: RSV1 });
         };

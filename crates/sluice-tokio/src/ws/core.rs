@@ -31,17 +31,36 @@ pub struct CloseInfo {
     pub reason: String,
 }
 
+/// The [`WsConfig`] fields the driver reads after the handshake (the protocol part
+/// lives in the [`Connection`]; keeping the whole config here would cost every
+/// connection ~200 bytes).
+struct Limits {
+    write_buffer_high_water: usize,
+    write_copy_threshold: usize,
+    read_buffer_initial: usize,
+    close_timeout: Duration,
+}
+
+/// Keepalive state, allocated only when a ping interval or idle timeout is
+/// configured (a connection without them pays neither the memory nor a clock
+/// read per socket read).
+struct Keepalive {
+    timer: Pin<Box<Sleep>>,
+    ping_interval: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    last_rx: Instant,
+    pinged_since_rx: bool,
+}
+
 /// Everything one connection owns.
 pub(crate) struct Inner<S> {
     pub(crate) io: S,
     pub(crate) conn: Connection,
-    pub(crate) cfg: WsConfig,
+    limits: Limits,
     role: Role,
     rbuf: BytesMut,
     pub(crate) wq: WriteQueue,
-    last_rx: Instant,
-    pinged_since_rx: bool,
-    keepalive: Option<Pin<Box<Sleep>>>,
+    keepalive: Option<Box<Keepalive>>,
     close_timer: Option<Pin<Box<Sleep>>>,
     close_timer_fired: bool,
     read_done: bool,
@@ -65,18 +84,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         cfg: WsConfig,
         conn: Connection,
     ) -> Self {
-        let now = Instant::now();
         let keepalive = match (cfg.ping_interval, cfg.idle_timeout) {
             (None, None) => None,
             (p, i) => {
+                let now = Instant::now();
                 let first = p.unwrap_or(Duration::MAX).min(i.unwrap_or(Duration::MAX));
-                Some(Box::pin(tokio::time::sleep_until(now + first)))
+                Some(Box::new(Keepalive {
+                    timer: Box::pin(tokio::time::sleep_until(now + first)),
+                    ping_interval: p,
+                    idle_timeout: i,
+                    last_rx: now,
+                    pinged_since_rx: false,
+                }))
             }
         };
         Inner {
             io,
             conn,
-            cfg,
+            limits: Limits {
+                write_buffer_high_water: cfg.write_buffer_high_water,
+                write_copy_threshold: cfg.write_copy_threshold,
+                read_buffer_initial: cfg.read_buffer_initial,
+                close_timeout: cfg.close_timeout,
+            },
             role,
             // An empty leftover of the handshake buffer would pin its allocation.
             rbuf: if read_buf.is_empty() {
@@ -85,8 +115,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 read_buf
             },
             wq: WriteQueue::default(),
-            last_rx: now,
-            pinged_since_rx: false,
             keepalive,
             close_timer: None,
             close_timer_fired: false,
@@ -112,10 +140,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     pub(crate) fn drain_transmits(&mut self) {
         while let Some(t) = self.conn.poll_transmit() {
             self.wq
-                .push(t.header(), t.payload(), self.cfg.write_copy_threshold);
+                .push(t.header(), t.payload(), self.limits.write_copy_threshold);
         }
         if self.close_timer.is_none() && self.conn.state() != State::Open {
-            self.close_timer = Some(Box::pin(tokio::time::sleep(self.cfg.close_timeout)));
+            self.close_timer = Some(Box::pin(tokio::time::sleep(self.limits.close_timeout)));
         }
     }
 
@@ -159,12 +187,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// Waits until the queued bytes are below the high-water mark (backpressure).
     pub(crate) fn poll_write_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.wq.len() < self.cfg.write_buffer_high_water {
+        if self.wq.len() < self.limits.write_buffer_high_water {
             return Poll::Ready(Ok(()));
         }
         match self.poll_write_queue(cx) {
             Poll::Ready(r) => Poll::Ready(r),
-            Poll::Pending if self.wq.len() < self.cfg.write_buffer_high_water => {
+            Poll::Pending if self.wq.len() < self.limits.write_buffer_high_water => {
                 Poll::Ready(Ok(()))
             }
             Poll::Pending => Poll::Pending,
@@ -225,8 +253,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     self.conn.handle_eof();
                 }
                 Poll::Ready(Ok(_)) => {
-                    self.last_rx = Instant::now();
-                    self.pinged_since_rx = false;
+                    if let Some(k) = self.keepalive.as_mut() {
+                        k.last_rx = Instant::now();
+                        k.pinged_since_rx = false;
+                    }
                     self.process_input();
                 }
                 Poll::Ready(Err(e)) => {
@@ -315,15 +345,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 return true;
             }
         }
-        let Some(timer) = self.keepalive.as_mut() else {
+        let Some(k) = self.keepalive.as_mut() else {
             return false;
         };
-        if timer.as_mut().poll(cx).is_pending() {
+        if k.timer.as_mut().poll(cx).is_pending() {
             return false;
         }
         let now = Instant::now();
-        let quiet = now.saturating_duration_since(self.last_rx);
-        if let Some(idle) = self.cfg.idle_timeout {
+        let quiet = now.saturating_duration_since(k.last_rx);
+        if let Some(idle) = k.idle_timeout {
             if quiet >= idle {
                 self.keepalive = None;
                 self.stored_error = Some(Error::Timeout);
@@ -342,41 +372,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 return true;
             }
         }
-        if let Some(every) = self.cfg.ping_interval {
-            if quiet >= every && !self.pinged_since_rx && self.conn.state() == State::Open {
-                self.pinged_since_rx = true;
+        if let Some(every) = k.ping_interval {
+            if quiet >= every && !k.pinged_since_rx && self.conn.state() == State::Open {
+                k.pinged_since_rx = true;
                 let _ = self.conn.ping(bytes::Bytes::new());
             }
         }
-        let next_ping = self.cfg.ping_interval.map(|p| {
-            if self.pinged_since_rx {
-                self.last_rx + p + p
+        let next_ping = k.ping_interval.map(|p| {
+            if k.pinged_since_rx {
+                k.last_rx + p + p
             } else {
-                self.last_rx + p
+                k.last_rx + p
             }
         });
-        let next_idle = self.cfg.idle_timeout.map(|i| self.last_rx + i);
+        let next_idle = k.idle_timeout.map(|i| k.last_rx + i);
         let next = match (next_ping, next_idle) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) | (None, Some(a)) => a,
             (None, None) => return true,
         };
         let next = next.max(now + Duration::from_millis(1));
-        timer.as_mut().reset(next);
+        k.timer.as_mut().reset(next);
         true
     }
 
     /// Reads what the socket has. With no buffered bytes, reads into a stack
     /// buffer first so an idle connection holds no heap read buffer.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.rbuf.is_empty() && self.rbuf.capacity() < self.cfg.read_buffer_initial {
+        if self.rbuf.is_empty() && self.rbuf.capacity() < self.limits.read_buffer_initial {
             let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); STACK_READ];
             let mut rb = ReadBuf::uninit(&mut stack);
             std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
             let got = rb.filled();
             if !got.is_empty() {
                 self.rbuf
-                    .reserve(got.len().max(self.cfg.read_buffer_initial));
+                    .reserve(got.len().max(self.limits.read_buffer_initial));
                 self.rbuf.extend_from_slice(got);
             }
             return Poll::Ready(Ok(got.len()));
@@ -386,7 +416,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         if spare == 0 || spare < hint {
             // Grow to the frame that is arriving (its length is known from its header),
             // else geometrically: a large message arrives in few reallocations.
-            let more = hint.max(self.rbuf.len()).max(self.cfg.read_buffer_initial);
+            let more = hint
+                .max(self.rbuf.len())
+                .max(self.limits.read_buffer_initial);
             self.rbuf.reserve(more);
         }
         match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
