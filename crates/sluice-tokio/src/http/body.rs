@@ -251,15 +251,33 @@ fn parse_chunk_line(buf: &[u8]) -> Result<Option<(usize, u64)>, FramingError> {
     }
 }
 
-/// Writes the chunk header for `len` bytes of data (`{hex}\r\n`) into `out`.
-pub(crate) fn chunk_header(len: usize, out: &mut Vec<u8>) {
-    use std::io::Write;
-    let _ = write!(out, "{len:X}\r\n");
+/// Writes the chunk size line `<hex>\r\n` for `len` into `out`; returns its length.
+pub(crate) fn chunk_size_line(len: usize, out: &mut [u8; 18]) -> usize {
+    let digits = if len == 0 {
+        1
+    } else {
+        (usize::BITS - len.leading_zeros()).div_ceil(4) as usize
+    };
+    for (i, o) in out[..digits].iter_mut().enumerate() {
+        *o = b"0123456789ABCDEF"[(len >> (4 * (digits - 1 - i))) & 0xf];
+    }
+    out[digits] = b'\r';
+    out[digits + 1] = b'\n';
+    digits + 2
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunk_size_lines() {
+        for len in [0usize, 1, 9, 10, 15, 16, 255, 256, 4095, 65_536, usize::MAX] {
+            let mut out = [0u8; 18];
+            let n = chunk_size_line(len, &mut out);
+            assert_eq!(&out[..n], format!("{len:X}\r\n").as_bytes());
+        }
+    }
 
     fn decode_all(
         framing: Framing,

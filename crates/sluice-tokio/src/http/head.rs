@@ -290,7 +290,11 @@ pub(crate) fn parse_request(
         .iter()
         .map(|h| (range(h.name.as_bytes()), range(h.value)))
         .collect();
-    let head = buf.split_to(consumed).freeze();
+    // The head's fields are slices of one small copy of it, not of the connection's read
+    // buffer: a request that waits (a parked long-poll, a stream) then holds only its head, and
+    // the read buffer can be released or reused.
+    let head = Bytes::copy_from_slice(&buf[..consumed]);
+    bytes::Buf::advance(buf, consumed);
     let mut headers = Headers::with_capacity(field_ranges.len());
     for (n, v) in field_ranges {
         headers.push_unchecked(head.slice(n), head.slice(v));

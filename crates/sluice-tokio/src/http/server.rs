@@ -4,15 +4,17 @@
 use std::future::{Future, poll_fn};
 use std::io;
 use std::ops::Deref;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout, timeout_at};
 
-use super::body::{BodyDecoder, FramingError, Step, chunk_header};
+use super::body::{BodyDecoder, FramingError, Step, chunk_size_line};
 use super::head::{self, HeadError, RequestHead, Version};
 use super::headers::Headers;
 use super::response::{Body, Response};
@@ -55,8 +57,10 @@ pub struct ServerConfig {
     /// error means the client went away, and the stream is dropped. Default `true`. Clients that
     /// half-close their side after sending a request need `false`.
     pub detect_client_close: bool,
-    /// Initial capacity of a connection's read buffer. Default 1 KiB (it grows as needed up to
-    /// the limits above).
+    /// Room reserved in a connection's read buffer when a head or body read needs it.
+    /// Default 1 KiB (the buffer grows as needed up to the limits above). A connection that
+    /// waits (for its next request, parked, or streaming a response) holds no read buffer
+    /// until bytes arrive.
     pub initial_read_buffer: usize,
     /// Set `TCP_NODELAY` on accepted sockets in [`serve`]. Default `true` (streaming events
     /// should not wait for Nagle).
@@ -192,7 +196,38 @@ impl<S: AsyncRead + Unpin> Conn<S> {
         }
         Ok(n)
     }
+
+    /// Reads once like [`Conn::read_more`], but holds no heap buffer while it waits: an empty
+    /// read buffer is released, and the read goes to a stack array whose bytes are appended to
+    /// the buffer in the same poll (cancel-safe). For connections that mostly wait: between
+    /// requests, a parked request, a streaming response watched for the client's close.
+    async fn read_waiting(&mut self) -> io::Result<usize> {
+        let Conn { io, buf, eof } = self;
+        if buf.is_empty() && buf.capacity() > 0 {
+            *buf = BytesMut::new();
+        }
+        let n = poll_fn(|cx| {
+            let mut tmp = [0u8; WAITING_READ];
+            let mut rb = ReadBuf::new(&mut tmp);
+            match Pin::new(&mut *io).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {
+                    buf.extend_from_slice(rb.filled());
+                    Poll::Ready(Ok(rb.filled().len()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await?;
+        if n == 0 {
+            *eof = true;
+        }
+        Ok(n)
+    }
 }
+
+/// Size of the stack array [`Conn::read_waiting`] reads into.
+const WAITING_READ: usize = 1024;
 
 /// A request handed to a [`Handler`]: the parsed head (also reachable through `Deref`), and the
 /// connection, from which the body has not been read yet.
@@ -356,7 +391,7 @@ where
             if self.conn.buf.len() >= self.limits.max_head {
                 std::future::pending::<()>().await;
             }
-            match self.conn.read_more(1024).await {
+            match self.conn.read_waiting().await {
                 Ok(0) => return,
                 Err(_) => {
                     self.conn.eof = true;
@@ -578,9 +613,10 @@ where
         }
         let r = match self.mode {
             Mode::Chunked => {
-                let mut head = Vec::with_capacity(18);
-                chunk_header(data.len(), &mut head);
-                let mut buf = Bytes::from(head).chain(data).chain(&b"\r\n"[..]);
+                // Size line, data, CRLF: one vectored write, no allocation.
+                let mut head = [0u8; 18];
+                let n = chunk_size_line(data.len(), &mut head);
+                let mut buf = Buf::chain(&head[..n], data).chain(&b"\r\n"[..]);
                 self.write_buf(&mut buf).await
             }
             _ => {
@@ -621,7 +657,7 @@ where
                 self.read_done = true;
                 std::future::pending::<()>().await;
             }
-            match self.req.conn.read_more(1024).await {
+            match self.req.conn.read_waiting().await {
                 Ok(0) | Err(_) => {
                     self.peer_closed = true;
                     return;
@@ -753,7 +789,8 @@ async fn read_head<S: AsyncRead + Unpin>(
             .min(cfg.initial_read_buffer.max(256))
             .max(conn.buf.len().min(room));
         if conn.buf.is_empty() && deadline.is_none() {
-            match timeout(cfg.keep_alive_timeout, conn.read_more(want)).await {
+            // Waiting for the next request: no read buffer is held meanwhile.
+            match timeout(cfg.keep_alive_timeout, conn.read_waiting()).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => return Ok(HeadRead::Idle),
@@ -852,7 +889,7 @@ where
     let limits = Limits::new(config);
     let mut conn = Conn {
         io,
-        buf: BytesMut::with_capacity(config.initial_read_buffer),
+        buf: BytesMut::new(),
         eof: false,
     };
     loop {
@@ -923,11 +960,8 @@ where
                 Err(_) => return Ok(()),
             }
         }
+        // An empty read buffer is released by the next head read (`Conn::read_waiting`).
         conn = req.conn;
-        if conn.buf.is_empty() && conn.buf.capacity() > 4 * config.initial_read_buffer.max(1024) {
-            // Give memory back between requests.
-            conn.buf = BytesMut::with_capacity(config.initial_read_buffer);
-        }
     }
 }
 
