@@ -243,6 +243,7 @@ impl Hub {
             events_in: c.published.load(Relaxed),
             events_out_ws: c.delivered_ws.load(Relaxed),
             events_out_sse: c.delivered_sse.load(Relaxed),
+            events_out_poll: self.inner.lp.delivered_events(),
             refused_max_connections: c.refused_max_connections.load(Relaxed),
             refused_per_ip: c.refused_per_ip.load(Relaxed),
             refused_max_topics: c.refused_max_topics.load(Relaxed),

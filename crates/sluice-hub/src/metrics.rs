@@ -77,6 +77,8 @@ pub struct MetricsSnapshot {
     pub events_out_ws: u64,
     /// Events written to SSE subscribers since start.
     pub events_out_sse: u64,
+    /// Events in long-poll answers since start (each event once per answer carrying it).
+    pub events_out_poll: u64,
     /// Connections refused at the connection cap (503).
     pub refused_max_connections: u64,
     /// Connections refused at the per-IP cap (429).
@@ -93,11 +95,10 @@ pub struct MetricsSnapshot {
 }
 
 impl MetricsSnapshot {
-    /// Events written to subscribers (WebSocket + SSE; long-poll answers are written by the
-    /// long-poll endpoint and not counted per event).
+    /// Events written to subscribers of every transport (WebSocket, SSE, long-poll).
     #[must_use]
     pub fn events_out(&self) -> u64 {
-        self.events_out_ws + self.events_out_sse
+        self.events_out_ws + self.events_out_sse + self.events_out_poll
     }
 
     /// The Prometheus text exposition (version 0.0.4) served at `GET /metrics`.
@@ -146,6 +147,7 @@ impl MetricsSnapshot {
             &[
                 ("{transport=\"ws\"}", self.events_out_ws),
                 ("{transport=\"sse\"}", self.events_out_sse),
+                ("{transport=\"poll\"}", self.events_out_poll),
             ],
         );
         metric(

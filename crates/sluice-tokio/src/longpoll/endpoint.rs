@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -80,6 +81,8 @@ struct Shared<K> {
     state: Mutex<State<K>>,
     config: LongPollConfig,
     timer: Arc<Notify>,
+    /// Events in the answers handed to the HTTP layer (see [`LongPoll::delivered_events`]).
+    delivered: AtomicU64,
 }
 
 impl<K> Drop for Shared<K> {
@@ -137,6 +140,7 @@ where
                 state: Mutex::new(state),
                 config,
                 timer: Arc::new(Notify::new()),
+                delivered: AtomicU64::new(0),
             }),
         }
     }
@@ -301,6 +305,12 @@ where
         self.lock().server.topic_count()
     }
 
+    /// Events delivered so far: the events of every answer [`LongPoll::handle`] has handed to
+    /// the HTTP layer (each event counted once per response carrying it).
+    pub fn delivered_events(&self) -> u64 {
+        self.shared.delivered.load(Relaxed)
+    }
+
     /// Number of parked long-poll requests (all topics).
     pub fn parked(&self) -> usize {
         self.lock().server.parked()
@@ -353,6 +363,7 @@ where
             match st.server.handle_request(now(), topic, &query, jitter) {
                 Handled::Ready(r) => {
                     drop(st);
+                    self.count_delivered(&r);
                     return req.respond(full_response(&r, origin.as_deref()));
                 }
                 Handled::Parked(id) => {
@@ -378,9 +389,19 @@ where
         };
         guard.done = true;
         match answer {
-            Ok(r) => req.respond(full_response(&r, origin.as_deref())),
+            Ok(r) => {
+                self.count_delivered(&r);
+                req.respond(full_response(&r, origin.as_deref()))
+            }
             // The store was dropped (shutdown): nothing to say.
             Err(_) => Reply::closed(),
+        }
+    }
+
+    fn count_delivered(&self, r: &PollResponse) {
+        let n = events_in(r);
+        if n > 0 {
+            self.shared.delivered.fetch_add(n, Relaxed);
         }
     }
 
@@ -486,6 +507,15 @@ fn deliver(out: Deliveries) {
     }
 }
 
+/// The number of events in an answer: every event object of a `200` body starts with
+/// `{"id":"`, a sequence no JSON string inside the body can contain (its quotes are escaped).
+fn events_in(r: &PollResponse) -> u64 {
+    if r.status().0 != 200 {
+        return 0;
+    }
+    memchr::memmem::find_iter(r.body(), b"{\"id\":\"").count() as u64
+}
+
 fn with_headers(r: Response, origin: Option<&str>) -> Response {
     let r = r
         .header("content-type", CONTENT_TYPE)
@@ -546,6 +576,27 @@ mod tests {
             &error_body("bad_request", "a\"b\\c\n")[..],
             br#"{"error":"bad_request","message":"a\"b\\c\u000a"}"#
         );
+    }
+
+    #[test]
+    fn events_in_counts_event_objects_only() {
+        let mut server: Server<&'static str> = Server::new(ServerConfig::default());
+        let t0 = std::time::Instant::now();
+        server.create_topic("t", 5, LogConfig::default());
+        // Data that looks like an event object must not be counted.
+        for d in [r#"{"id":"x"}"#, "plain", "{\"id\":\""] {
+            server.publish(t0, &"t", "message", Bytes::from(d)).unwrap();
+        }
+        let q = PollRequest::parse_query("cursor=earliest&timeout=0").unwrap();
+        let Handled::Ready(r) = server.handle_request(t0, &"t", &q, 0) else {
+            panic!("not ready")
+        };
+        assert_eq!(events_in(&r), 3);
+        let q = PollRequest::parse_query("timeout=0").unwrap();
+        let Handled::Ready(r) = server.handle_request(t0, &"t", &q, 0) else {
+            panic!("not ready")
+        };
+        assert_eq!(events_in(&r), 0);
     }
 
     #[test]
