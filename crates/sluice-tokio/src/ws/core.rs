@@ -138,6 +138,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// Moves the connection's pending transmits into the write queue.
     pub(crate) fn drain_transmits(&mut self) {
+        if !self.conn.has_transmit()
+            && (self.close_timer.is_some() || self.conn.state() == State::Open)
+        {
+            return;
+        }
         while let Some(t) = self.conn.poll_transmit() {
             self.wq
                 .push(t.header(), t.payload(), self.limits.write_copy_threshold);
@@ -226,25 +231,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 return Poll::Ready(Some(Ok(ev)));
             }
             self.drain_transmits();
-            let write_pending = match self.poll_write_queue(cx) {
-                Poll::Ready(Ok(())) => false,
-                Poll::Ready(Err(e)) => {
-                    if self.closed.is_none() && self.stored_error.is_none() {
-                        self.stored_error = Some(e);
+            // Fast path: nothing queued (the common case after a flushed send) needs
+            // no write attempt and no waker registration.
+            let write_pending = if self.wq.is_empty() && !self.write_failed {
+                false
+            } else {
+                match self.poll_write_queue(cx) {
+                    Poll::Ready(Ok(())) => false,
+                    Poll::Ready(Err(e)) => {
+                        if self.closed.is_none() && self.stored_error.is_none() {
+                            self.stored_error = Some(e);
+                        }
+                        continue;
                     }
-                    continue;
+                    Poll::Pending => true,
                 }
-                Poll::Pending => true,
             };
             if self.closed.is_some() {
                 return self.poll_finish(cx, write_pending);
             }
-            if self.poll_timers(cx) {
+            if (self.close_timer.is_some() || self.keepalive.is_some()) && self.poll_timers(cx) {
                 continue;
             }
             if self.unprocessed {
-                self.process_input();
-                continue;
+                if !self.rbuf.is_empty() {
+                    self.process_input();
+                    continue;
+                }
+                self.unprocessed = false;
             }
             match self.poll_read(cx) {
                 Poll::Pending => return Poll::Pending,
