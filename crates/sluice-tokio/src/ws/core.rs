@@ -21,6 +21,10 @@ use super::write_queue::WriteQueue;
 /// Size of the on-stack buffer used for a read when no heap buffer is held.
 const STACK_READ: usize = 4096;
 
+/// Free space below which the read buffer is grown (or reclaimed) before a read,
+/// so a read is never starved into many small ones.
+const MIN_READ_SPARE: usize = 1024;
+
 /// How the peer (or we) ended the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseInfo {
@@ -410,10 +414,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         true
     }
 
-    /// Reads what the socket has. With no buffered bytes, reads into a stack
-    /// buffer first so an idle connection holds no heap read buffer.
+    /// Reads what the socket has. A connection that holds no read buffer (new, or
+    /// given back after a large message) reads into a stack buffer first, so an
+    /// idle connection allocates nothing until bytes arrive. A buffer of up to
+    /// [`WsConfig::read_buffer_initial`] is then kept and read into directly
+    /// (messages split off its front; it is reclaimed in place once they are
+    /// dropped); a larger one is given back when the connection goes idle.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.rbuf.is_empty() && self.rbuf.capacity() < self.limits.read_buffer_initial {
+        if self.rbuf.capacity() == 0 {
             let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); STACK_READ];
             let mut rb = ReadBuf::uninit(&mut stack);
             std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
@@ -427,7 +435,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
         let spare = self.rbuf.capacity() - self.rbuf.len();
         let hint = self.conn.input_hint();
-        if spare == 0 || spare < hint {
+        if spare < MIN_READ_SPARE || spare < hint {
             // Grow to the frame that is arriving (its length is known from its header),
             // else geometrically: a large message arrives in few reallocations.
             let more = hint
@@ -437,8 +445,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
         match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
             Poll::Pending => {
-                if self.rbuf.is_empty() {
-                    // Idle: give the buffer back.
+                if self.rbuf.is_empty() && self.rbuf.capacity() > self.limits.read_buffer_initial {
+                    // Idle after a large message: give the buffer back.
                     self.rbuf = BytesMut::new();
                 }
                 Poll::Pending

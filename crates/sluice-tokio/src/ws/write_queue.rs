@@ -99,7 +99,13 @@ impl WriteQueue {
                     n = 0;
                 }
                 None => {
-                    self.tail.advance(n);
+                    if n == self.tail.len() {
+                        // Keeps the buffer's start: the next frame is appended
+                        // without reclaiming the written prefix.
+                        self.tail.clear();
+                    } else {
+                        self.tail.advance(n);
+                    }
                     n = 0;
                 }
             }
