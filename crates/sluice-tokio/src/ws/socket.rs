@@ -88,8 +88,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Sends a message and flushes it to the socket.
     pub async fn send(&mut self, msg: Message) -> Result<(), Error> {
-        self.feed(msg).await?;
-        self.flush().await
+        // `feed` then `flush` in one poll function: one await point, and a socket
+        // that takes the frame at once finishes in a single poll.
+        let inner = &mut self.inner;
+        let mut msg = Some(msg);
+        std::future::poll_fn(move |cx| {
+            if let Some(m) = msg.take() {
+                match inner.poll_write_ready(cx) {
+                    Poll::Ready(Ok(())) => start_send(inner, m)?,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {
+                        msg = Some(m);
+                        return Poll::Pending;
+                    }
+                }
+            }
+            inner.poll_write_queue(cx)
+        })
+        .await
     }
 
     /// Queues a message without flushing (batch several, then [`flush`](Self::flush)).
