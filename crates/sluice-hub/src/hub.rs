@@ -371,23 +371,26 @@ impl Hub {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
+        // Each route's future is boxed: a connection's task holds the state of the route it is
+        // in, not room for the largest one (a WebSocket session is several times a parked
+        // poll). One allocation per request.
         let path = req.path();
         tracing::trace!(method = req.method(), path, "request");
         if let Some(t) = path.strip_prefix("/publish/") {
             let t = t.to_owned();
-            return self.publish_route(req, &t).await;
+            return Box::pin(self.publish_route(req, &t)).await;
         }
         if let Some(t) = path.strip_prefix("/ws/") {
             let t = t.to_owned();
-            return crate::ws::route(self, req, &t).await;
+            return Box::pin(crate::ws::route(self, req, &t)).await;
         }
         if let Some(t) = path.strip_prefix("/sse/") {
             let t = t.to_owned();
-            return crate::sse::route(self, req, &t).await;
+            return Box::pin(crate::sse::route(self, req, &t)).await;
         }
         if let Some(t) = path.strip_prefix("/poll/") {
             let t = t.to_owned();
-            return self.poll_route(req, &t).await;
+            return Box::pin(self.poll_route(req, &t)).await;
         }
         let (status, resp) = match path {
             "/" | "/index.html" => (

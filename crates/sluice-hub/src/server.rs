@@ -164,12 +164,17 @@ struct ConnHandler {
 }
 
 impl Handler<TcpStream> for ConnHandler {
-    async fn handle(&self, req: Request<TcpStream>) -> Reply<TcpStream> {
+    fn handle(&self, req: Request<TcpStream>) -> impl Future<Output = Reply<TcpStream>> + Send {
         self.busy.store(true, Relaxed);
-        let r = self.hub.route(req).await;
-        self.busy.store(false, Relaxed);
-        self.idle.notify_one();
-        r
+        // The request moves into the route's future now: an `async fn` here would keep a
+        // second request-sized slot in every connection's future.
+        let route = self.hub.route(req);
+        async move {
+            let r = route.await;
+            self.busy.store(false, Relaxed);
+            self.idle.notify_one();
+            r
+        }
     }
 }
 

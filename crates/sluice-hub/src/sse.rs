@@ -128,6 +128,9 @@ where
 {
     let lp = &hub.inner.lp;
     let limits = hub.read_limits();
+    // One shutdown watch for the whole stream (not one per wait).
+    let shutdown = hub.shutdown_signal();
+    tokio::pin!(shutdown);
     let mut batch = first;
     loop {
         if let Some(out) = encode_batch(state, &batch) {
@@ -157,7 +160,7 @@ where
                         }
                         _ => return Ending::Gone,
                     },
-                    () = hub.shutdown_signal() => return Ending::Finish,
+                    () = &mut shutdown => return Ending::Finish,
                 }
             }
         }

@@ -936,7 +936,9 @@ where
             ReplyInner::Closed => return Ok(()),
             ReplyInner::Respond(b) => {
                 let (req, response) = *b;
-                match write_stream(req, response).await.0 {
+                // Boxed: the state of a response being written (~1.4 KB) then takes no room in
+                // every connection's future while it waits for or handles a request.
+                match Box::pin(write_stream(req, response)).await.0 {
                     ReplyInner::Finished { req, keep_alive } => (*req, keep_alive),
                     _ => return Ok(()),
                 }

@@ -338,7 +338,7 @@ where
     /// topic removal (`410`) or timeout, with the connection kept alive. While parked the
     /// connection is watched ([`Request::closed`]): a client that goes away is cancelled in the
     /// core at once; so is a handler future that is dropped.
-    pub async fn handle<S>(&self, topic: &K, req: Request<S>) -> Reply<S>
+    pub async fn handle<S>(&self, topic: &K, mut req: Request<S>) -> Reply<S>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
@@ -381,7 +381,8 @@ where
         };
         // Wait without writing anything: the whole answer goes out in one write, with its
         // real status (200, or 410 if the topic was removed meanwhile) and a Content-Length.
-        let mut req = req;
+        // (`req` is the parameter itself: a `let mut req = req` rebinding would take a second
+        // slot of the size of a request in this future.)
         let answer = tokio::select! {
             biased;
             r = rx => r,

@@ -2,13 +2,14 @@
 //! client-disconnect detection.
 
 use std::io;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use sluice_sse::{EncodeError, Event, HEARTBEAT};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, Sleep, sleep_until};
 
 use crate::http::{Reply, Request, Response, ResponseWriter, StatusCode};
 
@@ -130,6 +131,10 @@ pub struct SseWriter<S> {
     writer: ResponseWriter<S>,
     heartbeat_interval: Option<Duration>,
     last_write: Instant,
+    /// The heartbeat timer, armed lazily: a write only moves `last_write`, and the timer,
+    /// when it fires early, re-arms itself to `last_write + interval` (no timer operation
+    /// per event).
+    timer: Option<Pin<Box<Sleep>>>,
     buf: BytesMut,
 }
 
@@ -179,6 +184,7 @@ where
             writer,
             heartbeat_interval: config.heartbeat_interval,
             last_write: Instant::now(),
+            timer: None,
             buf: BytesMut::new(),
         };
         if let Some(retry) = config.retry {
@@ -244,18 +250,29 @@ where
         if self.writer.is_closed() {
             return Idle::Closed;
         }
-        let due = self.heartbeat_interval.map(|i| self.last_write + i);
+        let Some(interval) = self.heartbeat_interval else {
+            self.writer.closed().await;
+            return Idle::Closed;
+        };
+        let last_write = self.last_write;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(sleep_until(last_write + interval)));
         let closed = self.writer.closed();
-        match due {
-            Some(at) => {
-                tokio::select! {
-                    () = closed => Idle::Closed,
-                    () = sleep_until(at) => Idle::HeartbeatDue,
+        tokio::pin!(closed);
+        loop {
+            tokio::select! {
+                () = &mut closed => return Idle::Closed,
+                () = timer.as_mut() => {
+                    // Written to since the timer was armed: wait for the new deadline.
+                    let due = self.last_write + interval;
+                    if due > timer.deadline() {
+                        timer.as_mut().reset(due);
+                        continue;
+                    }
+                    // Due (and due again at once until something is written).
+                    return Idle::HeartbeatDue;
                 }
-            }
-            None => {
-                closed.await;
-                Idle::Closed
             }
         }
     }
