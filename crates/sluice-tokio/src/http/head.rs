@@ -245,6 +245,9 @@ pub(crate) fn find_head_end(buf: &[u8], scanned: &mut usize) -> Option<usize> {
     None
 }
 
+/// Most spare bytes of a read buffer a parsed head may keep alive (see [`parse_request`]).
+const HEAD_SPARE_MAX: usize = 64;
+
 /// Parses one request head from `buf` once [`find_head_end`] found its end at `head_len`,
 /// consuming exactly the head.
 pub(crate) fn parse_request(
@@ -290,11 +293,17 @@ pub(crate) fn parse_request(
         .iter()
         .map(|h| (range(h.name.as_bytes()), range(h.value)))
         .collect();
-    // The head's fields are slices of one small copy of it, not of the connection's read
-    // buffer: a request that waits (a parked long-poll, a stream) then holds only its head, and
-    // the read buffer can be released or reused.
-    let head = Bytes::copy_from_slice(&buf[..consumed]);
-    bytes::Buf::advance(buf, consumed);
+    // The head's fields must not keep a large read buffer alive while the request waits (a
+    // parked long-poll, a stream). When the buffer is (nearly) just this head, as after a
+    // read into an empty buffer (`Conn::read_waiting` allocates exactly what arrived), the head
+    // takes it over without a copy; otherwise the head is copied out and the buffer reused.
+    let head = if buf.capacity() - consumed <= HEAD_SPARE_MAX {
+        buf.split_to(consumed).freeze()
+    } else {
+        let h = Bytes::copy_from_slice(&buf[..consumed]);
+        bytes::Buf::advance(buf, consumed);
+        h
+    };
     let mut headers = Headers::with_capacity(field_ranges.len());
     for (n, v) in field_ranges {
         headers.push_unchecked(head.slice(n), head.slice(v));
