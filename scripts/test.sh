@@ -26,6 +26,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test"
 cargo test --workspace
+# The workspace build enables sluice-ws's `deflate` feature (sluice-tokio turns it on); test the
+# crate on its own too, without it.
+cargo test -p sluice-ws
 
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps

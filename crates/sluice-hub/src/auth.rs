@@ -158,10 +158,11 @@ pub fn mint_token(secret: &[u8], claims: &Claims) -> Result<String, TokenError> 
 pub(crate) fn token_from(authorization: Option<&str>, query_token: Option<&str>) -> Option<String> {
     if let Some(v) = authorization {
         let v = v.trim();
-        if let Some((scheme, rest)) = v.split_once(' ') {
-            if scheme.eq_ignore_ascii_case("bearer") && !rest.trim().is_empty() {
-                return Some(rest.trim().to_owned());
-            }
+        if let Some((scheme, rest)) = v.split_once(' ')
+            && scheme.eq_ignore_ascii_case("bearer")
+            && !rest.trim().is_empty()
+        {
+            return Some(rest.trim().to_owned());
         }
     }
     query_token

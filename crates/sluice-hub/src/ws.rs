@@ -96,13 +96,13 @@ where
             () = hub.shutdown_signal() => End::Close(CloseCode::GOING_AWAY, "server shutting down"),
         }
     };
-    if let End::Close(code, reason) = end {
-        if wr.close(code, reason).await.is_ok() {
-            // Complete the closing handshake (bounded by the close timeout).
-            while let Some(r) = rd.recv().await {
-                if r.is_err() {
-                    break;
-                }
+    if let End::Close(code, reason) = end
+        && wr.close(code, reason).await.is_ok()
+    {
+        // Complete the closing handshake (bounded by the close timeout).
+        while let Some(r) = rd.recv().await {
+            if r.is_err() {
+                break;
             }
         }
     }

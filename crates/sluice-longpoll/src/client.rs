@@ -305,14 +305,14 @@ impl Client {
             // An answer from an epoch we already left (a slow concurrent poll): drop it.
             Some(_) => return Ok(()),
         };
-        if let Some(g) = b.gap {
-            if end > seen {
-                let missed = g.missed.min(end - seen);
-                if missed > 0 {
-                    self.events.push_back(ClientEvent::Gap { missed });
-                }
-                seen = end;
+        if let Some(g) = b.gap
+            && end > seen
+        {
+            let missed = g.missed.min(end - seen);
+            if missed > 0 {
+                self.events.push_back(ClientEvent::Gap { missed });
             }
+            seen = end;
         }
         for e in events {
             let s = e.id.seq();

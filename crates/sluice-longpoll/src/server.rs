@@ -369,10 +369,10 @@ impl<K: Clone + Eq + Hash> Server<K> {
         let (pos, cursor) = (w.pos, w.cursor);
         if let Some(t) = self.topics.get_mut(&w.topic) {
             t.waiters.swap_remove(pos);
-            if let Some(&moved) = t.waiters.get(pos) {
-                if let Some(m) = self.slots[moved as usize].waiter.as_mut() {
-                    m.pos = pos;
-                }
+            if let Some(&moved) = t.waiters.get(pos)
+                && let Some(m) = self.slots[moved as usize].waiter.as_mut()
+            {
+                m.pos = pos;
             }
         }
         cursor

@@ -82,15 +82,14 @@ async fn serve(addr: String, commands: bool, deflate: bool) -> std::io::Result<(
                 return;
             };
             while let Some(Ok(msg)) = socket.recv().await {
-                if commands {
-                    if let Message::Text(t) = &msg {
-                        if let Some(res) = command(&mut socket, t.as_str()).await {
-                            if res.is_err() {
-                                break;
-                            }
-                            continue;
-                        }
+                if commands
+                    && let Message::Text(t) = &msg
+                    && let Some(res) = command(&mut socket, t.as_str()).await
+                {
+                    if res.is_err() {
+                        break;
                     }
+                    continue;
                 }
                 if socket.send(msg).await.is_err() {
                     break;

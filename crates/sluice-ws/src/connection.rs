@@ -387,12 +387,12 @@ impl Connection {
             Message::Binary(b) => (OpCode::BINARY, b),
         };
         #[cfg(feature = "deflate")]
-        if let Some(d) = self.deflate.as_deref_mut() {
-            if d.should_compress(payload.len()) {
-                let z = Bytes::from(d.compress(&payload, true));
-                self.queue_rsv(true, RSV1, opcode, z);
-                return Ok(());
-            }
+        if let Some(d) = self.deflate.as_deref_mut()
+            && d.should_compress(payload.len())
+        {
+            let z = Bytes::from(d.compress(&payload, true));
+            self.queue_rsv(true, RSV1, opcode, z);
+            return Ok(());
         }
         self.queue(true, opcode, payload);
         Ok(())

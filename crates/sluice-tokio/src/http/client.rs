@@ -331,13 +331,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ClientResponse<S> {
     /// # Errors
     /// As [`ClientResponse::chunk`], and [`ClientError::BodyTooLarge`].
     pub async fn bytes(&mut self, limit: u64) -> Result<Bytes, ClientError> {
-        if let Some(n) = self.decoder.remaining_length() {
-            if n > limit {
-                return Err(ClientError::BodyTooLarge {
-                    size: n,
-                    max: limit,
-                });
-            }
+        if let Some(n) = self.decoder.remaining_length()
+            && n > limit
+        {
+            return Err(ClientError::BodyTooLarge {
+                size: n,
+                max: limit,
+            });
         }
         let mut all = BytesMut::new();
         while let Some(c) = self.chunk().await? {

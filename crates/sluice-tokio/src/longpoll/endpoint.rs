@@ -416,11 +416,11 @@ where
                 Arc::downgrade(&self.shared),
                 Arc::clone(&self.shared.timer),
             ));
-        } else if let Some(d) = next {
-            if st.armed.is_none_or(|a| d < a) {
-                st.armed = Some(d);
-                self.shared.timer.notify_one();
-            }
+        } else if let Some(d) = next
+            && st.armed.is_none_or(|a| d < a)
+        {
+            st.armed = Some(d);
+            self.shared.timer.notify_one();
         }
     }
 

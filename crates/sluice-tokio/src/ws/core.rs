@@ -355,13 +355,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// Keepalive and close timers. Returns `true` if it changed state.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
-        if let Some(t) = self.close_timer.as_mut() {
-            if !self.close_timer_fired && t.as_mut().poll(cx).is_ready() {
-                // The peer did not complete the closing handshake in time.
-                self.close_timer_fired = true;
-                self.conn.handle_eof();
-                return true;
-            }
+        if let Some(t) = self.close_timer.as_mut()
+            && !self.close_timer_fired
+            && t.as_mut().poll(cx).is_ready()
+        {
+            // The peer did not complete the closing handshake in time.
+            self.close_timer_fired = true;
+            self.conn.handle_eof();
+            return true;
         }
         let Some(k) = self.keepalive.as_mut() else {
             return false;
@@ -371,30 +372,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
         let now = Instant::now();
         let quiet = now.saturating_duration_since(k.last_rx);
-        if let Some(idle) = k.idle_timeout {
-            if quiet >= idle {
-                self.keepalive = None;
-                self.stored_error = Some(Error::Timeout);
-                // The peer is presumed dead: tell it why if the socket still takes
-                // bytes, but do not wait for a closing handshake.
-                if self
-                    .conn
-                    .close(CloseCode::GOING_AWAY, "idle timeout")
-                    .is_ok()
-                {
-                    self.drain_transmits();
-                    let _ = self.poll_write_queue(cx);
-                }
-                self.close_timer_fired = true;
-                self.conn.handle_eof();
-                return true;
+        if let Some(idle) = k.idle_timeout
+            && quiet >= idle
+        {
+            self.keepalive = None;
+            self.stored_error = Some(Error::Timeout);
+            // The peer is presumed dead: tell it why if the socket still takes
+            // bytes, but do not wait for a closing handshake.
+            if self
+                .conn
+                .close(CloseCode::GOING_AWAY, "idle timeout")
+                .is_ok()
+            {
+                self.drain_transmits();
+                let _ = self.poll_write_queue(cx);
             }
+            self.close_timer_fired = true;
+            self.conn.handle_eof();
+            return true;
         }
-        if let Some(every) = k.ping_interval {
-            if quiet >= every && !k.pinged_since_rx && self.conn.state() == State::Open {
-                k.pinged_since_rx = true;
-                let _ = self.conn.ping(bytes::Bytes::new());
-            }
+        if let Some(every) = k.ping_interval
+            && quiet >= every
+            && !k.pinged_since_rx
+            && self.conn.state() == State::Open
+        {
+            k.pinged_since_rx = true;
+            let _ = self.conn.ping(bytes::Bytes::new());
         }
         let next_ping = k.ping_interval.map(|p| {
             if k.pinged_since_rx {

@@ -224,11 +224,11 @@ pub(crate) fn run(a: PubArgs) -> i32 {
             return 2;
         }
     };
-    if let Some(ev) = &a.event {
-        if ev.is_empty() || ev.contains(['\r', '\n', '\0']) {
-            eprintln!("sluice pub: --event must be non-empty and on one line");
-            return 2;
-        }
+    if let Some(ev) = &a.event
+        && (ev.is_empty() || ev.contains(['\r', '\n', '\0']))
+    {
+        eprintln!("sluice pub: --event must be non-empty and on one line");
+        return 2;
     }
     let data = if a.data == "-" {
         let mut s = String::new();

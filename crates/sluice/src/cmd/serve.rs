@@ -161,12 +161,12 @@ pub(crate) fn run(a: ServeArgs) -> i32 {
     cfg.max_message_size = a.max_message_size;
     cfg.allow_origins = a.allow_origins;
     let authenticated = secret.is_some();
-    if let Some(s) = &secret {
-        if s.len() < 32 {
-            tracing::warn!(
-                "the auth secret is shorter than 32 bytes: HS256 wants at least 256 random bits"
-            );
-        }
+    if let Some(s) = &secret
+        && s.len() < 32
+    {
+        tracing::warn!(
+            "the auth secret is shorter than 32 bytes: HS256 wants at least 256 random bits"
+        );
     }
     cfg.auth_secret = secret;
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -295,11 +295,11 @@ impl Encoder {
                 ev = ev.retry(Duration::from_millis(ms));
                 any = true;
             }
-            if let Some(id) = string("last_event_id")? {
-                if id != self.last_event_id {
-                    ev = ev.id(id);
-                    any = true;
-                }
+            if let Some(id) = string("last_event_id")?
+                && id != self.last_event_id
+            {
+                ev = ev.id(id);
+                any = true;
             }
             if any {
                 buf.extend_from_slice(&ev.to_bytes().map_err(|e| e.to_string())?);
@@ -327,10 +327,10 @@ impl Encoder {
             Some(t) => ev = ev.event(t),
         }
         let id = string("id")?;
-        if let Some(id) = id {
-            if id != self.last_event_id {
-                ev = ev.id(id);
-            }
+        if let Some(id) = id
+            && id != self.last_event_id
+        {
+            ev = ev.id(id);
         }
         if let Some(ms) = retry {
             ev = ev.retry(Duration::from_millis(ms));
