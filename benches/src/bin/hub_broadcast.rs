@@ -282,10 +282,10 @@ async fn run(a: Args) {
         let (addr, tally, failures) = (addr.clone(), tally.clone(), failures.clone());
         let deflate = a.ws_deflate;
         tokio::spawn(async move {
-            if let Err(e) = subscriber(kind, addr, tally, deflate).await {
-                if failures.fetch_add(1, Ordering::Relaxed) < 5 {
-                    eprintln!("subscriber {kind:?}: {e}");
-                }
+            if let Err(e) = subscriber(kind, addr, tally, deflate).await
+                && failures.fetch_add(1, Ordering::Relaxed) < 5
+            {
+                eprintln!("subscriber {kind:?}: {e}");
             }
         });
     }
