@@ -1,8 +1,5 @@
 //! [`LongPollClient`]: the long-poll client over the HTTP client.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use sluice_longpoll::{Client, ClientConfig, ClientError, ClientEvent, Cursor, Start};
@@ -224,52 +221,15 @@ impl LongPollClient {
     pub fn into_stream(
         self,
     ) -> impl futures_core::Stream<Item = Result<ClientEvent, PollError>> + Send + Unpin {
-        EventStream {
-            state: StreamState::Idle(Box::new(self)),
-        }
-    }
-}
-
-type NextFuture =
-    Pin<Box<dyn Future<Output = (Box<LongPollClient>, Result<ClientEvent, PollError>)> + Send>>;
-
-enum StreamState {
-    Idle(Box<LongPollClient>),
-    Busy(NextFuture),
-    Done,
-}
-
-struct EventStream {
-    state: StreamState,
-}
-
-impl futures_core::Stream for EventStream {
-    type Item = Result<ClientEvent, PollError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            match std::mem::replace(&mut self.state, StreamState::Done) {
-                StreamState::Done => return Poll::Ready(None),
-                StreamState::Idle(mut c) => {
-                    self.state = StreamState::Busy(Box::pin(async move {
-                        let r = c.next().await;
-                        (c, r)
-                    }));
-                }
-                StreamState::Busy(mut f) => match f.as_mut().poll(cx) {
-                    Poll::Pending => {
-                        self.state = StreamState::Busy(f);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready((c, r)) => {
-                        let terminal = matches!(&r, Err(e) if e.is_terminal());
-                        if !terminal {
-                            self.state = StreamState::Idle(c);
-                        }
-                        return Poll::Ready(Some(r));
-                    }
-                },
-            }
-        }
+        // One `next()` at a time, the client moved into and out of each future.
+        Box::pin(futures_util::stream::unfold(
+            Some(self),
+            |client| async move {
+                let mut c = client?;
+                let r = c.next().await;
+                let terminal = matches!(&r, Err(e) if e.is_terminal());
+                Some((r, (!terminal).then_some(c)))
+            },
+        ))
     }
 }

@@ -1,9 +1,6 @@
 //! The client side: an `EventSource` over the HTTP client, driven by the sans-IO
 //! [`sluice_sse::Client`].
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -346,9 +343,18 @@ impl<C: Connector> SseClient<C> {
         C: 'static,
         C::Stream: 'static,
     {
-        EventStream {
-            state: StreamState::Idle(Box::new(self)),
-        }
+        // One `next()` at a time; the stream ends after `Ok(None)` or an error.
+        Box::pin(futures_util::stream::unfold(
+            Some(self),
+            |client| async move {
+                let mut c = client?;
+                match c.next().await {
+                    Ok(Some(ev)) => Some((Ok(ev), Some(c))),
+                    Ok(None) => None,
+                    Err(e) => Some((Err(e), None)),
+                }
+            },
+        ))
     }
 
     /// The request for one attempt: the caller's, plus the event-stream fields.
@@ -399,62 +405,4 @@ fn is_fatal(e: &ClientError) -> bool {
             | ClientError::InvalidMethod(_)
             | ClientError::TooManyRedirects { .. }
     )
-}
-
-type NextFuture<C> = Pin<
-    Box<
-        dyn Future<Output = (Box<SseClient<C>>, Result<Option<SseEvent>, SseError>)>
-            + Send
-            + 'static,
-    >,
->;
-
-enum StreamState<C: Connector> {
-    Idle(Box<SseClient<C>>),
-    Busy(NextFuture<C>),
-    Done,
-}
-
-struct EventStream<C: Connector> {
-    state: StreamState<C>,
-}
-
-impl<C: Connector> Unpin for EventStream<C> {}
-
-impl<C> futures_core::Stream for EventStream<C>
-where
-    C: Connector + 'static,
-    C::Stream: 'static,
-{
-    type Item = Result<SseEvent, SseError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            match std::mem::replace(&mut self.state, StreamState::Done) {
-                StreamState::Done => return Poll::Ready(None),
-                StreamState::Idle(mut c) => {
-                    self.state = StreamState::Busy(Box::pin(async move {
-                        let r = c.next().await;
-                        (c, r)
-                    }));
-                }
-                StreamState::Busy(mut f) => match f.as_mut().poll(cx) {
-                    Poll::Pending => {
-                        self.state = StreamState::Busy(f);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready((c, r)) => {
-                        return Poll::Ready(match r {
-                            Ok(Some(ev)) => {
-                                self.state = StreamState::Idle(c);
-                                Some(Ok(ev))
-                            }
-                            Ok(None) => None,
-                            Err(e) => Some(Err(e)),
-                        });
-                    }
-                },
-            }
-        }
-    }
 }
