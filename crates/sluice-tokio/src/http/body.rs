@@ -112,16 +112,9 @@ impl BodyDecoder {
             match self.state {
                 State::Done => return Ok(Step::End),
                 State::Length(rem) => {
-                    if buf.is_empty() {
-                        return if eof {
-                            Err(FramingError::UnexpectedEof)
-                        } else {
-                            Ok(Step::NeedMore)
-                        };
-                    }
-                    let n = usize::try_from(rem).unwrap_or(usize::MAX).min(buf.len());
-                    let data = buf.split_to(n).freeze();
-                    let rem = rem - n as u64;
+                    let Some((data, rem)) = take(buf, rem) else {
+                        return need_more(eof);
+                    };
                     self.state = if rem == 0 {
                         State::Done
                     } else {
@@ -148,25 +141,12 @@ impl BodyDecoder {
                             State::ChunkData(size)
                         };
                     }
-                    None => {
-                        return if eof {
-                            Err(FramingError::UnexpectedEof)
-                        } else {
-                            Ok(Step::NeedMore)
-                        };
-                    }
+                    None => return need_more(eof),
                 },
                 State::ChunkData(rem) => {
-                    if buf.is_empty() {
-                        return if eof {
-                            Err(FramingError::UnexpectedEof)
-                        } else {
-                            Ok(Step::NeedMore)
-                        };
-                    }
-                    let n = usize::try_from(rem).unwrap_or(usize::MAX).min(buf.len());
-                    let data = buf.split_to(n).freeze();
-                    let rem = rem - n as u64;
+                    let Some((data, rem)) = take(buf, rem) else {
+                        return need_more(eof);
+                    };
                     self.state = if rem == 0 {
                         State::ChunkCrlf
                     } else {
@@ -179,11 +159,7 @@ impl BodyDecoder {
                         if buf.first().is_some_and(|&b| b != b'\r') {
                             return Err(FramingError::MissingChunkCrlf);
                         }
-                        return if eof {
-                            Err(FramingError::UnexpectedEof)
-                        } else {
-                            Ok(Step::NeedMore)
-                        };
+                        return need_more(eof);
                     }
                     if &buf[..2] != b"\r\n" {
                         return Err(FramingError::MissingChunkCrlf);
@@ -203,11 +179,7 @@ impl BodyDecoder {
                             if buf.len() > self.max_trailer_bytes {
                                 return Err(FramingError::InvalidTrailers);
                             }
-                            return if eof {
-                                Err(FramingError::UnexpectedEof)
-                            } else {
-                                Ok(Step::NeedMore)
-                            };
+                            return need_more(eof);
                         }
                         Err(_) => return Err(FramingError::InvalidTrailers),
                     }
@@ -264,6 +236,25 @@ pub(crate) fn chunk_size_line(len: usize, out: &mut [u8; 18]) -> usize {
     out[digits] = b'\r';
     out[digits + 1] = b'\n';
     digits + 2
+}
+
+/// Splits off up to `rem` bytes of a length-delimited piece (a `Content-Length` body or a
+/// chunk): the data and what remains of the piece, or `None` if `buf` is empty.
+fn take(buf: &mut BytesMut, rem: u64) -> Option<(Bytes, u64)> {
+    if buf.is_empty() {
+        return None;
+    }
+    let n = usize::try_from(rem).unwrap_or(usize::MAX).min(buf.len());
+    Some((buf.split_to(n).freeze(), rem - n as u64))
+}
+
+/// Out of bytes mid-body: wait for more, or fail if the peer has closed.
+fn need_more(eof: bool) -> Result<Step, FramingError> {
+    if eof {
+        Err(FramingError::UnexpectedEof)
+    } else {
+        Ok(Step::NeedMore)
+    }
 }
 
 #[cfg(test)]
