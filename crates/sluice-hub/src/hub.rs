@@ -392,26 +392,19 @@ impl Hub {
             let t = t.to_owned();
             return Box::pin(self.poll_route(req, &t)).await;
         }
-        let (status, resp) = match path {
-            "/" | "/index.html" => (
-                StatusCode::OK,
-                Response::new(StatusCode::OK)
-                    .header("content-type", "text/html; charset=utf-8")
-                    .header("cache-control", "no-cache")
-                    .body(INDEX_HTML),
-            ),
-            "/healthz" if self.is_shutting_down() => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Response::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
-            ),
-            "/healthz" => (StatusCode::OK, Response::text(StatusCode::OK, "ok\n")),
-            "/metrics" => (
-                StatusCode::OK,
-                Response::new(StatusCode::OK)
-                    .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-                    .header("cache-control", "no-store")
-                    .body(self.metrics().prometheus()),
-            ),
+        let resp = match path {
+            "/" | "/index.html" => Response::new(StatusCode::OK)
+                .header("content-type", "text/html; charset=utf-8")
+                .header("cache-control", "no-cache")
+                .body(INDEX_HTML),
+            "/healthz" if self.is_shutting_down() => {
+                Response::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+            }
+            "/healthz" => Response::text(StatusCode::OK, "ok\n"),
+            "/metrics" => Response::new(StatusCode::OK)
+                .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                .header("cache-control", "no-store")
+                .body(self.metrics().prometheus()),
             _ => {
                 let r = error(StatusCode::NOT_FOUND, "not_found", "no such route", None);
                 return req.respond(r);
@@ -427,7 +420,6 @@ impl Hub {
             .header("allow", "GET, HEAD");
             return req.respond(r);
         }
-        let _ = status;
         req.respond(resp)
     }
 
