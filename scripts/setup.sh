@@ -9,11 +9,12 @@
 #
 # Installs:
 #   - Debian: chromium (headless WebSocket peer), iproute2 (ip, for `unshare -n` + lo up),
-#     util-linux (unshare), curl; nodejs + npm only if `node`/`npm` are missing.
+#     util-linux (unshare), curl, openssl (throwaway test CA), nghttp2-client (nghttp, h2load:
+#     HTTP/2 peers); nodejs + npm only if `node`/`npm` are missing.
 #   - cargo-fuzz (cargo install --locked) if `cargo fuzz` is missing.
 #   - Autobahn|Testsuite 25.10.1 in a Python 2.7 virtualenv at $REPO/.venv-autobahn
 #     (fails loudly if CPython 2.7 cannot be found).
-#   - python3 `websockets` (pinned in scripts/interop/requirements.txt).
+#   - python3 `websockets` and `h2` (hyper-h2), pinned in scripts/interop/requirements.txt.
 #   - node packages of scripts/interop (ws, eventsource-parser, playwright-core) via `npm ci`.
 # Never runs `npx playwright install`: playwright-core is pointed at /usr/bin/chromium.
 set -euo pipefail
@@ -42,6 +43,8 @@ if [[ ${SKIP_APT:-0} != 1 ]]; then
   command -v ip >/dev/null || want+=(iproute2)
   command -v unshare >/dev/null || want+=(util-linux)
   command -v curl >/dev/null || want+=(curl)
+  command -v openssl >/dev/null || want+=(openssl)
+  command -v nghttp >/dev/null || want+=(nghttp2-client)
   command -v node >/dev/null || want+=(nodejs)
   command -v npm >/dev/null || want+=(npm)
   if ((${#want[@]})); then
@@ -51,10 +54,10 @@ if [[ ${SKIP_APT:-0} != 1 ]]; then
     log "apt-get install ${want[*]}"
     apt-get install -y -q --no-install-recommends "${want[@]}"
   else
-    log "Debian packages present (chromium, ip, unshare, curl, node, npm)"
+    log "Debian packages present (chromium, ip, unshare, curl, openssl, nghttp, node, npm)"
   fi
 fi
-for c in ip unshare curl node npm; do command -v $c >/dev/null || die "$c missing after install"; done
+for c in ip unshare curl openssl nghttp h2load node npm; do command -v $c >/dev/null || die "$c missing after install"; done
 [[ -x /usr/bin/chromium || ${SKIP_APT:-0} == 1 ]] || die "/usr/bin/chromium missing after install"
 
 # ---------------------------------------------------------------- cargo-fuzz
@@ -102,14 +105,20 @@ else
   [[ -x $VENV/bin/wstest ]] || die "wstest missing from $VENV after install"
 fi
 
-# ---------------------------------------------------------------- python3 websockets
+# ---------------------------------------------------------------- python3 websockets, h2
 REQ="$REPO/scripts/interop/requirements.txt"
 want_ws="$(sed -n 's/^websockets==//p' "$REQ")"
-if [[ $(python3 -c 'import websockets; print(websockets.__version__)' 2>/dev/null) == "$want_ws" ]]; then
-  log "python3 websockets $want_ws present"
+want_h2="$(sed -n 's/^h2==//p' "$REQ")"
+[[ -n $want_ws && -n $want_h2 ]] || die "$REQ must pin websockets== and h2=="
+have_ws="$(python3 -c 'import websockets; print(websockets.__version__)' 2>/dev/null || true)"
+have_h2="$(python3 -c 'import h2; print(h2.__version__)' 2>/dev/null || true)"
+if [[ $have_ws == "$want_ws" && $have_h2 == "$want_h2" ]]; then
+  log "python3 websockets $want_ws and h2 $want_h2 present"
 else
-  log "pip install -r scripts/interop/requirements.txt (python3: $(command -v python3))"
+  log "pip install -r scripts/interop/requirements.txt (python3: $(command -v python3); have websockets ${have_ws:-none}, h2 ${have_h2:-none})"
   python3 -m pip install -q -r "$REQ"
+  [[ $(python3 -c 'import websockets; print(websockets.__version__)') == "$want_ws" ]] || die "websockets $want_ws missing after pip install"
+  [[ $(python3 -c 'import h2; print(h2.__version__)') == "$want_h2" ]] || die "h2 $want_h2 missing after pip install"
 fi
 
 # ---------------------------------------------------------------- node packages

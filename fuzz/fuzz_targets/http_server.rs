@@ -1,4 +1,4 @@
-//! The HTTP/1.1 server layer (`sluice_tokio::http::serve_connection`) fed arbitrary bytes
+//! The HTTP/1.1 server layer (`sluice_http::serve_connection`) fed arbitrary bytes
 //! as one client connection, on a runtime with paused (virtual) time so timeouts fire at
 //! once.
 //!
@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use sluice_tokio::http::{self, Reply, Request, Response, ServerConfig, StatusCode};
+use sluice_http::{self as http, Reply, Request, Response, ServerConfig, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
 const ALLOWED: &[u16] = &[100, 200, 400, 404, 408, 413, 414, 417, 431, 501, 505];

@@ -9,12 +9,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use sluice_ws::handshake::{
-    ClientRequest, Extension, HandshakeLimits, ResponseError, ResponseParser, parse_response,
+    ClientHandshake, Extension, HandshakeLimits, ResponseError, ResponseParser, parse_response,
 };
 
 fuzz_target!(|data: &[u8]| {
     // The RFC 6455 §1.3 nonce: the expected accept is s3pPLMBiTxaQ9kYGzzhZRbK+xOo=.
-    let req = ClientRequest::new("server.example.com", "/chat", *b"the sample nonce")
+    let req = ClientHandshake::new("server.example.com", "/chat", *b"the sample nonce")
         .and_then(|r| r.protocol("chat"))
         .and_then(|r| r.protocol("superchat"))
         .map(|r| r.extension(Extension::new("permessage-deflate").unwrap()))

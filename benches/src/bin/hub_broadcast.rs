@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sluice_tokio::http::{self, ClientRequest};
+use sluice_http::{self as http, ClientRequest};
 use sluice_tokio::longpoll::{ClientEvent, LongPollClient, LongPollClientConfig, Start};
 use sluice_tokio::sse::{SseClient, SseClientConfig, SseEvent};
 use sluice_tokio::ws::{self, Message, WsConfig};

@@ -14,7 +14,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use sluice_tokio::http::{self, ClientRequest, Url};
+use sluice_http::{self as http, ClientRequest, Url};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep, timeout};

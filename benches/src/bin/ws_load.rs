@@ -116,7 +116,8 @@ fn client_config() -> WsConfig {
 }
 
 async fn open(url: &str) -> Result<WebSocket<TcpStream>, Error> {
-    let (ws, _) = ws::connect(url, client_config()).await?;
+    let req = sluice_http::ClientRequest::get(url)?;
+    let (ws, _) = ws::connect_request(&sluice_http::TcpConnector, &req, client_config()).await?;
     Ok(ws)
 }
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use sluice_http::ServerConfig;
 use sluice_longpoll::LogConfig;
-use sluice_tokio::http::ServerConfig;
 
 /// Settings of a [`Hub`](crate::Hub). Build from [`HubConfig::default`] and adjust fields.
 ///

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
+use sluice_http::{Handler, Reply, Request, RequestHead, Response, StatusCode};
 use sluice_longpoll::{Cursor, ReadLimits, Start};
-use sluice_tokio::http::{Handler, Reply, Request, RequestHead, Response, StatusCode};
 use sluice_tokio::longpoll::{LongPoll, LongPollConfig, ReadBatch, ReadError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
@@ -70,7 +70,7 @@ impl PublishError {
                 StatusCode::BAD_REQUEST
             }
             PublishError::TooManyTopics { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            PublishError::TooLarge { .. } => StatusCode::CONTENT_TOO_LARGE,
+            PublishError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -115,7 +115,7 @@ pub(crate) struct Inner {
 /// origin checks, limits, metrics and graceful shutdown. Cheap to clone (an `Arc`).
 ///
 /// Serve it with [`Hub::serve`] (its own accept loop, connection caps, shutdown), or route
-/// requests of your own [`sluice_tokio::http`] server to it: `Hub` implements
+/// requests of your own [`sluice_http`] server to it: `Hub` implements
 /// [`Handler`], and [`Hub::route`] answers one request.
 #[derive(Clone)]
 pub struct Hub {
@@ -662,7 +662,7 @@ impl Hub {
         let body = match req.body().await {
             Ok(b) => b,
             Err(e) => {
-                let code = if e.status() == StatusCode::CONTENT_TOO_LARGE {
+                let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     "too_large"
                 } else {
                     "bad_body"

@@ -17,7 +17,7 @@ pub use hub::{Hub, PublishError, RESERVED_PREFIX, SYS_METRICS_TOPIC};
 pub use metrics::MetricsSnapshot;
 pub use topic::{MAX_TOPIC_LEN, is_valid_topic, pattern_matches};
 
+pub use sluice_http::ServerConfig;
 /// The protocol and HTTP types this crate's API speaks, re-exported so embedders need no
 /// direct dependency.
 pub use sluice_longpoll::{Cursor, LogConfig};
-pub use sluice_tokio::http::ServerConfig;

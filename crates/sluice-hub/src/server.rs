@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sluice_tokio::http::{self, Handler, Reply, Request, ServerConfig, StatusCode};
+use sluice_http::{self as http, Handler, Reply, Request, ServerConfig, StatusCode};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;

@@ -16,8 +16,8 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::{Bytes, BytesMut};
+use sluice_http::{Reply, Request, Response, StatusCode};
 use sluice_longpoll::Start;
-use sluice_tokio::http::{Reply, Request, Response, StatusCode};
 use sluice_tokio::longpoll::{ReadBatch, ReadError};
 use sluice_tokio::sse::{Idle, SseWriter, SseWriterConfig};
 use tokio::io::{AsyncRead, AsyncWrite};

@@ -13,8 +13,8 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use sluice_http::{Reply, Request, StatusCode};
 use sluice_longpoll::Start;
-use sluice_tokio::http::{Reply, Request, StatusCode};
 use sluice_tokio::longpoll::{ReadBatch, ReadError};
 use sluice_tokio::ws::{self, Accept, CloseCode, Message, WsConfig, WsReader, WsWriter};
 use sluice_ws::Utf8Bytes;

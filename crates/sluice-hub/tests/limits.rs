@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Server, SseItem, T, ws_next};
+use sluice_http::{ClientRequest, StatusCode};
 use sluice_hub::HubConfig;
-use sluice_tokio::http::{ClientRequest, StatusCode};
 use sluice_tokio::ws::{CloseCode, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -35,7 +35,7 @@ async fn message_size_413_and_websocket_1009() {
     assert_eq!(s.publish("t", &"a".repeat(100)).await.0, StatusCode::OK);
     assert_eq!(
         s.publish("t", &"a".repeat(101)).await.0,
-        StatusCode::CONTENT_TOO_LARGE
+        StatusCode::PAYLOAD_TOO_LARGE
     );
     // Chunked body over the limit: 413 too.
     let chunked = b"POST /publish/t HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n\
@@ -235,9 +235,7 @@ async fn graceful_shutdown_closes_every_transport() {
         let url = s.url(&format!("/poll/t?cursor={id}&timeout=20"));
         tokio::spawn(async move {
             let req = ClientRequest::get(&url).unwrap();
-            let mut r = sluice_tokio::http::fetch(req, &Default::default())
-                .await
-                .unwrap();
+            let mut r = sluice_http::fetch(req, &Default::default()).await.unwrap();
             let st = r.status();
             let body = r.bytes(1 << 20).await.unwrap();
             (st, String::from_utf8(body.to_vec()).unwrap())

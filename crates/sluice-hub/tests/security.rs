@@ -5,8 +5,8 @@
 mod common;
 
 use common::{Server, now_unix, ws_next};
+use sluice_http::{ClientRequest, StatusCode};
 use sluice_hub::{Claims, HubConfig, mint_token};
-use sluice_tokio::http::{ClientRequest, StatusCode};
 use sluice_tokio::ws::{self, CloseCode, Message};
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -60,9 +60,7 @@ async fn get_status(s: &Server, path: &str, bearer: Option<&str>) -> StatusCode 
     }
     // SSE answers 200 and streams: read the head only.
     if path.starts_with("/sse/") {
-        let resp = sluice_tokio::http::fetch(req, &Default::default())
-            .await
-            .unwrap();
+        let resp = sluice_http::fetch(req, &Default::default()).await.unwrap();
         return resp.status();
     }
     s.request(req).await.0
@@ -150,7 +148,7 @@ async fn auth_is_checked_before_the_body_401_403_before_413() {
     );
     assert_eq!(
         publish_status(&s, "news.eu", Some(&valid()), &big).await,
-        StatusCode::CONTENT_TOO_LARGE
+        StatusCode::PAYLOAD_TOO_LARGE
     );
     // With `Expect: 100-continue` the refused body is never even sent.
     let req = ClientRequest::post(&s.url("/publish/news.eu"), big.clone())
@@ -296,7 +294,7 @@ async fn cors_for_sse_poll_and_publish_with_preflight() {
     // Preflight for publish.
     let pre = ClientRequest::new(
         "OPTIONS",
-        sluice_tokio::http::Url::parse(&s.url("/publish/t")).unwrap(),
+        sluice_http::Url::parse(&s.url("/publish/t")).unwrap(),
     )
     .header("origin", "https://app.example")
     .header("access-control-request-method", "POST")
@@ -314,7 +312,7 @@ async fn cors_for_sse_poll_and_publish_with_preflight() {
     );
     let bad = ClientRequest::new(
         "OPTIONS",
-        sluice_tokio::http::Url::parse(&s.url("/publish/t")).unwrap(),
+        sluice_http::Url::parse(&s.url("/publish/t")).unwrap(),
     )
     .header("origin", "https://evil.example");
     assert_eq!(s.request(bad).await.0, StatusCode::FORBIDDEN);

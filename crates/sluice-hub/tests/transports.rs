@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Seen, Server, SseItem, T, poll_n, publish_at, ws_next};
+use sluice_http::StatusCode;
 use sluice_hub::HubConfig;
-use sluice_tokio::http::StatusCode;
 use sluice_tokio::ws::Message;
 
 const N: usize = 60;
@@ -300,7 +300,7 @@ async fn publish_event_types_and_json_shapes() {
     let s = Server::start(HubConfig::default()).await;
     let url = s.url("/publish/t?event=chat.msg");
     let (st, h, body) = s
-        .request_full(sluice_tokio::http::ClientRequest::post(&url, "hi").unwrap())
+        .request_full(sluice_http::ClientRequest::post(&url, "hi").unwrap())
         .await;
     assert_eq!(st, StatusCode::OK);
     assert!(
@@ -316,20 +316,20 @@ async fn publish_event_types_and_json_shapes() {
     // Percent-encoded type (a space) is fine; a line break is 400.
     let ok = s.url("/publish/t?event=a%20b");
     let (st, _) = s
-        .request(sluice_tokio::http::ClientRequest::post(&ok, "x").unwrap())
+        .request(sluice_http::ClientRequest::post(&ok, "x").unwrap())
         .await;
     assert_eq!(st, StatusCode::OK);
     for bad in ["a%0Ab", "a%0Db", "sluice-gap", "%ZZ"] {
         let u = s.url(&format!("/publish/t?event={bad}"));
         let (st, body) = s
-            .request(sluice_tokio::http::ClientRequest::post(&u, "x").unwrap())
+            .request(sluice_http::ClientRequest::post(&u, "x").unwrap())
             .await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
     // Not UTF-8: 400.
     let u = s.url("/publish/t");
     let (st, _) = s
-        .request(sluice_tokio::http::ClientRequest::post(&u, vec![0xffu8, 0xfe]).unwrap())
+        .request(sluice_http::ClientRequest::post(&u, vec![0xffu8, 0xfe]).unwrap())
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     let _ = T;

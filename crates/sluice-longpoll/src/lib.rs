@@ -12,5 +12,5 @@ pub use client::{Client, ClientConfig, ClientError, ClientEvent, ReceivedEvent};
 pub use cursor::{Cursor, CursorError, EncodedCursor};
 pub use log::{AppendError, Batch, Event, Log, LogConfig, ReadLimits, ReadOutcome};
 pub use query::{QueryError, Request, Start};
-pub use response::{Response, Status};
+pub use response::{Response, StatusCode};
 pub use server::{Handled, PublishError, Server, ServerConfig, WaiterId};

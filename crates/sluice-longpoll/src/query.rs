@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::cursor::{Cursor, CursorError};
-use crate::response::Status;
+use crate::response::StatusCode;
 
 /// Longest accepted value of a recognised parameter, in bytes before percent-decoding.
 pub const MAX_PARAM_LEN: usize = 128;
@@ -62,14 +62,14 @@ pub enum QueryError {
 
 impl QueryError {
     /// The wire answer: always `400 Bad Request`.
-    pub fn status(&self) -> Status {
+    pub fn status(&self) -> StatusCode {
         match self {
             QueryError::BadCursor(_)
             | QueryError::BadTimeout
             | QueryError::BadMax
             | QueryError::Duplicate(_)
             | QueryError::TooLong { .. }
-            | QueryError::BadEncoding => Status::BAD_REQUEST,
+            | QueryError::BadEncoding => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -260,7 +260,7 @@ mod tests {
                 max: 128
             }
         ));
-        assert_eq!(e("max=0").status(), Status::BAD_REQUEST);
+        assert_eq!(e("max=0").status(), StatusCode::BAD_REQUEST);
     }
 
     proptest! {

@@ -8,26 +8,15 @@ use bytes::Bytes;
 use crate::cursor::Cursor;
 use crate::log::Batch;
 
-/// An HTTP status code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Status(pub u16);
-
-impl Status {
-    /// 200: events, timeout, gap or reset.
-    pub const OK: Status = Status(200);
-    /// 400: malformed request or cursor ahead of the head.
-    pub const BAD_REQUEST: Status = Status(400);
-    /// 410: the stream is gone.
-    pub const GONE: Status = Status(410);
-    /// 503: waiter cap reached (with `Retry-After`).
-    pub const SERVICE_UNAVAILABLE: Status = Status(503);
-}
+/// The status of a response: the `http` crate's `StatusCode`, the one status type of the
+/// workspace (200 events/timeout/gap/reset, 400 malformed, 410 gone, 503 waiter cap).
+pub use http::StatusCode;
 
 /// A response, ready for the wire. Every response has `Content-Type: application/json` and
 /// `Cache-Control: no-store`; a 503 also has `Retry-After: <retry_after>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
-    status: Status,
+    status: StatusCode,
     retry_after: Option<u32>,
     body: Bytes,
 }
@@ -39,7 +28,7 @@ pub const CACHE_CONTROL: &str = "no-store";
 
 impl Response {
     /// The status code.
-    pub fn status(&self) -> Status {
+    pub fn status(&self) -> StatusCode {
         self.status
     }
 
@@ -81,7 +70,7 @@ impl Response {
         out.extend_from_slice(b",\"reset\":");
         out.extend_from_slice(if reset { b"true}" } else { b"false}" });
         Self {
-            status: Status::OK,
+            status: StatusCode::OK,
             retry_after: None,
             body: Bytes::from(out),
         }
@@ -94,7 +83,7 @@ impl Response {
         out.extend_from_slice(cursor.encode().as_bytes());
         out.extend_from_slice(b"\",\"events\":[],\"more\":false,\"gap\":null,\"reset\":false}");
         Self {
-            status: Status::OK,
+            status: StatusCode::OK,
             retry_after: None,
             body: Bytes::from(out),
         }
@@ -102,7 +91,7 @@ impl Response {
 
     /// An error response with a machine-readable `code`.
     pub(crate) fn error(
-        status: Status,
+        status: StatusCode,
         code: &str,
         message: &str,
         retry_after: Option<u32>,
@@ -139,9 +128,12 @@ mod tests {
             v,
             serde_json::json!({"cursor":"1.1.2","events":[],"more":false,"gap":null,"reset":false})
         );
-        let r = Response::error(Status::SERVICE_UNAVAILABLE, "busy", "a \"b\"", Some(3));
+        let r = Response::error(StatusCode::SERVICE_UNAVAILABLE, "busy", "a \"b\"", Some(3));
         let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         assert_eq!(v, serde_json::json!({"error":"busy","message":"a \"b\""}));
-        assert_eq!((r.status(), r.retry_after()), (Status(503), Some(3)));
+        assert_eq!(
+            (r.status(), r.retry_after()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some(3))
+        );
     }
 }

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use crate::cursor::Cursor;
 use crate::log::{AppendError, Log, LogConfig, ReadLimits, ReadOutcome};
 use crate::query::{Request, Start};
-use crate::response::{Response, Status};
+use crate::response::{Response, StatusCode};
 
 /// Server limits. Every field has a finite default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,7 +273,7 @@ impl<K: Clone + Eq + Hash> Server<K> {
         }
         if self.parked >= self.config.max_waiters {
             return Handled::Ready(Response::error(
-                Status::SERVICE_UNAVAILABLE,
+                StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
                 "too many waiting requests; retry later",
                 Some(self.config.retry_after),
@@ -453,7 +453,7 @@ impl<K: Clone + Eq + Hash> Server<K> {
 }
 
 fn gone() -> Response {
-    Response::error(Status::GONE, "gone", "the stream does not exist", None)
+    Response::error(StatusCode::GONE, "gone", "the stream does not exist", None)
 }
 
 /// The response for a read, or `None` when there is nothing to say yet (park).
@@ -468,7 +468,7 @@ fn outcome_response(o: ReadOutcome<'_>) -> Option<Response> {
             true,
         )),
         ReadOutcome::BadCursor { head } => Some(Response::error(
-            Status::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
             "cursor_ahead",
             &format!("cursor is ahead of the head {head}"),
             None,
@@ -501,7 +501,7 @@ mod tests {
         assert_eq!(s.poll_timeout(), Some(t + Duration::from_secs(25)));
         s.publish(t, &"t", "m", Bytes::from_static(b"x")).unwrap();
         let (rid, r) = s.poll_response().unwrap();
-        assert_eq!((rid, r.status()), (id, Status::OK));
+        assert_eq!((rid, r.status()), (id, StatusCode::OK));
         assert_eq!(s.parked(), 0);
         assert_eq!(s.poll_timeout(), None, "stale timer skipped");
         assert!(!s.cancel(id));
@@ -562,7 +562,7 @@ mod tests {
         let (mut s, t) = server();
         assert!(matches!(
             s.handle_request(t, &"nope", &at(0), 0),
-            Handled::Ready(r) if r.status() == Status::GONE
+            Handled::Ready(r) if r.status() == StatusCode::GONE
         ));
         let _ = s.handle_request(t, &"t", &at(0), 0);
         assert!(s.purge(&"t", 2));
@@ -572,7 +572,7 @@ mod tests {
         assert_eq!(v["cursor"], "1.2.0");
         let _ = s.handle_request(t, &"t", &Request::new(Start::At(Cursor::new(2, 0))), 0);
         assert!(s.remove_topic(&"t").is_some());
-        assert_eq!(s.poll_response().unwrap().1.status(), Status::GONE);
+        assert_eq!(s.poll_response().unwrap().1.status(), StatusCode::GONE);
         assert_eq!(s.parked(), 0);
         assert_eq!(
             s.publish(t, &"t", "m", Bytes::new()),

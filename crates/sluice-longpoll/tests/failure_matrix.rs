@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use harness::{Net, Polled, TOPIC, json, render};
 use sluice_longpoll::{
-    Client, ClientConfig, Cursor, Handled, LogConfig, Request, Server, ServerConfig, Start, Status,
+    Client, ClientConfig, Cursor, Handled, LogConfig, Request, Server, ServerConfig, Start,
+    StatusCode,
 };
 
 fn ready(h: Handled) -> sluice_longpoll::Response {
@@ -90,7 +91,7 @@ fn retention_matrix(by_age: bool) {
     assert_eq!(read_at(&mut net, 10), (None, vec![]));
     // Cursor = head + 1: ahead of the head → 400.
     let r = ready(net.request(&q(&net, 11)));
-    assert_eq!(r.status(), Status::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json(&r)["error"], "cursor_ahead");
 }
 
@@ -127,7 +128,7 @@ fn cursor_ahead_of_head_is_400() {
     net.publish("a");
     for seq in [2, 3, u64::MAX] {
         let r = ready(net.request(&format!("cursor={}", Cursor::new(net.epoch, seq))));
-        assert_eq!(r.status(), Status::BAD_REQUEST);
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     }
     // And the client stops on it instead of looping.
     net.clients[0] = Client::new(
@@ -260,14 +261,14 @@ fn ten_thousand_parked_waiters_released_by_one_publish() {
     let r = ready(s.handle_request(t, &"t", &req, 0));
     assert_eq!(
         (r.status(), r.retry_after()),
-        (Status::SERVICE_UNAVAILABLE, Some(2))
+        (StatusCode::SERVICE_UNAVAILABLE, Some(2))
     );
     s.publish(t, &"t", "m", Bytes::from_static(b"go")).unwrap();
     let mut n = 0;
     let mut body = None;
     while let Some((id, r)) = s.poll_response() {
         assert!(ids.remove(&id));
-        assert_eq!(r.status(), Status::OK);
+        assert_eq!(r.status(), StatusCode::OK);
         let b = body.get_or_insert_with(|| r.body().clone());
         assert_eq!(b.as_ptr(), r.body().as_ptr(), "one encoding shared by all");
         n += 1;
@@ -327,12 +328,12 @@ fn forged_cursors_are_400_or_reset_never_a_silent_skip() {
     ] {
         let req = Request::parse_query(bad);
         let err = req.expect_err(bad);
-        assert_eq!(err.status(), Status::BAD_REQUEST, "{bad}");
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{bad}");
     }
     // Well-formed forgeries: ahead → 400; another epoch → reset (never events of this epoch
     // presented as the continuation of another).
     let r = ready(net.request(&format!("cursor={}", Cursor::new(net.epoch, 2))));
-    assert_eq!(r.status(), Status::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let v = json(&ready(
         net.request(&format!("cursor={}", Cursor::new(net.epoch ^ 1, 0))),
     ));

@@ -13,8 +13,8 @@
 //! `--threads N` (runtime worker threads, default: all cores), `--allow-origin O` (repeatable).
 
 use bytes::Bytes;
+use sluice_http::{self as http, Reply, Request, Response, StatusCode};
 use sluice_longpoll::LogConfig;
-use sluice_tokio::http::{self, Reply, Request, Response, StatusCode};
 use sluice_tokio::longpoll::{LongPoll, LongPollConfig};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_tokio::http::{self, Reply, Request, Response, StatusCode};
+use sluice_http::{self as http, Reply, Request, Response, StatusCode};
 use sluice_tokio::sse::{Event, ForwardEnd, SseWriter, SseWriterConfig};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -1,6 +1,5 @@
 #![doc = include_str!("../README.md")]
 
-pub mod http;
 pub mod longpoll;
 pub mod sse;
 pub mod ws;

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use sluice_http::{self as http, ClientRequest, Reply, Request, Response, StatusCode};
 use sluice_longpoll::{ClientConfig, ClientEvent, LogConfig, ServerConfig, Start};
-use sluice_tokio::http::{self, ClientRequest, Reply, Request, Response, StatusCode};
 use sluice_tokio::longpoll::{LongPoll, LongPollClient, LongPollClientConfig, LongPollConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

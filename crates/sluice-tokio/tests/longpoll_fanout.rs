@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use sluice_http::{self as http, Request, Response, StatusCode};
 use sluice_longpoll::LogConfig;
-use sluice_tokio::http::{self, Request, Response, StatusCode};
 use sluice_tokio::longpoll::{LongPoll, LongPollConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

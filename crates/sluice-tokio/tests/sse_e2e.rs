@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_tokio::http::{self, ClientRequest, Reply, Request, Response, StatusCode};
+use sluice_http::{self as http, ClientRequest, Reply, Request, Response, StatusCode};
 use sluice_tokio::sse::{
     Disconnect, Event, ForwardEnd, Idle, ReconnectConfig, ResponseError, SseClient,
     SseClientConfig, SseError, SseEvent, SseWriter, SseWriterConfig, State,

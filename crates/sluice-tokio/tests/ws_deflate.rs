@@ -3,7 +3,7 @@
 #![cfg(feature = "deflate")]
 
 use sluice_tokio::ws::{self, DeflateConfig, Message, WsConfig};
-use sluice_ws::handshake::ClientRequest;
+use sluice_ws::handshake::ClientHandshake;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn chat(i: usize) -> String {
@@ -24,7 +24,7 @@ async fn negotiated_by_default_and_messages_compressed() {
         }
         s.connection().deflate().unwrap().stats()
     });
-    let req = ClientRequest::new("localhost", "/", ws::random_nonce()).unwrap();
+    let req = ClientHandshake::new("localhost", "/", ws::random_nonce()).unwrap();
     let (mut c, resp) = ws::connect_with(a, &req, WsConfig::default())
         .await
         .unwrap();
@@ -60,7 +60,7 @@ async fn opting_out_on_either_side() {
             on
         });
         let ccfg = WsConfig::default().deflate(client_on.then(DeflateConfig::default));
-        let req = ClientRequest::new("localhost", "/", ws::random_nonce()).unwrap();
+        let req = ClientHandshake::new("localhost", "/", ws::random_nonce()).unwrap();
         let (mut c, resp) = ws::connect_with(a, &req, ccfg).await.unwrap();
         assert!(resp.extensions().is_empty());
         assert!(c.connection().deflate().is_none());
@@ -96,7 +96,7 @@ async fn answer_not_matching_the_offer_fails_the_client() {
         b.write_all(answer.as_bytes()).await.unwrap();
         b
     });
-    let req = ClientRequest::new("localhost", "/", ws::random_nonce()).unwrap();
+    let req = ClientHandshake::new("localhost", "/", ws::random_nonce()).unwrap();
     let err = ws::connect_with(a, &req, WsConfig::default().deflate(Some(cfg)))
         .await
         .unwrap_err();

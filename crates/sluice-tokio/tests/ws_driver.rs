@@ -53,7 +53,10 @@ async fn read_101(io: &mut DuplexStream) {
 async fn tcp_pair(
     server_cfg: WsConfig,
     client_cfg: WsConfig,
-) -> (ws::WebSocket<TcpStream>, ws::WebSocket<TcpStream>) {
+) -> (
+    ws::WebSocket<TcpStream>,
+    ws::WebSocket<sluice_http::ClientStream>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
@@ -343,7 +346,7 @@ async fn bad_handshake_gets_an_http_error() {
 /// The hub's path: the HTTP layer routes a request, `accept_http` upgrades it.
 #[tokio::test]
 async fn upgrade_through_the_http_layer() {
-    use sluice_tokio::http::{self, Reply, Request, Response, ServerConfig, StatusCode};
+    use sluice_http::{self as http, Reply, Request, Response, ServerConfig, StatusCode};
     async fn route(req: Request<TcpStream>) -> Reply<TcpStream> {
         match req.path() {
             "/ws" => {

@@ -488,8 +488,8 @@ fn malformed_head() {
 
 const NONCE: [u8; 16] = *b"the sample nonce"; // base64: dGhlIHNhbXBsZSBub25jZQ==
 
-fn client() -> ClientRequest {
-    ClientRequest::new("server.example.com", "/chat", NONCE)
+fn client() -> ClientHandshake {
+    ClientHandshake::new("server.example.com", "/chat", NONCE)
         .unwrap()
         .protocol("chat")
         .unwrap()
@@ -540,21 +540,21 @@ fn rfc6455_4_1_request_encoding() {
 /// §4.1 request rules the builder enforces (caller misuse).
 #[test]
 fn rfc6455_4_1_builder_rejects_misuse() {
-    let c = || ClientRequest::new("h", "/", NONCE).unwrap();
+    let c = || ClientHandshake::new("h", "/", NONCE).unwrap();
     assert_eq!(
-        ClientRequest::new("", "/", NONCE),
+        ClientHandshake::new("", "/", NONCE),
         Err(BuildError::InvalidHost)
     );
     assert_eq!(
-        ClientRequest::new("h\r\nX: y", "/", NONCE),
+        ClientHandshake::new("h\r\nX: y", "/", NONCE),
         Err(BuildError::InvalidHost)
     );
     assert_eq!(
-        ClientRequest::new("h", "chat", NONCE),
+        ClientHandshake::new("h", "chat", NONCE),
         Err(BuildError::InvalidPath)
     );
     assert_eq!(
-        ClientRequest::new("h", "/a b", NONCE),
+        ClientHandshake::new("h", "/a b", NONCE),
         Err(BuildError::InvalidPath)
     );
     assert!(matches!(
@@ -718,7 +718,7 @@ fn rfc6455_4_1_response_protocol_offered() {
         )),
         ResponseError::InvalidProtocol
     );
-    let bare = ClientRequest::new("server.example.com", "/chat", NONCE).unwrap();
+    let bare = ClientHandshake::new("server.example.com", "/chat", NONCE).unwrap();
     assert_eq!(
         parse_response(
             &answer("Sec-WebSocket-Protocol: chat\r\n"),
@@ -774,11 +774,11 @@ fn response_limits() {
 
 // ---- round trip ---------------------------------------------------------------------------
 
-/// ClientRequest::encode → parse_request → accept → parse_response, through a URL.
+/// ClientHandshake::encode → parse_request → accept → parse_response.
 #[test]
 fn round_trip_client_server_client() {
-    let url = parse_url("ws://127.0.0.1:9001/feed?topic=a").unwrap();
-    let req = ClientRequest::from_url(&url, [0xA5; 16])
+    let req = ClientHandshake::new("127.0.0.1:9001", "/feed?topic=a", [0xA5; 16])
+        .unwrap()
         .protocol("v2.json")
         .unwrap()
         .protocol("v1.json")

@@ -9,7 +9,7 @@ fn token() -> impl Strategy<Value = String> {
 }
 
 /// A random valid client request: nonce, path, protocols, extension offers, extra headers.
-fn client_request() -> impl Strategy<Value = ClientRequest> {
+fn client_request() -> impl Strategy<Value = ClientHandshake> {
     (
         any::<[u8; 16]>(),
         "/[a-z0-9/._~%-]{0,20}(\\?[a-z0-9=&]{0,10})?",
@@ -24,7 +24,7 @@ fn client_request() -> impl Strategy<Value = ClientRequest> {
         prop::collection::vec(("X-[A-Za-z0-9-]{1,10}", "[ -~]{0,30}"), 0..4),
     )
         .prop_map(|(nonce, path, protocols, exts, headers)| {
-            let mut req = ClientRequest::new("h.example:8080", &path, nonce).unwrap();
+            let mut req = ClientHandshake::new("h.example:8080", &path, nonce).unwrap();
             for p in protocols {
                 req = req.protocol(&p).unwrap();
             }

@@ -282,7 +282,8 @@ fn clear_errors_for_bad_urls_and_refused_connections() {
         &["pub", "http://127.0.0.1:1/publish/a%20b", "d"],
         &["sub", "http://127.0.0.1:1/publish/x"],
         &["sub", "ftp://127.0.0.1:1/ws/x"],
-        &["ws", "wss://127.0.0.1:1/"],
+        &["ws", "gopher://127.0.0.1:1/"],
+        &["ws", "ws://127.0.0.1:1/", "--cacert", "/nonexistent/ca.pem"],
         &["token", "--secret", "s", "--ttl", "5w"],
         &["token", "--secret", "s", "--publish", "a/b"],
     ] {

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use sluice_tokio::http::{self, Request, Response, StatusCode};
+use sluice_http::{self as http, Request, Response, StatusCode};
 use sluice_tokio::longpoll::{LogConfig, LongPoll, LongPollConfig};
 use tokio::net::{TcpListener, TcpStream};
 

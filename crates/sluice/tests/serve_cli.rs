@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use sluice_tokio::http::{self, ClientConfig, ClientRequest, StatusCode};
+use sluice_http::{self as http, ClientConfig, ClientRequest, StatusCode};
 use sluice_tokio::ws::{self, Message, WsConfig};
 
 const T: Duration = Duration::from_secs(15);

@@ -196,7 +196,7 @@ fn errors_exit_non_zero_with_a_message() {
 /// JSON lines, a reconnection with `Last-Event-ID`, then 204 stops it with exit 0.
 #[test]
 fn connect_prints_events_and_stops_on_204() {
-    use sluice_tokio::http::{self, Reply, Request, Response, StatusCode};
+    use sluice_http::{self as http, Reply, Request, Response, StatusCode};
     use sluice_tokio::sse::{Event, SseWriter, SseWriterConfig};
     use tokio::net::{TcpListener, TcpStream};
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::Value;
+use sluice_http::{self as http, ClientConfig, ClientRequest, ClientResponse, StatusCode};
 use sluice_hub::{Hub, HubConfig};
-use sluice_tokio::http::{self, ClientConfig, ClientRequest, ClientResponse, StatusCode};
 use sluice_tokio::ws::{self, Message, WebSocket, WsConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -95,7 +95,7 @@ impl Server {
         headers: &[(&str, &str)],
     ) -> Result<WebSocket<TcpStream>, ws::Error> {
         let tcp = TcpStream::connect(self.addr).await?;
-        let mut req = sluice_ws::handshake::ClientRequest::new(
+        let mut req = sluice_ws::handshake::ClientHandshake::new(
             &self.addr.to_string(),
             path,
             ws::random_nonce(),
@@ -198,7 +198,7 @@ pub async fn ws_next(socket: &mut WebSocket<TcpStream>) -> Option<Seen> {
 }
 
 pub struct Sse {
-    pub resp: ClientResponse<TcpStream>,
+    pub resp: ClientResponse<sluice_http::ClientStream>,
     pub parser: sluice_sse::Parser,
     pub ended: bool,
 }

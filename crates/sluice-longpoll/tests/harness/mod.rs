@@ -91,7 +91,7 @@ impl Net {
         };
         match self.request(&req.to_query()) {
             Handled::Ready(r) => {
-                let s = r.status().0;
+                let s = r.status().as_u16();
                 self.deliver(i, &r, lose);
                 Polled::Answered(s)
             }
@@ -109,8 +109,13 @@ impl Net {
             return;
         }
         let ra = r.retry_after().map(|s| s.to_string());
-        let _ =
-            self.clients[i].handle_response(self.now, r.status().0, ra.as_deref(), r.body(), rnd);
+        let _ = self.clients[i].handle_response(
+            self.now,
+            r.status().as_u16(),
+            ra.as_deref(),
+            r.body(),
+            rnd,
+        );
     }
 
     /// Deliver every queued server response.

@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use sluice_longpoll::{Client, ClientConfig, ClientError, ClientEvent, Cursor, Start};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::rng::os_u32;
-use crate::http::{self, ClientRequest, Url, UrlError, Version};
+use sluice_http::{
+    self as http, ClientRequest, ClientStream, Connector, DefaultConnector, Url, UrlError, Version,
+};
 
 /// Settings of a [`LongPollClient`]. Build from [`LongPollClientConfig::default`].
 #[derive(Debug, Clone)]
@@ -92,18 +93,34 @@ pub struct LongPollClient {
     core: Client,
     http: http::ClientConfig,
     max_body: u64,
-    conn: Option<TcpStream>,
+    connector: DefaultConnector,
+    conn: Option<ClientStream>,
     answered: bool,
 }
 
 impl LongPollClient {
-    /// A client for `url` (an `http://` long-poll endpoint) starting at `start`.
+    /// A client for `url` (an `http://` or `https://` long-poll endpoint) starting at
+    /// `start`, with the [`DefaultConnector`].
     ///
     /// # Errors
-    /// The URL does not parse or is not `http://`.
+    /// The URL does not parse or is not `http(s)://`.
     pub fn new(url: &str, start: Start, config: LongPollClientConfig) -> Result<Self, UrlError> {
+        Self::with_connector(DefaultConnector::default(), url, start, config)
+    }
+
+    /// As [`LongPollClient::new`], connecting with `connector` (a custom CA, client
+    /// certificates: see [`sluice_http::ClientTls`]).
+    ///
+    /// # Errors
+    /// The URL does not parse or is not `http(s)://`.
+    pub fn with_connector(
+        connector: DefaultConnector,
+        url: &str,
+        start: Start,
+        config: LongPollClientConfig,
+    ) -> Result<Self, UrlError> {
         let parsed = Url::parse(url)?;
-        if parsed.is_secure() {
+        if !matches!(parsed.scheme(), "http" | "https") {
             return Err(UrlError::UnsupportedScheme(parsed.scheme().to_owned()));
         }
         let mut http = config.http;
@@ -114,6 +131,7 @@ impl LongPollClient {
             base: url.to_owned(),
             core: Client::new(config.poll, start),
             http,
+            connector,
             max_body: config.max_body,
             conn: None,
             answered: false,
@@ -190,13 +208,13 @@ impl LongPollClient {
         let was_reused = reused.is_some();
         let io = match reused {
             Some(io) => io,
-            None => http::connect(req.url().clone(), self.http.clone()).await?,
+            None => self.connector.connect(req.url(), &self.http).await?,
         };
         let mut resp = match http::send(io, &req, &self.http).await {
             Ok(r) => r,
             Err(_) if was_reused => {
                 // The server closed the idle connection: not a failure of this request.
-                let io = http::connect(req.url().clone(), self.http.clone()).await?;
+                let io = self.connector.connect(req.url(), &self.http).await?;
                 http::send(io, &req, &self.http).await?
             }
             Err(e) => return Err(e),

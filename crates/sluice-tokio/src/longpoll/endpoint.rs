@@ -17,7 +17,7 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::time::Instant;
 
 use super::rng::{Jitter, os_u64};
-use crate::http::{Reply, Request, Response, StatusCode};
+use sluice_http::{Reply, Request, Response, StatusCode};
 
 /// Settings of a [`LongPoll`]. Build from [`LongPollConfig::default`] and adjust fields.
 #[derive(Debug, Clone, Default)]
@@ -511,7 +511,7 @@ fn deliver(out: Deliveries) {
 /// The number of events in an answer: every event object of a `200` body starts with
 /// `{"id":"`, a sequence no JSON string inside the body can contain (its quotes are escaped).
 fn events_in(r: &PollResponse) -> u64 {
-    if r.status().0 != 200 {
+    if r.status() != StatusCode::OK {
         return 0;
     }
     memchr::memmem::find_iter(r.body(), b"{\"id\":\"").count() as u64
@@ -533,7 +533,7 @@ fn with_headers(r: Response, origin: Option<&str>) -> Response {
 }
 
 fn full_response(r: &PollResponse, origin: Option<&str>) -> Response {
-    let status = StatusCode::from_u16(r.status().0).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = r.status();
     let mut out = with_headers(Response::new(status), origin);
     if let Some(s) = r.retry_after() {
         out = out.header("retry-after", s.to_string());

@@ -1,5 +1,5 @@
 //! The long-poll transport ([`docs/longpoll.md`](../../../../docs/longpoll.md)) over the
-//! [`http`](crate::http) layer: a server endpoint that is also the shared topic store for the
+//! [`http`](sluice_http) layer: a server endpoint that is also the shared topic store for the
 //! other transports, and a client that yields events.
 //!
 //! **Server**: [`LongPoll`] wraps a [`sluice_longpoll::Server`] behind a `std::sync::Mutex`

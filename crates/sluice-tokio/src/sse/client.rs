@@ -7,9 +7,9 @@ use bytes::Bytes;
 use sluice_sse::{Item, MessageEvent, ParseError, ResponseError, State};
 use tokio::time::{Instant, sleep_until};
 
-use crate::http::{
-    self, ClientError, ClientRequest, ClientResponse, Connector, Headers, TcpConnector, Url,
-    UrlError,
+use sluice_http::{
+    self as http, ClientError, ClientRequest, ClientResponse, Connector, DefaultConnector, Headers,
+    Url, UrlError,
 };
 
 /// Configuration of an [`SseClient`].
@@ -34,10 +34,11 @@ pub struct SseClientConfig {
 impl Default for SseClientConfig {
     fn default() -> Self {
         Self {
-            http: http::ClientConfig {
-                follow_redirects: true,
-                read_timeout: Some(Duration::from_secs(60)),
-                ..http::ClientConfig::default()
+            http: {
+                let mut h = http::ClientConfig::default();
+                h.follow_redirects = true;
+                h.read_timeout = Some(Duration::from_secs(60));
+                h
             },
             sse: sluice_sse::ClientConfig::default(),
             reconnect: true,
@@ -154,11 +155,12 @@ enum Phase<S> {
 /// no-cache` are added unless given, `Last-Event-ID` whenever the last event ID is not empty.
 /// Redirects are followed; every reconnection goes to the original URL (as browsers do).
 ///
-/// `http://` URLs use [`TcpConnector`]; for `https://` bring a [`Connector`] that wraps TCP
-/// in TLS ([`SseClient::with_connector`]).
+/// The [`DefaultConnector`] opens `http://` and `https://` URLs (TLS with `webpki-roots`
+/// trust anchors); [`SseClient::with_connector`] takes any other [`Connector`] — a
+/// `DefaultConnector` with a custom CA or client certificate, a proxy, an in-memory pipe.
 ///
 /// ```no_run
-/// use sluice_tokio::http::ClientRequest;
+/// use sluice_http::ClientRequest;
 /// use sluice_tokio::sse::{SseClient, SseClientConfig, SseEvent};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -174,7 +176,7 @@ enum Phase<S> {
 /// # Ok(())
 /// # }
 /// ```
-pub struct SseClient<C: Connector = TcpConnector> {
+pub struct SseClient<C: Connector = DefaultConnector> {
     connector: C,
     request: ClientRequest,
     config: SseClientConfig,
@@ -192,12 +194,12 @@ impl<C: Connector> std::fmt::Debug for SseClient<C> {
     }
 }
 
-impl SseClient<TcpConnector> {
-    /// A client for `request` over plain TCP (`http://`). Nothing is sent before the first
+impl SseClient<DefaultConnector> {
+    /// A client for `request` with the [`DefaultConnector`]. Nothing is sent before the first
     /// [`next`](SseClient::next).
     #[must_use]
     pub fn new(request: ClientRequest, config: SseClientConfig) -> Self {
-        Self::with_connector(TcpConnector, request, config)
+        Self::with_connector(DefaultConnector::default(), request, config)
     }
 
     /// A `GET` of `url` with the default configuration.
@@ -404,5 +406,6 @@ fn is_fatal(e: &ClientError) -> bool {
             | ClientError::UnsupportedScheme(_)
             | ClientError::InvalidMethod(_)
             | ClientError::TooManyRedirects { .. }
+            | ClientError::Certificate { .. }
     )
 }

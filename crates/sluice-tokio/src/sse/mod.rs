@@ -1,7 +1,7 @@
-//! Server-Sent Events over the [`http`](crate::http) layer, on top of the sans-IO
+//! Server-Sent Events over the [`http`](sluice_http) layer, on top of the sans-IO
 //! [`sluice_sse`] parser, encoder and reconnection state machine.
 //!
-//! **Server**: [`SseWriter`] turns a [`Request`](crate::http::Request) into a
+//! **Server**: [`SseWriter`] turns a [`Request`](sluice_http::Request) into a
 //! `text/event-stream` response: the head goes out at once (`Content-Type:
 //! text/event-stream`, `Cache-Control: no-cache`, `X-Accel-Buffering: no`), then each event as
 //! one flushed piece (chunked for HTTP/1.1, close-delimited for HTTP/1.0). It sends heartbeat
@@ -11,7 +11,7 @@
 //! ([`SseWriter::send_bytes`]).
 //!
 //! **Client**: [`SseClient`] is an `EventSource` for any request (method, fields, body) over
-//! `http://` or a caller's [`Connector`](crate::http::Connector) (TLS): redirects followed,
+//! `http://` or a caller's [`Connector`](sluice_http::Connector) (TLS): redirects followed,
 //! `Last-Event-ID` sent, reconnection per the WHATWG rules (`retry`, exponential backoff with
 //! jitter from `getrandom`, `204` stops, another status or content type is fatal), a read
 //! timeout for half-open connections. Items come from [`SseClient::next`] or as a

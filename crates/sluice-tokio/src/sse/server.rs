@@ -11,7 +11,7 @@ use sluice_sse::{EncodeError, Event, HEARTBEAT};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep, sleep_until};
 
-use crate::http::{Reply, Request, Response, ResponseWriter, StatusCode};
+use sluice_http::{Reply, Request, Response, ResponseWriter, StatusCode};
 
 /// Options of an event-stream response.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,7 +102,7 @@ pub enum ForwardEnd {
 /// sides are cancel-safe; the writes happen outside the `select!`):
 ///
 /// ```no_run
-/// use sluice_tokio::http::{Reply, Request};
+/// use sluice_http::{Reply, Request};
 /// use sluice_tokio::sse::{Idle, SseWriter, SseWriterConfig};
 /// use tokio::net::TcpStream;
 /// use tokio::sync::broadcast;

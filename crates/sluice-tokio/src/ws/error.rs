@@ -44,9 +44,13 @@ pub enum Error {
     /// The connection is closed; nothing more can be sent.
     #[error("connection closed")]
     Closed,
-    /// A `ws://` URL could not be used.
+    /// The URL could not be used (not `ws://`, `wss://`, `http://` or `https://`).
     #[error("invalid URL: {0}")]
     Url(String),
+    /// Opening the connection failed: TCP, or the TLS handshake (an untrusted certificate
+    /// says so), or a timeout.
+    #[error("{0}")]
+    Connect(sluice_http::ClientError),
 }
 
 impl Error {

@@ -1,13 +1,13 @@
 //! The opening handshake over a stream: `accept` (server) and `connect` (client).
 
 use bytes::BytesMut;
+use sluice_http::{ClientConfig, ClientRequest, Connector, DefaultConnector};
 use sluice_ws::Role;
 use sluice_ws::handshake::{
-    Accept, ClientRequest, ClientResponse, HandshakeError, HandshakeLimits, RequestParser,
-    ResponseParser, ServerRequest, parse_url,
+    Accept, ClientHandshake, HandshakeError, HandshakeLimits, HandshakeResponse, RequestParser,
+    ResponseParser, ServerRequest,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::config::WsConfig;
 use super::error::Error;
@@ -154,9 +154,9 @@ impl From<std::io::Error> for ReadHeadError {
 /// §7.1) and [`Error::Deflate`] fails the connection if it does not match.
 pub async fn connect_with<S>(
     mut io: S,
-    request: &ClientRequest,
+    request: &ClientHandshake,
     config: WsConfig,
-) -> Result<(WebSocket<S>, ClientResponse), Error>
+) -> Result<(WebSocket<S>, HandshakeResponse), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -190,26 +190,87 @@ where
     ))
 }
 
-/// Connects to a `ws://` URL over TCP (TCP_NODELAY set) with a fresh random
-/// nonce. For `wss://`, open a TLS stream yourself and use [`connect_with`].
+/// Connects to a `ws://` or `wss://` URL (`http://`/`https://` are taken as the same) with the
+/// [`DefaultConnector`]: TCP with `TCP_NODELAY`, and TLS (rustls, `webpki-roots` trust anchors)
+/// for `wss://`. For headers (`Authorization`, `Origin`, subprotocols) or another connector, use
+/// [`connect_request`].
+///
+/// # Errors
+/// [`Error::Url`] for a URL that is not `ws(s)://`/`http(s)://`, [`Error::Connect`] when the
+/// connection (or the TLS handshake: an untrusted certificate) fails, and the handshake errors
+/// of [`connect_with`].
 pub async fn connect(
     url: &str,
     config: WsConfig,
-) -> Result<(WebSocket<TcpStream>, ClientResponse), Error> {
-    let u = parse_url(url).map_err(|e| Error::Url(e.to_string()))?;
-    if u.tls {
-        return Err(Error::Url(
-            "wss:// needs a TLS stream: use connect_with".into(),
-        ));
+) -> Result<
+    (
+        WebSocket<<DefaultConnector as Connector>::Stream>,
+        HandshakeResponse,
+    ),
+    Error,
+> {
+    let request = ClientRequest::get(url).map_err(|e| Error::Url(e.to_string()))?;
+    connect_request(&DefaultConnector::default(), &request, config).await
+}
+
+/// Connects with `connector` and performs the opening handshake for `request`: its URL gives
+/// host and path, its header fields are sent along (`Sec-WebSocket-Protocol` values, comma
+/// separated or repeated, become the subprotocol offer in order of preference; the fields the
+/// handshake writes itself are refused). The one [`ClientRequest`] type every Sluice client
+/// takes, with the one [`Connector`] abstraction.
+///
+/// # Errors
+/// As [`connect`]; [`Error::Build`] for a header the handshake cannot carry.
+pub async fn connect_request<C: Connector>(
+    connector: &C,
+    request: &ClientRequest,
+    config: WsConfig,
+) -> Result<(WebSocket<C::Stream>, HandshakeResponse), Error> {
+    let handshake = client_handshake(request)?;
+    let mut http = ClientConfig::default();
+    http.connect_timeout = config.handshake_timeout;
+    http.alpn = vec![b"http/1.1".to_vec()];
+    let io = connector
+        .connect(request.url(), &http)
+        .await
+        .map_err(Error::Connect)?;
+    connect_with(io, &handshake, config).await
+}
+
+/// The sans-IO handshake for an HTTP client request (method ignored: always `GET`).
+pub(crate) fn client_handshake(request: &ClientRequest) -> Result<ClientHandshake, Error> {
+    let url = request.url();
+    if !matches!(url.scheme(), "ws" | "wss" | "http" | "https") {
+        return Err(Error::Url(format!("not a WebSocket URL: {}", url.scheme())));
     }
-    let tcp = TcpStream::connect((u.host.as_str(), u.port)).await?;
-    tcp.set_nodelay(true)?;
-    let req = ClientRequest::from_url(&u, super::random::nonce());
-    connect_with(tcp, &req, config).await
+    let mut hs = ClientHandshake::new(
+        &url.authority(),
+        url.path_and_query(),
+        super::random::nonce(),
+    )?;
+    for (name, value) in request.headers().iter() {
+        if name.eq_ignore_ascii_case(b"host") {
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"sec-websocket-protocol") {
+            let value = std::str::from_utf8(value).map_err(|_| {
+                Error::Build(sluice_ws::handshake::BuildError::InvalidProtocol {
+                    protocol: String::from_utf8_lossy(value).into_owned(),
+                })
+            })?;
+            for p in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                hs = hs.protocol(p)?;
+            }
+            continue;
+        }
+        let name = std::str::from_utf8(name).unwrap_or("\u{fffd}");
+        hs = hs.header(name, value)?;
+    }
+    Ok(hs)
 }
 
 /// A fresh random `Sec-WebSocket-Key` nonce (16 bytes from the OS CSPRNG), for
-/// building a [`ClientRequest`] by hand.
+/// building a [`ClientHandshake`] by hand.
 pub fn random_nonce() -> [u8; 16] {
     super::random::nonce()
 }

@@ -1,4 +1,4 @@
-//! Upgrading a request of the HTTP/1.1 layer ([`crate::http`]) to a WebSocket,
+//! Upgrading a request of the HTTP/1.1 layer ([`sluice_http`]) to a WebSocket,
 //! for servers that route several endpoints on one port (the hub).
 
 use bytes::Bytes;
@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::config::WsConfig;
 use super::negotiate;
 use super::socket::WebSocket;
-use crate::http::{self, Reply, Response, StatusCode, Version};
+use sluice_http::{self as http, Reply, Response, StatusCode, Version};
 
 /// Validates `req` as a WebSocket handshake (RFC 6455 §4.2.1), lets `decide`
 /// choose (subprotocol, extensions, extra headers — or refuse with any HTTP
@@ -45,8 +45,7 @@ where
     let ws_req = match parsed {
         Ok(r) => r,
         Err(e) => {
-            let status =
-                StatusCode::from_u16(e.status().as_u16()).unwrap_or(StatusCode::BAD_REQUEST);
+            let status = e.status();
             let mut resp = Response::text(status, Bytes::from(format!("{e}\n")));
             if status.as_u16() == 426 {
                 resp = resp

@@ -28,7 +28,9 @@ mod write_queue;
 pub use self::config::WsConfig;
 pub use self::core::CloseInfo;
 pub use self::error::Error;
-pub use self::handshake::{Decision, accept, accept_with, connect, connect_with, random_nonce};
+pub use self::handshake::{
+    Decision, accept, accept_with, connect, connect_request, connect_with, random_nonce,
+};
 pub use self::http_upgrade::accept_http;
 pub use self::socket::WebSocket;
 pub use self::split::{WsReader, WsWriter};

@@ -1,7 +1,7 @@
 //! Extension negotiation for the driver: permessage-deflate when the `deflate`
 //! feature is on and [`WsConfig::deflate`] is set; nothing otherwise.
 
-use sluice_ws::handshake::{Accept, ClientRequest, ClientResponse, ServerRequest};
+use sluice_ws::handshake::{Accept, ClientHandshake, HandshakeResponse, ServerRequest};
 use sluice_ws::{Connection, Role};
 
 use super::config::WsConfig;
@@ -71,7 +71,7 @@ pub(crate) fn server(config: &WsConfig, req: &ServerRequest, accept: Accept) -> 
 
 /// Client: the request with our permessage-deflate offer added (if configured and
 /// the caller did not offer it already).
-pub(crate) fn client_request(config: &WsConfig, req: &ClientRequest) -> Option<ClientRequest> {
+pub(crate) fn client_request(config: &WsConfig, req: &ClientHandshake) -> Option<ClientHandshake> {
     #[cfg(feature = "deflate")]
     {
         use sluice_ws::deflate::EXTENSION_NAME;
@@ -93,7 +93,10 @@ pub(crate) fn client_request(config: &WsConfig, req: &ClientRequest) -> Option<C
 }
 
 /// Client: checks the server's answer to our offer.
-pub(crate) fn client_response(config: &WsConfig, resp: &ClientResponse) -> Result<Agreed, Error> {
+pub(crate) fn client_response(
+    config: &WsConfig,
+    resp: &HandshakeResponse,
+) -> Result<Agreed, Error> {
     #[cfg(feature = "deflate")]
     {
         use sluice_ws::deflate::PerMessageDeflate;

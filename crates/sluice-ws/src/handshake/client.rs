@@ -4,17 +4,16 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use super::StatusCode;
 use super::error::{BuildError, ResponseError, httparse_reason};
 use super::extension::Extension;
 use super::head::{HeadScanner, Scan, count_header_lines};
 use super::headers::Headers;
 use super::limits::HandshakeLimits;
-use super::status::StatusCode;
 use super::token::{is_token, list_contains_token, trim_ows};
-use super::url::WsUrl;
 use super::{accept_key, write_extra_headers};
 
-/// Header fields the request writes itself; [`ClientRequest::header`] refuses them.
+/// Header fields the request writes itself; [`ClientHandshake::header`] refuses them.
 const RESERVED_REQUEST_HEADERS: &[&str] = &[
     "host",
     "upgrade",
@@ -33,14 +32,16 @@ const RESERVED_REQUEST_HEADERS: &[&str] = &[
 /// of randomness); it must be freshly random for each connection (§4.1 item 7).
 ///
 /// ```
-/// use sluice_ws::handshake::{ClientRequest, parse_url};
-/// let url = parse_url("ws://example.com:9001/chat?room=1").unwrap();
-/// let req = ClientRequest::from_url(&url, [7; 16]).protocol("chat").unwrap();
+/// use sluice_ws::handshake::ClientHandshake;
+/// let req = ClientHandshake::new("example.com:9001", "/chat?room=1", [7; 16])
+///     .unwrap()
+///     .protocol("chat")
+///     .unwrap();
 /// let bytes = req.encode();
 /// assert!(bytes.starts_with(b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com:9001\r\n"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientRequest {
+pub struct ClientHandshake {
     host: String,
     path: String,
     key: String,
@@ -49,7 +50,7 @@ pub struct ClientRequest {
     headers: Vec<(String, Vec<u8>)>,
 }
 
-impl ClientRequest {
+impl ClientHandshake {
     /// A request for `path` (path and query, starting with `/`) on `host` (the `Host` field
     /// value: host, with `:port` if not the scheme's default; IPv6 literals in brackets).
     pub fn new(host: &str, path: &str, nonce: [u8; 16]) -> Result<Self, BuildError> {
@@ -75,19 +76,6 @@ impl ClientRequest {
             extensions: Vec::new(),
             headers: Vec::new(),
         })
-    }
-
-    /// A request for a parsed `ws://` / `wss://` URL.
-    #[must_use]
-    pub fn from_url(url: &WsUrl, nonce: [u8; 16]) -> Self {
-        Self {
-            host: url.host_header(),
-            path: url.path.clone(),
-            key: STANDARD.encode(nonce),
-            protocols: Vec::new(),
-            extensions: Vec::new(),
-            headers: Vec::new(),
-        }
     }
 
     /// Offers a subprotocol (appended, so call in order of preference). Must be a token and
@@ -199,13 +187,13 @@ impl ClientRequest {
 
 /// A server's `101 Switching Protocols` answer that passed every §4.1 check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientResponse {
+pub struct HandshakeResponse {
     protocol: Option<String>,
     extensions: Vec<Extension>,
     headers: Headers,
 }
 
-impl ClientResponse {
+impl HandshakeResponse {
     /// The subprotocol the server selected (always one the request offered).
     #[must_use]
     pub fn protocol(&self) -> Option<&str> {
@@ -231,9 +219,9 @@ impl ClientResponse {
 /// the head; bytes after it are the server's first frames. Stateless; see [`ResponseParser`].
 pub fn parse_response(
     buf: &[u8],
-    request: &ClientRequest,
+    request: &ClientHandshake,
     limits: &HandshakeLimits,
-) -> Result<Option<(ClientResponse, usize)>, ResponseError> {
+) -> Result<Option<(HandshakeResponse, usize)>, ResponseError> {
     ResponseParser::new(*limits).parse(buf, request)
 }
 
@@ -260,8 +248,8 @@ impl ResponseParser {
     pub fn parse(
         &mut self,
         buf: &[u8],
-        request: &ClientRequest,
-    ) -> Result<Option<(ClientResponse, usize)>, ResponseError> {
+        request: &ClientHandshake,
+    ) -> Result<Option<(HandshakeResponse, usize)>, ResponseError> {
         let max = self.limits.max_head_size;
         loop {
             let end = match self.scanner.scan(buf, max) {
@@ -286,7 +274,11 @@ impl ResponseParser {
                     for h in res.headers.iter() {
                         headers.push(h.name, h.value);
                     }
-                    let status = StatusCode::from_u16(res.code.unwrap_or_default());
+                    let Ok(status) = StatusCode::from_u16(res.code.unwrap_or_default()) else {
+                        return Err(ResponseError::Malformed {
+                            reason: "status code outside 100..=999",
+                        });
+                    };
                     let response =
                         validate(res.version.unwrap_or_default(), status, headers, request)?;
                     return Ok(Some((response, n)));
@@ -312,8 +304,8 @@ fn validate(
     version: u8,
     status: StatusCode,
     headers: Headers,
-    request: &ClientRequest,
-) -> Result<ClientResponse, ResponseError> {
+    request: &ClientHandshake,
+) -> Result<HandshakeResponse, ResponseError> {
     if version != 1 {
         return Err(ResponseError::Http10);
     }
@@ -373,7 +365,7 @@ fn validate(
             Some(p)
         }
     };
-    Ok(ClientResponse {
+    Ok(HandshakeResponse {
         protocol,
         extensions,
         headers,

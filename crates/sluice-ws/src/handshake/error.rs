@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::status::StatusCode;
+use super::StatusCode;
 
 /// A client's opening handshake was rejected (RFC 6455 §4.2.1). Peer fault.
 ///
@@ -163,7 +163,7 @@ fn error_response(status: StatusCode, extra: &[(&str, &str)], body: &str) -> Byt
     let mut out = format!(
         "HTTP/1.1 {} {}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n",
         status.as_u16(),
-        status.reason_phrase()
+        status.canonical_reason().unwrap_or("Unknown")
     );
     for (name, value) in extra {
         out.push_str(name);

@@ -7,14 +7,14 @@
 //! [`ServerRequest::accept`]'s 101 answer, or [`reject_response`]. Any
 //! [`HandshakeError`] carries the status and the complete answer to write before closing.
 //!
-//! **Client:** [`parse_url`], build a [`ClientRequest`] with a caller-supplied random nonce,
-//! write [`ClientRequest::encode`], then feed the answer to [`parse_response`] until it returns
-//! the validated [`ClientResponse`].
+//! **Client:** build a [`ClientHandshake`] for a host and path with a caller-supplied random nonce,
+//! write [`ClientHandshake::encode`], then feed the answer to [`parse_response`] until it returns
+//! the validated [`HandshakeResponse`].
 //!
 //! ```
 //! use sluice_ws::handshake::*;
 //!
-//! let req = ClientRequest::new("example.com", "/chat", *b"the sample nonce").unwrap()
+//! let req = ClientHandshake::new("example.com", "/chat", *b"the sample nonce").unwrap()
 //!     .protocol("chat").unwrap();
 //! let wire = req.encode();
 //!
@@ -39,22 +39,21 @@ mod head;
 mod headers;
 mod limits;
 mod server;
-mod status;
 mod token;
-mod url;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha1::{Digest, Sha1};
 
-pub use client::{ClientRequest, ClientResponse, ResponseParser, parse_response};
+pub use client::{ClientHandshake, HandshakeResponse, ResponseParser, parse_response};
 pub use error::{BuildError, HandshakeError, ResponseError, reject_response};
 pub use extension::{Extension, ExtensionParam, ExtensionSyntaxError};
 pub use headers::Headers;
+/// The `http` crate's status code: the one `StatusCode` of the whole workspace (and of h2,
+/// hyper and axum), so a handshake's status needs no conversion at the edges.
+pub use http::StatusCode;
 pub use limits::HandshakeLimits;
 pub use server::{Accept, RequestParser, ServerRequest, parse_request};
-pub use status::StatusCode;
-pub use url::{UrlError, WsUrl, parse_url};
 
 /// The GUID appended to the key before hashing (RFC 6455 §1.3, §4.2.2).
 pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

@@ -6,5 +6,6 @@ pub(crate) mod publish;
 pub(crate) mod serve;
 pub(crate) mod sse;
 pub(crate) mod sub;
+pub(crate) mod tls;
 pub(crate) mod token;
 pub(crate) mod ws;

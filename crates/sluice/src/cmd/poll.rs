@@ -35,6 +35,8 @@ pub(crate) struct PollArgs {
     /// Exit after printing this many events.
     #[arg(long)]
     count: Option<u64>,
+    #[command(flatten)]
+    tls: super::tls::TlsArgs,
 }
 
 /// `--from`: `now`, `earliest` or a cursor (an event id printed earlier). Shared with `sub`.
@@ -80,7 +82,14 @@ async fn poll(a: PollArgs) -> i32 {
     let mut config = LongPollClientConfig::default();
     config.poll.timeout = Some(Duration::from_secs(a.timeout));
     config.poll.max = a.max;
-    let mut client = match LongPollClient::new(&a.url, a.from, config) {
+    let connector = match a.tls.connector() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sluice poll: {e}");
+            return 2;
+        }
+    };
+    let mut client = match LongPollClient::with_connector(connector, &a.url, a.from, config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("sluice poll: bad URL {:?}: {e}", a.url);

@@ -12,7 +12,7 @@
 use std::io::Read;
 use std::time::Duration;
 
-use sluice_tokio::http::{self, ClientError, ClientRequest, Url};
+use sluice_http::{self as http, ClientError, ClientRequest, Url};
 
 /// Arguments of `sluice pub`.
 #[derive(Debug, clap::Args)]
@@ -42,6 +42,8 @@ pub(crate) struct PubArgs {
     /// Seconds to wait for the hub's answer.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    #[command(flatten)]
+    tls: super::tls::TlsArgs,
 }
 
 /// The transport endpoints of a hub topic.
@@ -172,9 +174,14 @@ pub(crate) fn describe_client_error(e: &ClientError, what: &str) -> String {
         }
         ClientError::Io(io) => format!("cannot reach {what}: {io}"),
         ClientError::Timeout => format!("{what} did not answer in time"),
-        ClientError::UnsupportedScheme(s) => {
-            format!("{s}:// is not supported (no TLS); use http://")
+        ClientError::Connect { source, .. }
+            if source.kind() == std::io::ErrorKind::ConnectionRefused =>
+        {
+            format!("cannot connect to {what}: connection refused (is `sluice serve` running?)")
         }
+        ClientError::Connect { source, .. } => format!("cannot reach {what}: {source}"),
+        ClientError::UnsupportedScheme(s) => format!("{s}:// is not supported"),
+        ClientError::Certificate { .. } => e.to_string(),
         e => format!("{what}: {e}"),
     }
 }
@@ -260,7 +267,14 @@ pub(crate) fn run(a: PubArgs) -> i32 {
         }
     };
     let timeout = Duration::from_secs(a.timeout.max(1));
-    match rt.block_on(publish(&url, data, a.token.as_deref(), timeout)) {
+    let connector = match a.tls.connector() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sluice pub: {e}");
+            return 2;
+        }
+    };
+    match rt.block_on(publish(&connector, &url, data, a.token.as_deref(), timeout)) {
         Ok(id) => {
             println!("{id}");
             0
@@ -274,6 +288,7 @@ pub(crate) fn run(a: PubArgs) -> i32 {
 
 /// Publishes and returns the event's id.
 async fn publish(
+    connector: &sluice_http::DefaultConnector,
     url: &str,
     data: String,
     token: Option<&str>,
@@ -291,7 +306,7 @@ async fn publish(
     config.connect_timeout = timeout;
     config.response_timeout = timeout;
     config.read_timeout = Some(timeout);
-    let mut resp = http::fetch(req, &config)
+    let mut resp = http::fetch_with(connector, req, &config)
         .await
         .map_err(|e| describe_client_error(&e, &what))?;
     let status = resp.status().as_u16();

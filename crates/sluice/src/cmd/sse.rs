@@ -5,8 +5,8 @@ use std::io::{self, BufRead, Read, Write};
 use std::time::Duration;
 
 use serde_json::Value;
+use sluice_http::{ClientRequest, Url};
 use sluice_sse::{Config, Event, Item, MessageEvent, Parser};
-use sluice_tokio::http::{ClientRequest, Url};
 use sluice_tokio::sse::{SseClient, SseClientConfig, SseEvent};
 
 /// `sluice sse` subcommands.
@@ -80,7 +80,7 @@ pub(crate) struct DecodeArgs {
 /// Arguments of `sluice sse connect`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ConnectArgs {
-    /// The event-stream URL (http://).
+    /// The event-stream URL (http:// or https://).
     url: String,
     /// Request method (default GET, or POST with -d).
     #[arg(short = 'X', long = "request")]
@@ -107,6 +107,8 @@ pub(crate) struct ConnectArgs {
     /// Also print comment lines (heartbeats are empty comments).
     #[arg(long)]
     comments: bool,
+    #[command(flatten)]
+    tls: super::tls::TlsArgs,
 }
 
 pub(crate) fn run(c: SseCommand) -> i32 {
@@ -418,7 +420,14 @@ fn connect(a: ConnectArgs) -> i32 {
         .with_reconnect(!a.no_reconnect)
         .with_read_timeout((a.read_timeout > 0).then(|| Duration::from_secs(a.read_timeout)));
     config.sse.parser.emit_comments = a.comments;
-    let mut client = SseClient::new(req, config);
+    let connector = match a.tls.connector() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sluice sse connect: {e}");
+            return 2;
+        }
+    };
+    let mut client = SseClient::with_connector(connector, req, config);
     if let Some(id) = &a.last_event_id {
         client = client.with_last_event_id(id);
     }

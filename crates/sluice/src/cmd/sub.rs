@@ -8,8 +8,8 @@
 use std::io::Write;
 use std::time::Duration;
 
+use sluice_http::ClientRequest;
 use sluice_sse::ResponseError;
-use sluice_tokio::http::ClientRequest;
 use sluice_tokio::longpoll::{
     ClientError as LpError, ClientEvent, LongPollClient, LongPollClientConfig, PollError, Start,
 };
@@ -51,6 +51,8 @@ pub(crate) struct SubArgs {
     /// Sent as `Authorization: Bearer`, or as `?token=` for long-poll.
     #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    #[command(flatten)]
+    tls: super::tls::TlsArgs,
 }
 
 /// One item of the stream, whatever the transport.
@@ -197,11 +199,18 @@ pub(crate) fn run(a: SubArgs) -> i32 {
         printed: 0,
         count: a.count,
     };
+    let c = match a.tls.connector() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sluice sub: {e}");
+            return 2;
+        }
+    };
     let work = async {
         match hub.endpoint {
-            Endpoint::Ws => sub_ws(&hub, &a, &mut out).await,
-            Endpoint::Sse => sub_sse(&hub, &a, &mut out).await,
-            Endpoint::Poll | Endpoint::Publish => sub_poll(&hub, &a, &mut out).await,
+            Endpoint::Ws => sub_ws(&c, &hub, &a, &mut out).await,
+            Endpoint::Sse => sub_sse(&c, &hub, &a, &mut out).await,
+            Endpoint::Poll | Endpoint::Publish => sub_poll(&c, &hub, &a, &mut out).await,
         }
     };
     let result = rt.block_on(async {
@@ -229,14 +238,19 @@ fn start_param(s: &Start) -> Option<String> {
 }
 
 /// WebSocket: frames are the hub's JSON; reconnect with `?cursor=` the last id.
-async fn sub_ws(hub: &HubUrl, a: &SubArgs, out: &mut Printer) -> Result<(), String> {
+async fn sub_ws(
+    c: &sluice_http::DefaultConnector,
+    hub: &HubUrl,
+    a: &SubArgs,
+    out: &mut Printer,
+) -> Result<(), String> {
     let mut cursor = start_param(&a.from);
     let mut backoff = Backoff { attempt: 0 };
     let mut ever_connected = false;
     loop {
         let extra: Vec<(&str, &str)> = cursor.iter().map(|c| ("cursor", c.as_str())).collect();
         let url = hub.to(Endpoint::Ws, &["cursor"], &extra);
-        let why = match connect(&url, a.token.as_deref(), &[], WsConfig::default()).await {
+        let why = match connect(c, &url, a.token.as_deref(), &[], WsConfig::default()).await {
             Ok(mut socket) => {
                 ever_connected = true;
                 backoff.reset();
@@ -286,7 +300,12 @@ async fn sub_ws(hub: &HubUrl, a: &SubArgs, out: &mut Printer) -> Result<(), Stri
 }
 
 /// Long-poll: [`LongPollClient`] does the resuming and deduplication.
-async fn sub_poll(hub: &HubUrl, a: &SubArgs, out: &mut Printer) -> Result<(), String> {
+async fn sub_poll(
+    c: &sluice_http::DefaultConnector,
+    hub: &HubUrl,
+    a: &SubArgs,
+    out: &mut Printer,
+) -> Result<(), String> {
     let extra: Vec<(&str, &str)> = a.token.iter().map(|t| ("token", t.as_str())).collect();
     let drop: &[&str] = if a.token.is_some() {
         &["cursor", "token"]
@@ -294,8 +313,9 @@ async fn sub_poll(hub: &HubUrl, a: &SubArgs, out: &mut Printer) -> Result<(), St
         &["cursor"]
     };
     let url = hub.to(Endpoint::Poll, drop, &extra);
-    let mut client = LongPollClient::new(&url, a.from, LongPollClientConfig::default())
-        .map_err(|e| format!("bad URL {url:?}: {e}"))?;
+    let mut client =
+        LongPollClient::with_connector(c.clone(), &url, a.from, LongPollClientConfig::default())
+            .map_err(|e| format!("bad URL {url:?}: {e}"))?;
     loop {
         match client.next().await {
             Ok(ev) => {
@@ -336,7 +356,12 @@ async fn sub_poll(hub: &HubUrl, a: &SubArgs, out: &mut Printer) -> Result<(), St
 /// Server-Sent Events: [`SseClient`] (an `EventSource`: reconnects with `Last-Event-ID`, which
 /// the hub prefers over the URL's `?cursor=`); `sluice-gap` / `sluice-reset` events become gap
 /// and reset lines.
-async fn sub_sse(hub: &HubUrl, a: &SubArgs, out: &mut Printer) -> Result<(), String> {
+async fn sub_sse(
+    c: &sluice_http::DefaultConnector,
+    hub: &HubUrl,
+    a: &SubArgs,
+    out: &mut Printer,
+) -> Result<(), String> {
     let url = match start_param(&a.from) {
         Some(c) => hub.to(Endpoint::Sse, &["cursor"], &[("cursor", c.as_str())]),
         None => hub.to(Endpoint::Sse, &["cursor"], &[]),
@@ -350,7 +375,8 @@ async fn sub_sse(hub: &HubUrl, a: &SubArgs, out: &mut Printer) -> Result<(), Str
     let sse = sluice_sse::ClientConfig::default()
         .with_initial_retry(Duration::from_millis(250))
         .with_max_backoff(Duration::from_secs(10));
-    let mut client = SseClient::new(req, SseClientConfig::default().with_sse(sse));
+    let mut client =
+        SseClient::with_connector(c.clone(), req, SseClientConfig::default().with_sse(sse));
     let mut ever_connected = false;
     let mut attempt = 0u32;
     loop {

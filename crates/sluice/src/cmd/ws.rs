@@ -7,12 +7,13 @@
 use std::io::Write;
 use std::time::Duration;
 
+use sluice_http::{ClientError, ClientRequest, ClientStream, DefaultConnector};
 use sluice_tokio::ws::{self, CloseCode, Message, WebSocket, WsConfig};
-use sluice_ws::handshake::{ClientRequest, ResponseError, parse_url};
+use sluice_ws::handshake::ResponseError;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpStream;
 
-use super::publish::describe_status;
+use super::publish::{describe_client_error, describe_status};
+use super::tls::TlsArgs;
 
 /// Arguments of `sluice ws`.
 #[derive(Debug, clap::Args)]
@@ -21,7 +22,7 @@ Stdin lines (without the line break) are sent as text messages (--binary: binary
 received messages are written to stdout, one per line (binary ones as raw bytes). At the end
 of stdin a Close 1000 is sent and the server's Close awaited, unless --keep-open. Exit status
 0 after a normal close (1000, 1001 or no code), 1 on other closes and failures, 2 for bad
-arguments. http:// URLs are taken as ws://.
+arguments. http:// URLs are taken as ws://, https:// as wss://.
 
 Examples:
   sluice ws ws://127.0.0.1:8080/ws/chat                    # chat: type lines, see everyone's
@@ -43,56 +44,37 @@ pub(crate) struct WsArgs {
     /// Offer this subprotocol (repeat for more, in order of preference).
     #[arg(long)]
     protocol: Vec<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
-/// Opens a WebSocket to `url` (`ws://`, or `http://` taken as `ws://`) with an optional Bearer
-/// token and subprotocols. Errors are one line, ready to print.
+/// Opens a WebSocket to `url` (`ws://`/`wss://`, or `http(s)://` taken as the same) with an
+/// optional Bearer token and subprotocols. Errors are one line, ready to print.
 pub(crate) async fn connect(
+    connector: &DefaultConnector,
     url: &str,
     token: Option<&str>,
     protocols: &[String],
     config: WsConfig,
-) -> Result<WebSocket<TcpStream>, ConnectError> {
-    let url = if let Some(rest) = url.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else if let Some(rest) = url.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else {
-        url.to_owned()
-    };
-    let u = parse_url(&url).map_err(|e| ConnectError::BadUrl(format!("bad URL {url:?}: {e}")))?;
-    if u.tls {
-        return Err(ConnectError::BadUrl(
-            "wss:// is not supported (no TLS here): use ws://".into(),
-        ));
+) -> Result<WebSocket<ClientStream>, ConnectError> {
+    let mut req = ClientRequest::get(url)
+        .map_err(|e| ConnectError::BadUrl(format!("bad URL {url:?}: {e}")))?;
+    if !matches!(req.url().scheme(), "ws" | "wss" | "http" | "https") || req.url().host().is_empty()
+    {
+        return Err(ConnectError::BadUrl(format!(
+            "bad URL {url:?}: not a WebSocket URL"
+        )));
     }
-    let what = u.host_header();
-    let mut req = ClientRequest::from_url(&u, ws::random_nonce());
+    let what = req.url().authority();
     if let Some(t) = token {
-        req = req
-            .header("authorization", format!("Bearer {t}"))
-            .map_err(|e| ConnectError::BadUrl(format!("bad token: {e}")))?;
+        req = req.header("authorization", format!("Bearer {t}"));
     }
-    for p in protocols {
-        req = req
-            .protocol(p)
-            .map_err(|e| ConnectError::BadUrl(format!("bad --protocol {p:?}: {e}")))?;
+    if !protocols.is_empty() {
+        req = req.header("sec-websocket-protocol", protocols.join(", "));
     }
-    let tcp = tokio::time::timeout(
-        Duration::from_secs(10),
-        TcpStream::connect((u.host.as_str(), u.port)),
-    )
-    .await
-    .map_err(|_| ConnectError::Transport(format!("cannot connect to {what}: timed out")))?
-    .map_err(|e| {
-        ConnectError::Transport(if e.kind() == std::io::ErrorKind::ConnectionRefused {
-            format!("cannot connect to {what}: connection refused (is the server running?)")
-        } else {
-            format!("cannot connect to {what}: {e}")
-        })
-    })?;
-    let _ = tcp.set_nodelay(true);
-    match ws::connect_with(tcp, &req, config).await {
+    let mut config = config;
+    config.handshake_timeout = Duration::from_secs(10);
+    match ws::connect_request(connector, &req, config).await {
         Ok((socket, _)) => Ok(socket),
         Err(ws::Error::Response(ResponseError::UnexpectedStatus { status, .. })) => {
             let code = status.as_u16();
@@ -101,6 +83,15 @@ pub(crate) async fn connect(
                 line: describe_status(code, b"", &format!("{what} refused the WebSocket")),
             })
         }
+        Err(ws::Error::Build(e)) => Err(ConnectError::BadUrl(format!("bad argument: {e}"))),
+        Err(ws::Error::Url(e)) => Err(ConnectError::BadUrl(format!("bad URL {url:?}: {e}"))),
+        Err(ws::Error::Connect(e)) => Err(match e {
+            ClientError::Certificate { .. } => ConnectError::Certificate(e.to_string()),
+            e => ConnectError::Transport(describe_client_error(&e, &what)),
+        }),
+        Err(ws::Error::Timeout) => Err(ConnectError::Transport(format!(
+            "WebSocket handshake with {what} timed out"
+        ))),
         Err(e) => Err(ConnectError::Transport(format!(
             "WebSocket handshake with {what} failed: {e}"
         ))),
@@ -116,12 +107,16 @@ pub(crate) enum ConnectError {
     Refused { status: u16, line: String },
     /// Connecting or the handshake failed (refused, reset, timed out).
     Transport(String),
+    /// The server's TLS certificate is not trusted (exit 1; retrying cannot help).
+    Certificate(String),
 }
 
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConnectError::BadUrl(s) | ConnectError::Transport(s) => f.write_str(s),
+            ConnectError::BadUrl(s) | ConnectError::Transport(s) | ConnectError::Certificate(s) => {
+                f.write_str(s)
+            }
             ConnectError::Refused { line, .. } => f.write_str(line),
         }
     }
@@ -142,7 +137,22 @@ pub(crate) fn run(a: WsArgs) -> i32 {
 }
 
 async fn session(a: WsArgs) -> i32 {
-    let socket = match connect(&a.url, a.token.as_deref(), &a.protocol, WsConfig::default()).await {
+    let connector = match a.tls.connector() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sluice ws: {e}");
+            return 2;
+        }
+    };
+    let socket = match connect(
+        &connector,
+        &a.url,
+        a.token.as_deref(),
+        &a.protocol,
+        WsConfig::default(),
+    )
+    .await
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("sluice ws: {e}");
@@ -237,9 +247,10 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        for u in ["ftp://h/", "wss://h/", "ws://"] {
+        let c = DefaultConnector::default();
+        for u in ["ftp://h/", "ws://", "nonsense"] {
             let e = rt
-                .block_on(connect(u, None, &[], WsConfig::default()))
+                .block_on(connect(&c, u, None, &[], WsConfig::default()))
                 .unwrap_err();
             assert!(matches!(e, ConnectError::BadUrl(_)), "{u}: {e}");
         }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use sluice_tokio::http::{Reply, Request, Response, ServerConfig, StatusCode, serve_connection};
+use sluice_http::{Reply, Request, Response, ServerConfig, StatusCode, serve_connection};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
 async fn echo(mut req: Request<DuplexStream>) -> Reply<DuplexStream> {

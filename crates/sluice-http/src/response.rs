@@ -7,8 +7,8 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_core::Stream;
 
-use super::headers::{Headers, InvalidHeader};
-use super::status::StatusCode;
+use crate::headers::{Headers, InvalidHeader};
+use crate::status::StatusCode;
 
 /// A stream of body chunks: each item is written (and flushed) as it comes; an `Err` item aborts
 /// the response by closing the connection without the final chunk, so the client sees a

@@ -2,9 +2,9 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::body::Framing;
-use super::headers::Headers;
-use super::status::StatusCode;
+use crate::body::Framing;
+use crate::headers::Headers;
+use crate::status::StatusCode;
 
 /// Upper bound on [`ServerConfig::max_headers`](super::ServerConfig::max_headers) (and the
 /// client's): the parser's field array lives on the stack.
@@ -18,15 +18,18 @@ pub enum Version {
     Http10,
     /// HTTP/1.1.
     Http11,
+    /// HTTP/2 (RFC 9113), over TLS with ALPN `h2` or cleartext with prior knowledge.
+    Http2,
 }
 
 impl Version {
-    /// `"HTTP/1.0"` or `"HTTP/1.1"`.
+    /// `"HTTP/1.0"`, `"HTTP/1.1"` or `"HTTP/2"`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",
+            Version::Http2 => "HTTP/2",
         }
     }
 }
@@ -107,6 +110,8 @@ pub struct RequestHead {
     headers: Headers,
     framing: Framing,
     expect_continue: bool,
+    /// HTTP/2 extended CONNECT's `:protocol` (RFC 8441 §4).
+    protocol: Option<Bytes>,
 }
 
 impl RequestHead {
@@ -197,6 +202,7 @@ impl RequestHead {
     pub fn wants_keep_alive(&self) -> bool {
         let h = &self.headers;
         match self.version {
+            Version::Http2 => true,
             Version::Http11 => !h.has_token("connection", "close"),
             Version::Http10 => {
                 h.has_token("connection", "keep-alive") && !h.has_token("connection", "close")
@@ -204,12 +210,28 @@ impl RequestHead {
         }
     }
 
-    /// Whether this is a protocol upgrade request (`Connection: upgrade` and an `Upgrade`
-    /// field) for `protocol` (case-insensitive), e.g. `"websocket"`.
+    /// Whether this is a request to switch to `protocol` (case-insensitive), e.g.
+    /// `"websocket"`: an HTTP/1.1 upgrade (`Connection: upgrade` and an `Upgrade` field), or an
+    /// HTTP/2 extended CONNECT with that `:protocol` (RFC 8441 §4).
     #[must_use]
     pub fn is_upgrade_to(&self, protocol: &str) -> bool {
+        if self.version == Version::Http2 {
+            return self.method() == "CONNECT"
+                && self
+                    .protocol
+                    .as_ref()
+                    .is_some_and(|p| p.eq_ignore_ascii_case(protocol.as_bytes()));
+        }
         self.headers.has_token("connection", "upgrade")
             && self.headers.has_token("upgrade", protocol)
+    }
+
+    /// The `:protocol` of an HTTP/2 extended CONNECT (RFC 8441 §4), e.g. `"websocket"`.
+    #[must_use]
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol
+            .as_ref()
+            .and_then(|p| std::str::from_utf8(p).ok())
     }
 }
 
@@ -334,6 +356,69 @@ pub(crate) fn parse_request(
         headers,
         framing,
         expect_continue,
+        protocol: None,
+    })
+}
+
+/// The head of an HTTP/2 request: `:method` and `:path` as method and target, `:authority`
+/// as a `Host` field (when the request has none), `:protocol` kept apart. Fails with 431 when
+/// there are more fields than `max_headers`.
+pub(crate) fn from_h2(
+    parts: &http::request::Parts,
+    end_stream: bool,
+    max_headers: usize,
+) -> Result<RequestHead, HeadError> {
+    if parts.headers.len() > max_headers {
+        return Err(HeadError::TooManyHeaders { max: max_headers });
+    }
+    let mut headers = Headers::with_capacity(parts.headers.len() + 1);
+    if let Some(a) = parts.uri.authority()
+        && !parts.headers.contains_key(http::header::HOST)
+    {
+        headers.push_unchecked(
+            Bytes::from_static(b"host"),
+            Bytes::copy_from_slice(a.as_str().as_bytes()),
+        );
+    }
+    for (name, value) in &parts.headers {
+        headers.push_unchecked(
+            Bytes::copy_from_slice(name.as_str().as_bytes()),
+            Bytes::copy_from_slice(value.as_bytes()),
+        );
+    }
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or("/", http::uri::PathAndQuery::as_str);
+    let target = if parts.method == http::Method::CONNECT && parts.uri.path_and_query().is_none() {
+        parts
+            .uri
+            .authority()
+            .map_or("", http::uri::Authority::as_str)
+    } else {
+        target
+    };
+    let framing = if end_stream {
+        Framing::Empty
+    } else {
+        match parse_content_length(&headers) {
+            Ok(Some(n)) => Framing::Length(n),
+            Ok(None) => Framing::Chunked,
+            Err(()) => return Err(HeadError::BadFraming("invalid Content-Length")),
+        }
+    };
+    let protocol = parts
+        .extensions
+        .get::<h2::ext::Protocol>()
+        .map(|p| Bytes::copy_from_slice(p.as_str().as_bytes()));
+    Ok(RequestHead {
+        method: Bytes::copy_from_slice(parts.method.as_str().as_bytes()),
+        target: Bytes::copy_from_slice(target.as_bytes()),
+        version: Version::Http2,
+        headers,
+        framing,
+        expect_continue: false,
+        protocol,
     })
 }
 

@@ -1,21 +1,21 @@
 //! The client side: send a request over any stream, read a streaming response, follow
 //! redirects.
 
-use std::future::Future;
 use std::io;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout, timeout_at};
 
-use super::body::{BodyDecoder, Framing, FramingError, Step};
-use super::head::{self, MAX_HEADERS_CAP, Version};
-use super::headers::{Headers, InvalidHeader, is_tchar};
-use super::server::Upgraded;
-use super::status::StatusCode;
-use super::url::{Url, UrlError};
+use crate::body::{BodyDecoder, Framing, FramingError, Step};
+use crate::connector::{Connector, DefaultConnector};
+use crate::head::{self, MAX_HEADERS_CAP, Version};
+use crate::headers::{Headers, InvalidHeader, is_tchar};
+use crate::server::Upgraded;
+use crate::status::{StatusCode, forbids_body};
+use crate::stream::ClientStream;
+use crate::url::{Url, UrlError};
 
 /// Limits and behaviour of the client side.
 #[derive(Clone, Debug)]
@@ -37,8 +37,11 @@ pub struct ClientConfig {
     /// Time allowed for each read of the response body; `None` waits forever (long-lived
     /// streams set their own idle policy). Default `None`.
     pub read_timeout: Option<Duration>,
-    /// Set `TCP_NODELAY` on connections opened by [`connect`]. Default `true`.
+    /// Set `TCP_NODELAY` on connections opened by [`connect`](crate::connect). Default `true`.
     pub nodelay: bool,
+    /// ALPN protocols offered on TLS connections, in order of preference. Default
+    /// `["http/1.1"]`.
+    pub alpn: Vec<Vec<u8>>,
 }
 
 impl Default for ClientConfig {
@@ -52,6 +55,7 @@ impl Default for ClientConfig {
             response_timeout: Duration::from_secs(30),
             read_timeout: None,
             nodelay: true,
+            alpn: vec![crate::tls::ALPN_HTTP11.to_vec()],
         }
     }
 }
@@ -64,9 +68,35 @@ pub enum ClientError {
     #[error(transparent)]
     Url(#[from] UrlError),
     /// The scheme needs a connector this call does not have (e.g. `https` with
-    /// [`TcpConnector`]).
+    /// [`TcpConnector`](crate::TcpConnector)).
     #[error("no connector for scheme {0:?}")]
     UnsupportedScheme(String),
+    /// The TCP connection could not be opened.
+    #[error("cannot connect to {authority}: {source}")]
+    Connect {
+        /// `host:port` as in the URL.
+        authority: String,
+        /// Why (connection refused, no route, …).
+        source: io::Error,
+    },
+    /// The server's certificate was refused: not signed by a trusted CA (try `--cacert`),
+    /// not valid for the host, expired, or otherwise invalid.
+    #[error("TLS certificate of {authority} not trusted: {reason}")]
+    Certificate {
+        /// `host:port` as in the URL.
+        authority: String,
+        /// rustls' reason, e.g. "invalid peer certificate: UnknownIssuer".
+        reason: String,
+    },
+    /// The TLS handshake failed for another reason (no common protocol version or cipher,
+    /// the server closed, a client certificate was refused).
+    #[error("TLS handshake with {authority} failed: {reason}")]
+    Tls {
+        /// `host:port` as in the URL.
+        authority: String,
+        /// Why.
+        reason: String,
+    },
     /// Caller misuse: the method is not a token.
     #[error("invalid method {0:?}")]
     InvalidMethod(String),
@@ -110,6 +140,28 @@ pub enum ClientError {
         /// The limit.
         max: usize,
     },
+}
+
+impl ClientError {
+    /// Classifies a failed TLS handshake: certificate problems apart from the rest.
+    pub(crate) fn tls(url: &Url, e: io::Error) -> ClientError {
+        let authority = url.authority();
+        let reason = e.to_string();
+        let cert = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .is_some_and(|r| {
+                matches!(
+                    r,
+                    rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+                )
+            });
+        if cert {
+            ClientError::Certificate { authority, reason }
+        } else {
+            ClientError::Tls { authority, reason }
+        }
+    }
 }
 
 /// A request to send: method, URL, fields and an optional body.
@@ -471,7 +523,7 @@ fn parse_response(
     };
     let status = resp
         .code
-        .and_then(StatusCode::from_u16)
+        .and_then(|c| StatusCode::from_u16(c).ok())
         .ok_or(ClientError::InvalidResponse("invalid status code"))?;
     let base = buf.as_ptr() as usize;
     let range = |s: &[u8]| {
@@ -497,7 +549,7 @@ fn response_framing(
     status: StatusCode,
     headers: &Headers,
 ) -> Result<Framing, ClientError> {
-    if method == "HEAD" || status.forbids_body() {
+    if method == "HEAD" || forbids_body(status) {
         return Ok(Framing::Empty);
     }
     if headers.contains(b"transfer-encoding") {
@@ -525,63 +577,17 @@ fn response_framing(
     }
 }
 
-/// Opens a connection for a URL: [`TcpConnector`] for `http://`, or the caller's own (for
-/// example one that wraps TCP in TLS for `https://`).
-pub trait Connector: Send + Sync {
-    /// The stream it opens.
-    type Stream: AsyncRead + AsyncWrite + Unpin + Send;
-    /// Opens a connection to `url`'s host and port.
-    fn connect(
-        &self,
-        url: &Url,
-        config: &ClientConfig,
-    ) -> impl Future<Output = Result<Self::Stream, ClientError>> + Send;
-}
-
-/// Plain TCP for `http://` and `ws://` URLs; refuses `https://` and `wss://`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TcpConnector;
-
-impl Connector for TcpConnector {
-    type Stream = TcpStream;
-    fn connect(
-        &self,
-        url: &Url,
-        config: &ClientConfig,
-    ) -> impl Future<Output = Result<TcpStream, ClientError>> + Send {
-        connect(url.clone(), config.clone())
-    }
-}
-
-/// Opens a TCP connection to an `http://` (or `ws://`) URL's host and port, with
-/// [`ClientConfig::connect_timeout`] and `TCP_NODELAY` per [`ClientConfig::nodelay`].
-///
-/// # Errors
-/// [`ClientError::UnsupportedScheme`] for `https`/`wss`, I/O errors, timeout.
-pub async fn connect(url: Url, config: ClientConfig) -> Result<TcpStream, ClientError> {
-    if url.is_secure() {
-        return Err(ClientError::UnsupportedScheme(url.scheme().to_string()));
-    }
-    let addr = (url.host_for_connect().to_string(), url.port());
-    let stream = timeout(config.connect_timeout, TcpStream::connect(addr))
-        .await
-        .map_err(|_| ClientError::Timeout)??;
-    if config.nodelay {
-        stream.set_nodelay(true)?;
-    }
-    Ok(stream)
-}
-
-/// Connects with plain TCP, sends `req` and reads the response head, following redirects
-/// when [`ClientConfig::follow_redirects`] is set.
+/// Connects with the [`DefaultConnector`] (TCP, and TLS for `https://` with the
+/// `webpki-roots` trust anchors), sends `req` and reads the response head, following
+/// redirects when [`ClientConfig::follow_redirects`] is set.
 ///
 /// # Errors
 /// As [`fetch_with`].
 pub async fn fetch(
     req: ClientRequest,
     config: &ClientConfig,
-) -> Result<ClientResponse<TcpStream>, ClientError> {
-    fetch_with(&TcpConnector, req, config).await
+) -> Result<ClientResponse<ClientStream>, ClientError> {
+    fetch_with(&DefaultConnector::default(), req, config).await
 }
 
 /// Opens a connection with `connector`, sends `req` and reads the response head. With

@@ -14,11 +14,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout, timeout_at};
 
-use super::body::{BodyDecoder, FramingError, Step, chunk_size_line};
-use super::head::{self, HeadError, RequestHead, Version};
-use super::headers::Headers;
-use super::response::{Body, Response};
-use super::status::StatusCode;
+use crate::body::{BodyDecoder, FramingError, Step, chunk_size_line};
+use crate::head::{self, HeadError, RequestHead, Version};
+use crate::headers::Headers;
+use crate::request::{Kind, Request};
+use crate::response::{Body, Response};
+use crate::status::{StatusCode, forbids_body};
 
 /// Limits and timeouts of the server side. Every buffer a client can grow is bounded here.
 ///
@@ -65,6 +66,12 @@ pub struct ServerConfig {
     /// Set `TCP_NODELAY` on accepted sockets in [`serve`]. Default `true` (streaming events
     /// should not wait for Nagle).
     pub nodelay: bool,
+    /// Accept HTTP/2 with prior knowledge (h2c, RFC 9113 §3.3) on cleartext connections
+    /// served by [`serve_stream`]: a connection that starts with the HTTP/2 preface is served
+    /// as HTTP/2, for proxies that speak h2c to their upstream. Default `true`.
+    pub h2c: bool,
+    /// HTTP/2 limits (TLS with ALPN `h2`, and h2c).
+    pub h2: crate::h2::H2Config,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +89,8 @@ impl Default for ServerConfig {
             detect_client_close: true,
             initial_read_buffer: 1024,
             nodelay: true,
+            h2c: true,
+            h2: crate::h2::H2Config::default(),
         }
     }
 }
@@ -144,7 +153,7 @@ impl BodyError {
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
-            BodyError::TooLarge { .. } => StatusCode::CONTENT_TOO_LARGE,
+            BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::Framing(_) | BodyError::Io(_) => StatusCode::BAD_REQUEST,
             BodyError::Timeout => StatusCode::REQUEST_TIMEOUT,
             BodyError::AlreadyFailed => StatusCode::INTERNAL_SERVER_ERROR,
@@ -229,18 +238,10 @@ impl<S: AsyncRead + Unpin> Conn<S> {
 /// Size of the stack array [`Conn::read_waiting`] reads into.
 const WAITING_READ: usize = 1024;
 
-/// A request handed to a [`Handler`]: the parsed head (also reachable through `Deref`), and the
-/// connection, from which the body has not been read yet.
-///
-/// The handler ends by turning it into a [`Reply`] in one of three ways:
-/// [`respond`](Request::respond) (full or streaming [`Response`]),
-/// [`respond_streaming`](Request::respond_streaming) (push-style [`ResponseWriter`]), or
-/// [`upgrade`](Request::upgrade) (then [`Reply::closed`]). Reading the body first, with
-/// [`body`](Request::body) or [`body_chunk`](Request::body_chunk), is optional: an unread body
-/// is discarded after the response when small, and the connection closed otherwise.
+/// The HTTP/1.1 side of a [`Request`]: the connection, from which the body has not been read.
 #[derive(Debug)]
-pub struct Request<S> {
-    head: RequestHead,
+pub(crate) struct H1<S> {
+    pub(crate) head: RequestHead,
     conn: Conn<S>,
     decoder: BodyDecoder,
     body_limit: u64,
@@ -250,25 +251,19 @@ pub struct Request<S> {
     limits: Limits,
 }
 
-impl<S> Deref for Request<S> {
+impl<S> Deref for H1<S> {
     type Target = RequestHead;
     fn deref(&self) -> &RequestHead {
         &self.head
     }
 }
 
-impl<S> Request<S>
+impl<S> H1<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    /// The parsed request head.
-    #[must_use]
-    pub fn head(&self) -> &RequestHead {
-        &self.head
-    }
-
     /// Changes the body size limit for this request (e.g. a per-route limit).
-    pub fn set_body_limit(&mut self, max: u64) {
+    pub(crate) fn set_body_limit(&mut self, max: u64) {
         self.body_limit = max;
     }
 
@@ -279,7 +274,7 @@ where
     ///
     /// # Errors
     /// [`BodyError`]; after one, the connection is closed once the response is written.
-    pub async fn body_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
+    pub(crate) async fn body_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
         if self.body_failed {
             return Err(BodyError::AlreadyFailed);
         }
@@ -352,27 +347,6 @@ where
         }
     }
 
-    /// Reads the whole body (bounded by the body limit) into one buffer.
-    ///
-    /// # Errors
-    /// [`BodyError`]: answer with [`BodyError::status`], e.g.
-    /// `req.respond(Response::from_status(e.status()))`.
-    pub async fn body(&mut self) -> Result<Bytes, BodyError> {
-        let Some(first) = self.body_chunk().await? else {
-            return Ok(Bytes::new());
-        };
-        let Some(second) = self.body_chunk().await? else {
-            return Ok(first);
-        };
-        let mut all = BytesMut::with_capacity(first.len() + second.len());
-        all.extend_from_slice(&first);
-        all.extend_from_slice(&second);
-        while let Some(c) = self.body_chunk().await? {
-            all.extend_from_slice(&c);
-        }
-        Ok(all.freeze())
-    }
-
     /// Resolves when the client goes away (its side reaches end of stream or fails) before
     /// any response was started — for handlers that wait before answering (a parked
     /// long-poll): `select!` it against the event source, then answer with one write and a
@@ -380,7 +354,7 @@ where
     ///
     /// Bytes the client sends meanwhile (an unread body, a pipelined request) are kept for
     /// later, up to the head limit, after which it stops watching. Cancel-safe.
-    pub async fn closed(&mut self) {
+    pub(crate) async fn closed(&mut self) {
         if self.conn.eof {
             return;
         }
@@ -402,13 +376,6 @@ where
         }
     }
 
-    /// Answers with `response` (full or streaming body); the server writes it after the
-    /// handler returns.
-    #[must_use]
-    pub fn respond(self, response: Response) -> Reply<S> {
-        Reply(ReplyInner::Respond(Box::new((self, response))))
-    }
-
     /// Writes the head of `response` now and returns a writer for its body, for handlers that
     /// push events (SSE, long-poll) from their own loop. `response`'s body is ignored. The body
     /// is chunked for HTTP/1.1 and close-delimited for HTTP/1.0 or when
@@ -416,7 +383,7 @@ where
     ///
     /// # Errors
     /// Writing the head failed or timed out: the client is gone; return [`Reply::closed`].
-    pub async fn respond_streaming(self, response: Response) -> io::Result<ResponseWriter<S>> {
+    pub(crate) async fn respond_streaming(self, response: Response) -> io::Result<H1Writer<S>> {
         let Response {
             status,
             headers,
@@ -435,7 +402,7 @@ where
     ///
     /// # Errors
     /// Writing the response failed or timed out.
-    pub async fn upgrade(mut self, response: Response) -> io::Result<Upgraded<S>> {
+    pub(crate) async fn upgrade(mut self, response: Response) -> io::Result<Upgraded<S>> {
         let mut out = Vec::with_capacity(256);
         encode_status_line(response.status, &mut out);
         response.headers.encode(&mut out);
@@ -479,9 +446,9 @@ where
         status: StatusCode,
         headers: &Headers,
         plan: Plan,
-    ) -> io::Result<ResponseWriter<S>> {
+    ) -> io::Result<H1Writer<S>> {
         let is_head = self.head.method() == "HEAD";
-        let no_body = is_head || status.forbids_body();
+        let no_body = is_head || forbids_body(status);
         let mut keep_alive = self.keep_alive_after(headers);
         let mut out = Vec::with_capacity(256);
         encode_status_line(status, &mut out);
@@ -500,7 +467,7 @@ where
         let (mode, full) = match plan {
             Plan::Full(body) => {
                 let user_length = is_head && body.is_empty() && headers.contains(b"content-length");
-                if !status.forbids_body() && !user_length {
+                if !forbids_body(status) && !user_length {
                     out.extend_from_slice(b"content-length: ");
                     out.extend_from_slice(body.len().to_string().as_bytes());
                     out.extend_from_slice(b"\r\n");
@@ -508,7 +475,7 @@ where
                 (Mode::Discard, if no_body { Bytes::new() } else { body })
             }
             Plan::Stream { close_delimited } => {
-                if status.forbids_body() {
+                if forbids_body(status) {
                     (Mode::Discard, Bytes::new())
                 } else if close_delimited || self.head.version() == Version::Http10 {
                     keep_alive = false;
@@ -537,7 +504,7 @@ where
             _ => {}
         }
         out.extend_from_slice(b"\r\n");
-        let mut w = ResponseWriter {
+        let mut w = H1Writer {
             req: self,
             mode,
             keep_alive,
@@ -584,20 +551,17 @@ enum Mode {
     Discard,
 }
 
-/// Writes the body of a streaming response, one flushed piece at a time.
-///
-/// Obtained from [`Request::respond_streaming`]; finish with [`ResponseWriter::finish`] and
-/// return its [`Reply`]. Dropping it closes the connection (the client sees a truncated body).
+/// The HTTP/1.1 side of a [`ResponseWriter`].
 #[derive(Debug)]
-pub struct ResponseWriter<S> {
-    req: Request<S>,
+pub(crate) struct H1Writer<S> {
+    req: H1<S>,
     mode: Mode,
     keep_alive: bool,
     read_done: bool,
     peer_closed: bool,
 }
 
-impl<S> ResponseWriter<S>
+impl<S> H1Writer<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -607,7 +571,7 @@ where
     /// # Errors
     /// The write failed or timed out: the client is gone or stuck; stop and return
     /// [`Reply::closed`] (or [`ResponseWriter::finish`], which then closes).
-    pub async fn send(&mut self, data: Bytes) -> io::Result<()> {
+    pub(crate) async fn send(&mut self, data: Bytes) -> io::Result<()> {
         if data.is_empty() || self.mode == Mode::Discard {
             return Ok(());
         }
@@ -645,7 +609,7 @@ where
     /// Bytes the client sends meanwhile (a pipelined request) are kept, up to the head limit.
     ///
     /// Cancel-safe: use it in `select!` next to the event source.
-    pub async fn closed(&mut self) {
+    pub(crate) async fn closed(&mut self) {
         if self.peer_closed {
             return;
         }
@@ -669,13 +633,13 @@ where
 
     /// Whether [`closed`](ResponseWriter::closed) or a failed write has seen the client go.
     #[must_use]
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.peer_closed
     }
 
     /// Ends the body (the last chunk, or closing for a close-delimited body) and hands the
     /// connection back to the server, which serves the next request if it can.
-    pub async fn finish(mut self) -> Reply<S> {
+    pub(crate) async fn finish(mut self) -> Reply<S> {
         if self.peer_closed {
             return Reply::closed();
         }
@@ -702,15 +666,12 @@ where
 /// What a [`Handler`] returns: made by [`Request::respond`], [`ResponseWriter::finish`] or
 /// [`Reply::closed`].
 #[derive(Debug)]
-pub struct Reply<S>(ReplyInner<S>);
+pub struct Reply<S>(pub(crate) ReplyInner<S>);
 
 #[derive(Debug)]
-enum ReplyInner<S> {
+pub(crate) enum ReplyInner<S> {
     Respond(Box<(Request<S>, Response)>),
-    Finished {
-        req: Box<Request<S>>,
-        keep_alive: bool,
-    },
+    Finished { req: Box<H1<S>>, keep_alive: bool },
     Closed,
 }
 
@@ -829,7 +790,7 @@ async fn linger_close<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, l: 
 }
 
 /// Writes a response with a stream body, stopping early if the client goes away.
-async fn write_stream<S>(req: Request<S>, response: Response) -> Reply<S>
+async fn write_stream<S>(req: H1<S>, response: Response) -> Reply<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -886,10 +847,68 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     H: Handler<S> + ?Sized,
 {
-    let limits = Limits::new(config);
+    serve_h1(io, BytesMut::new(), config, handler).await
+}
+
+/// Serves one connection of the default server stream type, choosing the protocol: HTTP/2
+/// when TLS agreed on ALPN `h2`, or when a cleartext connection starts with the HTTP/2
+/// preface and [`ServerConfig::h2c`] is on; HTTP/1.1 otherwise ([`serve_connection`]).
+/// Both hand every request to the same `handler`.
+///
+/// # Errors
+/// As [`serve_connection`] and [`serve_h2`](crate::serve_h2).
+pub async fn serve_stream<H>(
+    io: crate::ServerStream,
+    config: &ServerConfig,
+    handler: &H,
+) -> Result<(), ServeError>
+where
+    H: Handler<crate::ServerStream> + ?Sized,
+{
+    if io.alpn_protocol() == Some(crate::tls::ALPN_H2) {
+        return crate::h2::serve_h2(io, config, handler).await;
+    }
+    if io.is_tls() || !config.h2c {
+        return serve_connection(io, config, handler).await;
+    }
+    // Cleartext: read until the bytes are known not to be the HTTP/2 preface (usually the
+    // first read: "GET " differs at once).
+    let preface = crate::h2::PREFACE;
     let mut conn = Conn {
         io,
         buf: BytesMut::new(),
+        eof: false,
+    };
+    let mut wait = config.keep_alive_timeout;
+    while conn.buf.len() < preface.len() && preface.starts_with(&conn.buf) {
+        match timeout(wait, conn.read_waiting()).await {
+            Ok(Ok(0)) | Err(_) => return Ok(()),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e.into()),
+        }
+        wait = config.header_read_timeout;
+    }
+    if conn.buf.starts_with(preface) {
+        let io = crate::h2::Rewind::new(conn.buf.freeze(), conn.io);
+        return crate::h2::serve_h2::<_, crate::ServerStream, H>(io, config, handler).await;
+    }
+    serve_h1(conn.io, conn.buf, config, handler).await
+}
+
+async fn serve_h1<S, H>(
+    io: S,
+    buf: BytesMut,
+    config: &ServerConfig,
+    handler: &H,
+) -> Result<(), ServeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    H: Handler<S> + ?Sized,
+{
+    let limits = Limits::new(config);
+    let mut conn = Conn {
+        io,
+        buf,
         eof: false,
     };
     loop {
@@ -921,7 +940,7 @@ where
             Err(e) => return Err(e),
         };
         let decoder = BodyDecoder::new(head.framing(), limits.max_head);
-        let req = Request {
+        let req = H1 {
             head,
             conn,
             decoder,
@@ -931,11 +950,14 @@ where
             continue_sent: false,
             limits,
         };
-        let reply = handler.handle(req).await;
+        let reply = handler.handle(Request(Kind::H1(req))).await;
         let (mut req, keep_alive) = match reply.0 {
             ReplyInner::Closed => return Ok(()),
             ReplyInner::Respond(b) => {
                 let (req, response) = *b;
+                let Kind::H1(req) = req.0 else {
+                    return Ok(());
+                };
                 // Boxed: the state of a response being written (~1.4 KB) then takes no room in
                 // every connection's future while it waits for or handles a request.
                 match Box::pin(write_stream(req, response)).await.0 {

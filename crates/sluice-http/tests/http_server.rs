@@ -10,9 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_tokio::http::{
-    Reply, Request, Response, ServerConfig, StatusCode, serve, serve_connection,
-};
+use sluice_http::{Reply, Request, Response, ServerConfig, StatusCode, serve, serve_connection};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;

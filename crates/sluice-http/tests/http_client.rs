@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_tokio::http::{
+use sluice_http::{
     ClientConfig, ClientError, ClientRequest, Reply, Request, Response, ServerConfig, StatusCode,
     Url, fetch, send, serve,
 };
@@ -105,7 +105,7 @@ fn req(url: &str) -> ClientRequest {
 }
 
 async fn body_of<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
-    r: &mut sluice_tokio::http::ClientResponse<S>,
+    r: &mut sluice_http::ClientResponse<S>,
 ) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(c) = timeout(Duration::from_secs(5), r.chunk())
@@ -300,9 +300,13 @@ async fn redirects_followed_up_to_limit() {
 
 #[tokio::test]
 async fn connect_errors() {
-    let err = fetch(req("https://127.0.0.1:1/"), &ClientConfig::default())
-        .await
-        .unwrap_err();
+    let err = sluice_http::fetch_with(
+        &sluice_http::TcpConnector,
+        req("https://127.0.0.1:1/"),
+        &ClientConfig::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ClientError::UnsupportedScheme(_)), "{err:?}");
     // A port nobody listens on.
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -314,7 +318,7 @@ async fn connect_errors() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, ClientError::Io(_)), "{err:?}");
+    assert!(matches!(err, ClientError::Connect { .. }), "{err:?}");
     let err = send(
         tokio::io::duplex(64).0,
         &ClientRequest::new("BAD METHOD", Url::parse("http://h/").unwrap()),

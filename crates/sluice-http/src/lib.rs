@@ -1,7 +1,11 @@
-//! A small HTTP/1.1 layer (RFC 9110/9112) over any tokio stream, built on httparse.
+//! The HTTP layer of Sluice: an HTTP/1.1 server and client (RFC 9110/9112, built on httparse)
+//! over any tokio stream, HTTP/2 (the `h2` crate) through the same router, TLS (rustls) on both
+//! sides, and the URL, status and header types every Sluice crate shares.
 //!
-//! **Server**: [`serve_connection`] runs one connection (TCP, TLS, in-memory) and [`serve`] is
-//! an accept loop. Each request head is parsed with limits and handed to a [`Handler`] *before*
+//! **Server**: [`serve_connection`] runs one HTTP/1.1 connection (TCP, TLS, in-memory),
+//! [`serve_h2`] one HTTP/2 connection, [`serve_stream`] picks between them (ALPN `h2`, or the
+//! h2c preface on cleartext), and [`serve`] is an accept loop. [`ServerTls`] terminates TLS
+//! (ALPN `h2`/`http/1.1`, certificate reload). Each request head is parsed with limits and handed to a [`Handler`] *before*
 //! its body is read, so a router can answer 401/403 before 413, read the body
 //! ([`Request::body`]), stream a response ([`Response::stream`] or
 //! [`Request::respond_streaming`], flushed piece by piece, client disconnects detected), or
@@ -14,15 +18,17 @@
 //! read and discarded, chunk-size lines bounded at 4 KiB); other transfer codings get 501,
 //! `Transfer-Encoding` together with `Content-Length` gets 400.
 //!
-//! **Client**: [`send`] a [`ClientRequest`] over any stream, [`fetch`] over TCP for `http://`
-//! (following redirects when asked), [`fetch_with`] a [`Connector`] for TLS; read the body with
+//! **Client**: [`send`] a [`ClientRequest`] over any stream, [`fetch`] with the
+//! [`DefaultConnector`] (TCP, and TLS for `https://`: `webpki-roots` trust anchors by default,
+//! [`ClientTls`] for a custom CA, the platform store or a client certificate), following
+//! redirects when asked, or [`fetch_with`] any [`Connector`]; read the body with
 //! [`ClientResponse::chunk`] (content-length, chunked or close-delimited).
 //!
-//! Not done here: HTTP/2, content codings (gzip), `Date`, connection pooling, trailers exposed
-//! to callers, percent-decoding of paths.
+//! Not done here: content codings (gzip), `Date`, HTTP/1.1 connection pooling, trailers
+//! exposed to callers, percent-decoding of paths, HTTP/3.
 //!
 //! ```no_run
-//! use sluice_tokio::http::{self, Request, Reply, Response, ServerConfig, StatusCode};
+//! use sluice_http::{self as http, Request, Reply, Response, ServerConfig, StatusCode};
 //! use tokio::net::{TcpListener, TcpStream};
 //!
 //! async fn route(mut req: Request<TcpStream>) -> Reply<TcpStream> {
@@ -59,24 +65,33 @@
 
 mod body;
 mod client;
+mod connector;
+pub mod h2;
 mod head;
 mod headers;
+mod request;
 mod response;
 mod server;
 mod status;
+mod stream;
+pub mod tls;
 mod url;
 
 pub use body::{Framing, FramingError};
 pub use client::{
-    ClientConfig, ClientError, ClientRequest, ClientResponse, Connector, TcpConnector, connect,
-    fetch, fetch_with, send,
+    ClientConfig, ClientError, ClientRequest, ClientResponse, fetch, fetch_with, send,
 };
+pub use connector::{Connector, DefaultConnector, TcpConnector, connect};
+pub use h2::{H2Config, H2Stream, serve_h2};
 pub use head::{HeadError, MAX_HEADERS_CAP, RequestHead, Version};
 pub use headers::{Headers, InvalidHeader};
+pub use request::{Request, ResponseWriter};
 pub use response::{Body, BodyStream, Response};
 pub use server::{
-    BodyError, Handler, Reply, Request, ResponseWriter, ServeError, ServerConfig, Upgraded, serve,
-    serve_connection,
+    BodyError, Handler, Reply, ServeError, ServerConfig, Upgraded, serve, serve_connection,
+    serve_stream,
 };
 pub use status::StatusCode;
+pub use stream::{ClientStream, ServerStream};
+pub use tls::{ClientTls, ServerTls, TlsError};
 pub use url::{Url, UrlError};
