@@ -52,4 +52,7 @@ scripts/interop/sse_ci.sh
 step "the hub's web page in Chromium (every transport, restart and resume)"
 scripts/interop/hub_ci.sh
 
+step "TLS and HTTP/2 real peers (curl, nghttp, h2load, python h2 probes, websockets over wss)"
+scripts/interop/tls_h2_ci.sh
+
 step "all tests passed"

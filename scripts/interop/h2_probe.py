@@ -51,7 +51,7 @@ import h2.exceptions  # noqa: E402
 from h2.errors import ErrorCodes  # noqa: E402
 from h2.settings import SettingCodes  # noqa: E402
 from hyperframe.frame import (  # noqa: E402
-    ContinuationFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame, RstStreamFrame, SettingsFrame,
+    Frame, GoAwayFrame, HeadersFrame, PingFrame, RstStreamFrame, SettingsFrame,
 )
 from hyperframe.exceptions import UnknownFrameError  # noqa: E402
 

@@ -249,6 +249,9 @@ impl Hub {
             refused_max_topics: c.refused_max_topics.load(Relaxed),
             auth_failures: c.auth_failures.load(Relaxed),
             origin_refusals: c.origin_refusals.load(Relaxed),
+            tls_failures: c.tls_failed.load(Relaxed),
+            ws_h2: c.ws_h2.load(Relaxed),
+            requests_h2: c.requests_h2.load(Relaxed),
             rss_bytes: rss_bytes(),
         }
     }
@@ -375,7 +378,15 @@ impl Hub {
         // in, not room for the largest one (a WebSocket session is several times a parked
         // poll). One allocation per request.
         let path = req.path();
-        tracing::trace!(method = req.method(), path, "request");
+        tracing::trace!(
+            method = req.method(),
+            path,
+            version = req.version().as_str(),
+            "request"
+        );
+        if req.version() == sluice_http::Version::Http2 {
+            self.inner.counters.requests_h2.fetch_add(1, Relaxed);
+        }
         if let Some(t) = path.strip_prefix("/publish/") {
             let t = t.to_owned();
             return Box::pin(self.publish_route(req, &t)).await;

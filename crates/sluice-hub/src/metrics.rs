@@ -27,6 +27,9 @@ pub(crate) struct Counters {
     pub(crate) refused_max_topics: AtomicU64,
     pub(crate) auth_failures: AtomicU64,
     pub(crate) origin_refusals: AtomicU64,
+    pub(crate) tls_failed: AtomicU64,
+    pub(crate) ws_h2: AtomicU64,
+    pub(crate) requests_h2: AtomicU64,
 }
 
 impl Counters {
@@ -89,6 +92,12 @@ pub struct MetricsSnapshot {
     pub auth_failures: u64,
     /// Cross-origin requests refused (403).
     pub origin_refusals: u64,
+    /// TLS handshakes that failed (plain HTTP on the TLS port included).
+    pub tls_failures: u64,
+    /// WebSocket sessions opened over HTTP/2 (RFC 8441 extended CONNECT).
+    pub ws_h2: u64,
+    /// Requests received over HTTP/2.
+    pub requests_h2: u64,
     /// Resident memory of the process in bytes (`VmRSS` of `/proc/self/status`; 0 where
     /// unavailable).
     pub rss_bytes: u64,
@@ -161,6 +170,24 @@ impl MetricsSnapshot {
                 ("{reason=\"auth\"}", self.auth_failures),
                 ("{reason=\"origin\"}", self.origin_refusals),
             ],
+        );
+        metric(
+            "sluice_tls_handshake_failures_total",
+            "counter",
+            "TLS handshakes that failed (plain HTTP on the TLS port included).",
+            &[("", self.tls_failures)],
+        );
+        metric(
+            "sluice_http2_requests_total",
+            "counter",
+            "Requests received over HTTP/2.",
+            &[("", self.requests_h2)],
+        );
+        metric(
+            "sluice_http2_websockets_total",
+            "counter",
+            "WebSocket sessions opened over HTTP/2 (RFC 8441 extended CONNECT).",
+            &[("", self.ws_h2)],
         );
         metric(
             "sluice_process_resident_memory_bytes",

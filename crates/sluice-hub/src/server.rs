@@ -4,12 +4,14 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sluice_http::{self as http, Handler, Reply, Request, ServerConfig, StatusCode};
+use sluice_http::{
+    self as http, Handler, Reply, Request, ServerConfig, ServerStream, ServerTls, StatusCode,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -39,6 +41,18 @@ impl Hub {
     /// Only if the listener fails persistently (transient accept errors such as running out
     /// of file descriptors are waited out).
     pub async fn serve(&self, listener: TcpListener) -> io::Result<()> {
+        self.serve_tls(listener, None).await
+    }
+
+    /// As [`Hub::serve`], with TLS when `tls` is given: every connection's TLS handshake (within
+    /// the header-read timeout; plain HTTP gets a 400 naming https) precedes HTTP, and ALPN
+    /// chooses HTTP/2 or HTTP/1.1. Without TLS, HTTP/1.1 and h2c with prior knowledge share the
+    /// port. Every route is the same on both protocols (RFC 8441 WebSockets on HTTP/2).
+    /// [`ServerTls::reload`] on a clone swaps the certificate for new connections while serving.
+    ///
+    /// # Errors
+    /// As [`Hub::serve`].
+    pub async fn serve_tls(&self, listener: TcpListener, tls: Option<ServerTls>) -> io::Result<()> {
         let ips: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
         let refusing = Arc::new(AtomicUsize::new(0));
         let mut conns = JoinSet::new();
@@ -47,7 +61,7 @@ impl Hub {
         let result = loop {
             tokio::select! {
                 r = listener.accept() => match r {
-                    Ok((stream, peer)) => self.admit(stream, peer, &ips, &refusing, &mut conns),
+                    Ok((stream, peer)) => self.admit(stream, peer, tls.as_ref(), &ips, &refusing, &mut conns),
                     Err(e) if is_transient(&e) => {
                         tracing::warn!(error = %e, "accept failed; retrying");
                         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -87,6 +101,7 @@ impl Hub {
         &self,
         stream: TcpStream,
         peer: SocketAddr,
+        tls: Option<&ServerTls>,
         ips: &Arc<Mutex<HashMap<IpAddr, usize>>>,
         refusing: &Arc<AtomicUsize>,
         conns: &mut JoinSet<()>,
@@ -99,7 +114,13 @@ impl Hub {
         if c.tcp.load(Relaxed) as usize >= cfg.max_connections {
             c.refused_max_connections.fetch_add(1, Relaxed);
             tracing::debug!(%peer, "connection cap reached: 503");
-            refuse(stream, StatusCode::SERVICE_UNAVAILABLE, refusing, conns);
+            refuse(
+                stream,
+                tls,
+                StatusCode::SERVICE_UNAVAILABLE,
+                refusing,
+                conns,
+            );
             return;
         }
         let ip = peer.ip();
@@ -112,7 +133,7 @@ impl Hub {
                 drop(map);
                 c.refused_per_ip.fetch_add(1, Relaxed);
                 tracing::debug!(%peer, "per-IP connection cap reached: 429");
-                refuse(stream, StatusCode::TOO_MANY_REQUESTS, refusing, conns);
+                refuse(stream, tls, StatusCode::TOO_MANY_REQUESTS, refusing, conns);
                 return;
             }
             *n += 1;
@@ -124,9 +145,10 @@ impl Hub {
             ips: cfg.max_connections_per_ip.map(|_| Arc::clone(ips)),
         };
         let hub = self.clone();
+        let tls = tls.cloned();
         conns.spawn(async move {
             let _guard = guard;
-            serve_one(hub, stream, peer).await;
+            serve_one(hub, stream, peer, tls).await;
         });
     }
 }
@@ -155,37 +177,67 @@ impl Drop for ConnGuard {
     }
 }
 
-/// The per-connection handler: routes to the hub and tracks whether a request is in progress,
-/// so that shutdown closes idle keep-alive connections at once but lets requests finish.
+/// The per-connection handler: routes to the hub and counts the requests in progress (one
+/// at a time on HTTP/1.1, many on HTTP/2), so that shutdown closes idle connections at once
+/// but lets requests finish.
 struct ConnHandler {
     hub: Hub,
-    busy: AtomicBool,
+    busy: AtomicUsize,
     idle: Notify,
 }
 
-impl Handler<TcpStream> for ConnHandler {
-    fn handle(&self, req: Request<TcpStream>) -> impl Future<Output = Reply<TcpStream>> + Send {
-        self.busy.store(true, Relaxed);
+impl Handler<ServerStream> for ConnHandler {
+    fn handle(
+        &self,
+        req: Request<ServerStream>,
+    ) -> impl Future<Output = Reply<ServerStream>> + Send {
+        self.busy.fetch_add(1, Relaxed);
         // The request moves into the route's future now: an `async fn` here would keep a
         // second request-sized slot in every connection's future.
         let route = self.hub.route(req);
         async move {
             let r = route.await;
-            self.busy.store(false, Relaxed);
+            self.busy.fetch_sub(1, Relaxed);
             self.idle.notify_one();
             r
         }
     }
 }
 
-async fn serve_one(hub: Hub, stream: TcpStream, peer: SocketAddr) {
+/// The connection as the router sees it: TLS first when configured.
+async fn open(
+    hub: &Hub,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<ServerTls>,
+) -> Option<ServerStream> {
+    let Some(tls) = tls else {
+        return Some(stream.into());
+    };
+    match tls
+        .accept(stream, hub.inner.cfg.http.header_read_timeout)
+        .await
+    {
+        Ok(s) => Some(s.into()),
+        Err(e) => {
+            hub.inner.counters.tls_failed.fetch_add(1, Relaxed);
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            None
+        }
+    }
+}
+
+async fn serve_one(hub: Hub, stream: TcpStream, peer: SocketAddr, tls: Option<ServerTls>) {
+    let Some(stream) = open(&hub, stream, peer, tls).await else {
+        return;
+    };
     let handler = ConnHandler {
         hub: hub.clone(),
-        busy: AtomicBool::new(false),
+        busy: AtomicUsize::new(0),
         idle: Notify::new(),
     };
     let cfg = &hub.inner.cfg.http;
-    let conn = http::serve_connection(stream, cfg, &handler);
+    let conn = http::serve_stream(stream, cfg, &handler);
     tokio::pin!(conn);
     tokio::select! {
         r = &mut conn => {
@@ -197,7 +249,7 @@ async fn serve_one(hub: Hub, stream: TcpStream, peer: SocketAddr) {
         () = hub.shutdown_signal() => {}
     }
     loop {
-        if !handler.busy.load(Relaxed) {
+        if handler.busy.load(Relaxed) == 0 {
             // Between requests: let an answer the layer is still writing go out, then close.
             let _ = tokio::time::timeout(Duration::from_millis(50), &mut conn).await;
             return;
@@ -213,6 +265,7 @@ async fn serve_one(hub: Hub, stream: TcpStream, peer: SocketAddr) {
 /// [`MAX_REFUSING`] and short timeouts.
 fn refuse(
     stream: TcpStream,
+    tls: Option<&ServerTls>,
     status: StatusCode,
     refusing: &Arc<AtomicUsize>,
     conns: &mut JoinSet<()>,
@@ -223,13 +276,24 @@ fn refuse(
         return;
     }
     let refusing = Arc::clone(refusing);
+    let tls = tls.cloned();
     conns.spawn(async move {
+        let stream: ServerStream = match tls {
+            None => stream.into(),
+            Some(tls) => match tls.accept(stream, Duration::from_secs(2)).await {
+                Ok(s) => s.into(),
+                Err(_) => {
+                    refusing.fetch_sub(1, Relaxed);
+                    return;
+                }
+            },
+        };
         let mut cfg = ServerConfig::default();
         cfg.header_read_timeout = Duration::from_secs(2);
         cfg.keep_alive_timeout = Duration::from_secs(2);
         cfg.write_timeout = Duration::from_secs(2);
         cfg.linger_timeout = Duration::from_millis(200);
-        let handler = move |req: Request<TcpStream>| async move {
+        let handler = move |req: Request<ServerStream>| async move {
             let msg = if status == StatusCode::SERVICE_UNAVAILABLE {
                 "too many connections"
             } else {
@@ -240,7 +304,7 @@ fn refuse(
                 .header("connection", "close");
             req.respond(r)
         };
-        let _ = http::serve_connection(stream, &cfg, &handler).await;
+        let _ = http::serve_stream(stream, &cfg, &handler).await;
         refusing.fetch_sub(1, Relaxed);
     });
 }

@@ -80,10 +80,14 @@ where
             ))
         }
     };
+    let over_h2 = req.version() == sluice_http::Version::Http2;
     let socket = match ws::accept_http(req, ws_cfg, decide).await {
         Ok((socket, _)) => socket,
         Err(reply) => return reply,
     };
+    if over_h2 {
+        hub.inner.counters.ws_h2.fetch_add(1, Relaxed);
+    }
     let _gauge = GaugeGuard::new(hub.inner.counters.gauge(Transport::Ws));
     tracing::debug!(topic, "websocket subscriber");
     let (mut rd, mut wr) = socket.split();

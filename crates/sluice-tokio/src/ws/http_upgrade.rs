@@ -11,7 +11,9 @@ use super::negotiate;
 use super::socket::WebSocket;
 use sluice_http::{self as http, Reply, Response, StatusCode, Version};
 
-/// Validates `req` as a WebSocket handshake (RFC 6455 §4.2.1), lets `decide`
+/// Validates `req` as a WebSocket handshake (RFC 6455 §4.2.1 over HTTP/1.1, RFC 8441 §4
+/// extended CONNECT over HTTP/2, where the answer is `:status 200` and the socket runs on the
+/// HTTP/2 stream with its flow control as backpressure), lets `decide`
 /// choose (subprotocol, extensions, extra headers — or refuse with any HTTP
 /// response, e.g. 403 after an Origin check), writes the 101 answer and returns
 /// the socket with the bytes the client sent after its request.
@@ -30,18 +32,18 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     F: FnOnce(&ServerRequest) -> Result<Accept, Response>,
 {
-    let version = match req.version() {
-        Version::Http10 => 0,
-        _ => 1,
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(n, v)| (std::str::from_utf8(n).unwrap_or("\u{fffd}"), &v[..]));
+    let parsed = match req.version() {
+        // RFC 8441: an extended CONNECT on an HTTP/2 stream.
+        Version::Http2 => {
+            ServerRequest::from_h2_parts(req.method(), req.protocol(), req.target(), headers)
+        }
+        Version::Http10 => ServerRequest::from_parts(req.method(), req.target(), 0, headers),
+        _ => ServerRequest::from_parts(req.method(), req.target(), 1, headers),
     };
-    let parsed = ServerRequest::from_parts(
-        req.method(),
-        req.target(),
-        version,
-        req.headers()
-            .iter()
-            .map(|(n, v)| (std::str::from_utf8(n).unwrap_or("\u{fffd}"), &v[..])),
-    );
     let ws_req = match parsed {
         Ok(r) => r,
         Err(e) => {

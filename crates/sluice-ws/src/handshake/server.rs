@@ -40,6 +40,36 @@ pub struct ServerRequest {
     headers: Headers,
 }
 
+fn collect<'h>(headers: impl IntoIterator<Item = (&'h str, &'h [u8])>) -> Headers {
+    let it = headers.into_iter();
+    let mut h = Headers::with_capacity(it.size_hint().0);
+    for (name, value) in it {
+        h.push(name, value);
+    }
+    h
+}
+
+/// §4.2.1 item 2: a |Host| header field containing the server's authority.
+fn host_of(headers: &Headers) -> Result<String, HandshakeError> {
+    Ok(single(headers, "Host")?
+        .map(trim_ows)
+        .filter(|v| !v.is_empty() && is_field_value(v))
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .ok_or(HandshakeError::InvalidHost)?
+        .to_owned())
+}
+
+/// §4.2.1 item 6: `Sec-WebSocket-Version: 13` (426 otherwise, §4.4).
+fn check_version(headers: &Headers) -> Result<(), HandshakeError> {
+    let version = single(headers, "Sec-WebSocket-Version")?;
+    if version.map(trim_ows) != Some(b"13".as_slice()) {
+        return Err(HandshakeError::UnsupportedVersion {
+            version: version.map(|v| String::from_utf8_lossy(v).into_owned()),
+        });
+    }
+    Ok(())
+}
+
 /// Parses and validates an opening handshake request from the start of `buf`.
 ///
 /// Returns `Ok(None)` if the head is not complete yet (read more and call again with the
@@ -150,22 +180,8 @@ impl ServerRequest {
         }
         let path = request_target_path(path).ok_or(HandshakeError::InvalidRequestTarget)?;
 
-        let headers = {
-            let it = headers.into_iter();
-            let mut h = Headers::with_capacity(it.size_hint().0);
-            for (name, value) in it {
-                h.push(name, value);
-            }
-            h
-        };
-
-        // §4.2.1 item 2: a |Host| header field containing the server's authority.
-        let host = single(&headers, "Host")?
-            .map(trim_ows)
-            .filter(|v| !v.is_empty() && is_field_value(v))
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .ok_or(HandshakeError::InvalidHost)?
-            .to_owned();
+        let headers = collect(headers);
+        let host = host_of(&headers)?;
 
         // §4.2.1 item 3: |Upgrade| containing "websocket" (case-insensitive).
         if !headers
@@ -184,12 +200,7 @@ impl ServerRequest {
 
         // §4.2.1 item 6 (checked before the key so that clients of older drafts get the 426
         // that tells them which version to use, §4.4).
-        let version = single(&headers, "Sec-WebSocket-Version")?;
-        if version.map(trim_ows) != Some(b"13".as_slice()) {
-            return Err(HandshakeError::UnsupportedVersion {
-                version: version.map(|v| String::from_utf8_lossy(v).into_owned()),
-            });
-        }
+        check_version(&headers)?;
 
         // §4.2.1 item 5: |Sec-WebSocket-Key|, base64 of a 16-byte value.
         let key = single(&headers, "Sec-WebSocket-Key")?
@@ -198,7 +209,44 @@ impl ServerRequest {
             .ok_or(HandshakeError::InvalidKey)?;
         // Valid base64 is ASCII.
         let key = String::from_utf8_lossy(key).into_owned();
+        Self::with_options(path, host, key, headers)
+    }
 
+    /// Validates a WebSocket opening handshake carried by an HTTP/2 extended CONNECT (RFC
+    /// 8441 §4, §5): `:method` CONNECT, `:protocol` `websocket`, `:path` the resource name,
+    /// the authority as a `Host` field (`:authority`, as the HTTP layer passes it), and
+    /// `Sec-WebSocket-Version: 13`. There is no `Sec-WebSocket-Key`, `Upgrade` or
+    /// `Connection` on HTTP/2 (§5: the key and `Sec-WebSocket-Accept` are not used); the
+    /// optional fields (`Origin`, subprotocols, extensions) are as for HTTP/1.1. Answer with
+    /// [`ServerRequest::accept`]: an HTTP/2 layer sends its fields with `:status 200`.
+    pub fn from_h2_parts<'h>(
+        method: &str,
+        protocol: Option<&str>,
+        path: &str,
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+    ) -> Result<ServerRequest, HandshakeError> {
+        if method != "CONNECT" {
+            return Err(HandshakeError::MethodNotAllowed {
+                method: method.to_owned(),
+            });
+        }
+        if !protocol.is_some_and(|p| p.eq_ignore_ascii_case("websocket")) {
+            return Err(HandshakeError::MissingUpgrade);
+        }
+        let path = request_target_path(path).ok_or(HandshakeError::InvalidRequestTarget)?;
+        let headers = collect(headers);
+        let host = host_of(&headers)?;
+        check_version(&headers)?;
+        Self::with_options(path, host, String::new(), headers)
+    }
+
+    /// The optional fields of §4.2.1 items 7 to 9, shared by both HTTP versions.
+    fn with_options(
+        path: String,
+        host: String,
+        key: String,
+        headers: Headers,
+    ) -> Result<ServerRequest, HandshakeError> {
         // §4.2.1 item 7: optional |Origin| (RFC 6454), surfaced for the caller's CSWSH check.
         let origin = match single(&headers, "Origin")? {
             None => None,
@@ -259,7 +307,8 @@ impl ServerRequest {
         self.origin.as_deref()
     }
 
-    /// The `Sec-WebSocket-Key` as sent (24 base64 characters).
+    /// The `Sec-WebSocket-Key` as sent (24 base64 characters; empty for an HTTP/2 extended
+    /// CONNECT, which has none).
     #[must_use]
     pub fn key(&self) -> &str {
         &self.key

@@ -25,7 +25,10 @@ Examples:
   sluice serve
   sluice serve --addr 127.0.0.1:9000 --retention-events 10000 --retention-age 1h
   SLUICE_AUTH_SECRET=$(head -c32 /dev/urandom | base64) sluice serve --allow-origin https://app.example
-  sluice serve --max-connections 20000 --max-message-size 1MiB --log-format json")]
+  sluice serve --max-connections 20000 --max-message-size 1MiB --log-format json
+  sluice serve --tls-cert cert.pem --tls-key key.pem      # https://, wss://, HTTP/2 (kill -HUP reloads)
+
+Without TLS the port also speaks HTTP/2 with prior knowledge (h2c), for proxies.")]
 pub(crate) struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080, or 0.0.0.0:8080 with --auth-secret].
     /// Port 0 picks a free port (printed at start).
@@ -67,6 +70,13 @@ pub(crate) struct ServeArgs {
     /// Log format on stderr (level from RUST_LOG, default info).
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+    /// TLS certificate chain (PEM, leaf first): serve https:// and wss:// on the port, with
+    /// HTTP/2 and HTTP/1.1 by ALPN. Reloaded on SIGHUP without dropping connections.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 /// `123`, `64K`/`64KB` (×1000), `64KiB` (×1024), `M`, `MiB`, `G`, `GiB`.
@@ -169,6 +179,16 @@ pub(crate) fn run(a: ServeArgs) -> i32 {
         );
     }
     cfg.auth_secret = secret;
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(c), Some(k)) => match sluice_http::ServerTls::from_pem_files(c, k) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("sluice serve: TLS: {e}");
+                return 2;
+            }
+        },
+        _ => None,
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -179,10 +199,15 @@ pub(crate) fn run(a: ServeArgs) -> i32 {
             return 1;
         }
     };
-    rt.block_on(serve(cfg, addr, authenticated))
+    rt.block_on(serve(cfg, addr, authenticated, tls))
 }
 
-async fn serve(cfg: HubConfig, addr: SocketAddr, authenticated: bool) -> i32 {
+async fn serve(
+    cfg: HubConfig,
+    addr: SocketAddr,
+    authenticated: bool,
+    tls: Option<sluice_http::ServerTls>,
+) -> i32 {
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -203,7 +228,8 @@ async fn serve(cfg: HubConfig, addr: SocketAddr, authenticated: bool) -> i32 {
             SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
         }
     };
-    let url = format!("http://{browse_host}:{}/", local.port());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{browse_host}:{}/", local.port());
     let c = hub.config();
     tracing::info!(
         addr = %local,
@@ -213,6 +239,7 @@ async fn serve(cfg: HubConfig, addr: SocketAddr, authenticated: bool) -> i32 {
         max_connections = c.max_connections,
         max_message_size = c.max_message_size,
         auth = authenticated,
+        tls = tls.is_some(),
         "sluice hub listening"
     );
     if !authenticated {
@@ -243,7 +270,10 @@ async fn serve(cfg: HubConfig, addr: SocketAddr, authenticated: bool) -> i32 {
         tracing::warn!(signal = name, "second signal: exiting now");
         std::process::exit(130);
     });
-    match hub.serve(listener).await {
+    if let Some(tls) = &tls {
+        reload_on_sighup(tls.clone());
+    }
+    match hub.serve_tls(listener, tls).await {
         Ok(()) => {
             tracing::info!("stopped");
             0
@@ -253,6 +283,29 @@ async fn serve(cfg: HubConfig, addr: SocketAddr, authenticated: bool) -> i32 {
             1
         }
     }
+}
+
+/// Re-reads the certificate and key on every SIGHUP (new handshakes use them; open
+/// connections keep theirs). A failed reload keeps the certificate in use and logs why.
+fn reload_on_sighup(tls: sluice_http::ServerTls) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot watch SIGHUP: the certificate will not be reloaded");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: TLS reload failed; keeping the old certificate")
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    drop(tls);
 }
 
 /// Waits for SIGINT or SIGTERM and names it.
