@@ -6,10 +6,12 @@
 //! this module maps its streams onto the [`Request`](crate::Request) / [`Reply`](crate::Reply)
 //! vocabulary the HTTP/1.1 server uses, so a router serves both.
 
+mod client;
 mod config;
 mod server;
 mod stream;
 
+pub use client::{h2_connect, h2_tunnel};
 pub use config::H2Config;
 pub use server::serve_h2;
 pub use stream::H2Stream;

@@ -1,7 +1,7 @@
 //! The opening handshake over a stream: `accept` (server) and `connect` (client).
 
 use bytes::BytesMut;
-use sluice_http::{ClientConfig, ClientRequest, Connector, DefaultConnector};
+use sluice_http::{ClientConfig, ClientRequest, Connector, DefaultConnector, H2Stream};
 use sluice_ws::Role;
 use sluice_ws::handshake::{
     Accept, ClientHandshake, HandshakeError, HandshakeLimits, HandshakeResponse, RequestParser,
@@ -235,6 +235,70 @@ pub async fn connect_request<C: Connector>(
         .await
         .map_err(Error::Connect)?;
     connect_with(io, &handshake, config).await
+}
+
+/// Opens a WebSocket as a stream of an HTTP/2 connection (RFC 8441): connects with
+/// `connector` offering only ALPN `h2` (`wss://`; `ws://` uses h2c with prior knowledge),
+/// checks that the server allows extended CONNECT, sends `:method CONNECT`,
+/// `:protocol websocket` with the handshake fields of `request` (subprotocols, the
+/// permessage-deflate offer of [`WsConfig::deflate`], `Origin`, `Authorization`, …),
+/// validates the `:status 200` answer and runs the socket on the stream, with HTTP/2 flow
+/// control as the backpressure.
+///
+/// # Errors
+/// [`Error::Connect`]: the connection failed, the server did not agree on `h2`, or it does
+/// not allow extended CONNECT ([`ClientError::InvalidResponse`](sluice_http::ClientError));
+/// [`Error::Response`] for an answer other than 200 or a bad subprotocol/extension answer;
+/// [`Error::Timeout`] past [`WsConfig::handshake_timeout`].
+pub async fn connect_h2(
+    connector: &DefaultConnector,
+    request: &ClientRequest,
+    config: WsConfig,
+) -> Result<(WebSocket<H2Stream>, HandshakeResponse), Error> {
+    let handshake = client_handshake(request)?;
+    let with_offer = negotiate::client_request(&config, &handshake);
+    let handshake = with_offer.unwrap_or(handshake);
+    let mut http = ClientConfig::default();
+    http.connect_timeout = config.handshake_timeout;
+    http.alpn = vec![sluice_http::tls::ALPN_H2.to_vec()];
+    let io = connector
+        .connect(request.url(), &http)
+        .await
+        .map_err(Error::Connect)?;
+    if io.is_tls() && io.alpn_protocol() != Some(sluice_http::tls::ALPN_H2) {
+        return Err(Error::Connect(sluice_http::ClientError::InvalidResponse(
+            "the server did not agree on HTTP/2 (ALPN h2)",
+        )));
+    }
+    let limit = config.handshake_timeout;
+    let mut send = sluice_http::h2::h2_connect(io, limit)
+        .await
+        .map_err(|e| match e {
+            sluice_http::ClientError::Timeout => Error::Timeout,
+            e => Error::Connect(e),
+        })?;
+    let (status, fields, stream) = sluice_http::h2::h2_tunnel(
+        &mut send,
+        request.url(),
+        "websocket",
+        &handshake.h2_fields(),
+        limit,
+    )
+    .await
+    .map_err(|e| match e {
+        sluice_http::ClientError::Timeout => Error::Timeout,
+        e => Error::Connect(e),
+    })?;
+    let resp = HandshakeResponse::from_h2_parts(
+        status,
+        fields.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+        &handshake,
+    )?;
+    let conn = negotiate::client_response(&config, &resp)?.connection(Role::Client, &config);
+    Ok((
+        WebSocket::from_connection(stream, Role::Client, conn, BytesMut::new(), config),
+        resp,
+    ))
 }
 
 /// The sans-IO handshake for an HTTP client request (method ignored: always `GET`).

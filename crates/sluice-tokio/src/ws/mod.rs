@@ -29,7 +29,7 @@ pub use self::config::WsConfig;
 pub use self::core::CloseInfo;
 pub use self::error::Error;
 pub use self::handshake::{
-    Decision, accept, accept_with, connect, connect_request, connect_with, random_nonce,
+    Decision, accept, accept_with, connect, connect_h2, connect_request, connect_with, random_nonce,
 };
 pub use self::http_upgrade::accept_http;
 pub use self::socket::WebSocket;

@@ -185,6 +185,34 @@ impl ClientHandshake {
     }
 }
 
+impl ClientHandshake {
+    /// The header fields of this handshake as an HTTP/2 extended CONNECT carries them (RFC
+    /// 8441 §4, §5): `sec-websocket-version`, the subprotocol and extension offers and the
+    /// caller's fields, lower-case; no `Host` (that is `:authority`), no key, no `Upgrade` or
+    /// `Connection`. Send them with `:method CONNECT`, `:protocol websocket`,
+    /// `:path` [`ClientHandshake::path`] and `:authority` [`ClientHandshake::host`].
+    #[must_use]
+    pub fn h2_fields(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out = vec![("sec-websocket-version".to_owned(), b"13".to_vec())];
+        if !self.protocols.is_empty() {
+            out.push((
+                "sec-websocket-protocol".to_owned(),
+                self.protocols.join(", ").into_bytes(),
+            ));
+        }
+        if !self.extensions.is_empty() {
+            out.push((
+                "sec-websocket-extensions".to_owned(),
+                Extension::format_list(&self.extensions).into_bytes(),
+            ));
+        }
+        for (name, value) in &self.headers {
+            out.push((name.to_ascii_lowercase(), value.clone()));
+        }
+        out
+    }
+}
+
 /// A server's `101 Switching Protocols` answer that passed every §4.1 check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandshakeResponse {
@@ -194,6 +222,27 @@ pub struct HandshakeResponse {
 }
 
 impl HandshakeResponse {
+    /// Validates the answer to an HTTP/2 extended CONNECT (RFC 8441 §5): `:status` 200 (any
+    /// other status is [`ResponseError::UnexpectedStatus`]), then the subprotocol and extension
+    /// checks of RFC 6455 §4.1 items 5 and 6 (there is no `Sec-WebSocket-Accept` on HTTP/2).
+    ///
+    /// # Errors
+    /// [`ResponseError`]: the server's answer fails the connection.
+    pub fn from_h2_parts<'h>(
+        status: StatusCode,
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+        request: &ClientHandshake,
+    ) -> Result<HandshakeResponse, ResponseError> {
+        let mut h = Headers::with_capacity(8);
+        for (name, value) in headers {
+            h.push(name, value);
+        }
+        if status != StatusCode::OK {
+            return Err(ResponseError::UnexpectedStatus { status, headers: h });
+        }
+        validate_options(h, request)
+    }
+
     /// The subprotocol the server selected (always one the request offered).
     #[must_use]
     pub fn protocol(&self) -> Option<&str> {
@@ -333,6 +382,14 @@ fn validate(
     if accept.map(trim_ows) != Some(request.expected_accept().as_bytes()) {
         return Err(ResponseError::InvalidAccept);
     }
+    validate_options(headers, request)
+}
+
+/// §4.1 items 5 and 6, for both HTTP versions.
+fn validate_options(
+    headers: Headers,
+    request: &ClientHandshake,
+) -> Result<HandshakeResponse, ResponseError> {
     // Item 5: extensions, each one offered.
     let extensions = match headers.combined("Sec-WebSocket-Extensions") {
         None => Vec::new(),

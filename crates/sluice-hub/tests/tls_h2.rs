@@ -1,0 +1,225 @@
+//! The hub over TLS and HTTP/2, with our own clients on the other side: https SSE and
+//! long-poll, wss WebSocket over HTTP/1.1, RFC 8441 WebSocket over h2 (TLS and h2c), certificate
+//! errors, and certificate reload. Certificates are made here (rcgen), per run.
+
+mod common;
+
+use std::time::Duration;
+
+use common::T;
+use sluice_http::{ClientError, ClientRequest, ClientTls, DefaultConnector, ServerTls};
+use sluice_hub::{Hub, HubConfig};
+use sluice_longpoll::Start;
+use sluice_tokio::longpoll::{LongPollClient, LongPollClientConfig};
+use sluice_tokio::sse::{SseClient, SseClientConfig, SseEvent};
+use sluice_tokio::ws::{self, Message, WsConfig};
+use tokio::net::TcpListener;
+
+/// A CA and a leaf for 127.0.0.1 / localhost signed by it, as PEM.
+struct Pki {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn pki() -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    Pki {
+        ca_pem: ca.pem(),
+        cert_pem: leaf.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+struct TlsHub {
+    hub: Hub,
+    tls: ServerTls,
+    port: u16,
+}
+
+async fn start(tls: Option<ServerTls>) -> (Hub, u16) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let mut cfg = HubConfig::default();
+    // Off by default in the hub; on here to show it negotiates on an h2 stream too.
+    cfg.ws_deflate = Some(ws::DeflateConfig::default());
+    let hub = Hub::new(cfg);
+    let h = hub.clone();
+    tokio::spawn(async move { h.serve_tls(l, tls).await });
+    (hub, port)
+}
+
+async fn tls_hub(p: &Pki) -> TlsHub {
+    let tls = ServerTls::from_pem(p.cert_pem.as_bytes(), p.key_pem.as_bytes()).unwrap();
+    let (hub, port) = start(Some(tls.clone())).await;
+    TlsHub { hub, tls, port }
+}
+
+fn trusting(p: &Pki) -> DefaultConnector {
+    DefaultConnector::new(ClientTls::empty().add_ca_pem(p.ca_pem.as_bytes()).unwrap())
+}
+
+async fn publish(c: &DefaultConnector, base: &str, topic: &str, data: &str) {
+    let req = ClientRequest::post(&format!("{base}/publish/{topic}"), data.to_owned()).unwrap();
+    let resp = tokio::time::timeout(T, sluice_http::fetch_with(c, req, &Default::default()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+}
+
+async fn next_text(
+    socket: &mut ws::WebSocket<impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send>,
+) -> String {
+    loop {
+        match tokio::time::timeout(T, socket.recv()).await.unwrap() {
+            Some(Ok(Message::Text(t))) => return t.to_string(),
+            Some(Ok(_)) => {}
+            other => panic!("no text frame: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_sse_and_longpoll_and_wss_with_a_custom_ca() {
+    let p = pki();
+    let s = tls_hub(&p).await;
+    let base = format!("https://127.0.0.1:{}", s.port);
+    let c = trusting(&p);
+
+    // SSE over https: open, then publish; the event arrives exactly once.
+    let req = ClientRequest::get(&format!("{base}/sse/t")).unwrap();
+    let mut sse = SseClient::with_connector(c.clone(), req, SseClientConfig::default());
+    match tokio::time::timeout(T, sse.next()).await.unwrap().unwrap() {
+        Some(SseEvent::Open { .. }) => {}
+        other => panic!("expected open, got {other:?}"),
+    }
+    publish(&c, &base, "t", "over-tls").await;
+    let got = loop {
+        match tokio::time::timeout(T, sse.next()).await.unwrap().unwrap() {
+            Some(SseEvent::Event(e)) => break e.data.to_string(),
+            Some(_) => {}
+            None => panic!("stream ended"),
+        }
+    };
+    assert!(got.contains("over-tls"), "{got}");
+
+    // Long-poll over https from the earliest event.
+    let mut lp = LongPollClient::with_connector(
+        c.clone(),
+        &format!("{base}/poll/t"),
+        Start::Earliest,
+        LongPollClientConfig::default(),
+    )
+    .unwrap();
+    let ev = tokio::time::timeout(T, lp.next()).await.unwrap().unwrap();
+    assert!(format!("{ev:?}").contains("over-tls"), "{ev:?}");
+
+    // WebSocket over wss (HTTP/1.1 upgrade inside TLS).
+    let req = ClientRequest::get(&format!("wss://127.0.0.1:{}/ws/w", s.port)).unwrap();
+    let (mut socket, _) = ws::connect_request(&c, &req, WsConfig::default())
+        .await
+        .unwrap();
+    publish(&c, &base, "w", "to-wss").await;
+    assert!(next_text(&mut socket).await.contains("to-wss"));
+    assert_eq!(s.hub.metrics().ws_h2, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc8441_websocket_over_h2_tls_and_h2c_with_deflate() {
+    let p = pki();
+    let s = tls_hub(&p).await;
+    let c = trusting(&p);
+    let base = format!("https://127.0.0.1:{}", s.port);
+    let req = ClientRequest::get(&format!("wss://127.0.0.1:{}/ws/h2", s.port)).unwrap();
+    let (mut socket, resp) = ws::connect_h2(&c, &req, WsConfig::default()).await.unwrap();
+    // permessage-deflate is negotiated on the h2 stream too.
+    assert!(
+        resp.extensions()
+            .iter()
+            .any(|e| e.name() == "permessage-deflate"),
+        "{resp:?}"
+    );
+    publish(&c, &base, "h2", "one").await;
+    assert!(next_text(&mut socket).await.contains("\"one\""));
+    // A client text frame is published to the topic and comes back.
+    socket.send(Message::text("from-h2-client")).await.unwrap();
+    assert!(next_text(&mut socket).await.contains("from-h2-client"));
+    assert_eq!(s.hub.metrics().ws_h2, 1);
+    assert!(s.hub.metrics().requests_h2 >= 1);
+    socket.close(ws::CloseCode::NORMAL, "").await.unwrap();
+
+    // h2c with prior knowledge on a plain port.
+    let (hub, port) = start(None).await;
+    let req = ClientRequest::get(&format!("ws://127.0.0.1:{port}/ws/c")).unwrap();
+    let (mut socket, _) = ws::connect_h2(&DefaultConnector::default(), &req, WsConfig::default())
+        .await
+        .unwrap();
+    hub.publish("c", "message", "cleartext").unwrap();
+    assert!(next_text(&mut socket).await.contains("cleartext"));
+    assert_eq!(hub.metrics().ws_h2, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_certificates_are_certificate_errors_and_reload_swaps_the_certificate() {
+    let p = pki();
+    let s = tls_hub(&p).await;
+    let base = format!("https://127.0.0.1:{}", s.port);
+    // The default trust anchors (webpki-roots) do not know our test CA.
+    let req = ClientRequest::get(&format!("{base}/healthz")).unwrap();
+    let e = sluice_http::fetch(req, &Default::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Certificate { .. }), "{e:?}");
+    assert!(e.to_string().contains("certificate"), "{e}");
+    // wss likewise.
+    let e = ws::connect(
+        &format!("wss://127.0.0.1:{}/ws/x", s.port),
+        WsConfig::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(e, ws::Error::Connect(ClientError::Certificate { .. })),
+        "{e:?}"
+    );
+
+    // Reload: a certificate from another CA; new connections see it, a client trusting only
+    // the old CA now fails and one trusting the new CA succeeds.
+    let old = trusting(&p);
+    let q = pki();
+    s.tls
+        .set_certificate_pem(q.cert_pem.as_bytes(), q.key_pem.as_bytes())
+        .unwrap();
+    let get = || ClientRequest::get(&format!("{base}/healthz")).unwrap();
+    let e = sluice_http::fetch_with(&old, get(), &Default::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Certificate { .. }), "{e:?}");
+    let r = sluice_http::fetch_with(&trusting(&q), get(), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // A mismatched key is refused and the certificate in use is kept.
+    assert!(
+        s.tls
+            .set_certificate_pem(p.cert_pem.as_bytes(), q.key_pem.as_bytes())
+            .is_err()
+    );
+    let r = sluice_http::fetch_with(&trusting(&q), get(), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(s.hub.metrics().tls_failures >= 2);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
