@@ -55,4 +55,7 @@ scripts/interop/hub_ci.sh
 step "TLS and HTTP/2 real peers (curl, nghttp, h2load, python h2 probes, websockets over wss)"
 scripts/interop/tls_h2_ci.sh
 
+step "the hub page in Chromium over https + HTTP/2 (12 EventSource streams on one origin, RFC 8441 WebSocket)"
+scripts/interop/chromium_h2_ci.sh
+
 step "all tests passed"

@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     match s.handle_request(now, &0, &req, jitter) {
         Handled::Ready(r) => {
             let v: serde_json::Value = serde_json::from_slice(r.body()).expect("JSON body");
-            match r.status().0 {
+            match r.status().as_u16() {
                 200 => {
                     let n = v["events"].as_array().expect("events").len();
                     assert!(n <= m as usize);
