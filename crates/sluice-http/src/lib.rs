@@ -95,3 +95,8 @@ pub use status::StatusCode;
 pub use stream::{ClientStream, ServerStream};
 pub use tls::{ClientTls, ServerTls, TlsError};
 pub use url::{Url, UrlError};
+
+/// The README's example, compiled as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

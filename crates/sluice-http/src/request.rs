@@ -12,7 +12,7 @@ use crate::head::RequestHead;
 use crate::response::Response;
 use crate::server::{BodyError, H1, H1Writer, Reply, ReplyInner, Upgraded};
 
-/// A request handed to a [`Handler`]: the parsed head (also reachable through `Deref`), and the
+/// A request handed to a [`Handler`](crate::Handler): the parsed head (also reachable through `Deref`), and the
 /// connection, from which the body has not been read yet.
 ///
 /// The handler ends by turning it into a [`Reply`] in one of three ways:

@@ -663,7 +663,7 @@ where
     }
 }
 
-/// What a [`Handler`] returns: made by [`Request::respond`], [`ResponseWriter::finish`] or
+/// What a [`Handler`] returns: made by [`Request::respond`], [`ResponseWriter::finish`](crate::ResponseWriter::finish) or
 /// [`Reply::closed`].
 #[derive(Debug)]
 pub struct Reply<S>(pub(crate) ReplyInner<S>);

@@ -14,7 +14,7 @@ use super::pem::{self, TlsError};
 ///
 /// [`ClientTls::default`] trusts the Mozilla root program as shipped by `webpki-roots`: no
 /// platform store or file is needed, so `https://` and `wss://` work on any machine.
-/// [`ClientTls::native_roots`] (feature `native-roots`) uses the platform's store instead;
+/// `ClientTls::native_roots` (feature `native-roots`) uses the platform's store instead;
 /// [`ClientTls::add_ca_pem_file`] adds a private CA (curl's `--cacert`).
 ///
 /// ```
