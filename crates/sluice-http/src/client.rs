@@ -146,22 +146,41 @@ impl ClientError {
     /// Classifies a failed TLS handshake: certificate problems apart from the rest.
     pub(crate) fn tls(url: &Url, e: io::Error) -> ClientError {
         let authority = url.authority();
-        let reason = e.to_string();
-        let cert = e
+        let rustls_error = e
             .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .is_some_and(|r| {
-                matches!(
-                    r,
-                    rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-                )
-            });
-        if cert {
-            ClientError::Certificate { authority, reason }
-        } else {
-            ClientError::Tls { authority, reason }
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        match rustls_error {
+            Some(rustls::Error::InvalidCertificate(c)) => ClientError::Certificate {
+                reason: certificate_reason(c, url.host()),
+                authority,
+            },
+            Some(rustls::Error::NoCertificatesPresented) => ClientError::Certificate {
+                reason: "the server presented no certificate".to_owned(),
+                authority,
+            },
+            _ => ClientError::Tls {
+                reason: e.to_string(),
+                authority,
+            },
         }
     }
+}
+
+/// Why a certificate was refused, in words a user can act on (rustls' own name in brackets).
+fn certificate_reason(e: &rustls::CertificateError, host: &str) -> String {
+    use rustls::CertificateError as C;
+    let why = match e {
+        C::UnknownIssuer => "not signed by a trusted CA (pass the CA's certificate with --cacert / ClientTls::add_ca_pem)".to_owned(),
+        C::Expired | C::ExpiredContext { .. } => "expired".to_owned(),
+        C::NotValidYet | C::NotValidYetContext { .. } => "not valid yet (check the clock)".to_owned(),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            format!("not valid for {host} (the name is not among its subject alternative names)")
+        }
+        C::Revoked => "revoked".to_owned(),
+        C::Other(o) if o.to_string().contains("CaUsedAsEndEntity") => "a CA certificate used as the server's own (a self-signed `openssl req -x509` certificate?): serve a leaf certificate signed by that CA".to_owned(),
+        _ => "invalid".to_owned(),
+    };
+    format!("{why} [{e:?}]")
 }
 
 /// A request to send: method, URL, fields and an optional body.
