@@ -117,7 +117,7 @@ async fn request(
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     if !resp.headers().has_token("connection", "close") {
-        *conn = Some(resp.into_upgraded().io);
+        *conn = resp.into_upgraded().map(|u| u.io);
     }
     Ok((status, headers, body))
 }

@@ -40,7 +40,11 @@ pub struct ClientConfig {
     /// Set `TCP_NODELAY` on connections opened by [`connect`](crate::connect). Default `true`.
     pub nodelay: bool,
     /// ALPN protocols offered on TLS connections, in order of preference. Default
-    /// `["http/1.1"]`.
+    /// `["h2", "http/1.1"]`: [`fetch_with`] speaks HTTP/2 when the server agrees, and a
+    /// connector with a pool ([`DefaultConnector`]) then runs every request to that origin as
+    /// a stream of one connection (many SSE streams, one TCP + TLS connection). Set
+    /// `["http/1.1"]` for a caller that takes the connection itself ([`send`],
+    /// [`ClientResponse::into_upgraded`]).
     pub alpn: Vec<Vec<u8>>,
 }
 
@@ -55,7 +59,10 @@ impl Default for ClientConfig {
             response_timeout: Duration::from_secs(30),
             read_timeout: None,
             nodelay: true,
-            alpn: vec![crate::tls::ALPN_HTTP11.to_vec()],
+            alpn: vec![
+                crate::tls::ALPN_H2.to_vec(),
+                crate::tls::ALPN_HTTP11.to_vec(),
+            ],
         }
     }
 }
@@ -279,10 +286,16 @@ impl ClientRequest {
         &mut self.headers
     }
 
-    fn encode(&self) -> Result<Vec<u8>, ClientError> {
+    /// Caller misuse: a method that is not a token.
+    fn check_method(&self) -> Result<(), ClientError> {
         if self.method.is_empty() || !self.method.bytes().all(is_tchar) {
             return Err(ClientError::InvalidMethod(self.method.clone()));
         }
+        Ok(())
+    }
+
+    fn encode(&self) -> Result<Vec<u8>, ClientError> {
+        self.check_method()?;
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(self.method.as_bytes());
         out.push(b' ');
@@ -322,12 +335,23 @@ pub struct ClientResponse<S> {
     version: Version,
     headers: Headers,
     url: Url,
-    io: S,
-    buf: BytesMut,
-    eof: bool,
-    decoder: BodyDecoder,
+    body: ResponseBody<S>,
     read_timeout: Option<Duration>,
     redirects: usize,
+}
+
+/// Where a response's body comes from.
+#[derive(Debug)]
+enum ResponseBody<S> {
+    /// The HTTP/1.1 connection, its read buffer and the framing decoder.
+    H1 {
+        io: S,
+        buf: BytesMut,
+        eof: bool,
+        decoder: BodyDecoder,
+    },
+    /// An HTTP/2 stream of a (possibly shared) connection.
+    H2(h2::RecvStream),
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ClientResponse<S> {
@@ -376,21 +400,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ClientResponse<S> {
     /// [`ClientError::Framing`] on broken framing or an early close, I/O errors, or
     /// [`ClientError::Timeout`] per [`ClientConfig::read_timeout`].
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
+        let read_timeout = self.read_timeout;
+        let (io, buf, eof, decoder) = match &mut self.body {
+            ResponseBody::H1 {
+                io,
+                buf,
+                eof,
+                decoder,
+            } => (io, buf, eof, decoder),
+            ResponseBody::H2(recv) => {
+                if recv.is_end_stream() {
+                    return Ok(None);
+                }
+                let data = match read_timeout {
+                    Some(t) => timeout(t, recv.data())
+                        .await
+                        .map_err(|_| ClientError::Timeout)?,
+                    None => recv.data().await,
+                };
+                return match data {
+                    None => Ok(None),
+                    Some(Err(e)) => Err(ClientError::Io(crate::h2::h2_to_io(e))),
+                    Some(Ok(d)) => {
+                        let _ = recv.flow_control().release_capacity(d.len());
+                        Ok(Some(d))
+                    }
+                };
+            }
+        };
         loop {
-            match self.decoder.decode(&mut self.buf, self.eof)? {
+            match decoder.decode(buf, *eof)? {
                 Step::Data(d) => return Ok(Some(d)),
                 Step::End => return Ok(None),
                 Step::NeedMore => {
-                    if self.buf.capacity() - self.buf.len() < 1024 {
-                        self.buf.reserve(8 * 1024);
+                    if buf.capacity() - buf.len() < 1024 {
+                        buf.reserve(8 * 1024);
                     }
-                    let read = self.io.read_buf(&mut self.buf);
-                    let n = match self.read_timeout {
+                    let read = io.read_buf(buf);
+                    let n = match read_timeout {
                         Some(t) => timeout(t, read).await.map_err(|_| ClientError::Timeout)??,
                         None => read.await?,
                     };
                     if n == 0 {
-                        self.eof = true;
+                        *eof = true;
                     }
                 }
             }
@@ -402,7 +454,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ClientResponse<S> {
     /// # Errors
     /// As [`ClientResponse::chunk`], and [`ClientError::BodyTooLarge`].
     pub async fn bytes(&mut self, limit: u64) -> Result<Bytes, ClientError> {
-        if let Some(n) = self.decoder.remaining_length()
+        let announced = match &self.body {
+            ResponseBody::H1 { decoder, .. } => decoder.remaining_length(),
+            ResponseBody::H2(_) => self
+                .headers
+                .get_str("content-length")
+                .and_then(|v| v.trim().parse().ok()),
+        };
+        if let Some(n) = announced
             && n > limit
         {
             return Err(ClientError::BodyTooLarge {
@@ -416,7 +475,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ClientResponse<S> {
             if size > limit {
                 return Err(ClientError::BodyTooLarge { size, max: limit });
             }
-            if all.is_empty() && self.decoder.is_done() {
+            if all.is_empty() && self.is_body_done() {
                 return Ok(c);
             }
             all.extend_from_slice(&c);
@@ -427,18 +486,140 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ClientResponse<S> {
     /// Whether the body has been read to its end.
     #[must_use]
     pub fn is_body_done(&self) -> bool {
-        self.decoder.is_done()
+        match &self.body {
+            ResponseBody::H1 { decoder, .. } => decoder.is_done(),
+            ResponseBody::H2(recv) => recv.is_end_stream(),
+        }
     }
 
     /// Takes the stream and every byte read past the response head (after a
-    /// `101 Switching Protocols`, those belong to the new protocol). The body is not read.
+    /// `101 Switching Protocols`, those belong to the new protocol; after a complete body,
+    /// the connection can carry the next request). The body is not read. `None` for a
+    /// response on an HTTP/2 stream: its connection stays with the connector's pool.
     #[must_use]
-    pub fn into_upgraded(self) -> Upgraded<S> {
-        Upgraded {
-            io: self.io,
-            read_buf: self.buf,
+    pub fn into_upgraded(self) -> Option<Upgraded<S>> {
+        match self.body {
+            ResponseBody::H1 { io, buf, .. } => Some(Upgraded { io, read_buf: buf }),
+            ResponseBody::H2(_) => None,
         }
     }
+}
+
+/// One request/response exchange: on a pooled HTTP/2 connection to the origin when the
+/// connector keeps one, else on a new connection — HTTP/2 if ALPN chose `h2` (the connection
+/// then joins the pool), HTTP/1.1 otherwise.
+async fn exchange<C: Connector>(
+    connector: &C,
+    req: &ClientRequest,
+    config: &ClientConfig,
+) -> Result<ClientResponse<C::Stream>, ClientError> {
+    let wants_h2 = req.url.is_secure() && config.alpn.iter().any(|a| a == crate::tls::ALPN_H2);
+    let origin = || format!("{}://{}", req.url.scheme(), req.url.authority());
+    if wants_h2
+        && let Some(pool) = connector.h2_pool()
+        && let Some(sender) = pool.ready(&origin()).await
+    {
+        return send_h2(sender, req, config).await;
+    }
+    let io = connector.connect(&req.url, config).await?;
+    if C::is_h2(&io) {
+        let sender = crate::h2::h2_connect(io, config.connect_timeout).await?;
+        if let Some(pool) = connector.h2_pool() {
+            pool.insert(origin(), sender.clone());
+        }
+        return send_h2(sender, req, config).await;
+    }
+    send(io, req, config).await
+}
+
+/// Fields that HTTP/2 forbids or carries as pseudo-fields (RFC 9113 §8.2.2, §8.3.1).
+const NOT_ON_H2: &[&str] = &[
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "content-length",
+];
+
+/// Sends `req` as a stream of an HTTP/2 connection and reads the response head.
+async fn send_h2<S>(
+    mut sender: h2::client::SendRequest<Bytes>,
+    req: &ClientRequest,
+    config: &ClientConfig,
+) -> Result<ClientResponse<S>, ClientError> {
+    req.check_method()?;
+    let uri = format!(
+        "{}://{}{}",
+        if req.url.is_secure() { "https" } else { "http" },
+        req.url.authority(),
+        req.url.path_and_query()
+    );
+    let mut b = http::Request::builder()
+        .method(req.method.as_str())
+        .uri(uri);
+    for (name, value) in req.headers.iter() {
+        if NOT_ON_H2
+            .iter()
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
+        b = b.header(name.to_ascii_lowercase(), value.as_ref());
+    }
+    let body = req.body.clone().unwrap_or_default();
+    if req.body.is_some() {
+        b = b.header(http::header::CONTENT_LENGTH, body.len());
+    }
+    let request = b
+        .body(())
+        .map_err(|_| ClientError::InvalidResponse("request not representable in HTTP/2"))?;
+    let h2err = |e: h2::Error| ClientError::Io(crate::h2::h2_to_io(e));
+    let work = async {
+        let (response, mut stream) = sender
+            .send_request(request, body.is_empty())
+            .map_err(h2err)?;
+        let mut rest = body;
+        while !rest.is_empty() {
+            stream.reserve_capacity(rest.len());
+            match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
+                None => return Err(ClientError::InvalidResponse("stream closed while sending")),
+                Some(Err(e)) => return Err(h2err(e)),
+                Some(Ok(n)) => {
+                    let piece = rest.split_to(n.min(rest.len()));
+                    stream.send_data(piece, rest.is_empty()).map_err(h2err)?;
+                }
+            }
+        }
+        response.await.map_err(h2err)
+    };
+    let resp = timeout(config.response_timeout, work)
+        .await
+        .map_err(|_| ClientError::Timeout)??;
+    let (parts, recv) = resp.into_parts();
+    if parts.headers.len() > config.max_headers {
+        return Err(ClientError::TooManyHeaders {
+            max: config.max_headers,
+        });
+    }
+    let mut headers = Headers::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        headers.push_unchecked(
+            Bytes::copy_from_slice(name.as_str().as_bytes()),
+            Bytes::copy_from_slice(value.as_bytes()),
+        );
+    }
+    Ok(ClientResponse {
+        status: parts.status,
+        version: Version::Http2,
+        headers,
+        url: req.url.clone(),
+        body: ResponseBody::H2(recv),
+        read_timeout: config.read_timeout,
+        redirects: 0,
+    })
 }
 
 /// Sends `req` over `io` (plain TCP, TLS, or anything else) and reads the response head.
@@ -487,10 +668,12 @@ where
                 version,
                 headers,
                 url: req.url.clone(),
-                io,
-                buf,
-                eof,
-                decoder: BodyDecoder::new(framing, config.max_head_size),
+                body: ResponseBody::H1 {
+                    io,
+                    buf,
+                    eof,
+                    decoder: BodyDecoder::new(framing, config.max_head_size),
+                },
                 read_timeout: config.read_timeout,
                 redirects: 0,
             });
@@ -624,8 +807,7 @@ pub async fn fetch_with<C: Connector>(
 ) -> Result<ClientResponse<C::Stream>, ClientError> {
     let mut redirects = 0;
     loop {
-        let io = connector.connect(&req.url, config).await?;
-        let mut resp = send(io, &req, config).await?;
+        let mut resp = exchange(connector, &req, config).await?;
         resp.redirects = redirects;
         let code = resp.status.as_u16();
         if !config.follow_redirects || !matches!(code, 301 | 302 | 303 | 307 | 308) {

@@ -81,7 +81,7 @@ pub use body::{Framing, FramingError};
 pub use client::{
     ClientConfig, ClientError, ClientRequest, ClientResponse, fetch, fetch_with, send,
 };
-pub use connector::{Connector, DefaultConnector, TcpConnector, connect};
+pub use connector::{Connector, DefaultConnector, H2Pool, TcpConnector, connect};
 pub use h2::{H2Config, H2Stream, serve_h2};
 pub use head::{HeadError, MAX_HEADERS_CAP, RequestHead, Version};
 pub use headers::{Headers, InvalidHeader};

@@ -246,7 +246,7 @@ async fn upgrade_keeps_leftover() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SWITCHING_PROTOCOLS);
-    let up = r.into_upgraded();
+    let up = r.into_upgraded().unwrap();
     // The leftover may be all or part of what followed the head, never the head itself.
     assert!(b"\x81\x02hi".starts_with(&up.read_buf), "{:?}", up.read_buf);
 }

@@ -223,3 +223,51 @@ async fn untrusted_certificates_are_certificate_errors_and_reload_swaps_the_cert
     assert!(s.hub.metrics().tls_failures >= 2);
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_clients_negotiate_h2_and_share_one_connection() {
+    let p = pki();
+    let s = tls_hub(&p).await;
+    let base = format!("https://127.0.0.1:{}", s.port);
+    let c = trusting(&p);
+    // 12 EventSource-style clients, one connector: over HTTP/1.1 that is 12 connections (and a
+    // browser would stall the 7th); over h2 it is one.
+    let mut clients = Vec::new();
+    for i in 0..12 {
+        let req = ClientRequest::get(&format!("{base}/sse/s{i}")).unwrap();
+        let mut sse = SseClient::with_connector(c.clone(), req, SseClientConfig::default());
+        match tokio::time::timeout(T, sse.next()).await.unwrap().unwrap() {
+            Some(SseEvent::Open { .. }) => {}
+            other => panic!("expected open, got {other:?}"),
+        }
+        clients.push(sse);
+    }
+    assert_eq!(c.pool().len(), 1);
+    assert_eq!(s.hub.metrics().connections, 1, "{:?}", s.hub.metrics());
+    assert_eq!(s.hub.metrics().sse, 12);
+    // Publishing goes over the same pooled connection, as HTTP/2.
+    let req = ClientRequest::post(&format!("{base}/publish/s0"), "x").unwrap();
+    let resp = sluice_http::fetch_with(&c, req, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), sluice_http::Version::Http2);
+    for i in 0..12 {
+        publish(&c, &base, &format!("s{i}"), &format!("to-{i}")).await;
+    }
+    assert_eq!(s.hub.metrics().connections, 1);
+    for (i, sse) in clients.iter_mut().enumerate() {
+        let mut got = Vec::new();
+        while got.len() < if i == 0 { 2 } else { 1 } {
+            match tokio::time::timeout(T, sse.next()).await.unwrap().unwrap() {
+                Some(SseEvent::Event(e)) => got.push(e.data.to_string()),
+                Some(_) => {}
+                None => panic!("stream {i} ended"),
+            }
+        }
+        assert!(
+            got.last().unwrap().contains(&format!("to-{i}")),
+            "{i}: {got:?}"
+        );
+    }
+    assert!(s.hub.metrics().requests_h2 >= 25);
+}

@@ -17,3 +17,4 @@ pub use server::serve_h2;
 pub use stream::H2Stream;
 
 pub(crate) use server::{H2Request, H2Writer, PREFACE, Rewind};
+pub(crate) use stream::h2_to_io;

@@ -126,6 +126,8 @@ impl LongPollClient {
         let mut http = config.http;
         let wait = config.poll.timeout.unwrap_or(Duration::from_secs(25)) + config.grace;
         http.response_timeout = http.response_timeout.max(wait);
+        // It keeps its own HTTP/1.1 connection alive between polls ([`http::send`]).
+        http.alpn = vec![sluice_http::tls::ALPN_HTTP11.to_vec()];
         http.read_timeout = Some(http.read_timeout.map_or(wait, |t| t.max(wait)));
         Ok(Self {
             base: url.to_owned(),
@@ -225,11 +227,11 @@ impl LongPollClient {
         let keep = resp.version() == Version::Http11
             && !resp.headers().has_token("connection", "close")
             && resp.is_body_done();
-        if keep {
-            let up = resp.into_upgraded();
-            if up.read_buf.is_empty() {
-                self.conn = Some(up.io);
-            }
+        if keep
+            && let Some(up) = resp.into_upgraded()
+            && up.read_buf.is_empty()
+        {
+            self.conn = Some(up.io);
         }
         Ok((status, retry_after, body))
     }
