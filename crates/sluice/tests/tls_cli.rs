@@ -61,14 +61,23 @@ impl Drop for TempDir {
 }
 
 fn sluice(args: &[&str]) -> Output {
+    sluice_with_stdin(args, None)
+}
+
+fn sluice_with_stdin(args: &[&str], input: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(args)
         .env_remove("SLUICE_TOKEN")
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    if let Some(text) = input {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(text.as_bytes()).unwrap();
+    }
     let deadline = Instant::now() + T;
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -244,6 +253,18 @@ fn every_client_subcommand_over_tls_with_cacert_and_sighup_reload() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("second"));
 
+    // sluice ws over wss, HTTP/1.1 and HTTP/2 (RFC 8441): a line sent is published to the
+    // topic and comes back to the sender as the hub's JSON frame.
+    for extra in [&[][..], &["--http2"][..]] {
+        let url = format!("{wss}/ws/chat");
+        let mut args = vec!["ws", url.as_str(), "--cacert", &ca];
+        args.extend_from_slice(extra);
+        let out = sluice_with_stdin(&args, Some("hello over tls\n"));
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("hello over tls"), "{extra:?}: {text}");
+    }
+
     // Not trusted: one line that says "certificate", exit 1, for every client.
     for args in [
         vec![
@@ -261,6 +282,7 @@ fn every_client_subcommand_over_tls_with_cacert_and_sighup_reload() {
         ],
         vec!["poll".to_owned(), format!("{b}/poll/news")],
         vec!["ws".to_owned(), format!("{wss}/ws/news")],
+        vec!["ws".to_owned(), "--http2".to_owned(), format!("{wss}/ws/news")],
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = sluice(&args);

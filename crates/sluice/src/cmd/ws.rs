@@ -44,6 +44,10 @@ pub(crate) struct WsArgs {
     /// Offer this subprotocol (repeat for more, in order of preference).
     #[arg(long)]
     protocol: Vec<String>,
+    /// Open the WebSocket as a stream of an HTTP/2 connection (RFC 8441 extended CONNECT):
+    /// ALPN h2 for wss://, h2c with prior knowledge for ws://.
+    #[arg(long)]
+    http2: bool,
     #[command(flatten)]
     tls: TlsArgs,
 }
@@ -74,28 +78,10 @@ pub(crate) async fn connect(
     }
     let mut config = config;
     config.handshake_timeout = Duration::from_secs(10);
-    match ws::connect_request(connector, &req, config).await {
-        Ok((socket, _)) => Ok(socket),
-        Err(ws::Error::Response(ResponseError::UnexpectedStatus { status, .. })) => {
-            let code = status.as_u16();
-            Err(ConnectError::Refused {
-                status: code,
-                line: describe_status(code, b"", &format!("{what} refused the WebSocket")),
-            })
-        }
-        Err(ws::Error::Build(e)) => Err(ConnectError::BadUrl(format!("bad argument: {e}"))),
-        Err(ws::Error::Url(e)) => Err(ConnectError::BadUrl(format!("bad URL {url:?}: {e}"))),
-        Err(ws::Error::Connect(e)) => Err(match e {
-            ClientError::Certificate { .. } => ConnectError::Certificate(e.to_string()),
-            e => ConnectError::Transport(describe_client_error(&e, &what)),
-        }),
-        Err(ws::Error::Timeout) => Err(ConnectError::Transport(format!(
-            "WebSocket handshake with {what} timed out"
-        ))),
-        Err(e) => Err(ConnectError::Transport(format!(
-            "WebSocket handshake with {what} failed: {e}"
-        ))),
-    }
+    ws::connect_request(connector, &req, config)
+        .await
+        .map(|(socket, _)| socket)
+        .map_err(|e| describe_ws_error(e, url, &what))
 }
 
 /// Why [`connect`] failed.
@@ -144,7 +130,21 @@ async fn session(a: WsArgs) -> i32 {
             return 2;
         }
     };
-    let socket = match connect(
+    let fail = |e: ConnectError| {
+        eprintln!("sluice ws: {e}");
+        if matches!(e, ConnectError::BadUrl(_)) {
+            2
+        } else {
+            1
+        }
+    };
+    if a.http2 {
+        return match connect_h2(&connector, &a.url, a.token.as_deref(), &a.protocol).await {
+            Ok(s) => talk(s, &a).await,
+            Err(e) => fail(e),
+        };
+    }
+    match connect(
         &connector,
         &a.url,
         a.token.as_deref(),
@@ -153,16 +153,63 @@ async fn session(a: WsArgs) -> i32 {
     )
     .await
     {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("sluice ws: {e}");
-            return if matches!(e, ConnectError::BadUrl(_)) {
-                2
-            } else {
-                1
-            };
+        Ok(s) => talk(s, &a).await,
+        Err(e) => fail(e),
+    }
+}
+
+/// [`connect`] over HTTP/2 (RFC 8441).
+async fn connect_h2(
+    connector: &DefaultConnector,
+    url: &str,
+    token: Option<&str>,
+    protocols: &[String],
+) -> Result<WebSocket<sluice_http::H2Stream>, ConnectError> {
+    let mut req =
+        ClientRequest::get(url).map_err(|e| ConnectError::BadUrl(format!("bad URL {url:?}: {e}")))?;
+    let what = req.url().authority();
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    if !protocols.is_empty() {
+        req = req.header("sec-websocket-protocol", protocols.join(", "));
+    }
+    let mut config = WsConfig::default();
+    config.handshake_timeout = Duration::from_secs(10);
+    ws::connect_h2(connector, &req, config)
+        .await
+        .map(|(socket, _)| socket)
+        .map_err(|e| describe_ws_error(e, url, &what))
+}
+
+/// One line for a failed WebSocket opening, and whether retrying can help.
+fn describe_ws_error(e: ws::Error, url: &str, what: &str) -> ConnectError {
+    match e {
+        ws::Error::Response(ResponseError::UnexpectedStatus { status, .. }) => {
+            let code = status.as_u16();
+            ConnectError::Refused {
+                status: code,
+                line: describe_status(code, b"", &format!("{what} refused the WebSocket")),
+            }
         }
-    };
+        ws::Error::Build(e) => ConnectError::BadUrl(format!("bad argument: {e}")),
+        ws::Error::Url(e) => ConnectError::BadUrl(format!("bad URL {url:?}: {e}")),
+        ws::Error::Connect(e) => match e {
+            ClientError::Certificate { .. } => ConnectError::Certificate(e.to_string()),
+            e => ConnectError::Transport(describe_client_error(&e, what)),
+        },
+        ws::Error::Timeout => {
+            ConnectError::Transport(format!("WebSocket handshake with {what} timed out"))
+        }
+        e => ConnectError::Transport(format!("WebSocket handshake with {what} failed: {e}")),
+    }
+}
+
+/// Stdin lines to messages and messages to stdout, until the connection ends.
+async fn talk<S>(socket: WebSocket<S>, a: &WsArgs) -> i32
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut reader, mut writer) = socket.split();
 
     // Received messages to stdout; ends when the connection does.
