@@ -300,6 +300,17 @@ EOF
 rc=$?
 check "$( ((rc == 0)) && echo 1)" "python websockets over wss:// (test CA) receives an event published by curl" "exit $rc; $(oneline "$TMP/wss.out" 200)"
 
+# ---- our WebSocket client against python websockets' TLS server (the other role)
+PYWSS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+python3 scripts/interop/py_wss_echo_server.py "$PYWSS_PORT" "$CERT" "$KEY" >"$TMP/pywss.log" 2>&1 &
+pywss_pid=$!
+PIDS+=("$pywss_pid")
+for _ in $(seq 50); do grep -q listening "$TMP/pywss.log" && break; sleep 0.1; done
+out=$(printf 'echo over tls\n' | timeout 10 "$BIN" ws "wss://127.0.0.1:$PYWSS_PORT/" --cacert "$CA" 2>"$TMP/ourws.err")
+rc=$?
+check "$( ((rc == 0)) && [[ $out == "echo over tls" ]] && echo 1)" "sluice ws (our client) over wss:// against python websockets' TLS server echoes" "exit $rc; out '$out'; $(oneline "$TMP/ourws.err" 200)"
+kill "$pywss_pid" 2>/dev/null || true
+
 # ---------------------------------------------------------------- both hubs survived
 for name in tls plain; do
   pidvar=${name}_pid
