@@ -15,31 +15,9 @@ use sluice_tokio::sse::{SseClient, SseClientConfig, SseEvent};
 use sluice_tokio::ws::{self, Message, WsConfig};
 use tokio::net::TcpListener;
 
-/// A CA and a leaf for 127.0.0.1 / localhost signed by it, as PEM.
-struct Pki {
-    ca_pem: String,
-    cert_pem: String,
-    key_pem: String,
-}
-
-fn pki() -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    Pki {
-        ca_pem: ca.pem(),
-        cert_pem: leaf.pem(),
-        key_pem: key.serialize_pem(),
-    }
-}
+#[path = "../../sluice-http/tests/support/pki.rs"]
+mod pki;
+use pki::{Pki, pki};
 
 struct TlsHub {
     hub: Hub,
