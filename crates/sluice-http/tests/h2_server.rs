@@ -1,0 +1,200 @@
+//! HTTP/2 through the same router as HTTP/1.1: `serve_stream` on loopback TCP, h2c with
+//! prior knowledge detected however the preface is split, HTTP/1.1 requests split anywhere
+//! still served as HTTP/1.1, and the `Request` vocabulary (body, body limit 413, streaming
+//! answers, HEAD) over h2 streams.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use sluice_http::{self as http, Reply, Request, Response, ServerConfig, ServerStream, StatusCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const T: Duration = Duration::from_secs(10);
+
+async fn route(mut req: Request<ServerStream>) -> Reply<ServerStream> {
+    match req.path() {
+        "/echo" => match req.body().await {
+            Ok(b) => req.respond(Response::text(StatusCode::OK, b)),
+            Err(e) => req.respond(Response::from_status(e.status())),
+        },
+        "/stream" => {
+            let parts = futures_util::stream::iter(
+                ["a", "b", "c"].map(|s| Ok::<_, std::io::Error>(Bytes::from(s))),
+            );
+            req.respond(Response::new(StatusCode::OK).stream(parts))
+        }
+        p => {
+            let text = format!("{} {p} {}", req.method(), req.version().as_str());
+            req.respond(Response::text(StatusCode::OK, text))
+        }
+    }
+}
+
+async fn server(config: ServerConfig) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = l.accept().await.unwrap();
+            let config = config.clone();
+            tokio::spawn(async move {
+                let _ = http::serve_stream(tcp.into(), &config, &route).await;
+            });
+        }
+    });
+    port
+}
+
+async fn h2_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &'static [u8],
+) -> (StatusCode, Vec<u8>) {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut send = http::h2::h2_connect(tcp, T).await.unwrap();
+    let req = ::http::Request::builder()
+        .method(method)
+        .uri(format!("http://127.0.0.1:{port}{path}"))
+        .body(())
+        .unwrap();
+    let (resp, mut stream) = send.send_request(req, body.is_empty()).unwrap();
+    if !body.is_empty() {
+        stream.send_data(Bytes::from_static(body), true).unwrap();
+    }
+    let resp = tokio::time::timeout(T, resp).await.unwrap().unwrap();
+    let status = resp.status();
+    let mut recv = resp.into_body();
+    let mut out = Vec::new();
+    while let Some(d) = tokio::time::timeout(T, recv.data()).await.unwrap() {
+        let d = d.unwrap();
+        let _ = recv.flow_control().release_capacity(d.len());
+        out.extend_from_slice(&d);
+    }
+    (status, out)
+}
+
+#[tokio::test]
+async fn the_router_answers_h2c_streams() {
+    let mut cfg = ServerConfig::default();
+    cfg.max_body_size = 16;
+    let port = server(cfg).await;
+    assert_eq!(
+        h2_request(port, "GET", "/x", b"").await,
+        (StatusCode::OK, b"GET /x HTTP/2".to_vec())
+    );
+    assert_eq!(
+        h2_request(port, "POST", "/echo", b"hello").await,
+        (StatusCode::OK, b"hello".to_vec())
+    );
+    assert_eq!(
+        h2_request(port, "POST", "/echo", b"far more than sixteen bytes")
+            .await
+            .0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        h2_request(port, "GET", "/stream", b"").await,
+        (StatusCode::OK, b"abc".to_vec())
+    );
+    assert_eq!(
+        h2_request(port, "HEAD", "/x", b"").await,
+        (StatusCode::OK, Vec::new())
+    );
+}
+
+/// Writes `bytes` to the server in the given piece sizes, with a pause between pieces.
+async fn write_split(tcp: &mut TcpStream, bytes: &[u8], pieces: &[usize]) {
+    let mut at = 0;
+    for &n in pieces {
+        let end = (at + n.max(1)).min(bytes.len());
+        tcp.write_all(&bytes[at..end]).await.unwrap();
+        tcp.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        at = end;
+        if at == bytes.len() {
+            break;
+        }
+    }
+    tcp.write_all(&bytes[at..]).await.unwrap();
+}
+
+async fn read_some(tcp: &mut TcpStream, want: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while out.len() < want {
+        let Ok(r) = tokio::time::timeout(T, tcp.read(&mut buf)).await else {
+            panic!("timed out after {:?}", String::from_utf8_lossy(&out));
+        };
+        match r.unwrap() {
+            0 => break,
+            n => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    out
+}
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// An empty SETTINGS frame (RFC 9113 §6.5): length 0, type 4, flags 0, stream 0.
+const SETTINGS: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// RFC 9113 §3.4: the preface, however it is split, switches the connection to HTTP/2:
+    /// the server's first frame is its SETTINGS.
+    #[test]
+    fn h2c_preface_in_any_split(pieces in proptest::collection::vec(1usize..8, 1..12)) {
+        let rt = runtime();
+        rt.block_on(async {
+            let port = server(ServerConfig::default()).await;
+            let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            let mut hello = PREFACE.to_vec();
+            hello.extend_from_slice(SETTINGS);
+            write_split(&mut tcp, &hello, &pieces).await;
+            let got = read_some(&mut tcp, 9).await;
+            prop_assert!(got.len() >= 9, "{got:?}");
+            prop_assert_eq!(got[3], 4, "first frame type is SETTINGS: {:?}", got);
+            Ok(())
+        })?;
+    }
+
+    /// An HTTP/1.1 request split anywhere is still HTTP/1.1 on the h2c-sniffing port.
+    #[test]
+    fn http11_in_any_split(pieces in proptest::collection::vec(1usize..8, 1..12)) {
+        let rt = runtime();
+        rt.block_on(async {
+            let port = server(ServerConfig::default()).await;
+            let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            let req = b"GET /split HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+            write_split(&mut tcp, req, &pieces).await;
+            let got = String::from_utf8(read_some(&mut tcp, usize::MAX).await).unwrap();
+            prop_assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+            prop_assert!(got.ends_with("GET /split HTTP/1.1"), "{got}");
+            Ok(())
+        })?;
+    }
+}
+
+/// Bytes that start like the preface and then differ are HTTP/1.1 (here a valid, if odd,
+/// `PRI *` request that the router answers).
+#[tokio::test]
+async fn a_near_preface_is_answered_as_http11() {
+    let port = server(ServerConfig::default()).await;
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tcp.write_all(b"PRI * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let got = String::from_utf8(read_some(&mut tcp, usize::MAX).await).unwrap();
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+    assert!(got.ends_with("PRI * HTTP/1.1"), "{got}");
+}
