@@ -245,9 +245,15 @@ fn every_client_subcommand_over_tls_with_cacert_and_sighup_reload() {
         args.extend_from_slice(extra);
         let out = sluice_with_stdin(&args, Some("hello over tls\n"));
         assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", stderr(&out));
-        let out = sluice(&["sub", &url, "--from", "earliest", "--count", "1", "--cacert", &ca]);
+        let out = sluice(&[
+            "sub", &url, "--from", "earliest", "--count", "1", "--cacert", &ca,
+        ]);
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("hello over tls"), "{extra:?}: {text} {}", stderr(&out));
+        assert!(
+            text.contains("hello over tls"),
+            "{extra:?}: {text} {}",
+            stderr(&out)
+        );
     }
 
     // Not trusted: one line that says "certificate", exit 1, for every client.

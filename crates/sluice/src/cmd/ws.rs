@@ -165,8 +165,8 @@ async fn connect_h2(
     token: Option<&str>,
     protocols: &[String],
 ) -> Result<WebSocket<sluice_http::H2Stream>, ConnectError> {
-    let mut req =
-        ClientRequest::get(url).map_err(|e| ConnectError::BadUrl(format!("bad URL {url:?}: {e}")))?;
+    let mut req = ClientRequest::get(url)
+        .map_err(|e| ConnectError::BadUrl(format!("bad URL {url:?}: {e}")))?;
     let what = req.url().authority();
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
