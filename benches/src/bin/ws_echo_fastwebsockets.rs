@@ -1,12 +1,13 @@
 //! fastwebsockets WebSocket echo server: a peer for `ws_load` and
-//! `scripts/bench/ws_compare.sh`.
+//! `scripts/bench/ws_compare.sh` / `scripts/bench/wss_compare.sh`.
 //!
 //! ```text
-//! cargo run --release -p sluice-benches --bin ws_echo_fastwebsockets -- --addr 127.0.0.1:9003
+//! cargo run --release -p sluice-benches --bin ws_echo_fastwebsockets -- --addr 127.0.0.1:9003 \
+//!     [--tls-cert FILE --tls-key FILE]
 //! ```
 //!
 //! Single-threaded tokio runtime, like `ws_echo_server` (sluice-tokio). Prints
-//! `listening on ws://ADDR` once bound. Messages up to 64 MiB (fastwebsockets'
+//! `listening on ws://ADDR` (`wss://` with TLS) once bound. Messages up to 64 MiB (fastwebsockets'
 //! default), reassembled by `FragmentCollector` as in fastwebsockets' own echo
 //! example; auto Pong and auto Close on.
 //!
@@ -14,21 +15,43 @@
 //! handed to `WebSocket::after_handshake` on the bare `TcpStream`: this is
 //! fastwebsockets' leanest setup (no hyper `Upgraded` box in the data path), so
 //! the comparison is against its best case.
+//!
+//! With `--tls-cert FILE --tls-key FILE` (PEM) each accepted connection runs the TLS
+//! handshake of `sluice_http::ServerTls` first (rustls, ring provider, ALPN
+//! `http/1.1` only: the same rustls config and accept code as the sluice and
+//! tokio-tungstenite servers), then the same WebSocket handshake over the
+//! `tokio_rustls` stream. A TLS stream buffers what it could not write yet, and
+//! `FragmentCollector` has no `flush`, so over TLS the server uses the
+//! `WebSocket` itself (auto Pong and auto Close on, as above), echoes each data
+//! frame as it comes (fragments are echoed as fragments) and flushes after each
+//! write, as fastwebsockets' documentation asks for `TlsStream`. The plain path is
+//! unchanged.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
-use fastwebsockets::{FragmentCollector, OpCode, Role, WebSocket};
+use fastwebsockets::{FragmentCollector, Frame, OpCode, Role, WebSocket};
+use sluice_http::ServerTls;
 use sluice_ws::handshake::{Accept, HandshakeLimits, RequestParser};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// TLS handshake timeout (`--tls-cert`), as in `ws_echo_server`.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn main() -> std::io::Result<()> {
+    let name = "ws_echo_fastwebsockets";
     let mut addr = "127.0.0.1:9003".to_string();
+    let (mut cert, mut key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--addr" => addr = args.next().expect("--addr needs a value"),
+            "--tls-cert" => cert = Some(args.next().expect("--tls-cert needs a file")),
+            "--tls-key" => key = Some(args.next().expect("--tls-key needs a file")),
             "-h" | "--help" => {
-                println!("usage: ws_echo_fastwebsockets [--addr HOST:PORT]");
+                println!("usage: {name} [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE]");
                 return Ok(());
             }
             other => {
@@ -37,42 +60,98 @@ fn main() -> std::io::Result<()> {
             }
         }
     }
+    let tls = match (cert, key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => match ServerTls::from_pem_files(&cert, &key) {
+            Ok(tls) => Some(Arc::new(tls.with_alpn(vec![b"http/1.1".to_vec()]))),
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                std::process::exit(2);
+            }
+        },
+        _ => {
+            eprintln!("{name}: --tls-cert and --tls-key go together");
+            std::process::exit(2);
+        }
+    };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(serve(addr))
+        .block_on(serve(addr, tls))
 }
 
-async fn serve(addr: String) -> std::io::Result<()> {
+async fn serve(addr: String, tls: Option<Arc<ServerTls>>) -> std::io::Result<()> {
     let listener = TcpListener::bind(&addr).await?;
-    println!("listening on ws://{}", listener.local_addr()?);
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    println!("listening on {scheme}://{}", listener.local_addr()?);
     loop {
         let (tcp, _) = listener.accept().await?;
         let _ = tcp.set_nodelay(true);
-        tokio::spawn(async move {
-            let Ok(tcp) = handshake(tcp).await else {
-                return;
-            };
-            let mut ws = WebSocket::after_handshake(tcp, Role::Server);
-            ws.set_max_message_size(64 << 20);
-            let mut ws = FragmentCollector::new(ws);
-            while let Ok(frame) = ws.read_frame().await {
-                match frame.opcode {
-                    OpCode::Close => break,
-                    OpCode::Text | OpCode::Binary => {}
-                    _ => continue,
-                }
-                if ws.write_frame(frame).await.is_err() {
-                    break;
-                }
+        match &tls {
+            None => {
+                tokio::spawn(async move {
+                    let Ok(tcp) = handshake(tcp).await else {
+                        return;
+                    };
+                    let mut ws = WebSocket::after_handshake(tcp, Role::Server);
+                    ws.set_max_message_size(64 << 20);
+                    let mut ws = FragmentCollector::new(ws);
+                    while let Ok(frame) = ws.read_frame().await {
+                        match frame.opcode {
+                            OpCode::Close => break,
+                            OpCode::Text | OpCode::Binary => {}
+                            _ => continue,
+                        }
+                        if ws.write_frame(frame).await.is_err() {
+                            break;
+                        }
+                    }
+                });
             }
-        });
+            Some(tls) => {
+                let tls = Arc::clone(tls);
+                tokio::spawn(async move {
+                    // Boxed, as in ws_echo_server: the TLS handshake's state does not stay
+                    // in the task.
+                    let Ok(stream) = Box::pin(tls.accept(tcp, TLS_HANDSHAKE_TIMEOUT)).await else {
+                        return;
+                    };
+                    drop(tls);
+                    let Ok(stream) = handshake(stream).await else {
+                        return;
+                    };
+                    let mut ws = WebSocket::after_handshake(stream, Role::Server);
+                    ws.set_max_message_size(64 << 20);
+                    while let Ok(frame) = ws.read_frame().await {
+                        match frame.opcode {
+                            OpCode::Close => {
+                                // The auto Close reply was written; push it out.
+                                let _ = ws.flush().await;
+                                break;
+                            }
+                            OpCode::Text | OpCode::Binary | OpCode::Continuation => {}
+                            _ => continue,
+                        }
+                        // Unmasked copy (what FragmentCollector hands out): `read_frame`
+                        // leaves the client's mask key on the frame.
+                        let frame = Frame::new(frame.fin, frame.opcode, None, frame.payload);
+                        if ws.write_frame(frame).await.is_err() || ws.flush().await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        }
     }
 }
 
 /// Reads the request head and answers 101. The client sends nothing before the
-/// answer, so no frame bytes can be left over in `buf`.
-async fn handshake(mut tcp: TcpStream) -> std::io::Result<TcpStream> {
+/// answer, so no frame bytes can be left over in `buf`. (`flush` is a no-op on a
+/// `TcpStream`; a TLS stream may still hold part of the answer without it.)
+async fn handshake<S>(mut tcp: S) -> std::io::Result<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut parser = RequestParser::new(HandshakeLimits::default());
     let mut buf = BytesMut::with_capacity(1024);
     let req = loop {
@@ -92,5 +171,6 @@ async fn handshake(mut tcp: TcpStream) -> std::io::Result<TcpStream> {
         .accept(&Accept::new())
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
     tcp.write_all(&answer).await?;
+    tcp.flush().await?;
     Ok(tcp)
 }

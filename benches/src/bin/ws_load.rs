@@ -1,10 +1,13 @@
-//! `ws_load`: a closed-loop WebSocket load generator for any `ws://` echo server.
+//! `ws_load`: a closed-loop WebSocket load generator for any `ws://` or `wss://` echo
+//! server.
 //!
 //! ```text
 //! # throughput / latency / server CPU per message
 //! ws_load --url ws://127.0.0.1:9001/ --conns 100 --size 20 --duration 3 --pid $SERVER_PID
 //! # idle memory per connection (server RSS growth over 10,000 idle connections)
 //! ws_load --url ws://127.0.0.1:9001/ --idle 10000 --pid $SERVER_PID
+//! # the same over TLS, trusting a test CA
+//! ws_load --url wss://127.0.0.1:9001/ --cacert ca.pem --conns 100 --size 20 --pid $SERVER_PID
 //! ```
 //!
 //! Load mode: opens `--conns` connections, then on each one sends a binary message
@@ -19,8 +22,11 @@
 //! Idle mode: opens `--idle-base` connections, samples the server's `VmRSS`,
 //! opens `--idle` more, samples again and reports the growth per connection.
 //!
-//! The client is `sluice_tokio::ws::connect` for every server (no
-//! permessage-deflate offer), so only the server differs between runs. The last line of output is a machine-readable
+//! The client is `sluice_tokio::ws::connect_request` for every server (no
+//! permessage-deflate offer), so only the server differs between runs: over
+//! `sluice_http::TcpConnector` for `ws://`, over `sluice_http::DefaultConnector`
+//! (rustls, ring provider, ALPN `http/1.1`) for `wss://`, trusting only `--cacert`
+//! when given (else the webpki roots). The last line of output is a machine-readable
 //! `RESULT key=value ...` line.
 
 use std::sync::Arc;
@@ -30,17 +36,21 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::Parser;
 use hdrhistogram::Histogram;
+use sluice_http::{ClientTls, Connector, DefaultConnector, TcpConnector};
 use sluice_tokio::ws::{self, CloseCode, Message, WebSocket, WsConfig};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinSet;
 
 /// Closed-loop WebSocket echo load generator.
 #[derive(Parser, Debug, Clone)]
 #[command(version, about)]
 struct Args {
-    /// Echo server URL (ws:// only).
+    /// Echo server URL (ws:// or wss://).
     #[arg(long, default_value = "ws://127.0.0.1:9001/")]
     url: String,
+    /// wss://: trust only this CA certificate (PEM) instead of the webpki roots.
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<std::path::PathBuf>,
     /// Concurrent connections.
     #[arg(long, default_value_t = 100)]
     conns: usize,
@@ -94,10 +104,7 @@ fn main() {
             .build()
     }
     .expect("tokio runtime");
-    let res = match args.idle {
-        Some(n) => rt.block_on(idle(args.clone(), n)),
-        None => rt.block_on(load(args.clone())),
-    };
+    let res = rt.block_on(run(args));
     if let Err(e) = res {
         eprintln!("ws_load: {e}");
         std::process::exit(1);
@@ -115,25 +122,60 @@ fn client_config() -> WsConfig {
     cfg
 }
 
-async fn open(url: &str) -> Result<WebSocket<TcpStream>, Error> {
+/// Picks the connector for the URL's scheme: plain TCP for `ws://` (the same
+/// stream type as before TLS support), TCP + rustls for `wss://`.
+async fn run(args: Args) -> Result<(), Error> {
+    let req = sluice_http::ClientRequest::get(&args.url)?;
+    if req.url().is_secure() {
+        let tls = match &args.cacert {
+            Some(path) => ClientTls::empty().add_ca_pem_file(path)?,
+            None => ClientTls::default(),
+        };
+        mode(args, Arc::new(DefaultConnector::new(tls))).await
+    } else {
+        if args.cacert.is_some() {
+            return Err("--cacert is for wss:// URLs".into());
+        }
+        mode(args, Arc::new(TcpConnector)).await
+    }
+}
+
+async fn mode<C>(args: Args, connector: Arc<C>) -> Result<(), Error>
+where
+    C: Connector + 'static,
+    C::Stream: 'static,
+{
+    match args.idle {
+        Some(n) => idle(connector, args.clone(), n).await,
+        None => load(connector, args.clone()).await,
+    }
+}
+
+async fn open<C: Connector>(connector: &C, url: &str) -> Result<WebSocket<C::Stream>, Error> {
     let req = sluice_http::ClientRequest::get(url)?;
-    let (ws, _) = ws::connect_request(&sluice_http::TcpConnector, &req, client_config()).await?;
+    let (ws, _) = ws::connect_request(connector, &req, client_config()).await?;
     Ok(ws)
 }
 
 /// Opens `n` connections, at most `parallel` handshakes in flight.
-async fn open_many(
+async fn open_many<C>(
+    connector: &Arc<C>,
     url: &str,
     n: usize,
     parallel: usize,
-) -> Result<Vec<WebSocket<TcpStream>>, Error> {
+) -> Result<Vec<WebSocket<C::Stream>>, Error>
+where
+    C: Connector + 'static,
+    C::Stream: 'static,
+{
     let mut out = Vec::with_capacity(n);
     let mut set = JoinSet::new();
     let mut started = 0;
     while out.len() < n {
         while started < n && set.len() < parallel.max(1) {
             let url = url.to_string();
-            set.spawn(async move { open(&url).await });
+            let connector = Arc::clone(connector);
+            set.spawn(async move { open(&*connector, &url).await });
             started += 1;
         }
         match set.join_next().await {
@@ -193,12 +235,15 @@ fn new_hist() -> Histogram<u64> {
 }
 
 /// One connection's closed loop. Returns its latency histogram (measured window).
-async fn run_conn(
-    mut ws: WebSocket<TcpStream>,
+async fn run_conn<S>(
+    mut ws: WebSocket<S>,
     payload: Bytes,
     msgs: u64,
     shared: Arc<Shared>,
-) -> Result<Histogram<u64>, Error> {
+) -> Result<Histogram<u64>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut hist = new_hist();
     let mut n = 0;
     while n < msgs && !shared.stop.load(Ordering::Relaxed) {
@@ -233,11 +278,15 @@ async fn run_conn(
     Ok(hist)
 }
 
-async fn load(args: Args) -> Result<(), Error> {
+async fn load<C>(connector: Arc<C>, args: Args) -> Result<(), Error>
+where
+    C: Connector + 'static,
+    C::Stream: 'static,
+{
     if args.conns == 0 || args.msgs == 0 {
         return Err("--conns and --msgs must be at least 1".into());
     }
-    let sockets = open_many(&args.url, args.conns, 128).await?;
+    let sockets = open_many(&connector, &args.url, args.conns, 128).await?;
     let payload = Bytes::from((0..args.size).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
     let shared = Arc::new(Shared {
         measuring: AtomicBool::new(false),
@@ -348,14 +397,18 @@ async fn load(args: Args) -> Result<(), Error> {
     Ok(())
 }
 
-async fn idle(args: Args, n: usize) -> Result<(), Error> {
+async fn idle<C>(connector: Arc<C>, args: Args, n: usize) -> Result<(), Error>
+where
+    C: Connector + 'static,
+    C::Stream: 'static,
+{
     let pid = args.pid.ok_or("--idle needs --pid")?;
     let settle = Duration::from_secs_f64(args.settle);
-    let mut held = open_many(&args.url, args.idle_base, args.idle_parallel).await?;
+    let mut held = open_many(&connector, &args.url, args.idle_base, args.idle_parallel).await?;
     tokio::time::sleep(settle).await;
     let before = rss_bytes(pid).ok_or("cannot read the server's VmRSS")?;
     let t0 = Instant::now();
-    held.extend(open_many(&args.url, n, args.idle_parallel).await?);
+    held.extend(open_many(&connector, &args.url, n, args.idle_parallel).await?);
     let open_secs = t0.elapsed().as_secs_f64();
     tokio::time::sleep(settle).await;
     let after = rss_bytes(pid).ok_or("cannot read the server's VmRSS")?;

@@ -2,9 +2,10 @@
 //!
 //! ```text
 //! cargo run --release -p sluice-tokio --example ws_echo_server -- --addr 127.0.0.1:9001 [--threads N]
+//!     [--tls-cert FILE --tls-key FILE]
 //! ```
 //!
-//! Prints `listening on ws://ADDR` once the socket is bound. Single-threaded
+//! Prints `listening on ws://ADDR` (`wss://` with TLS) once the socket is bound. Single-threaded
 //! runtime unless `--threads N` (N > 1). Messages up to 64 MiB, frames up to
 //! 64 MiB, no cap on the number of fragments. permessage-deflate (RFC 7692) is
 //! accepted when the client offers it (`WsConfig::default`), unless `--no-deflate`.
@@ -13,15 +14,31 @@
 //! messages are commands instead of being echoed: `close:CODE:REASON` makes the
 //! server close with that code and reason, and `fragment:N:PAYLOAD` sends
 //! PAYLOAD back as one text message in N fragments.
+//!
+//! With `--tls-cert FILE --tls-key FILE` (PEM) every accepted connection runs a TLS
+//! handshake first (`sluice_http::ServerTls`, rustls with the ring provider, ALPN
+//! `http/1.1` only, 10 s handshake timeout), then the WebSocket handshake over the
+//! TLS stream. The serving code is generic over the stream, so the plain path is the
+//! same code as without TLS.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_http::ServerTls;
 use sluice_tokio::ws::{self, CloseCode, Message, WebSocket, WsConfig};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+
+/// TLS handshake timeout (`--tls-cert`).
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn main() -> std::io::Result<()> {
     let mut addr = "127.0.0.1:9001".to_string();
     let mut threads = 1usize;
     let mut commands = false;
     let mut deflate = true;
+    let mut tls_cert = None;
+    let mut tls_key = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -34,9 +51,12 @@ fn main() -> std::io::Result<()> {
             }
             "--commands" => commands = true,
             "--no-deflate" => deflate = false,
+            "--tls-cert" => tls_cert = Some(args.next().expect("--tls-cert needs a file")),
+            "--tls-key" => tls_key = Some(args.next().expect("--tls-key needs a file")),
             "-h" | "--help" => {
                 println!(
-                    "usage: ws_echo_server [--addr HOST:PORT] [--threads N] [--commands] [--no-deflate]"
+                    "usage: ws_echo_server [--addr HOST:PORT] [--threads N] [--commands] [--no-deflate] \
+                     [--tls-cert FILE --tls-key FILE]"
                 );
                 return Ok(());
             }
@@ -46,6 +66,20 @@ fn main() -> std::io::Result<()> {
             }
         }
     }
+    let tls = match (tls_cert, tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => match ServerTls::from_pem_files(&cert, &key) {
+            Ok(tls) => Some(Arc::new(tls.with_alpn(vec![b"http/1.1".to_vec()]))),
+            Err(e) => {
+                eprintln!("ws_echo_server: {e}");
+                std::process::exit(2);
+            }
+        },
+        _ => {
+            eprintln!("ws_echo_server: --tls-cert and --tls-key go together");
+            std::process::exit(2);
+        }
+    };
     let rt = if threads > 1 {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
@@ -56,12 +90,18 @@ fn main() -> std::io::Result<()> {
             .enable_all()
             .build()?
     };
-    rt.block_on(serve(addr, commands, deflate))
+    rt.block_on(serve(addr, commands, deflate, tls))
 }
 
-async fn serve(addr: String, commands: bool, deflate: bool) -> std::io::Result<()> {
+async fn serve(
+    addr: String,
+    commands: bool,
+    deflate: bool,
+    tls: Option<Arc<ServerTls>>,
+) -> std::io::Result<()> {
     let listener = TcpListener::bind(&addr).await?;
-    println!("listening on ws://{}", listener.local_addr()?);
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    println!("listening on {scheme}://{}", listener.local_addr()?);
     let mut config = WsConfig::default();
     config.protocol = config
         .protocol
@@ -73,35 +113,62 @@ async fn serve(addr: String, commands: bool, deflate: bool) -> std::io::Result<(
     loop {
         let (tcp, _) = listener.accept().await?;
         let _ = tcp.set_nodelay(true);
-        // One boxed upvar: whatever an `async` block captures stays in the task for
-        // its whole life, and the stream and config are only needed for the handshake.
-        let args = Box::new((tcp, config.clone()));
-        tokio::spawn(async move {
-            let (tcp, config) = *args;
-            let Ok(mut socket) = ws::accept(tcp, config).await else {
-                return;
-            };
-            while let Some(Ok(msg)) = socket.recv().await {
-                if commands
-                    && let Message::Text(t) = &msg
-                    && let Some(res) = command(&mut socket, t.as_str()).await
-                {
-                    if res.is_err() {
-                        break;
-                    }
-                    continue;
-                }
-                if socket.send(msg).await.is_err() {
-                    break;
-                }
+        match &tls {
+            None => {
+                // One boxed upvar: whatever an `async` block captures stays in the task for
+                // its whole life, and the stream and config are only needed for the handshake.
+                let args = Box::new((tcp, config.clone()));
+                tokio::spawn(async move {
+                    let (tcp, config) = *args;
+                    echo(tcp, config, commands).await;
+                });
             }
-            // `recv` returned `None` (closing handshake done) or the peer failed.
-        });
+            Some(tls) => {
+                let args = Box::new((tcp, config.clone(), Arc::clone(tls)));
+                tokio::spawn(async move {
+                    let (tcp, config, tls) = *args;
+                    // Boxed: the handshake's state would otherwise stay in the task.
+                    let Ok(stream) = Box::pin(tls.accept(tcp, TLS_HANDSHAKE_TIMEOUT)).await else {
+                        return;
+                    };
+                    drop(tls);
+                    echo(stream, config, commands).await;
+                });
+            }
+        }
     }
 }
 
+/// WebSocket handshake on `io`, then echoes every message until the connection ends.
+async fn echo<S>(io: S, config: WsConfig, commands: bool)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Ok(mut socket) = ws::accept(io, config).await else {
+        return;
+    };
+    while let Some(Ok(msg)) = socket.recv().await {
+        if commands
+            && let Message::Text(t) = &msg
+            && let Some(res) = command(&mut socket, t.as_str()).await
+        {
+            if res.is_err() {
+                break;
+            }
+            continue;
+        }
+        if socket.send(msg).await.is_err() {
+            break;
+        }
+    }
+    // `recv` returned `None` (closing handshake done) or the peer failed.
+}
+
 /// Runs an interop command; `None` if `text` is not one.
-async fn command(socket: &mut WebSocket<TcpStream>, text: &str) -> Option<Result<(), ws::Error>> {
+async fn command<S>(socket: &mut WebSocket<S>, text: &str) -> Option<Result<(), ws::Error>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     if let Some(rest) = text.strip_prefix("close:") {
         let (code, reason) = rest.split_once(':').unwrap_or((rest, ""));
         let code = CloseCode(code.parse().ok()?);
