@@ -211,6 +211,11 @@ impl Hub {
         data: Bytes,
     ) -> Result<Cursor, PublishError> {
         use sluice_longpoll::{AppendError, PublishError as LpError};
+        // Retained data is copied out of whatever buffer it arrived in (an HTTP/1.1 read
+        // buffer, an HTTP/2 connection's frame buffer, a WebSocket read buffer): a retained
+        // slice would keep the whole buffer alive, so retention limits would not bound real
+        // memory. One copy of at most `max_message_size` per publish.
+        let data = Bytes::copy_from_slice(&data);
         match self.inner.lp.publish(&state.name, event_type, data) {
             Ok(c) => {
                 self.inner.counters.published.fetch_add(1, Relaxed);
