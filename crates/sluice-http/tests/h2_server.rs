@@ -198,3 +198,17 @@ async fn a_near_preface_is_answered_as_http11() {
     assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
     assert!(got.ends_with("PRI * HTTP/1.1"), "{got}");
 }
+
+/// `keep_alive_timeout` bounds an idle HTTP/2 connection too: no open stream for that long
+/// and the server sends GOAWAY and closes, so the client's next request fails.
+#[tokio::test]
+async fn an_idle_h2_connection_is_closed_after_keep_alive_timeout() {
+    let mut cfg = ServerConfig::default();
+    cfg.keep_alive_timeout = Duration::from_millis(200);
+    let port = server(cfg).await;
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let send = http::h2::h2_connect(tcp, T).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let closed = tokio::time::timeout(T, send.ready()).await.unwrap();
+    assert!(closed.is_err(), "the idle connection is still open");
+}
