@@ -68,30 +68,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- certificates (as tls_h2_ci.sh)
-CA=$TMP/ca.pem CERT=$TMP/server.pem KEY=$TMP/server.key
-NEWKEY=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1)
-cat >"$TMP/server.ext" <<EOF
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,DNS:localhost
-subjectKeyIdentifier=hash
-authorityKeyIdentifier=keyid,issuer
-EOF
-if ! {
-  openssl req -x509 "${NEWKEY[@]}" -nodes -days 2 -sha256 -subj "/CN=sluice throwaway bench CA" \
-    -keyout "$TMP/ca.key" -out "$CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
-  openssl req -new "${NEWKEY[@]}" -nodes -subj "/CN=localhost" -keyout "$KEY" -out "$TMP/server.csr" &&
-  openssl x509 -req -in "$TMP/server.csr" -CA "$CA" -CAkey "$TMP/ca.key" \
-    -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
-    -days 2 -sha256 -extfile "$TMP/server.ext" -out "$CERT" &&
-  openssl verify -CAfile "$CA" "$CERT"
-} >"$TMP/openssl.log" 2>&1; then
-  cat "$TMP/openssl.log" >&2
-  echo "tls_idle_mem: cannot make the test certificates" >&2
-  exit 1
-fi
+# shellcheck source=scripts/lib/test_certs.sh
+source scripts/lib/test_certs.sh  # (the script runs from the repository root)
+make_test_certs "$TMP" || exit 1
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

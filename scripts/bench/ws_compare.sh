@@ -15,6 +15,9 @@
 # Knobs (environment): ROUNDS (2), DURATION seconds measured (3), WARMUP seconds
 # (0.5), THREADS load-generator worker threads (1), PORT first port (19300),
 # CASES ("20:100 16384:10 1048576:2" = size:connections), NO_BUILD=1 to skip the build.
+# TLS=1: over wss://, every server started with --tls-cert/--tls-key (one rustls config via
+# sluice_http::ServerTls, so only the WebSocket layer differs) and ws_load with --cacert; a
+# throwaway CA + certificate is made in the run's temp dir (scripts/lib/test_certs.sh).
 # NICE=-10 runs servers and load tool at that niceness (root only): on a machine
 # busy with other work it keeps their CPU share, so per-message CPU is less noisy.
 set -euo pipefail
@@ -45,6 +48,13 @@ declare -A BIN=(
 ORDER=(sluice tungstenite fastwebsockets)
 
 OUT=$(mktemp -d /tmp/ws_compare.XXXXXX)
+SCHEME=ws SERVER_TLS=() LOAD_TLS=()
+if [[ "${TLS:-0}" == 1 ]]; then
+    # shellcheck source=scripts/lib/test_certs.sh
+    source scripts/lib/test_certs.sh
+    make_test_certs "$OUT" || exit 1
+    SCHEME=wss SERVER_TLS=(--tls-cert "$CERT" --tls-key "$KEY") LOAD_TLS=(--cacert "$CA")
+fi
 SERVER_PID=""
 cleanup() {
     if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi
@@ -54,7 +64,7 @@ trap cleanup EXIT
 # start_server NAME PORT: starts it, waits (at most 10 s) for "listening on".
 start_server() {
     local name=$1 port=$2 log=$OUT/server-$1-$2.log
-    "${NICE_CMD[@]}" "${BIN[$name]}" --addr "127.0.0.1:$port" >"$log" 2>&1 &
+    "${NICE_CMD[@]}" "${BIN[$name]}" --addr "127.0.0.1:$port" "${SERVER_TLS[@]}" >"$log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 100); do
         if grep -q "listening on" "$log"; then return 0; fi
@@ -83,7 +93,7 @@ for case in $CASES; do
         for name in "${ORDER[@]}"; do
             port=$((port + 1))
             start_server "$name" "$port"
-            line=$("${NICE_CMD[@]}" timeout 120 "$R/ws_load" --url "ws://127.0.0.1:$port/" --conns "$conns" \
+            line=$("${NICE_CMD[@]}" timeout 120 "$R/ws_load" --url "$SCHEME://127.0.0.1:$port/" "${LOAD_TLS[@]}" --conns "$conns" \
                 --size "$size" --warmup "$WARMUP" --duration "$DURATION" --threads "$THREADS" \
                 --pid "$SERVER_PID" --label "$name" | tee "$OUT/run-$name-$size-$round.txt" |
                 grep '^RESULT')
@@ -131,8 +141,10 @@ END {
             cpu[s] = median(c SUBSEP s SUBSEP "cpu")
             printf "%-16s %-15s %12.2f %-17s %10.0f %9.1f %9.1f %7.0f%% %7.0f%%\n", c, s, cpu[s], all[c SUBSEP s], median(c SUBSEP s SUBSEP "rate"), median(c SUBSEP s SUBSEP "p50"), median(c SUBSEP s SUBSEP "p99"), 100 * median(c SUBSEP s SUBSEP "sutil"), 100 * median(c SUBSEP s SUBSEP "cutil")
         }
-        if (cpu["fastwebsockets"] > 0 && cpu["tungstenite"] > 0)
-            printf "%-16s sluice server CPU/msg = %.2f x fastwebsockets, %.2f x tokio-tungstenite\n", c, cpu["sluice"] / cpu["fastwebsockets"], cpu["sluice"] / cpu["tungstenite"]
+        if (cpu["fastwebsockets"] > 0 && cpu["tungstenite"] > 0) {
+            best = (cpu["fastwebsockets"] < cpu["tungstenite"]) ? cpu["fastwebsockets"] : cpu["tungstenite"]
+            printf "%-16s sluice server CPU/msg = %.2f x fastwebsockets, %.2f x tokio-tungstenite, %.2f x the best peer\n", c, cpu["sluice"] / cpu["fastwebsockets"], cpu["sluice"] / cpu["tungstenite"], cpu["sluice"] / best
+        }
         delete cpu
     }
 }' "$RESULTS"

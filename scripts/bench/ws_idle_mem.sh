@@ -38,6 +38,15 @@ declare -A BIN=(
 )
 ORDER=(sluice tungstenite fastwebsockets)
 OUT=$(mktemp -d /tmp/ws_idle_mem.XXXXXX)
+# TLS=1: idle wss:// connections (servers with --tls-cert/--tls-key sharing one rustls config,
+# ws_load with --cacert; throwaway certificates from scripts/lib/test_certs.sh).
+SCHEME=ws SERVER_TLS=() LOAD_TLS=()
+if [[ "${TLS:-0}" == 1 ]]; then
+    # shellcheck source=scripts/lib/test_certs.sh
+    source scripts/lib/test_certs.sh
+    make_test_certs "$OUT" || exit 1
+    SCHEME=wss SERVER_TLS=(--tls-cert "$CERT" --tls-key "$KEY") LOAD_TLS=(--cacert "$CA")
+fi
 SERVER_PID=""
 cleanup() {
     if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi
@@ -52,14 +61,14 @@ for round in $(seq "$ROUNDS"); do
     for name in "${ORDER[@]}"; do
         port=$((port + 1))
         log=$OUT/server-$name-$port.log
-        "${BIN[$name]}" --addr "127.0.0.1:$port" >"$log" 2>&1 &
+        "${BIN[$name]}" --addr "127.0.0.1:$port" "${SERVER_TLS[@]}" >"$log" 2>&1 &
         SERVER_PID=$!
         for _ in $(seq 100); do
             grep -q "listening on" "$log" && break
             sleep 0.1
         done
         grep -q "listening on" "$log" || { echo "server $name did not start" >&2; cat "$log" >&2; exit 1; }
-        timeout 300 "$R/ws_load" --url "ws://127.0.0.1:$port/" --idle "$IDLE" --idle-base "$BASE" \
+        timeout 300 "$R/ws_load" --url "$SCHEME://127.0.0.1:$port/" "${LOAD_TLS[@]}" --idle "$IDLE" --idle-base "$BASE" \
             --pid "$SERVER_PID" --label "$name" | tee "$OUT/run-$name-$round.txt"
         grep '^RESULT' "$OUT/run-$name-$round.txt" | sed "s/\$/ round=$round/" >>"$RESULTS"
         kill "$SERVER_PID" 2>/dev/null || true

@@ -70,33 +70,9 @@ elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv
 
 # ---------------------------------------------------------------- certificates
 KEY_TYPE=${KEY_TYPE:-ec}
-case $KEY_TYPE in
-  ec) NEWKEY=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1) KU=digitalSignature ;;
-  rsa) NEWKEY=(-newkey rsa:2048) KU=digitalSignature,keyEncipherment ;;
-  *) echo "tls_h2_ci: KEY_TYPE must be ec or rsa" >&2; exit 2 ;;
-esac
-CA=$TMP/ca.pem CERT=$TMP/server.pem KEY=$TMP/server.key
-cat >"$TMP/server.ext" <<EOF
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,$KU
-extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,DNS:localhost
-subjectKeyIdentifier=hash
-authorityKeyIdentifier=keyid,issuer
-EOF
-if ! {
-  openssl req -x509 "${NEWKEY[@]}" -nodes -days 2 -sha256 -subj "/CN=sluice throwaway test CA $RUN" \
-    -keyout "$TMP/ca.key" -out "$CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
-  openssl req -new "${NEWKEY[@]}" -nodes -subj "/CN=localhost" -keyout "$KEY" -out "$TMP/server.csr" &&
-  openssl x509 -req -in "$TMP/server.csr" -CA "$CA" -CAkey "$TMP/ca.key" -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
-    -days 2 -sha256 -extfile "$TMP/server.ext" -out "$CERT" &&
-  openssl verify -CAfile "$CA" "$CERT"
-} >"$TMP/openssl.log" 2>&1; then
-  cat "$TMP/openssl.log" >&2
-  echo "tls_h2_ci: cannot make the test certificates" >&2
-  exit 1
-fi
+# shellcheck source=scripts/lib/test_certs.sh
+source scripts/lib/test_certs.sh  # (the script runs from the repository root)
+make_test_certs "$TMP" "$KEY_TYPE" || exit 1
 echo "tls_h2_ci: $KEY_TYPE certificate for 127.0.0.1/localhost in $TMP (run $RUN)"
 
 # ---------------------------------------------------------------- hubs
