@@ -25,6 +25,7 @@ use futures_util::{SinkExt, StreamExt};
 use sluice_http::ServerTls;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// TLS handshake timeout (`--tls-cert`), as in `ws_echo_server`.
@@ -50,32 +51,42 @@ async fn serve(addr: String, tls: Option<Arc<ServerTls>>) -> std::io::Result<()>
         let _ = tcp.set_nodelay(true);
         match &tls {
             None => {
-                tokio::spawn(echo(tcp, config));
+                tokio::spawn(async move {
+                    let Ok(mut ws) =
+                        tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await
+                    else {
+                        return;
+                    };
+                    echo(&mut ws).await;
+                });
             }
             Some(tls) => {
                 let tls = Arc::clone(tls);
                 tokio::spawn(async move {
-                    // Boxed, as in ws_echo_server: the TLS handshake's state does not stay
-                    // in the task.
-                    let Ok(stream) = Box::pin(tls.accept(tcp, TLS_HANDSHAKE_TIMEOUT)).await else {
+                    // Both handshakes in one boxed future that hands out only the socket, as in
+                    // ws_echo_server: no copy of the ~1.2 KB `TlsStream` stays in the task.
+                    let handshakes = Box::pin(async move {
+                        let stream = tls.accept(tcp, TLS_HANDSHAKE_TIMEOUT).await.ok()?;
+                        tokio_tungstenite::accept_async_with_config(stream, Some(config))
+                            .await
+                            .ok()
+                    });
+                    let Some(mut ws) = handshakes.await else {
                         return;
                     };
-                    drop(tls);
-                    echo(stream, config).await;
+                    echo(&mut ws).await;
                 });
             }
         }
     }
 }
 
-/// tokio-tungstenite's handshake on `io`, then echoes data messages until the end.
-async fn echo<S>(io: S, config: WebSocketConfig)
+/// Echoes data messages until the end. By reference: the socket stays where the task
+/// put it (no second copy in the task).
+async fn echo<S>(ws: &mut WebSocketStream<S>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(io, Some(config)).await else {
-        return;
-    };
     while let Some(Ok(msg)) = ws.next().await {
         if msg.is_binary() || msg.is_text() {
             if ws.send(msg).await.is_err() {

@@ -120,37 +120,45 @@ async fn serve(
                 let args = Box::new((tcp, config.clone()));
                 tokio::spawn(async move {
                     let (tcp, config) = *args;
-                    echo(tcp, config, commands).await;
+                    let Ok(mut socket) = ws::accept(tcp, config).await else {
+                        return;
+                    };
+                    echo(&mut socket, commands).await;
                 });
             }
             Some(tls) => {
                 let args = Box::new((tcp, config.clone(), Arc::clone(tls)));
                 tokio::spawn(async move {
-                    let (tcp, config, tls) = *args;
-                    // Boxed: the handshake's state would otherwise stay in the task.
-                    let Ok(stream) = Box::pin(tls.accept(tcp, TLS_HANDSHAKE_TIMEOUT)).await else {
+                    // Both handshakes in one boxed future that hands out only the socket: a
+                    // `TlsStream` is ~1.2 KB, and every async layer it passes through by value
+                    // (our future, `ws::accept`'s, `accept_with`'s) would keep a copy of it
+                    // in the task for the connection's whole life (6.0 KB instead of 2.1 KB).
+                    let handshakes = Box::pin(async move {
+                        let (tcp, config, tls) = *args;
+                        let stream = tls.accept(tcp, TLS_HANDSHAKE_TIMEOUT).await.ok()?;
+                        ws::accept(stream, config).await.ok()
+                    });
+                    let Some(mut socket) = handshakes.await else {
                         return;
                     };
-                    drop(tls);
-                    echo(stream, config, commands).await;
+                    echo(&mut socket, commands).await;
                 });
             }
         }
     }
 }
 
-/// WebSocket handshake on `io`, then echoes every message until the connection ends.
-async fn echo<S>(io: S, config: WsConfig, commands: bool)
+/// Echoes every message until the connection ends. By reference: the socket stays
+/// where the task put it (moving it into this future would keep a second copy in the
+/// task).
+async fn echo<S>(socket: &mut WebSocket<S>, commands: bool)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let Ok(mut socket) = ws::accept(io, config).await else {
-        return;
-    };
     while let Some(Ok(msg)) = socket.recv().await {
         if commands
             && let Message::Text(t) = &msg
-            && let Some(res) = command(&mut socket, t.as_str()).await
+            && let Some(res) = command(socket, t.as_str()).await
         {
             if res.is_err() {
                 break;
