@@ -74,6 +74,9 @@ enum State {
 pub(crate) struct BodyDecoder {
     state: State,
     max_trailer_bytes: usize,
+    /// Chunk-extension bytes seen so far (whatever follows the size digits on a chunk-size
+    /// line): the server counts them against the body limit.
+    ext_bytes: u64,
 }
 
 impl BodyDecoder {
@@ -88,6 +91,22 @@ impl BodyDecoder {
         BodyDecoder {
             state,
             max_trailer_bytes,
+            ext_bytes: 0,
+        }
+    }
+
+    /// Chunk-extension bytes decoded so far (0 for other framings).
+    pub(crate) fn extension_bytes(&self) -> u64 {
+        self.ext_bytes
+    }
+
+    /// Body bytes the peer has announced and not yet sent: what is left of a `Content-Length`
+    /// body or of the current chunk (`None` between chunks and for other framings). A server
+    /// refuses a body at once when this alone exceeds its limit.
+    pub(crate) fn announced_remaining(&self) -> Option<u64> {
+        match self.state {
+            State::Length(n) | State::ChunkData(n) => Some(n),
+            _ => None,
         }
     }
 
@@ -134,6 +153,8 @@ impl BodyDecoder {
                 }
                 State::ChunkSize => match parse_chunk_line(buf)? {
                     Some((consumed, size)) => {
+                        let digits = buf.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+                        self.ext_bytes += (consumed - 2 - digits) as u64;
                         let _ = buf.split_to(consumed);
                         self.state = if size == 0 {
                             State::Trailers
@@ -305,6 +326,26 @@ mod tests {
             // Leftover is whatever was read past the end; the rest was never fed.
             assert!(b"NEXT".starts_with(&rest));
         }
+    }
+
+    #[test]
+    fn extension_bytes_and_announced_sizes() {
+        let mut dec = BodyDecoder::new(Framing::Chunked, 8192);
+        let mut buf = BytesMut::from(&b"2;a=b;c\r\nxy\r\nFFFFFFFFFFFFFFFF;e\r\nz"[..]);
+        assert_eq!(
+            dec.decode(&mut buf, false),
+            Ok(Step::Data(Bytes::from_static(b"xy")))
+        );
+        assert_eq!(dec.extension_bytes(), 6);
+        assert_eq!(dec.announced_remaining(), None);
+        assert_eq!(
+            dec.decode(&mut buf, false),
+            Ok(Step::Data(Bytes::from_static(b"z")))
+        );
+        assert_eq!(dec.extension_bytes(), 8);
+        assert_eq!(dec.announced_remaining(), Some(u64::MAX - 1));
+        let dec = BodyDecoder::new(Framing::Length(7), 8192);
+        assert_eq!(dec.announced_remaining(), Some(7));
     }
 
     #[test]

@@ -341,6 +341,7 @@ pub(crate) fn parse_request(
     if hosts > 1 || (hosts == 0 && version == Version::Http11) {
         return Err(HeadError::Malformed("missing or repeated Host"));
     }
+    check_host(&headers)?;
     let framing = request_framing(&headers, version)?;
     let expect_continue = match headers.get(b"expect") {
         None => false,
@@ -386,6 +387,7 @@ pub(crate) fn from_h2(
             Bytes::copy_from_slice(value.as_bytes()),
         );
     }
+    check_host(&headers)?;
     let target = parts
         .uri
         .path_and_query()
@@ -420,6 +422,22 @@ pub(crate) fn from_h2(
         expect_continue: false,
         protocol,
     })
+}
+
+/// A `Host` field, when present, must be a valid `uri-host [":" port]` (RFC 9112 §3.2: 400
+/// otherwise); an HTTP/2 request carries its `:authority` here.
+fn check_host(headers: &Headers) -> Result<(), HeadError> {
+    match headers.get(b"host") {
+        Some(v)
+            if std::str::from_utf8(v)
+                .ok()
+                .and_then(crate::host::parse_host)
+                .is_none() =>
+        {
+            Err(HeadError::Malformed("invalid Host"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Request body framing per RFC 9112 §6.1–6.3.
@@ -604,6 +622,12 @@ mod tests {
             ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
             ("GET / HTTP/1.1\r\n\r\n", 400),
             ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+            // RFC 9112 §3.2: an invalid Host value is a 400.
+            ("GET / HTTP/1.1\r\nHost:\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: h:99999\r\n\r\n", 400),
+            ("GET / HTTP/1.0\r\nHost: u@h\r\n\r\n", 400),
             ("GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", 400),
             ("GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
             ("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400),

@@ -69,6 +69,7 @@ mod connector;
 pub mod h2;
 mod head;
 mod headers;
+mod host;
 mod request;
 mod response;
 mod server;
@@ -85,6 +86,7 @@ pub use connector::{Connector, DefaultConnector, H2Pool, TcpConnector, connect};
 pub use h2::{H2Config, H2Stream, serve_h2};
 pub use head::{HeadError, MAX_HEADERS_CAP, RequestHead, Version};
 pub use headers::{Headers, InvalidHeader};
+pub use host::{HostPort, parse_host};
 pub use request::{Request, ResponseWriter};
 pub use response::{Body, BodyStream, Response};
 pub use server::{

@@ -44,6 +44,10 @@ pub struct ServerConfig {
     pub keep_alive_timeout: Duration,
     /// Time allowed for each read while receiving a request body. Default 30 s.
     pub body_read_timeout: Duration,
+    /// Time allowed for a whole request body, from the handler's first read of it to its end:
+    /// a body trickled in a byte at a time passes every per-read timeout, not this. Default
+    /// 60 s (a 1 MiB body then needs about 17 KiB/s). Exceeded: [`BodyError::Timeout`] (408).
+    pub body_total_timeout: Duration,
     /// Time allowed for each write (and flush) of a response. A client that stops reading is
     /// dropped after it. Default 30 s.
     pub write_timeout: Duration,
@@ -83,6 +87,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(60),
             body_read_timeout: Duration::from_secs(30),
+            body_total_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             max_drain: 64 * 1024,
             linger_timeout: Duration::from_secs(1),
@@ -103,6 +108,7 @@ const LINGER_MAX_BYTES: usize = 256 * 1024;
 struct Limits {
     max_head: usize,
     body_timeout: Duration,
+    body_total: Duration,
     write_timeout: Duration,
     max_drain: u64,
     linger: Duration,
@@ -114,6 +120,7 @@ impl Limits {
         Limits {
             max_head: c.max_head_size,
             body_timeout: c.body_read_timeout,
+            body_total: c.body_total_timeout,
             write_timeout: c.write_timeout,
             max_drain: c.max_drain,
             linger: c.linger_timeout,
@@ -137,7 +144,8 @@ pub enum BodyError {
     /// The body framing is broken (bad chunk, early end) → 400.
     #[error(transparent)]
     Framing(#[from] FramingError),
-    /// No body bytes arrived within the body read timeout → 408.
+    /// No body bytes arrived within the body read timeout, or the whole body not within the
+    /// body total timeout → 408.
     #[error("request body not received in time")]
     Timeout,
     /// Reading failed (the client is most likely gone) → 400 if anyone is listening.
@@ -248,6 +256,8 @@ pub(crate) struct H1<S> {
     body_seen: u64,
     body_failed: bool,
     continue_sent: bool,
+    /// When the whole body must have arrived (set at the first body read).
+    body_deadline: Option<Instant>,
     limits: Limits,
 }
 
@@ -289,15 +299,7 @@ where
         if self.decoder.is_done() {
             return Ok(None);
         }
-        if let Some(rem) = self.decoder.remaining_length() {
-            let size = self.body_seen + rem;
-            if size > self.body_limit {
-                return Err(BodyError::TooLarge {
-                    size,
-                    max: self.body_limit,
-                });
-            }
-        }
+        self.check_size()?;
         if self.head.expects_continue() && !self.continue_sent {
             self.continue_sent = true;
             let w = async {
@@ -320,17 +322,13 @@ where
             }
         }
         loop {
-            match self.decoder.decode(&mut self.conn.buf, self.conn.eof)? {
-                Step::Data(d) => {
-                    self.body_seen += d.len() as u64;
-                    if self.body_seen > self.body_limit {
-                        return Err(BodyError::TooLarge {
-                            size: self.body_seen,
-                            max: self.body_limit,
-                        });
-                    }
-                    return Ok(Some(d));
-                }
+            let step = self.decoder.decode(&mut self.conn.buf, self.conn.eof)?;
+            if let Step::Data(d) = &step {
+                self.body_seen += d.len() as u64;
+            }
+            self.check_size()?;
+            match step {
+                Step::Data(d) => return Ok(Some(d)),
                 Step::End => return Ok(None),
                 Step::NeedMore => {
                     self.read_body_bytes(8 * 1024).await?;
@@ -339,9 +337,31 @@ where
         }
     }
 
+    /// The body limit counts the data received, the data announced and not yet received (a
+    /// `Content-Length`, or the size of the current chunk: a chunk of `FFFFFFFFFFFFFFFF` bytes
+    /// is refused on its size line, not after the read timeout), and chunk-extension bytes
+    /// (which carry no data but cost reading).
+    fn check_size(&self) -> Result<(), BodyError> {
+        let size = self
+            .body_seen
+            .saturating_add(self.decoder.announced_remaining().unwrap_or(0))
+            .saturating_add(self.decoder.extension_bytes());
+        if size > self.body_limit {
+            return Err(BodyError::TooLarge {
+                size,
+                max: self.body_limit,
+            });
+        }
+        Ok(())
+    }
+
     async fn read_body_bytes(&mut self, want: usize) -> Result<(), BodyError> {
         let want = want.clamp(1024, 64 * 1024);
-        match timeout(self.limits.body_timeout, self.conn.read_more(want)).await {
+        let total = *self
+            .body_deadline
+            .get_or_insert_with(|| Instant::now() + self.limits.body_total);
+        let deadline = total.min(Instant::now() + self.limits.body_timeout);
+        match timeout_at(deadline, self.conn.read_more(want)).await {
             Ok(r) => r.map(drop).map_err(BodyError::Io),
             Err(_) => Err(BodyError::Timeout),
         }
@@ -714,6 +734,9 @@ async fn read_head<S: AsyncRead + Unpin>(
 ) -> Result<HeadRead, ServeError> {
     let mut scanned = 0;
     let mut deadline: Option<Instant> = None;
+    // Fixed when the wait starts: empty lines before a request line (RFC 9112 §2.2) are
+    // skipped but do not restart it, so `\r\n` every few seconds cannot hold a connection.
+    let idle_deadline = Instant::now() + cfg.keep_alive_timeout;
     loop {
         head::skip_leading_empty_lines(&mut conn.buf);
         if !conn.buf.is_empty() {
@@ -751,7 +774,7 @@ async fn read_head<S: AsyncRead + Unpin>(
             .max(conn.buf.len().min(room));
         if conn.buf.is_empty() && deadline.is_none() {
             // Waiting for the next request: no read buffer is held meanwhile.
-            match timeout(cfg.keep_alive_timeout, conn.read_waiting()).await {
+            match timeout_at(idle_deadline, conn.read_waiting()).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => return Ok(HeadRead::Idle),
@@ -948,6 +971,7 @@ where
             body_seen: 0,
             body_failed: false,
             continue_sent: false,
+            body_deadline: None,
             limits,
         };
         let reply = handler.handle(Request(Kind::H1(req))).await;

@@ -201,6 +201,11 @@ async fn malformed_requests_get_status_and_close() {
         ("bad method char", b"G@T / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
         ("missing host", b"GET / HTTP/1.1\r\n\r\n", 400),
         ("two hosts", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        // RFC 9112 §3.2: an invalid Host value is a 400.
+        ("empty host", b"GET / HTTP/1.1\r\nHost: \r\n\r\n", 400),
+        ("host with a space", b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+        ("unclosed IPv6 host", b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
+        ("host port out of range", b"GET / HTTP/1.1\r\nHost: h:99999\r\n\r\n", 400),
         ("space before colon", b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
         ("obs-fold", b"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n 2\r\n\r\n", 400),
         ("header too large", big_field.as_bytes(), 431),
@@ -240,6 +245,96 @@ async fn chunked_body_over_limit_is_413() {
     input.extend_from_slice(b"0\r\n\r\n");
     let resp = exchange(test_config(), &input).await;
     assert_eq!(status_of(&resp), 413, "{resp}");
+}
+
+/// A chunk announcing more than the body limit is refused on its size line (413 at once), not
+/// after the body read timeout.
+#[tokio::test]
+async fn oversized_chunk_size_is_refused_at_once() {
+    let started = std::time::Instant::now();
+    let mut cfg = test_config();
+    cfg.body_read_timeout = Duration::from_secs(30);
+    let resp = exchange(
+        cfg,
+        b"POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\nab",
+    )
+    .await;
+    assert_eq!(status_of(&resp), 413, "{resp}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+/// Chunk extensions count against the body limit: 1-byte chunks each carrying a 1,000-byte
+/// extension are refused once the extensions pass the (64-byte) limit.
+#[tokio::test]
+async fn chunk_extensions_count_against_the_body_limit() {
+    let mut input =
+        b"POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..50 {
+        input.extend_from_slice(format!("1;{}\r\na\r\n", "x".repeat(1000)).as_bytes());
+    }
+    input.extend_from_slice(b"0\r\n\r\n");
+    let resp = exchange(test_config(), &input).await;
+    assert_eq!(status_of(&resp), 413, "{resp}");
+}
+
+/// A body trickled a byte at a time passes every per-read timeout but not the whole-body one.
+#[tokio::test]
+async fn trickled_body_hits_the_total_body_timeout() {
+    let mut cfg = test_config();
+    cfg.body_read_timeout = Duration::from_millis(500);
+    cfg.body_total_timeout = Duration::from_millis(400);
+    let (mut c, _st, task) = duplex_server(cfg);
+    c.write_all(b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 40\r\n\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let trickle = async {
+        for _ in 0..40 {
+            if c.write_all(b"x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let _ = timeout(Duration::from_millis(1000), trickle).await;
+    let mut out = Vec::new();
+    timeout(Duration::from_secs(5), c.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let resp = String::from_utf8_lossy(&out);
+    assert_eq!(status_of(&resp), 408, "{resp}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    task.await.unwrap();
+}
+
+/// Empty lines before a request line are skipped (RFC 9112 §2.2) but do not restart the idle
+/// timer: `\r\n` every 40 ms cannot hold a connection with a 200 ms keep-alive timeout.
+#[tokio::test]
+async fn empty_lines_do_not_reset_the_idle_timer() {
+    let mut cfg = test_config();
+    cfg.keep_alive_timeout = Duration::from_millis(200);
+    let (mut c, _st, task) = duplex_server(cfg);
+    let started = std::time::Instant::now();
+    let mut closed_at = None;
+    for _ in 0..50 {
+        if c.write_all(b"\r\n").await.is_err() {
+            closed_at = Some(started.elapsed());
+            break;
+        }
+        let mut b = [0u8; 16];
+        match timeout(Duration::from_millis(40), c.read(&mut b)).await {
+            Ok(Ok(0) | Err(_)) => {
+                closed_at = Some(started.elapsed());
+                break;
+            }
+            Ok(Ok(n)) => panic!("unexpected answer {:?}", &b[..n]),
+            Err(_) => {}
+        }
+    }
+    let closed_at = closed_at.expect("the idle connection must be closed");
+    assert!(closed_at < Duration::from_millis(1000), "{closed_at:?}");
+    task.await.unwrap();
 }
 
 #[tokio::test]

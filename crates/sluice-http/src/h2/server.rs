@@ -12,7 +12,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout, timeout_at};
 
 use super::stream::{H2Stream, h2_to_io};
 use crate::head::{self, RequestHead};
@@ -43,6 +43,9 @@ pub(crate) struct H2Request<S> {
     body_seen: u64,
     body_failed: bool,
     body_timeout: Duration,
+    /// The whole-body budget, and when it runs out (set at the first body read).
+    body_total: Duration,
+    body_deadline: Option<Instant>,
     write_timeout: Duration,
     wrap: fn(H2Stream) -> S,
 }
@@ -80,7 +83,11 @@ impl<S> H2Request<S> {
         if self.recv.is_end_stream() {
             return Ok(None);
         }
-        let data = match timeout(self.body_timeout, self.recv.data()).await {
+        let total = *self
+            .body_deadline
+            .get_or_insert_with(|| Instant::now() + self.body_total);
+        let deadline = total.min(Instant::now() + self.body_timeout);
+        let data = match timeout_at(deadline, self.recv.data()).await {
             Err(_) => return Err(BodyError::Timeout),
             Ok(None) => return Ok(None),
             Ok(Some(Err(e))) => return Err(BodyError::Io(h2_to_io(e))),
@@ -419,6 +426,8 @@ where
         body_seen: 0,
         body_failed: false,
         body_timeout: config.body_read_timeout,
+        body_total: config.body_total_timeout,
+        body_deadline: None,
         write_timeout: config.write_timeout,
         wrap: S::from,
     };
