@@ -143,4 +143,43 @@ impl Response {
     pub fn headers_mut(&mut self) -> &mut Headers {
         &mut self.headers
     }
+
+    /// The whole response as HTTP/1.1 bytes with a `Content-Length` and `Connection: close`:
+    /// for answering outside a connection loop (an error before any request could be read, a
+    /// refusal written straight to a socket). `None` for a streaming body.
+    #[must_use]
+    pub fn to_http1_closing(&self) -> Option<Vec<u8>> {
+        let body: &[u8] = match &self.body {
+            Body::Empty => b"",
+            Body::Full(b) => b,
+            Body::Stream(_) => return None,
+        };
+        let mut out = Vec::with_capacity(128 + body.len());
+        encode_status_line(self.status, &mut out);
+        for (n, v) in self.headers.iter() {
+            if n.eq_ignore_ascii_case(b"content-length")
+                || n.eq_ignore_ascii_case(b"transfer-encoding")
+                || n.eq_ignore_ascii_case(b"connection")
+            {
+                continue;
+            }
+            out.extend_from_slice(n);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+        out.extend_from_slice(b"connection: close\r\n\r\n");
+        out.extend_from_slice(body);
+        Some(out)
+    }
+}
+
+/// `HTTP/1.1 <code> <reason>\r\n`.
+pub(crate) fn encode_status_line(status: StatusCode, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_u16().to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
 }

@@ -18,7 +18,7 @@ use crate::body::{BodyDecoder, FramingError, Step, chunk_size_line};
 use crate::head::{self, HeadError, RequestHead, Version};
 use crate::headers::Headers;
 use crate::request::{Kind, Request};
-use crate::response::{Body, Response};
+use crate::response::{Body, Response, encode_status_line};
 use crate::status::{StatusCode, forbids_body};
 
 /// Limits and timeouts of the server side. Every buffer a client can grow is bounded here.
@@ -549,14 +549,6 @@ enum Plan {
     Stream { close_delimited: bool },
 }
 
-fn encode_status_line(status: StatusCode, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_u16().to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
 fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "write timed out")
 }
@@ -942,15 +934,9 @@ where
                 return Ok(());
             }
             Err(ServeError::BadRequest(e)) => {
-                let mut out = Vec::with_capacity(128);
-                let resp = Response::from_status(e.status());
-                encode_status_line(resp.status, &mut out);
-                resp.headers.encode(&mut out);
-                if let Body::Full(b) = &resp.body {
-                    out.extend_from_slice(format!("content-length: {}\r\n", b.len()).as_bytes());
-                    out.extend_from_slice(b"connection: close\r\n\r\n");
-                    out.extend_from_slice(b);
-                }
+                let out = Response::from_status(e.status())
+                    .to_http1_closing()
+                    .unwrap_or_default();
                 let w = async {
                     conn.io.write_all(&out).await?;
                     conn.io.flush().await

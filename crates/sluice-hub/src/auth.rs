@@ -1,13 +1,18 @@
-//! Access tokens: JWT (RFC 7519) signed with HS256, verified by the `jsonwebtoken` crate.
+//! Access tokens: JWT (RFC 7519) signed with HS256 (see [`crate::jwt`] for the codec).
 //!
-//! A token carries `exp` (unix seconds, required), `sub` (optional, logged), and the topic
+//! A token carries `exp` (unix seconds, required; the token is refused from that second on),
+//! `nbf` (optional; refused before it), `sub` (optional, logged), and the topic
 //! patterns it may `subscribe` to and `publish` to (`*` matches any run of characters, see
 //! [`pattern_matches`](crate::pattern_matches)). The hub takes it from
 //! `Authorization: Bearer <token>` or, for clients that cannot set headers (`EventSource`,
 //! browser `WebSocket`), from the `token` query parameter.
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ring::hmac;
 use serde::{Deserialize, Serialize};
+
+use crate::jwt;
 
 use crate::topic::pattern_matches;
 
@@ -15,9 +20,25 @@ use crate::topic::pattern_matches;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Claims {
-    /// Expiry, in seconds since the Unix epoch. Required; checked without leeway.
+    /// Expiry, in seconds since the Unix epoch. Required; checked without leeway: the token
+    /// is refused from this second on (RFC 7519 §4.1.4), and sessions opened with it end then.
+    #[serde(deserialize_with = "jwt::numeric_date")]
     pub exp: u64,
-    /// Who the token was issued to (logged, not checked).
+    /// Not before, in seconds since the Unix epoch: refused until then (RFC 7519 §4.1.5).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "jwt::opt_numeric_date"
+    )]
+    pub nbf: Option<u64>,
+    /// Issued at (informational, not checked).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "jwt::opt_numeric_date"
+    )]
+    pub iat: Option<u64>,
+    /// Who the token was issued to (logged with each session it opens, not checked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     /// Topic patterns the holder may subscribe to (WebSocket, SSE, long-poll).
@@ -34,10 +55,26 @@ impl Claims {
     pub fn new(exp: u64) -> Claims {
         Claims {
             exp,
+            nbf: None,
+            iat: None,
             sub: None,
             subscribe: Vec::new(),
             publish: Vec::new(),
         }
+    }
+
+    /// Sets `nbf`: not valid before `nbf` (unix seconds).
+    #[must_use]
+    pub fn not_before(mut self, nbf: u64) -> Claims {
+        self.nbf = Some(nbf);
+        self
+    }
+
+    /// Sets `iat`, the time of issue (unix seconds).
+    #[must_use]
+    pub fn issued_at(mut self, iat: u64) -> Claims {
+        self.iat = Some(iat);
+        self
     }
 
     /// Sets the subject.
@@ -88,9 +125,12 @@ pub enum TokenError {
     /// No token in the request.
     #[error("no access token (use Authorization: Bearer or ?token=)")]
     Missing,
-    /// The token has expired.
+    /// The token has expired (`exp` is now or past).
     #[error("access token expired")]
     Expired,
+    /// The token is not valid yet (`nbf` is in the future).
+    #[error("access token not valid yet (nbf)")]
+    NotYetValid,
     /// The token is malformed, not HS256, badly signed, or lacks `exp`.
     #[error("invalid access token: {0}")]
     Invalid(String),
@@ -99,8 +139,7 @@ pub enum TokenError {
 /// Verifies hub tokens with one HS256 secret.
 #[derive(Clone)]
 pub struct Verifier {
-    key: DecodingKey,
-    validation: Validation,
+    key: hmac::Key,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -109,32 +148,65 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
+/// When a session opened with `claims` must end: at its `exp` (never without
+/// authentication).
+pub(crate) fn session_deadline(claims: Option<&Claims>) -> Option<tokio::time::Instant> {
+    let exp = claims?.exp;
+    let left = (UNIX_EPOCH + std::time::Duration::from_secs(exp))
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    Some(tokio::time::Instant::now() + left)
+}
+
+/// Resolves at `deadline`; never without one.
+pub(crate) async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 impl Verifier {
     /// A verifier for tokens signed with `secret`.
     #[must_use]
     pub fn new(secret: &[u8]) -> Verifier {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp"]);
         Verifier {
-            key: DecodingKey::from_secret(secret),
-            validation,
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
         }
     }
 
-    /// Checks `token`'s signature, algorithm (HS256 only) and expiry, and returns its claims.
+    /// Checks `token`'s form, algorithm (HS256 only), signature and times, and returns its
+    /// claims.
     ///
     /// # Errors
-    /// [`TokenError::Expired`] or [`TokenError::Invalid`].
+    /// [`TokenError::Expired`], [`TokenError::NotYetValid`] or [`TokenError::Invalid`].
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        use jsonwebtoken::errors::ErrorKind;
-        match jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation) {
-            Ok(data) => Ok(data.claims),
-            Err(e) => Err(match e.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid(e.to_string()),
-            }),
+        self.verify_at(token, unix_now())
+    }
+
+    /// [`Verifier::verify`] at the time `now` (unix seconds): no leeway, `exp <= now` is
+    /// expired and `nbf > now` not yet valid.
+    ///
+    /// # Errors
+    /// As [`Verifier::verify`].
+    pub fn verify_at(&self, token: &str, now: u64) -> Result<Claims, TokenError> {
+        let payload = jwt::verify(&self.key, token)?;
+        let claims: Claims = serde_json::from_slice(&payload)
+            .map_err(|e| TokenError::Invalid(format!("bad claims: {e}")))?;
+        if claims.exp <= now {
+            return Err(TokenError::Expired);
         }
+        if claims.nbf.is_some_and(|nbf| nbf > now) {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(claims)
     }
 }
 
@@ -143,14 +215,10 @@ impl Verifier {
 ///
 /// # Errors
 /// [`TokenError::Invalid`] if the claims cannot be encoded (does not happen with these claim
-/// types, but the JWT library's signature allows it).
+/// types; kept so that the signature can stay when claims grow).
 pub fn mint_token(secret: &[u8], claims: &Claims) -> Result<String, TokenError> {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .map_err(|e| TokenError::Invalid(e.to_string()))
+    let json = serde_json::to_vec(claims).map_err(|e| TokenError::Invalid(e.to_string()))?;
+    Ok(jwt::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), &json))
 }
 
 /// The request's token: `Authorization: Bearer <t>` first, else the `token` query parameter
@@ -175,10 +243,7 @@ mod tests {
     use super::*;
 
     fn now() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
+        unix_now()
     }
 
     #[test]
@@ -206,21 +271,43 @@ mod tests {
         assert!(matches!(v.verify(&other), Err(TokenError::Invalid(_))));
         assert!(matches!(v.verify("garbage"), Err(TokenError::Invalid(_))));
         // No `exp`: refused.
-        let no_exp = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &serde_json::json!({"sub": "x", "subscribe": ["*"]}),
-            &EncodingKey::from_secret(b"s3cret"),
-        )
-        .unwrap();
+        let no_exp = jwt::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, b"s3cret"),
+            br#"{"sub":"x","subscribe":["*"]}"#,
+        );
         assert!(matches!(v.verify(&no_exp), Err(TokenError::Invalid(_))));
-        // Another algorithm with the same secret: refused (algorithm pinned to HS256).
-        let hs512 = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS512),
-            &Claims::new(now() + 60),
-            &EncodingKey::from_secret(b"s3cret"),
-        )
-        .unwrap();
-        assert!(matches!(v.verify(&hs512), Err(TokenError::Invalid(_))));
+    }
+
+    /// RFC 7519 §4.1.4: "the current date/time MUST be before the expiration date/time";
+    /// §4.1.5: "MUST be after or equal to the not-before date/time". No leeway.
+    #[test]
+    fn exp_and_nbf_edges() {
+        let v = Verifier::new(b"k");
+        let t = |c: &Claims| mint_token(b"k", c).unwrap();
+        assert_eq!(
+            v.verify_at(&t(&Claims::new(100)), 100),
+            Err(TokenError::Expired)
+        );
+        assert!(v.verify_at(&t(&Claims::new(100)), 99).is_ok());
+        let nbf = Claims::new(200).not_before(150);
+        assert_eq!(v.verify_at(&t(&nbf), 149), Err(TokenError::NotYetValid));
+        assert!(v.verify_at(&t(&nbf), 150).is_ok());
+        // NumericDate may be non-integer (RFC 7519 §2); negative is malformed.
+        let sign =
+            |json: &str| jwt::sign(&hmac::Key::new(hmac::HMAC_SHA256, b"k"), json.as_bytes());
+        assert_eq!(v.verify_at(&sign(r#"{"exp":100.9}"#), 99).unwrap().exp, 100);
+        assert_eq!(
+            v.verify_at(&sign(r#"{"exp":100.9}"#), 100),
+            Err(TokenError::Expired)
+        );
+        assert!(matches!(
+            v.verify_at(&sign(r#"{"exp":-1}"#), 0),
+            Err(TokenError::Invalid(_))
+        ));
+        assert!(matches!(
+            v.verify_at(&sign(r#"{"exp":"100"}"#), 0),
+            Err(TokenError::Invalid(_))
+        ));
     }
 
     #[test]

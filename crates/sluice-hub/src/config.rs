@@ -29,7 +29,10 @@ pub struct HubConfig {
     /// Largest event data, in bytes: a `POST /publish` body (413 beyond) or a WebSocket text
     /// message (closed with 1009 beyond). Default 64 KiB.
     pub max_message_size: usize,
-    /// Most open connections; one more is answered 503 and closed. Default 16,384.
+    /// Most open connections; one more is answered 503 and closed. Default 16,384. While
+    /// serving, the cap is also kept below what the process's file-descriptor limit
+    /// (`RLIMIT_NOFILE`) leaves room for, with a reserve, so that a client beyond it gets its
+    /// 503 instead of hanging in the accept queue.
     pub max_connections: usize,
     /// Most open connections from one IP address; one more is answered 429 and closed.
     /// Default `None` (no per-address cap: behind a reverse proxy every client has the
@@ -43,6 +46,17 @@ pub struct HubConfig {
     /// `*`. Same-origin requests (`Origin` matching `Host`) and requests without `Origin`
     /// (non-browser clients) are always allowed. Default: empty.
     pub allow_origins: Vec<String>,
+    /// Host names the hub answers to, besides loopback names (`localhost`, 127.0.0.0/8,
+    /// `[::1]`): the `Host` field (HTTP/2: `:authority`) without its port, compared
+    /// case-insensitively; `*` for any name. A request for another name gets 403 before any
+    /// route runs.
+    ///
+    /// Empty (default): any name — except while [`Hub::serve`](crate::Hub::serve) listens on a
+    /// loopback address without [`auth_secret`](Self::auth_secret), when only loopback names
+    /// are answered. That is the DNS-rebinding guard: a page on `http://evil.example:PORT`
+    /// whose name now resolves to 127.0.0.1 is same-origin as far as the browser can tell,
+    /// and would otherwise publish, subscribe and poll on a hub nobody exposed.
+    pub allow_hosts: Vec<String>,
     /// WebSocket: send a Ping after this long without receiving anything. Default 20 s.
     pub ws_ping_interval: Duration,
     /// WebSocket: drop a peer that sent nothing (not even a Pong) for this long. Default 60 s.
@@ -98,6 +112,7 @@ impl Default for HubConfig {
             max_connections_per_ip: None,
             auth_secret: None,
             allow_origins: Vec::new(),
+            allow_hosts: Vec::new(),
             ws_ping_interval: Duration::from_secs(20),
             ws_idle_timeout: Duration::from_secs(60),
             ws_write_buffer: 64 << 10,

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU8};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -108,6 +109,12 @@ pub(crate) struct Inner {
     topics: Mutex<HashMap<Arc<str>, TopicEntry>>,
     pub(crate) counters: Counters,
     pub(crate) shutdown: watch::Sender<bool>,
+    /// Set while serving on a loopback address without authentication: only loopback `Host`
+    /// names are answered (see [`HubConfig::allow_hosts`]).
+    pub(crate) loopback_guard: AtomicBool,
+    /// Which schemes the hub is served on ([`crate::origin::SERVED_HTTP`] | `SERVED_HTTPS`; 0:
+    /// routed by another server, scheme unknown).
+    pub(crate) schemes: AtomicU8,
 }
 
 /// A publish/subscribe hub: topics with retention logs, served over WebSocket, Server-Sent
@@ -156,6 +163,8 @@ impl Hub {
                 topics: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
                 shutdown: watch::Sender::new(false),
+                loopback_guard: AtomicBool::new(false),
+                schemes: AtomicU8::new(0),
             }),
         };
         // Within the topic cap unless it is 0, which then refuses every other topic.
@@ -254,6 +263,7 @@ impl Hub {
             refused_max_topics: c.refused_max_topics.load(Relaxed),
             auth_failures: c.auth_failures.load(Relaxed),
             origin_refusals: c.origin_refusals.load(Relaxed),
+            host_refusals: c.host_refusals.load(Relaxed),
             tls_failures: c.tls_failed.load(Relaxed),
             ws_h2: c.ws_h2.load(Relaxed),
             requests_h2: c.requests_h2.load(Relaxed),
@@ -392,6 +402,9 @@ impl Hub {
         if req.version() == sluice_http::Version::Http2 {
             self.inner.counters.requests_h2.fetch_add(1, Relaxed);
         }
+        if let Err(r) = self.check_host(&req) {
+            return req.respond(*r);
+        }
         if let Some(t) = path.strip_prefix("/publish/") {
             let t = t.to_owned();
             return Box::pin(self.publish_route(req, &t)).await;
@@ -439,43 +452,6 @@ impl Hub {
         req.respond(resp)
     }
 
-    /// The `Origin` to echo in CORS headers: allow-listed (exact or `*`) origins only.
-    pub(crate) fn cors_origin(&self, head: &RequestHead) -> Option<String> {
-        let origin = head.header("origin")?;
-        self.inner
-            .cfg
-            .allow_origins
-            .iter()
-            .any(|a| a == "*" || a == origin)
-            .then(|| origin.to_owned())
-    }
-
-    /// Whether a request from `origin` (for a server reached as `host`) may act: no `Origin`
-    /// (not a browser), same origin, or allow-listed.
-    pub(crate) fn origin_allowed(&self, origin: Option<&str>, host: Option<&str>) -> bool {
-        let Some(origin) = origin else { return true };
-        if self
-            .inner
-            .cfg
-            .allow_origins
-            .iter()
-            .any(|a| a == "*" || a == origin)
-        {
-            return true;
-        }
-        let authority = origin
-            .split_once("://")
-            .map(|(_, rest)| rest.trim_end_matches('/'));
-        let ok = match (authority, host) {
-            (Some(a), Some(h)) => !a.is_empty() && a.eq_ignore_ascii_case(h.trim()),
-            _ => false,
-        };
-        if !ok {
-            self.inner.counters.origin_refusals.fetch_add(1, Relaxed);
-        }
-        ok
-    }
-
     /// Checks the request's token for `action` on `topic`: `Ok(None)` when authentication is
     /// off, `Ok(Some(claims))` when granted, else the 401/403 response (with CORS headers for
     /// `cors`).
@@ -505,6 +481,18 @@ impl Hub {
                 .header("www-authenticate", challenge),
             )
         };
+        if head.headers().get_all(b"authorization").nth(1).is_some() {
+            self.inner.counters.auth_failures.fetch_add(1, Relaxed);
+            return Err(Box::new(
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "more than one Authorization field",
+                    cors,
+                )
+                .header("connection", "close"),
+            ));
+        }
         let token = token_from(head.header("authorization"), head.query_param("token"))
             .ok_or(TokenError::Missing)
             .map_err(refuse)?;
@@ -670,10 +658,6 @@ impl Hub {
             .header("retry-after", "1");
             return req.respond(r.header("connection", "close"));
         }
-        let state = match self.topic_state(topic) {
-            Ok(s) => s,
-            Err(e) => return req.respond(publish_error(&e, cors)),
-        };
         req.set_body_limit(self.inner.cfg.max_message_size as u64);
         let body = match req.body().await {
             Ok(b) => b,
@@ -686,6 +670,11 @@ impl Hub {
                 let r = error(e.status(), code, &e.to_string(), cors);
                 return req.respond(r);
             }
+        };
+        // The topic is created only for a body that arrived whole.
+        let state = match self.topic_state(topic) {
+            Ok(s) => s,
+            Err(e) => return req.respond(publish_error(&e, cors)),
         };
         match self.append(&state, &event_type, body) {
             Ok(c) => {
@@ -740,15 +729,42 @@ impl Hub {
             let key: Arc<str> = Arc::from(topic);
             return self.inner.lp.handle(&key, req).await;
         }
-        if let Err(r) = self.authorize(&req, topic, Action::Subscribe, cors) {
-            return req.respond(*r);
-        }
+        let claims = match self.authorize(&req, topic, Action::Subscribe, cors) {
+            Ok(c) => c,
+            Err(r) => return req.respond(*r),
+        };
+        // `timeout=0` is plain polling: it waits for nothing, so it must not leave a topic
+        // behind (a burst of such polls on made-up names would fill the topic table).
+        let waits = sluice_longpoll::Request::parse_query(req.query().unwrap_or(""))
+            .map_or(true, |q| q.timeout != Some(std::time::Duration::ZERO));
         let state = match self.subscriber_topic(topic, cors) {
             Ok(s) => s,
             Err(r) => return req.respond(*r),
         };
+        let sub = claims.as_ref().and_then(|c| c.sub.as_deref());
+        tracing::trace!(topic, sub, "poll");
         let _gauge = GaugeGuard::new(self.inner.counters.gauge(Transport::Poll));
-        self.inner.lp.handle(&state.name, req).await
+        let reply = self.inner.lp.handle(&state.name, req).await;
+        if !waits {
+            self.discard_if_unused(state);
+        }
+        reply
+    }
+
+    /// Removes `state`'s topic if it was created for nothing: never published to, and held by
+    /// nobody but the caller (who hands its hold in).
+    fn discard_if_unused(&self, state: Arc<TopicState>) {
+        let mut topics = self.topics();
+        let unused = &*state.name != SYS_METRICS_TOPIC
+            && Arc::strong_count(&state) == 2
+            && self.inner.lp.head(&state.name).is_none_or(|h| h.seq() == 0);
+        if unused && topics.remove(&state.name).is_some() {
+            self.inner.lp.remove_topic(&state.name);
+            tracing::debug!(
+                topic = &*state.name,
+                "topic of a non-waiting request removed"
+            );
+        }
     }
 }
 

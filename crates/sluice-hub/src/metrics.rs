@@ -27,6 +27,7 @@ pub(crate) struct Counters {
     pub(crate) refused_max_topics: AtomicU64,
     pub(crate) auth_failures: AtomicU64,
     pub(crate) origin_refusals: AtomicU64,
+    pub(crate) host_refusals: AtomicU64,
     pub(crate) tls_failed: AtomicU64,
     pub(crate) ws_h2: AtomicU64,
     pub(crate) requests_h2: AtomicU64,
@@ -92,6 +93,8 @@ pub struct MetricsSnapshot {
     pub auth_failures: u64,
     /// Cross-origin requests refused (403).
     pub origin_refusals: u64,
+    /// Requests refused for their `Host` name (403; the DNS-rebinding guard).
+    pub host_refusals: u64,
     /// TLS handshakes that failed (plain HTTP on the TLS port included).
     pub tls_failures: u64,
     /// WebSocket sessions opened over HTTP/2 (RFC 8441 extended CONNECT).
@@ -169,6 +172,7 @@ impl MetricsSnapshot {
                 ("{reason=\"max_topics\"}", self.refused_max_topics),
                 ("{reason=\"auth\"}", self.auth_failures),
                 ("{reason=\"origin\"}", self.origin_refusals),
+                ("{reason=\"host\"}", self.host_refusals),
             ],
         );
         metric(

@@ -17,10 +17,58 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::hub::{Hub, SYS_METRICS_TOPIC};
+use crate::origin::{SERVED_HTTP, SERVED_HTTPS};
 
 /// Connections being refused (answered 503/429) at once; beyond this, extra connections are
-/// closed without an answer.
+/// closed without an answer. Lower when the file-descriptor limit is low (see [`fd_budget`]).
 const MAX_REFUSING: usize = 256;
+
+/// How often, at most, a failing `accept` is logged (the failures in between are counted in
+/// the next line).
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The connection limits a process can actually honour.
+#[derive(Clone, Copy, Debug)]
+struct Caps {
+    /// Most connections served at once.
+    connections: usize,
+    /// Most connections being refused at once.
+    refusing: usize,
+}
+
+/// The caps within `max_connections` that the file-descriptor limit leaves room for: the
+/// soft `RLIMIT_NOFILE`, minus the descriptors already open, minus a reserve (an eighth of the
+/// limit, at least 32) for refusals, log files and the like. Half the reserve may be spent on
+/// connections being refused, each of which holds a descriptor while it gets its 503.
+fn fd_budget(max_connections: usize) -> Caps {
+    let Some((limit, open)) = fd_limit_and_open() else {
+        return Caps {
+            connections: max_connections,
+            refusing: MAX_REFUSING,
+        };
+    };
+    let reserve = (limit / 8).max(32);
+    let room = limit.saturating_sub(open).saturating_sub(reserve).max(1);
+    Caps {
+        connections: max_connections.min(room),
+        refusing: MAX_REFUSING.min(reserve / 2).max(1),
+    }
+}
+
+/// The soft file-descriptor limit and how many are open now.
+#[cfg(unix)]
+fn fd_limit_and_open() -> Option<(usize, usize)> {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    // Linux (and anything else with /proc/self/fd); elsewhere assume a handful.
+    let open = std::fs::read_dir("/proc/self/fd").map_or(16, Iterator::count);
+    Some((limit, open))
+}
+
+#[cfg(not(unix))]
+fn fd_limit_and_open() -> Option<(usize, usize)> {
+    None
+}
 
 impl Hub {
     /// Serves the hub on `listener` until [`Hub::shutdown`] is called, then shuts down
@@ -57,13 +105,23 @@ impl Hub {
         let refusing = Arc::new(AtomicUsize::new(0));
         let mut conns = JoinSet::new();
         let mut system = JoinSet::new();
+        self.note_listener(&listener, tls.is_some());
+        let caps = fd_budget(self.inner.cfg.max_connections);
+        if caps.connections < self.inner.cfg.max_connections {
+            tracing::info!(
+                max_connections = caps.connections,
+                configured = self.inner.cfg.max_connections,
+                "connection cap lowered to fit the file-descriptor limit (ulimit -n)"
+            );
+        }
         system.spawn(system_task(self.clone()));
+        let mut accept_failures = AcceptLog::default();
         let result = loop {
             tokio::select! {
                 r = listener.accept() => match r {
-                    Ok((stream, peer)) => self.admit(stream, peer, tls.as_ref(), &ips, &refusing, &mut conns),
+                    Ok((stream, peer)) => self.admit(stream, peer, tls.as_ref(), caps, &ips, &refusing, &mut conns),
                     Err(e) if is_transient(&e) => {
-                        tracing::warn!(error = %e, "accept failed; retrying");
+                        accept_failures.failed(&e);
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                     Err(e) => break Err(e),
@@ -97,11 +155,24 @@ impl Hub {
         result
     }
 
+    /// Records what serving on `listener` means for the policies: the scheme (for the
+    /// same-origin check) and whether the loopback-only `Host` guard applies.
+    fn note_listener(&self, listener: &TcpListener, tls: bool) {
+        let bit = if tls { SERVED_HTTPS } else { SERVED_HTTP };
+        self.inner.schemes.fetch_or(bit, Relaxed);
+        let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
+        if loopback && self.inner.cfg.auth_secret.is_none() {
+            self.inner.loopback_guard.store(true, Relaxed);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn admit(
         &self,
         stream: TcpStream,
         peer: SocketAddr,
         tls: Option<&ServerTls>,
+        caps: Caps,
         ips: &Arc<Mutex<HashMap<IpAddr, usize>>>,
         refusing: &Arc<AtomicUsize>,
         conns: &mut JoinSet<()>,
@@ -111,13 +182,14 @@ impl Hub {
         if cfg.http.nodelay {
             let _ = stream.set_nodelay(true);
         }
-        if c.tcp.load(Relaxed) as usize >= cfg.max_connections {
+        if c.tcp.load(Relaxed) as usize >= caps.connections {
             c.refused_max_connections.fetch_add(1, Relaxed);
             tracing::debug!(%peer, "connection cap reached: 503");
             refuse(
                 stream,
                 tls,
                 StatusCode::SERVICE_UNAVAILABLE,
+                caps.refusing,
                 refusing,
                 conns,
             );
@@ -133,7 +205,14 @@ impl Hub {
                 drop(map);
                 c.refused_per_ip.fetch_add(1, Relaxed);
                 tracing::debug!(%peer, "per-IP connection cap reached: 429");
-                refuse(stream, tls, StatusCode::TOO_MANY_REQUESTS, refusing, conns);
+                refuse(
+                    stream,
+                    tls,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    caps.refusing,
+                    refusing,
+                    conns,
+                );
                 return;
             }
             *n += 1;
@@ -262,17 +341,22 @@ async fn serve_one(hub: Hub, stream: TcpStream, peer: SocketAddr, tls: Option<Se
 }
 
 /// Answers one request on a connection over a cap with `status` and closes it; bounded by
-/// [`MAX_REFUSING`] and short timeouts.
+/// [`MAX_REFUSING`] (lower with few descriptors) and short timeouts. Beyond that bound a
+/// plain connection gets the same answer at once, without a task or a wait (see
+/// [`refuse_now`]); a TLS one, which cannot be answered before its handshake, is closed.
 fn refuse(
     stream: TcpStream,
     tls: Option<&ServerTls>,
     status: StatusCode,
+    max_refusing: usize,
     refusing: &Arc<AtomicUsize>,
     conns: &mut JoinSet<()>,
 ) {
-    if refusing.fetch_add(1, Relaxed) >= MAX_REFUSING {
+    if refusing.fetch_add(1, Relaxed) >= max_refusing {
         refusing.fetch_sub(1, Relaxed);
-        drop(stream);
+        if tls.is_none() {
+            refuse_now(stream, status);
+        }
         return;
     }
     let refusing = Arc::clone(refusing);
@@ -293,20 +377,68 @@ fn refuse(
         cfg.keep_alive_timeout = Duration::from_secs(2);
         cfg.write_timeout = Duration::from_secs(2);
         cfg.linger_timeout = Duration::from_millis(200);
-        let handler = move |req: Request<ServerStream>| async move {
-            let msg = if status == StatusCode::SERVICE_UNAVAILABLE {
-                "too many connections"
-            } else {
-                "too many connections from this address"
-            };
-            let r = crate::hub::error(status, "busy", msg, None)
-                .header("retry-after", "1")
-                .header("connection", "close");
-            req.respond(r)
-        };
+        let handler = move |req: Request<ServerStream>| async move { req.respond(busy(status)) };
         let _ = http::serve_stream(stream, &cfg, &handler).await;
         refusing.fetch_sub(1, Relaxed);
     });
+}
+
+/// The answer of a connection over a cap.
+fn busy(status: StatusCode) -> sluice_http::Response {
+    let msg = if status == StatusCode::SERVICE_UNAVAILABLE {
+        "too many connections"
+    } else {
+        "too many connections from this address"
+    };
+    crate::hub::error(status, "busy", msg, None)
+        .header("retry-after", "1")
+        .header("connection", "close")
+}
+
+/// Answers a plain connection with [`busy`] in one non-blocking write, without reading its
+/// request, and closes it: what has already arrived is read first, so that the close sends a
+/// FIN rather than a reset that could destroy the answer. Holds no descriptor after it returns.
+fn refuse_now(stream: TcpStream, status: StatusCode) {
+    let mut scratch = [0u8; 4096];
+    for _ in 0..16 {
+        match stream.try_read(&mut scratch) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    let out = busy(status).to_http1_closing().unwrap_or_default();
+    let _ = stream.try_write(&out);
+    if let Ok(s) = stream.into_std() {
+        let _ = s.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// Rate-limited logging of failed `accept` calls (out of descriptors, mostly): one line per
+/// [`ACCEPT_LOG_EVERY`] with the number of failures since the last one.
+#[derive(Default)]
+struct AcceptLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl AcceptLog {
+    fn failed(&mut self, e: &io::Error) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < ACCEPT_LOG_EVERY)
+        {
+            self.suppressed += 1;
+            return;
+        }
+        tracing::warn!(
+            error = %e,
+            failures_since_last_report = self.suppressed,
+            "accept failed; retrying (is the file-descriptor limit too low for --max-connections?)"
+        );
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
 }
 
 fn is_transient(e: &io::Error) -> bool {

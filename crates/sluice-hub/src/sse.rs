@@ -22,7 +22,7 @@ use sluice_tokio::longpoll::{ReadBatch, ReadError};
 use sluice_tokio::sse::{Idle, SseWriter, SseWriterConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::auth::Action;
+use crate::auth::{Action, session_deadline, until};
 use crate::hub::{Hub, PublishError, TopicState, error, publish_error, with_cors};
 use crate::metrics::{GaugeGuard, Transport};
 use crate::topic::is_valid_topic;
@@ -46,9 +46,10 @@ where
         .header("allow", "GET, HEAD");
         return req.respond(r);
     }
-    if let Err(r) = hub.authorize(&req, topic, Action::Subscribe, cors) {
-        return req.respond(*r);
-    }
+    let claims = match hub.authorize(&req, topic, Action::Subscribe, cors) {
+        Ok(c) => c,
+        Err(r) => return req.respond(*r),
+    };
     // A browser's reconnect repeats the URL (with its original ?cursor=) and sends the newer
     // Last-Event-ID: the header wins.
     let raw = req
@@ -60,6 +61,22 @@ where
         Ok(s) => s,
         Err(r) => return req.respond(*r),
     };
+    let resp = with_cors(
+        // `start_with` adds the event-stream content type and `X-Accel-Buffering: no`.
+        Response::new(StatusCode::OK).header("cache-control", "no-store"),
+        cors,
+    );
+    let cfg = &hub.inner.cfg;
+    let sse_cfg = SseWriterConfig::default()
+        .with_heartbeat_interval(Some(cfg.sse_heartbeat))
+        .with_retry(Some(cfg.sse_retry));
+    if req.method() == "HEAD" {
+        // The head a GET would get, without creating the topic: a HEAD waits for nothing.
+        let Ok(w) = Box::pin(SseWriter::start_with(req, resp, sse_cfg)).await else {
+            return Reply::closed();
+        };
+        return w.finish().await;
+    }
     let state = match hub.subscriber_topic(topic, cors) {
         Ok(s) => s,
         Err(r) => return req.respond(*r),
@@ -72,24 +89,12 @@ where
         Ok(b) => b,
         Err(r) => return req.respond(*r),
     };
-    let resp = with_cors(
-        // `start_with` adds the event-stream content type and `X-Accel-Buffering: no`.
-        Response::new(StatusCode::OK).header("cache-control", "no-store"),
-        cors,
-    );
-    let is_head = req.method() == "HEAD";
-    let cfg = &hub.inner.cfg;
-    let sse_cfg = SseWriterConfig::default()
-        .with_heartbeat_interval(Some(cfg.sse_heartbeat))
-        .with_retry(Some(cfg.sse_retry));
     let Ok(mut w) = Box::pin(SseWriter::start_with(req, resp, sse_cfg)).await else {
         return Reply::closed();
     };
-    if is_head {
-        return w.finish().await;
-    }
     let _gauge = GaugeGuard::new(hub.inner.counters.gauge(Transport::Sse));
-    tracing::debug!(topic, "sse subscriber");
+    let sub = claims.as_ref().and_then(|c| c.sub.as_deref());
+    tracing::debug!(topic, sub, "sse subscriber");
     if start == Start::Now {
         // An empty event with the head's id: sets the client's Last-Event-ID, fires nothing.
         let opening = format!("id: {}\n\n", first.next);
@@ -97,7 +102,18 @@ where
             return Reply::closed();
         }
     }
-    match stream(hub, &state, &mut w, &mut head, first).await {
+    let deadline = session_deadline(claims.as_ref());
+    match stream(hub, &state, &mut w, &mut head, first, deadline).await {
+        Ending::Expired => {
+            // The token's `exp`: the stream ends with a notice. An EventSource reconnecting
+            // with the same (expired) token gets 401 and stops; the page gets a new token and
+            // resumes from its last id (`?cursor=`), losing nothing.
+            let notice = Bytes::from_static(b"event: sluice-expired\ndata: {\"expired\":true}\n\n");
+            if w.send_bytes(notice).await.is_err() {
+                return Reply::closed();
+            }
+            w.finish().await
+        }
         Ending::Finish => {
             let last = sluice_sse::Event::new().retry(cfg.sse_retry);
             if w.send(&last).await.is_err() {
@@ -112,6 +128,8 @@ where
 enum Ending {
     /// End the body properly (shutdown, topic removed).
     Finish,
+    /// The token expired: say so, then end the body.
+    Expired,
     /// The client went away or stopped reading.
     Gone,
 }
@@ -122,6 +140,7 @@ async fn stream<S>(
     w: &mut SseWriter<S>,
     head: &mut tokio::sync::watch::Receiver<sluice_longpoll::Cursor>,
     first: ReadBatch,
+    deadline: Option<tokio::time::Instant>,
 ) -> Ending
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -131,8 +150,14 @@ where
     // One shutdown watch for the whole stream (not one per wait).
     let shutdown = hub.shutdown_signal();
     tokio::pin!(shutdown);
+    let expiry = until(deadline);
+    tokio::pin!(expiry);
     let mut batch = first;
     loop {
+        // Checked between batches too, so a busy stream ends on time.
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            return Ending::Expired;
+        }
         if let Some(out) = encode_batch(state, &batch) {
             if w.send_bytes(out).await.is_err() {
                 return Ending::Gone;
@@ -161,6 +186,7 @@ where
                         _ => return Ending::Gone,
                     },
                     () = &mut shutdown => return Ending::Finish,
+                    () = &mut expiry => return Ending::Expired,
                 }
             }
         }

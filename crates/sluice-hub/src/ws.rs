@@ -13,14 +13,14 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use sluice_http::{Reply, Request, StatusCode};
+use sluice_http::{Reply, Request, Response, StatusCode};
 use sluice_longpoll::Start;
 use sluice_tokio::longpoll::{ReadBatch, ReadError};
 use sluice_tokio::ws::{self, Accept, CloseCode, Message, WsConfig, WsReader, WsWriter};
 use sluice_ws::Utf8Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::auth::Action;
+use crate::auth::{Action, session_deadline, until};
 use crate::hub::{Hub, PublishError, RESERVED_PREFIX, TopicState, error, publish_error};
 use crate::metrics::{GaugeGuard, Transport};
 use crate::topic::is_valid_topic;
@@ -29,12 +29,16 @@ pub(crate) async fn route<S>(hub: &Hub, req: Request<S>, topic: &str) -> Reply<S
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    // Every refusal closes the connection: behind a proxy that does not check for the 101, a
+    // connection kept open after a refused upgrade would carry whatever the client sends next
+    // as if it were WebSocket data (WebSocket smuggling).
+    let refuse = |req: Request<S>, r: Response| req.respond(r.header("connection", "close"));
     if !is_valid_topic(topic) {
-        return req.respond(publish_error(&PublishError::BadTopic, None));
+        return refuse(req, publish_error(&PublishError::BadTopic, None));
     }
     let claims = match hub.authorize(&req, topic, Action::Subscribe, None) {
         Ok(c) => c,
-        Err(r) => return req.respond(*r),
+        Err(r) => return refuse(req, *r),
     };
     let may_publish = !topic.starts_with(RESERVED_PREFIX)
         && claims
@@ -42,19 +46,7 @@ where
             .is_none_or(|c| c.allows(Action::Publish, topic));
     let start = match Hub::parse_start(req.query_param("cursor"), None) {
         Ok(s) => s,
-        Err(r) => return req.respond(*r),
-    };
-    let state = match hub.subscriber_topic(topic, None) {
-        Ok(s) => s,
-        Err(r) => return req.respond(*r),
-    };
-    let Some(mut head) = hub.inner.lp.subscribe(&state.name) else {
-        return req.respond(error(StatusCode::GONE, "gone", "topic removed", None));
-    };
-    head.borrow_and_update();
-    let first = match hub.first_read(&state, start, None) {
-        Ok(b) => b,
-        Err(r) => return req.respond(*r),
+        Err(r) => return refuse(req, *r),
     };
     let cfg = &hub.inner.cfg;
     let mut protocol = sluice_ws::Config::default();
@@ -68,28 +60,44 @@ where
         .write_buffer_high_water(cfg.ws_write_buffer)
         .deflate(cfg.ws_deflate.clone());
     let host = req.header("host").map(str::to_owned);
+    // The topic is looked up (created on first use) only once the handshake is valid and its
+    // Origin allowed: a refused upgrade leaves no topic behind.
+    let mut session = None;
     let decide = |r: &ws::ServerRequest| {
-        if hub.origin_allowed(r.origin(), host.as_deref()) {
-            Ok(Accept::new())
-        } else {
-            Err(error(
+        if !hub.origin_allowed(r.origin(), host.as_deref()) {
+            return Err(error(
                 StatusCode::FORBIDDEN,
                 "origin_not_allowed",
                 "WebSocket from an origin not in the allow-list",
                 None,
-            ))
+            ));
         }
+        let state = hub.subscriber_topic(topic, None).map_err(|r| *r)?;
+        let Some(mut head) = hub.inner.lp.subscribe(&state.name) else {
+            return Err(error(StatusCode::GONE, "gone", "topic removed", None));
+        };
+        head.borrow_and_update();
+        let first = hub.first_read(&state, start, None).map_err(|r| *r)?;
+        session = Some((state, head, first));
+        Ok(Accept::new())
     };
     let over_h2 = req.version() == sluice_http::Version::Http2;
     let socket = match ws::accept_http(req, ws_cfg, decide).await {
         Ok((socket, _)) => socket,
         Err(reply) => return reply,
     };
+    let Some((state, mut head, first)) = session else {
+        return Reply::closed();
+    };
     if over_h2 {
         hub.inner.counters.ws_h2.fetch_add(1, Relaxed);
     }
     let _gauge = GaugeGuard::new(hub.inner.counters.gauge(Transport::Ws));
-    tracing::debug!(topic, "websocket subscriber");
+    let sub = claims.as_ref().and_then(|c| c.sub.as_deref());
+    tracing::debug!(topic, sub, "websocket subscriber");
+    // A session ends when its token expires (close 1008): the client reconnects with a fresh
+    // token and its cursor, which loses nothing.
+    let expiry = until(session_deadline(claims.as_ref()));
     let (mut rd, mut wr) = socket.split();
     let end = {
         let writer = write_loop(hub, &state, &mut wr, &mut head, first);
@@ -97,6 +105,7 @@ where
         tokio::select! {
             e = writer => e,
             e = reader => e,
+            () = expiry => End::Close(CloseCode::POLICY_VIOLATION, "token expired"),
             () = hub.shutdown_signal() => End::Close(CloseCode::GOING_AWAY, "server shutting down"),
         }
     };

@@ -265,3 +265,29 @@ fn bad_flags_and_busy_ports_are_one_line_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot listen on"), "{err}");
 }
+
+/// With its log pipe closed (the process that read it is gone), `sluice serve` still shuts
+/// down on SIGTERM: a log line that cannot be written is dropped, not a panic in the task that
+/// handles the signal (it used to hang forever).
+#[test]
+fn sigterm_works_with_the_log_pipe_closed() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env_remove("SLUICE_AUTH_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("open http://"), "{line}");
+    drop(child.stderr.take());
+    std::thread::sleep(Duration::from_millis(200));
+    let hub = Hub {
+        child,
+        base: String::new(),
+    };
+    assert_eq!(hub.terminate(), 0);
+}

@@ -22,7 +22,10 @@ use sluice_http::{self as http, Reply, Response, StatusCode, Version};
 /// On refusal, `Err` holds the [`Reply`] the handler must return: the handshake
 /// error's status (426 with `Sec-WebSocket-Version: 13` for a wrong version,
 /// 400 otherwise), `decide`'s response, or a closed connection if the 101 could
-/// not be written.
+/// not be written. Every refusal over HTTP/1.1 closes the connection after its answer
+/// (`Connection: close` is added): a proxy that forwards the upgrade without checking for the
+/// 101 would otherwise carry the client's next bytes to this server as a new request
+/// (WebSocket smuggling).
 pub async fn accept_http<S, F>(
     req: http::Request<S>,
     config: WsConfig,
@@ -54,12 +57,12 @@ where
                     .header("sec-websocket-version", "13")
                     .header("upgrade", "websocket");
             }
-            return Err(req.respond(resp.header("connection", "close")));
+            return Err(refuse(req, resp));
         }
     };
     let accept = match decide(&ws_req) {
         Ok(a) => a,
-        Err(resp) => return Err(req.respond(resp)),
+        Err(resp) => return Err(refuse(req, resp)),
     };
     let (accept, agreed) = negotiate::server(&config, &ws_req, accept);
     let answer = match ws_req.accept(&accept) {
@@ -69,7 +72,7 @@ where
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Bytes::from(format!("{e}\n")),
             );
-            return Err(req.respond(resp));
+            return Err(refuse(req, resp));
         }
     };
     // Re-use the validated answer's fields for the HTTP layer's response writer.
@@ -77,7 +80,10 @@ where
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut parsed = httparse::Response::new(&mut headers);
     if !matches!(parsed.parse(&answer), Ok(httparse::Status::Complete(_))) {
-        return Err(req.respond(Response::from_status(StatusCode::INTERNAL_SERVER_ERROR)));
+        return Err(refuse(
+            req,
+            Response::from_status(StatusCode::INTERNAL_SERVER_ERROR),
+        ));
     }
     for h in parsed.headers.iter() {
         resp = resp.header(
@@ -95,4 +101,18 @@ where
         }
         Err(_) => Err(Reply::closed()),
     }
+}
+
+/// Answers a refused upgrade and closes the connection after it (HTTP/2 leaves the field out:
+/// there the refusal ends only the stream).
+fn refuse<S>(req: http::Request<S>, resp: Response) -> Reply<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let resp = if resp.headers().has_token("connection", "close") {
+        resp
+    } else {
+        resp.header("connection", "close")
+    };
+    req.respond(resp)
 }

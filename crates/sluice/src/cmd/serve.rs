@@ -55,6 +55,11 @@ pub(crate) struct ServeArgs {
     /// repeatable; `*` allows any. Same-origin pages are always allowed.
     #[arg(long = "allow-origin", value_name = "O")]
     allow_origins: Vec<String>,
+    /// Host name the hub answers to besides loopback names; repeatable; `*` allows any. On a
+    /// loopback address without --auth-secret only loopback names are answered (a guard
+    /// against DNS rebinding); elsewhere any name is, unless this is given.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    allow_hosts: Vec<String>,
     /// Most open connections (503 beyond).
     #[arg(long, value_name = "N", default_value_t = 16_384)]
     max_connections: usize,
@@ -131,7 +136,11 @@ fn init_logs(format: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false);
+        .with_target(false)
+        // A log line that cannot be written (stderr closed: the reader of our pipe is gone)
+        // is dropped. The default reports it with `eprintln!`, which panics on the same
+        // closed pipe — in whichever task logged, e.g. the one that handles SIGTERM.
+        .log_internal_errors(false);
     let _ = if format == "json" {
         builder.json().try_init()
     } else {
@@ -170,6 +179,7 @@ pub(crate) fn run(a: ServeArgs) -> i32 {
     cfg.max_topics = a.max_topics;
     cfg.max_message_size = a.max_message_size;
     cfg.allow_origins = a.allow_origins;
+    cfg.allow_hosts = a.allow_hosts;
     let authenticated = secret.is_some();
     if let Some(s) = &secret
         && s.len() < 32
@@ -261,11 +271,11 @@ async fn serve(
     let stopper = hub.clone();
     tokio::spawn(async move {
         let name = wait_for_signal().await;
+        stopper.shutdown();
         tracing::info!(
             signal = name,
             "shutting down (a second signal exits at once)"
         );
-        stopper.shutdown();
         let name = wait_for_signal().await;
         tracing::warn!(signal = name, "second signal: exiting now");
         std::process::exit(130);

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use sluice_hub::{Claims, mint_token};
 
 /// Arguments of `sluice token`.
 #[derive(Debug, clap::Args)]
@@ -24,7 +24,8 @@ pub(crate) struct TokenArgs {
     /// The hub's HS256 secret (default: the SLUICE_AUTH_SECRET environment variable).
     #[arg(long, env = "SLUICE_AUTH_SECRET", hide_env_values = true)]
     secret: String,
-    /// The `sub` claim: who the token is for (shown in the hub's logs).
+    /// The `sub` claim: who the token is for (the hub logs it with each session the token
+    /// opens, at debug level).
     #[arg(long = "sub")]
     subject: Option<String>,
     /// A topic pattern the token may subscribe to (repeat for more).
@@ -76,16 +77,17 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
     }
 }
 
-/// The claims object for `now` (seconds since the Unix epoch).
-fn claims(a: &TokenArgs, now: u64) -> serde_json::Value {
-    let mut c = serde_json::json!({
-        "iat": now,
-        "exp": now + a.ttl.as_secs(),
-        "subscribe": a.subscribe,
-        "publish": a.publish,
-    });
+/// The claims for `now` (seconds since the Unix epoch).
+fn claims(a: &TokenArgs, now: u64) -> Claims {
+    let mut c = Claims::new(now + a.ttl.as_secs()).issued_at(now);
     if let Some(s) = &a.subject {
-        c["sub"] = s.as_str().into();
+        c = c.subject(s);
+    }
+    for p in &a.subscribe {
+        c = c.subscribe(p);
+    }
+    for p in &a.publish {
+        c = c.publish(p);
     }
     c
 }
@@ -103,8 +105,7 @@ pub(crate) fn run(a: TokenArgs) -> i32 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let key = EncodingKey::from_secret(a.secret.as_bytes());
-    match jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(&a, now), &key) {
+    match mint_token(a.secret.as_bytes(), &claims(&a, now)) {
         Ok(t) => {
             println!("{t}");
             0
@@ -119,7 +120,7 @@ pub(crate) fn run(a: TokenArgs) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{DecodingKey, Validation};
+    use sluice_hub::{Action, TokenError, Verifier};
 
     #[test]
     fn ttl_units() {
@@ -158,29 +159,17 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let t = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims(&a, now),
-            &EncodingKey::from_secret(b"s3cret"),
-        )
-        .unwrap();
-        let d = jsonwebtoken::decode::<serde_json::Value>(
-            &t,
-            &DecodingKey::from_secret(b"s3cret"),
-            &Validation::new(Algorithm::HS256),
-        )
-        .unwrap();
-        assert_eq!(d.claims["sub"], "alice");
-        assert_eq!(d.claims["exp"], now + 600);
-        assert_eq!(d.claims["subscribe"], serde_json::json!(["chat.*"]));
-        assert_eq!(d.claims["publish"], serde_json::json!(["chat.lobby"]));
-        assert!(
-            jsonwebtoken::decode::<serde_json::Value>(
-                &t,
-                &DecodingKey::from_secret(b"other"),
-                &Validation::new(Algorithm::HS256),
-            )
-            .is_err()
-        );
+        let t = mint_token(b"s3cret", &claims(&a, now)).unwrap();
+        let c = Verifier::new(b"s3cret").verify(&t).unwrap();
+        assert_eq!(c.sub.as_deref(), Some("alice"));
+        assert_eq!(c.exp, now + 600);
+        assert_eq!(c.iat, Some(now));
+        assert!(c.allows(Action::Subscribe, "chat.x"));
+        assert!(c.allows(Action::Publish, "chat.lobby"));
+        assert!(!c.allows(Action::Publish, "chat.x"));
+        assert!(matches!(
+            Verifier::new(b"other").verify(&t),
+            Err(TokenError::Invalid(_))
+        ));
     }
 }
