@@ -12,6 +12,7 @@
 #     util-linux (unshare), curl, openssl (throwaway test CA), nghttp2-client (nghttp, h2load:
 #     HTTP/2 peers); nodejs + npm only if `node`/`npm` are missing.
 #   - cargo-fuzz (cargo install --locked) if `cargo fuzz` is missing.
+#   - cargo-deny (cargo install --locked) if `cargo deny` is missing (scripts/supply_chain.sh).
 #   - Autobahn|Testsuite 25.10.1 in a Python 2.7 virtualenv at $REPO/.venv-autobahn
 #     (fails loudly if CPython 2.7 cannot be found).
 #   - python3 `websockets` and `h2` (hyper-h2), pinned in scripts/interop/requirements.txt.
@@ -70,6 +71,16 @@ if command -v cargo >/dev/null; then
   fi
 else
   log "WARNING: cargo not on PATH; skipping cargo-fuzz"
+fi
+
+# ---------------------------------------------------------------- cargo-deny (supply chain)
+if command -v cargo >/dev/null; then
+  if cargo deny --version >/dev/null 2>&1; then
+    log "cargo-deny present ($(cargo deny --version 2>/dev/null))"
+  else
+    log "cargo install cargo-deny --locked"
+    cargo install cargo-deny --locked
+  fi
 fi
 
 # ---------------------------------------------------------------- Autobahn|Testsuite (Python 2.7)

@@ -30,6 +30,9 @@ cargo test --workspace
 # crate on its own too, without it.
 cargo test -p sluice-ws
 
+step "supply chain (cargo deny: licenses, bans, sources, advisories)"
+scripts/supply_chain.sh
+
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
