@@ -66,6 +66,9 @@
 mod body;
 mod client;
 mod connector;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod h2;
 mod head;
 mod headers;
