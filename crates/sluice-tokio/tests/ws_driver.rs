@@ -422,3 +422,69 @@ async fn upgrade_through_the_http_layer() {
         );
     }
 }
+
+/// Peers that send a burst of Pings and reset the connection at once: the server's Pong
+/// replies fail to write, and `recv` must end. It used to spin forever inside `poll_event`
+/// (the error of a failed write was asked for again and again), holding a runtime thread at
+/// 100 % — found by the hub's soak test. The server runs on its own thread so that a spinning
+/// task fails this test instead of hanging it.
+#[test]
+fn a_failed_reply_write_ends_the_session_instead_of_spinning() {
+    const PEERS: usize = 20;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = TcpListener::from_std(listener).unwrap();
+            for _ in 0..PEERS {
+                let (tcp, _) = listener.accept().await.unwrap();
+                if let Ok(mut socket) = ws::accept(tcp, WsConfig::default()).await {
+                    while let Some(r) = socket.recv().await {
+                        if r.is_err() {
+                            break;
+                        }
+                    }
+                }
+                let _ = done_tx.send(());
+            }
+        });
+    });
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let peers = async {
+        for _ in 0..PEERS {
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            c.write_all(KEY_REQUEST).await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut b = [0u8; 1];
+                c.read_exact(&mut b).await.unwrap();
+                head.push(b[0]);
+            }
+            c.write_all(&client_frame(0x89, b"x").repeat(200))
+                .await
+                .unwrap();
+            c.set_zero_linger().unwrap();
+            drop(c);
+        }
+    };
+    let clients =
+        client.block_on(async { tokio::time::timeout(Duration::from_secs(10), peers).await });
+    assert!(
+        clients.is_ok(),
+        "the server stopped answering handshakes: it is stuck"
+    );
+    for i in 0..PEERS {
+        done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("session {i} never ended: the server is stuck"));
+    }
+}

@@ -236,8 +236,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             }
             self.drain_transmits();
             // Fast path: nothing queued (the common case after a flushed send) needs
-            // no write attempt and no waker registration.
-            let write_pending = if self.wq.is_empty() && !self.write_failed {
+            // no write attempt and no waker registration. After a failed write nothing can
+            // be written any more (the error was stored when it happened): asking again
+            // would fail again at once, and `continue` on that spun this loop forever when
+            // the reader was the one that hit the failure (a Pong or Close reply, a
+            // keepalive Ping to a peer that had reset the connection).
+            let write_pending = if self.wq.is_empty() || self.write_failed {
                 false
             } else {
                 match self.poll_write_queue(cx) {
