@@ -61,4 +61,7 @@ scripts/interop/tls_h2_ci.sh
 step "the hub page in Chromium over https + HTTP/2 (12 EventSource streams on one origin, RFC 8441 WebSocket)"
 scripts/interop/chromium_h2_ci.sh
 
+step "soak test (2 minutes)"
+scripts/soak.sh 2m
+
 step "all tests passed"
