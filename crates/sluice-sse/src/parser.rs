@@ -391,7 +391,10 @@ impl Parser {
         };
         match field {
             b"data" => {
-                let size = self.data.len() + usize::from(self.has_data) + value.len();
+                // The limit counts the decoded text: an invalid byte becomes U+FFFD, three
+                // bytes (a fuzz find: raw-byte accounting let the buffer reach 3x the limit).
+                let text = String::from_utf8_lossy(value);
+                let size = self.data.len() + usize::from(self.has_data) + text.len();
                 if size > self.config.max_event_size {
                     return Err(ParseError::EventTooLarge {
                         size,
@@ -402,7 +405,7 @@ impl Parser {
                     self.data.push('\n');
                 }
                 self.has_data = true;
-                push_lossy(&mut self.data, value);
+                self.data.push_str(&text);
             }
             b"event" => {
                 self.event.clear();
@@ -557,6 +560,12 @@ mod tests {
 
     #[test]
     fn event_limit_counts_joining_line_feeds() {
+        // Invalid bytes count as the U+FFFD (3 bytes) they become.
+        let mut p = Parser::with_config(Config::default().with_max_event_size(5));
+        assert_eq!(
+            p.handle_input(b"data: \x8b\x8b\n"),
+            Err(ParseError::EventTooLarge { size: 6, max: 5 })
+        );
         let mut p = Parser::with_config(Config::default().with_max_event_size(3));
         p.handle_input(b"data: a\ndata: b\n").unwrap();
         assert_eq!(
