@@ -42,15 +42,21 @@ for t in "${targets[@]}"; do
     cargo +nightly fuzz cmin "$t" "$out/min" >"$out/$t.cmin.log" 2>&1 || true
     if compgen -G "$out/min/*" >/dev/null; then
         keep=$(mktemp -d)
-        for f in "$out/min"/*; do
-            size=$(stat -c %s "$f")
-            ((size <= 65536)) || continue
-            name="seed-$(sha1sum "$f" | cut -c1-16)"
-            for s in "corpus/$t"/seed-*; do
-                [[ -f $s ]] && cmp -s "$s" "$f" && name=$(basename "$s")
-            done
-            cp "$f" "$keep/$name"
+        # Hand-written seeds (named, not seed-<16 hex>) stay, whatever cmin thinks of them:
+        # they document the cases; the rest are named by content.
+        declare -A named=()
+        for s in "corpus/$t"/seed-*; do
+            [[ -f $s ]] || continue
+            [[ $(basename "$s") =~ ^seed-[0-9a-f]{16}$ ]] && continue
+            named[$(sha1sum "$s" | cut -c1-40)]=1
+            cp "$s" "$keep/"
         done
+        while read -r sum f; do
+            [[ -n ${named[$sum]:-} ]] && continue
+            (($(stat -c %s "$f") <= 65536)) || continue
+            cp "$f" "$keep/seed-${sum:0:16}"
+        done < <(find "$out/min" -type f -exec sha1sum {} +)
+        unset named
         rm -rf "corpus/$t"
         mv "$keep" "corpus/$t"
     fi

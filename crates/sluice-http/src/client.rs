@@ -306,17 +306,8 @@ impl ClientRequest {
             out.extend_from_slice(self.url.authority().as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        for (n, v) in self.headers.iter() {
-            if n.eq_ignore_ascii_case(b"content-length")
-                || n.eq_ignore_ascii_case(b"transfer-encoding")
-            {
-                continue;
-            }
-            out.extend_from_slice(n);
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(v);
-            out.extend_from_slice(b"\r\n");
-        }
+        self.headers
+            .encode_skipping(&mut out, &[b"content-length", b"transfer-encoding"]);
         let needs_length = matches!(self.method.as_str(), "POST" | "PUT" | "PATCH");
         match &self.body {
             Some(b) => out.extend_from_slice(format!("content-length: {}\r\n", b.len()).as_bytes()),

@@ -165,7 +165,16 @@ impl Headers {
 
     /// Writes `name: value\r\n` for every field.
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_skipping(out, &[]);
+    }
+
+    /// Writes `name: value\r\n` for every field not named in `skip` (the framing fields the
+    /// layer writes itself).
+    pub(crate) fn encode_skipping(&self, out: &mut Vec<u8>, skip: &[&[u8]]) {
         for (n, v) in &self.entries {
+            if skip.iter().any(|s| n.eq_ignore_ascii_case(s)) {
+                continue;
+            }
             out.extend_from_slice(n);
             out.extend_from_slice(b": ");
             out.extend_from_slice(v);

@@ -156,18 +156,10 @@ impl Response {
         };
         let mut out = Vec::with_capacity(128 + body.len());
         encode_status_line(self.status, &mut out);
-        for (n, v) in self.headers.iter() {
-            if n.eq_ignore_ascii_case(b"content-length")
-                || n.eq_ignore_ascii_case(b"transfer-encoding")
-                || n.eq_ignore_ascii_case(b"connection")
-            {
-                continue;
-            }
-            out.extend_from_slice(n);
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(v);
-            out.extend_from_slice(b"\r\n");
-        }
+        self.headers.encode_skipping(
+            &mut out,
+            &[b"content-length", b"transfer-encoding", b"connection"],
+        );
         out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
         out.extend_from_slice(b"connection: close\r\n\r\n");
         out.extend_from_slice(body);

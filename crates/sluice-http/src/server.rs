@@ -472,17 +472,11 @@ where
         let mut keep_alive = self.keep_alive_after(headers);
         let mut out = Vec::with_capacity(256);
         encode_status_line(status, &mut out);
-        for (n, v) in headers.iter() {
-            let user_length_ok = is_head && matches!(plan, Plan::Full(ref b) if b.is_empty());
-            if n.eq_ignore_ascii_case(b"transfer-encoding")
-                || (n.eq_ignore_ascii_case(b"content-length") && !user_length_ok)
-            {
-                continue;
-            }
-            out.extend_from_slice(n);
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(v);
-            out.extend_from_slice(b"\r\n");
+        let user_length_ok = is_head && matches!(plan, Plan::Full(ref b) if b.is_empty());
+        if user_length_ok {
+            headers.encode_skipping(&mut out, &[b"transfer-encoding"]);
+        } else {
+            headers.encode_skipping(&mut out, &[b"transfer-encoding", b"content-length"]);
         }
         let (mode, full) = match plan {
             Plan::Full(body) => {

@@ -283,29 +283,47 @@ async fn trickled_body_hits_the_total_body_timeout() {
     let mut cfg = test_config();
     cfg.body_read_timeout = Duration::from_millis(500);
     cfg.body_total_timeout = Duration::from_millis(400);
+    let head = b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 40\r\n\r\n";
+    let resp = trickle(
+        cfg,
+        head,
+        40,
+        Duration::from_millis(50),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(status_of(&resp), 408, "{resp}");
+}
+
+/// Sends `head`, then up to `bytes` single bytes one `every` apart for at most `for_at_most`,
+/// then reads until the server closes; asserts that took under 3 s.
+async fn trickle(
+    cfg: ServerConfig,
+    head: &[u8],
+    bytes: usize,
+    every: Duration,
+    for_at_most: Duration,
+) -> String {
     let (mut c, _st, task) = duplex_server(cfg);
-    c.write_all(b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 40\r\n\r\n")
-        .await
-        .unwrap();
+    c.write_all(head).await.unwrap();
     let started = std::time::Instant::now();
-    let trickle = async {
-        for _ in 0..40 {
+    let drip = async {
+        for _ in 0..bytes {
             if c.write_all(b"x").await.is_err() {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(every).await;
         }
     };
-    let _ = timeout(Duration::from_millis(1000), trickle).await;
+    let _ = timeout(for_at_most, drip).await;
     let mut out = Vec::new();
     timeout(Duration::from_secs(5), c.read_to_end(&mut out))
         .await
         .unwrap()
         .unwrap();
-    let resp = String::from_utf8_lossy(&out);
-    assert_eq!(status_of(&resp), 408, "{resp}");
     assert!(started.elapsed() < Duration::from_secs(3));
     task.await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Empty lines before a request line are skipped (RFC 9112 §2.2) but do not restart the idle
@@ -339,28 +357,17 @@ async fn empty_lines_do_not_reset_the_idle_timer() {
 
 #[tokio::test]
 async fn slowloris_gets_408() {
-    let (mut c, _st, task) = duplex_server(test_config());
-    c.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n").await.unwrap();
-    let started = std::time::Instant::now();
-    // Trickle one byte at a time, never finishing the head.
-    let trickle = async {
-        for _ in 0..100 {
-            if c.write_all(b"X").await.is_err() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    let _ = timeout(Duration::from_millis(400), trickle).await;
-    let mut out = Vec::new();
-    timeout(Duration::from_secs(5), c.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    let resp = String::from_utf8_lossy(&out);
+    // One byte at a time, never finishing the head.
+    let head = b"GET / HTTP/1.1\r\nHost: h\r\n";
+    let resp = trickle(
+        test_config(),
+        head,
+        100,
+        Duration::from_millis(20),
+        Duration::from_millis(400),
+    )
+    .await;
     assert_eq!(status_of(&resp), 408, "{resp}");
-    assert!(started.elapsed() < Duration::from_secs(3));
-    task.await.unwrap();
 }
 
 #[tokio::test]
