@@ -25,25 +25,8 @@ DURATION=${1:?usage: scripts/soak.sh DURATION (e.g. 120s, 2m, 30m)}
 SUBSCRIBERS=${SUBSCRIBERS:-2000}
 OUT=${SOAK_DIR:-target/soak}
 
-BIN=${SLUICE_BIN:-target/release/sluice}
-if [ -z "${SLUICE_BIN:-}" ]; then
-    stale=
-    [ -x "$BIN" ] || stale=1
-    # Rebuild when a source of the binary is newer than it.
-    if [ -z "$stale" ] && [ -n "$(find crates -newer "$BIN" -type f \( -name '*.rs' -o -name '*.html' -o -name Cargo.toml \) -print -quit)" ]; then
-        stale=1
-    fi
-    if [ -n "$stale" ]; then
-        echo "building $BIN" >&2
-        # The lock serialises builds with anyone else building on this machine.
-        if command -v flock >/dev/null; then
-            flock /tmp/cargo.lock cargo build --release -p sluice
-        else
-            cargo build --release -p sluice
-        fi
-    fi
-fi
-[ -x "$BIN" ] || { echo "soak: $BIN missing" >&2; exit 1; }
+source scripts/lib/release_bin.sh
+release_bin
 
 if ! python3 -c 'import websockets' 2>/dev/null; then
     python3 -m pip install -q -r scripts/interop/requirements.txt

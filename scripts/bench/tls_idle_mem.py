@@ -32,6 +32,9 @@ import ssl
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from procfs import rss_kib  # noqa: E402
+
 import h2.config
 import h2.connection
 import h2.events
@@ -41,17 +44,6 @@ from websockets.asyncio.client import connect as ws_connect
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 CASES = ("ws", "wss", "sse-h1", "sse-h2", "ws-h2")
 RUN = os.urandom(4).hex()
-
-
-def rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 def proc_field(pid, name):

@@ -42,7 +42,9 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from interop_common import LOOPBACK, Results  # noqa: E402
+from procfs import rss_kib  # noqa: E402
 
 import h2.config  # noqa: E402
 import h2.connection  # noqa: E402
@@ -91,18 +93,6 @@ def fmt_settings(s):
 
 def now():
     return time.monotonic()
-
-
-def rss_kib(pid):
-    """VmRSS of pid in KiB, or None."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 def open_socket(args, timeout=3.0, alpn=("h2", "http/1.1")):

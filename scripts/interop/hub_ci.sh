@@ -8,20 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-BIN=${SLUICE_BIN:-target/release/sluice}
-if [ -z "${SLUICE_BIN:-}" ]; then
-    stale=
-    [ -x "$BIN" ] || stale=1
-    # Rebuild when a source of the binary (or the embedded page) is newer than it.
-    if [ -z "$stale" ] && [ -n "$(find crates -newer "$BIN" -type f \( -name '*.rs' -o -name '*.html' -o -name Cargo.toml \) -print -quit)" ]; then
-        stale=1
-    fi
-    if [ -n "$stale" ]; then
-        echo "building $BIN" >&2
-        cargo build --release -q -p sluice
-    fi
-fi
-[ -x "$BIN" ] || { echo "hub_ci: $BIN missing" >&2; exit 1; }
+source scripts/lib/release_bin.sh
+release_bin
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || { echo "hub_ci: ${CHROMIUM:-/usr/bin/chromium} missing (Debian package chromium; scripts/setup.sh)" >&2; exit 1; }
 if [ ! -d scripts/interop/node_modules/playwright-core ]; then
     (cd scripts/interop && npm ci --no-audit --no-fund)

@@ -88,6 +88,9 @@ import sys
 import time
 from array import array
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from procfs import rss_kib  # noqa: E402
+
 try:
     from websockets.asyncio.client import connect as ws_connect
     from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidHandshake
@@ -947,17 +950,6 @@ async def publisher(run: Run, tl: TopicLog, k: int, until: float) -> None:
         await publish_once(run, tl, tl.attempts)
 
 
-def read_rss_kib(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
 def read_cpu_s(pid: int) -> float | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -974,7 +966,7 @@ async def rss_sampler(run: Run, hub: Hub, path: str) -> None:
         for i in range(10 ** 7):
             pid = hub.pid()
             if pid is not None and run.hub_up:
-                rss = read_rss_kib(pid)
+                rss = rss_kib(pid)
                 cpu = read_cpu_s(pid)
                 if rss is not None:
                     ru = resource.getrusage(resource.RUSAGE_SELF)
