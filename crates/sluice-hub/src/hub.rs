@@ -733,10 +733,14 @@ impl Hub {
             Ok(c) => c,
             Err(r) => return req.respond(*r),
         };
-        // `timeout=0` is plain polling: it waits for nothing, so it must not leave a topic
-        // behind (a burst of such polls on made-up names would fill the topic table).
-        let waits = sluice_longpoll::Request::parse_query(req.query().unwrap_or(""))
-            .map_or(true, |q| q.timeout != Some(std::time::Duration::ZERO));
+        // A poll that waits for nothing (`timeout=0`, or a query the protocol answers 400)
+        // must not leave behind a topic it created: a burst of them on made-up names would
+        // fill the topic table. The query is parsed here only for a topic that is new.
+        let new_and_idle = !self.topics().contains_key(topic)
+            && !matches!(
+                sluice_longpoll::Request::parse_query(req.query().unwrap_or("")),
+                Ok(q) if q.timeout != Some(std::time::Duration::ZERO)
+            );
         let state = match self.subscriber_topic(topic, cors) {
             Ok(s) => s,
             Err(r) => return req.respond(*r),
@@ -745,7 +749,7 @@ impl Hub {
         tracing::trace!(topic, sub, "poll");
         let _gauge = GaugeGuard::new(self.inner.counters.gauge(Transport::Poll));
         let reply = self.inner.lp.handle(&state.name, req).await;
-        if !waits {
+        if new_and_idle {
             self.discard_if_unused(state);
         }
         reply

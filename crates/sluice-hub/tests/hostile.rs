@@ -304,6 +304,8 @@ async fn requests_that_do_nothing_create_no_topic() {
             ),
             request("HEAD", &format!("/sse/h{i}"), "localhost", ""),
             request("GET", &format!("/poll/p{i}?timeout=0"), "localhost", ""),
+            // A query the protocol refuses (400) waits for nothing either.
+            request("GET", &format!("/poll/q{i}?timeout=soon"), "localhost", ""),
         ] {
             let resp = exchange(&s, &req).await;
             assert!(matches!(status_of(&resp), 200 | 400 | 403 | 426), "{resp}");
