@@ -61,26 +61,21 @@ fi
 for c in ip unshare curl openssl nghttp h2load node npm; do command -v $c >/dev/null || die "$c missing after install"; done
 [[ -x /usr/bin/chromium || ${SKIP_APT:-0} == 1 ]] || die "/usr/bin/chromium missing after install"
 
-# ---------------------------------------------------------------- cargo-fuzz
-if command -v cargo >/dev/null; then
-  if cargo fuzz --version >/dev/null 2>&1; then
-    log "cargo-fuzz present ($(cargo fuzz --version 2>/dev/null))"
+# ---------------------------------------------------------------- cargo tools: cargo-fuzz, cargo-deny
+# `cargo_tool SUB`: installs crate cargo-SUB (cargo install --locked) unless `cargo SUB` runs.
+cargo_tool() {
+  if cargo "$1" --version >/dev/null 2>&1; then
+    log "cargo-$1 present ($(cargo "$1" --version 2>/dev/null))"
   else
-    log "cargo install cargo-fuzz --locked"
-    cargo install cargo-fuzz --locked
+    log "cargo install cargo-$1 --locked"
+    cargo install "cargo-$1" --locked
   fi
+}
+if command -v cargo >/dev/null; then
+  cargo_tool fuzz
+  cargo_tool deny   # scripts/supply_chain.sh
 else
-  log "WARNING: cargo not on PATH; skipping cargo-fuzz"
-fi
-
-# ---------------------------------------------------------------- cargo-deny (supply chain)
-if command -v cargo >/dev/null; then
-  if cargo deny --version >/dev/null 2>&1; then
-    log "cargo-deny present ($(cargo deny --version 2>/dev/null))"
-  else
-    log "cargo install cargo-deny --locked"
-    cargo install cargo-deny --locked
-  fi
+  log "WARNING: cargo not on PATH; skipping cargo-fuzz and cargo-deny"
 fi
 
 # ---------------------------------------------------------------- Autobahn|Testsuite (Python 2.7)
