@@ -212,3 +212,40 @@ async fn an_idle_h2_connection_is_closed_after_keep_alive_timeout() {
     let closed = tokio::time::timeout(T, send.ready()).await.unwrap();
     assert!(closed.is_err(), "the idle connection is still open");
 }
+
+/// `body_total_timeout` bounds a whole request body over HTTP/2 too: DATA frames of one byte
+/// every 50 ms pass the per-read timeout but the stream gets its 408 at the total deadline.
+#[tokio::test]
+async fn a_trickled_h2_body_hits_the_total_body_timeout() {
+    let mut cfg = ServerConfig::default();
+    cfg.body_read_timeout = Duration::from_secs(5);
+    cfg.body_total_timeout = Duration::from_millis(400);
+    let port = server(cfg).await;
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut send = http::h2::h2_connect(tcp, T).await.unwrap();
+    let req = ::http::Request::builder()
+        .method("POST")
+        .uri(format!("http://127.0.0.1:{port}/echo"))
+        .body(())
+        .unwrap();
+    let (resp, mut stream) = send.send_request(req, false).unwrap();
+    let started = std::time::Instant::now();
+    let drip = async {
+        for _ in 0..60 {
+            if stream.send_data(Bytes::from_static(b"x"), false).is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let resp = tokio::select! {
+        r = resp => r.unwrap(),
+        () = drip => panic!("no answer while the body trickled for 3 s"),
+    };
+    assert_eq!(resp.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
