@@ -3,7 +3,10 @@
 
     python3 scripts/interop/py_wss_echo_server.py PORT CERT.pem KEY.pem
 
-Loopback only; prints "listening" once ready; exits after 60 s.
+Loopback only; prints "listening" once ready; exits after 60 s. Each connection gets its first
+message echoed and then a Close 1000 from this side, so the client can wait for the server's
+close (`--keep-open`) instead of racing its own Close against the echo: after a peer's Close,
+RFC 6455 §5.5.1 lets an endpoint answer with Close without sending the data it still had queued.
 """
 import asyncio
 import ssl
@@ -17,8 +20,9 @@ ctx.load_cert_chain(cert, key)
 
 
 async def echo(ws):
-    async for m in ws:
-        await ws.send(m)
+    m = await ws.recv()
+    await ws.send(m)
+    await ws.close(1000)
 
 
 async def main():

@@ -282,7 +282,7 @@ python3 scripts/interop/py_wss_echo_server.py "$PYWSS_PORT" "$CERT" "$KEY" >"$TM
 pywss_pid=$!
 PIDS+=("$pywss_pid")
 for _ in $(seq 50); do grep -q listening "$TMP/pywss.log" && break; sleep 0.1; done
-out=$(printf 'echo over tls\n' | timeout 10 "$BIN" ws "wss://127.0.0.1:$PYWSS_PORT/" --cacert "$CA" 2>"$TMP/ourws.err")
+out=$(printf 'echo over tls\n' | timeout 10 "$BIN" ws "wss://127.0.0.1:$PYWSS_PORT/" --cacert "$CA" --keep-open 2>"$TMP/ourws.err")
 rc=$?
 check "$( ((rc == 0)) && [[ $out == "echo over tls" ]] && echo 1)" "sluice ws (our client) over wss:// against python websockets' TLS server echoes" "exit $rc; out '$out'; $(oneline "$TMP/ourws.err" 200)"
 kill "$pywss_pid" 2>/dev/null || true
