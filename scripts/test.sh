@@ -41,6 +41,7 @@ scripts/fuzz_smoke.sh "$FUZZ_SECONDS"
 
 step "release build of the testees and the binary"
 cargo build --release -p sluice-tokio --examples
+cargo build --release -p sluice-axum --examples
 cargo build --release -p sluice
 
 step "Autobahn|Testsuite, both roles"

@@ -2,6 +2,7 @@
 # Autobahn|Testsuite in both roles against the release-built testees, as CI runs it.
 #   server role: wstest -m fuzzingclient -> target/release/examples/ws_echo_server
 #   client role: wstest -m fuzzingserver <- target/release/examples/autobahn_client
+#   server role: wstest -m fuzzingclient -> target/release/examples/axum_echo (sluice-axum in axum::serve)
 # Sections 1-10 in full, then permessage-deflate (12/13) on a fixed representative subset:
 # sub-cases 1-4 (16 B .. 1 KiB messages) and 11 (8 KiB messages auto-fragmented into 256-byte
 # frames) of every 12.x / 13.x group, i.e. every test file and every deflate parameter
@@ -13,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 EX=target/release/examples
 [[ -x $EX/ws_echo_server && -x $EX/autobahn_client ]] || cargo build --release -p sluice-tokio --examples
+[[ -x $EX/axum_echo ]] || cargo build --release -p sluice-axum --example axum_echo
 rc=0
 scripts/autobahn/run.sh server --strict --port 9002 --agent sluice \
     --cmd "$EX/ws_echo_server --addr 127.0.0.1:{port}" || rc=1
@@ -27,4 +29,10 @@ scripts/autobahn/run.sh server --strict --port 9003 --agent sluice-deflate --cas
     --cmd "$EX/ws_echo_server --addr 127.0.0.1:{port}" || rc=1
 scripts/autobahn/run.sh client --strict --agent sluice-deflate --cases "$PMD_CASES" \
     --cmd "$EX/autobahn_client --url {url} --agent {agent}" || rc=1
+# The axum integration (sluice-axum's WsUpgrade inside axum::serve, deflate on by default):
+# the same strict server run, 1-10 and the permessage-deflate subset.
+scripts/autobahn/run.sh server --strict --port 9004 --agent sluice-axum \
+    --cmd "$EX/axum_echo --addr 127.0.0.1:{port}" || rc=1
+scripts/autobahn/run.sh server --strict --port 9005 --agent sluice-axum-deflate --cases "$PMD_CASES" \
+    --cmd "$EX/axum_echo --addr 127.0.0.1:{port}" || rc=1
 exit $rc

@@ -369,6 +369,25 @@ pub(crate) fn from_h2(
     end_stream: bool,
     max_headers: usize,
 ) -> Result<RequestHead, HeadError> {
+    let protocol = parts
+        .extensions
+        .get::<h2::ext::Protocol>()
+        .map(h2::ext::Protocol::as_str);
+    from_http(parts, Version::Http2, end_stream, protocol, max_headers)
+}
+
+/// The head of a request another HTTP layer parsed (the `h2` crate, hyper): method and URI as
+/// method and target (the authority for an authority-form CONNECT), the URI's authority as a
+/// `Host` field when the request has none, `protocol` (an extended CONNECT's `:protocol`) kept
+/// apart. `end_stream`: the request has no body. Fails with 431 when there are more fields
+/// than `max_headers`, 400 for an invalid `Host` or `Content-Length`.
+pub(crate) fn from_http(
+    parts: &http::request::Parts,
+    version: Version,
+    end_stream: bool,
+    protocol: Option<&str>,
+    max_headers: usize,
+) -> Result<RequestHead, HeadError> {
     if parts.headers.len() > max_headers {
         return Err(HeadError::TooManyHeaders { max: max_headers });
     }
@@ -409,14 +428,11 @@ pub(crate) fn from_h2(
             Err(()) => return Err(HeadError::BadFraming("invalid Content-Length")),
         }
     };
-    let protocol = parts
-        .extensions
-        .get::<h2::ext::Protocol>()
-        .map(|p| Bytes::copy_from_slice(p.as_str().as_bytes()));
+    let protocol = protocol.map(|p| Bytes::copy_from_slice(p.as_bytes()));
     Ok(RequestHead {
         method: Bytes::copy_from_slice(parts.method.as_str().as_bytes()),
         target: Bytes::copy_from_slice(target.as_bytes()),
-        version: Version::Http2,
+        version,
         headers,
         framing,
         expect_continue: false,

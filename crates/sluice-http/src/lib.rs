@@ -64,6 +64,8 @@
 //! ```
 
 mod body;
+pub mod bridge;
+mod budget;
 mod client;
 mod connector;
 #[cfg(feature = "fuzzing")]

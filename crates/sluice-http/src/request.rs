@@ -7,6 +7,7 @@ use std::ops::Deref;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::bridge::{BridgeRequest, BridgeWriter};
 use crate::h2::{H2Request, H2Writer};
 use crate::head::RequestHead;
 use crate::response::Response;
@@ -31,6 +32,8 @@ pub struct Request<S>(pub(crate) Kind<S>);
 pub(crate) enum Kind<S> {
     H1(H1<S>),
     H2(Box<H2Request<S>>),
+    /// From another HTTP server ([`crate::bridge`]).
+    Bridge(Box<BridgeRequest<S>>),
 }
 
 impl<S> Deref for Request<S> {
@@ -48,6 +51,7 @@ impl<S> Request<S> {
         match &self.0 {
             Kind::H1(r) => &r.head,
             Kind::H2(r) => &r.head,
+            Kind::Bridge(r) => &r.head,
         }
     }
 }
@@ -60,7 +64,8 @@ where
     pub fn set_body_limit(&mut self, max: u64) {
         match &mut self.0 {
             Kind::H1(r) => r.set_body_limit(max),
-            Kind::H2(r) => r.body_limit = max,
+            Kind::H2(r) => r.budget.limit = max,
+            Kind::Bridge(r) => r.budget.limit = max,
         }
     }
 
@@ -78,6 +83,7 @@ where
         match &mut self.0 {
             Kind::H1(r) => r.body_chunk().await,
             Kind::H2(r) => r.body_chunk().await,
+            Kind::Bridge(r) => r.body_chunk().await,
         }
     }
 
@@ -114,6 +120,7 @@ where
         match &mut self.0 {
             Kind::H1(r) => r.closed().await,
             Kind::H2(r) => r.closed().await,
+            Kind::Bridge(r) => r.closed().await,
         }
     }
 
@@ -139,6 +146,9 @@ where
                 r.respond_streaming(response).await?,
             ))),
             Kind::H2(r) => Ok(ResponseWriter(Writer::H2(r.respond_streaming(response)?))),
+            Kind::Bridge(r) => Ok(ResponseWriter(Writer::Bridge(
+                r.respond_streaming(response)?,
+            ))),
         }
     }
 
@@ -160,6 +170,7 @@ where
         match self.0 {
             Kind::H1(r) => r.upgrade(response).await,
             Kind::H2(r) => r.upgrade(response),
+            Kind::Bridge(r) => r.upgrade(response).await,
         }
     }
 }
@@ -178,6 +189,7 @@ pub struct ResponseWriter<S>(Writer<S>);
 enum Writer<S> {
     H1(H1Writer<S>),
     H2(H2Writer),
+    Bridge(BridgeWriter),
 }
 
 impl<S> ResponseWriter<S>
@@ -195,6 +207,7 @@ where
         match &mut self.0 {
             Writer::H1(w) => w.send(data).await,
             Writer::H2(w) => w.send(data).await,
+            Writer::Bridge(w) => w.send(data).await,
         }
     }
 
@@ -209,6 +222,7 @@ where
         match &mut self.0 {
             Writer::H1(w) => w.closed().await,
             Writer::H2(w) => w.closed().await,
+            Writer::Bridge(w) => w.closed().await,
         }
     }
 
@@ -218,6 +232,7 @@ where
         match &self.0 {
             Writer::H1(w) => w.is_closed(),
             Writer::H2(w) => w.is_closed(),
+            Writer::Bridge(w) => w.is_closed(),
         }
     }
 
@@ -228,6 +243,10 @@ where
             Writer::H1(w) => w.finish().await,
             Writer::H2(w) => {
                 w.finish().await;
+                Reply::closed()
+            }
+            Writer::Bridge(w) => {
+                w.finish();
                 Reply::closed()
             }
         }

@@ -175,3 +175,43 @@ pub(crate) fn encode_status_line(status: StatusCode, out: &mut Vec<u8>) {
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
 }
+
+/// Fields HTTP/2 forbids in a message (RFC 9113 §8.2.2); WebKit drops a stream that has them.
+const CONNECTION_SPECIFIC: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The head of an answer as the `http` crate's type, for a layer that does its own framing
+/// (the `h2` crate, hyper through [`bridge`](crate::bridge)): `Content-Length` is `length`
+/// (the layer's fields of that name and `Transfer-Encoding` are left out), and over HTTP/2 the
+/// connection-specific fields are too.
+pub(crate) fn http_head(
+    status: StatusCode,
+    headers: &Headers,
+    length: Option<u64>,
+    version: crate::Version,
+) -> io::Result<http::Response<()>> {
+    let h2 = version == crate::Version::Http2;
+    let mut b = http::Response::builder().status(status);
+    for (name, value) in headers.iter() {
+        let Ok(n) = std::str::from_utf8(name) else {
+            continue;
+        };
+        let framing = n.eq_ignore_ascii_case("content-length")
+            || n.eq_ignore_ascii_case("transfer-encoding")
+            || n.eq_ignore_ascii_case("te");
+        if framing || (h2 && CONNECTION_SPECIFIC.iter().any(|c| c.eq_ignore_ascii_case(n))) {
+            continue;
+        }
+        b = b.header(n.to_ascii_lowercase(), value.as_ref());
+    }
+    if let Some(len) = length {
+        b = b.header(http::header::CONTENT_LENGTH, len);
+    }
+    b.body(())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}

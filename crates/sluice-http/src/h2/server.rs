@@ -12,24 +12,16 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::timeout;
 
 use super::stream::{H2Stream, h2_to_io};
+use crate::budget::BodyBudget;
 use crate::head::{self, RequestHead};
 use crate::headers::Headers;
 use crate::request::{Kind, Request};
 use crate::response::{Body, Response};
 use crate::server::{BodyError, Handler, ReplyInner, ServeError, ServerConfig, Upgraded};
 use crate::status::{StatusCode, forbids_body};
-
-/// Fields HTTP/2 forbids in a message (RFC 9113 §8.2.2); WebKit drops a stream that has them.
-const CONNECTION_SPECIFIC: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// The client connection preface (RFC 9113 §3.4), which starts h2c with prior knowledge.
 pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -39,13 +31,7 @@ pub(crate) struct H2Request<S> {
     pub(crate) head: RequestHead,
     recv: RecvStream,
     respond: SendResponse<Bytes>,
-    pub(crate) body_limit: u64,
-    body_seen: u64,
-    body_failed: bool,
-    body_timeout: Duration,
-    /// The whole-body budget, and when it runs out (set at the first body read).
-    body_total: Duration,
-    body_deadline: Option<Instant>,
+    pub(crate) budget: BodyBudget,
     write_timeout: Duration,
     wrap: fn(H2Stream) -> S,
 }
@@ -61,47 +47,19 @@ impl<S> std::fmt::Debug for H2Request<S> {
 
 impl<S> H2Request<S> {
     pub(crate) async fn body_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
-        if self.body_failed {
-            return Err(BodyError::AlreadyFailed);
-        }
-        let r = self.body_chunk_inner().await;
-        if r.is_err() {
-            self.body_failed = true;
-        }
-        r
-    }
-
-    async fn body_chunk_inner(&mut self) -> Result<Option<Bytes>, BodyError> {
-        if let Ok(Some(size)) = head::parse_content_length(self.head.headers())
-            && size > self.body_limit
-        {
-            return Err(BodyError::TooLarge {
-                size,
-                max: self.body_limit,
-            });
-        }
-        if self.recv.is_end_stream() {
-            return Ok(None);
-        }
-        let total = *self
-            .body_deadline
-            .get_or_insert_with(|| Instant::now() + self.body_total);
-        let deadline = total.min(Instant::now() + self.body_timeout);
-        let data = match timeout_at(deadline, self.recv.data()).await {
-            Err(_) => return Err(BodyError::Timeout),
-            Ok(None) => return Ok(None),
-            Ok(Some(Err(e))) => return Err(BodyError::Io(h2_to_io(e))),
-            Ok(Some(Ok(d))) => d,
+        let recv = &mut self.recv;
+        let next = async {
+            if recv.is_end_stream() {
+                return None;
+            }
+            let data = match recv.data().await? {
+                Ok(d) => d,
+                Err(e) => return Some(Err(BodyError::Io(h2_to_io(e)))),
+            };
+            let _ = recv.flow_control().release_capacity(data.len());
+            Some(Ok(data))
         };
-        let _ = self.recv.flow_control().release_capacity(data.len());
-        self.body_seen += data.len() as u64;
-        if self.body_seen > self.body_limit {
-            return Err(BodyError::TooLarge {
-                size: self.body_seen,
-                max: self.body_limit,
-            });
-        }
-        Ok(Some(data))
+        self.budget.read(&self.head, next).await
     }
 
     pub(crate) async fn closed(&mut self) {
@@ -116,27 +74,8 @@ impl<S> H2Request<S> {
         length: Option<usize>,
         end: bool,
     ) -> io::Result<SendStream<Bytes>> {
-        let mut b = http::Response::builder().status(status);
-        for (name, value) in headers.iter() {
-            let Ok(n) = std::str::from_utf8(name) else {
-                continue;
-            };
-            if CONNECTION_SPECIFIC
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case(n))
-                || n.eq_ignore_ascii_case("content-length")
-                || n.eq_ignore_ascii_case("te")
-            {
-                continue;
-            }
-            b = b.header(n.to_ascii_lowercase(), value.as_ref());
-        }
-        if let Some(len) = length {
-            b = b.header(http::header::CONTENT_LENGTH, len);
-        }
-        let resp = b
-            .body(())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let length = length.map(|n| n as u64);
+        let resp = crate::response::http_head(status, headers, length, crate::Version::Http2)?;
         self.respond.send_response(resp, end).map_err(h2_to_io)
     }
 
@@ -422,12 +361,7 @@ where
         head,
         recv,
         respond,
-        body_limit: config.max_body_size,
-        body_seen: 0,
-        body_failed: false,
-        body_timeout: config.body_read_timeout,
-        body_total: config.body_total_timeout,
-        body_deadline: None,
+        budget: BodyBudget::new(config),
         write_timeout: config.write_timeout,
         wrap: S::from,
     };

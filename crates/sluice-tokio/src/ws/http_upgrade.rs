@@ -64,9 +64,8 @@ where
         Ok(a) => a,
         Err(resp) => return Err(refuse(req, resp)),
     };
-    let (accept, agreed) = negotiate::server(&config, &ws_req, accept);
-    let answer = match ws_req.accept(&accept) {
-        Ok(bytes) => bytes,
+    let (answer, agreed) = match negotiate::negotiate(&config, &ws_req, accept) {
+        Ok(a) => a,
         Err(e) => {
             let resp = Response::text(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -75,30 +74,19 @@ where
             return Err(refuse(req, resp));
         }
     };
-    // Re-use the validated answer's fields for the HTTP layer's response writer.
+    // The HTTP layer maps a 101 to HTTP/2's 200 itself: hand it the HTTP/1.1 answer's status.
     let mut resp = Response::new(StatusCode::SWITCHING_PROTOCOLS);
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut parsed = httparse::Response::new(&mut headers);
-    if !matches!(parsed.parse(&answer), Ok(httparse::Status::Complete(_))) {
-        return Err(refuse(
-            req,
-            Response::from_status(StatusCode::INTERNAL_SERVER_ERROR),
-        ));
-    }
-    for h in parsed.headers.iter() {
+    for (name, value) in answer.headers() {
         resp = resp.header(
-            Bytes::copy_from_slice(h.name.as_bytes()),
-            Bytes::copy_from_slice(h.value),
+            Bytes::copy_from_slice(name.as_str().as_bytes()),
+            Bytes::copy_from_slice(value.as_bytes()),
         );
     }
     match req.upgrade(resp).await {
-        Ok(up) => {
-            let conn = agreed.connection(Role::Server, &config);
-            Ok((
-                WebSocket::from_connection(up.io, Role::Server, conn, up.read_buf, config),
-                ws_req,
-            ))
-        }
+        Ok(up) => Ok((
+            agreed.websocket(up.io, Role::Server, up.read_buf, config),
+            ws_req,
+        )),
         Err(_) => Err(Reply::closed()),
     }
 }

@@ -32,6 +32,7 @@ pub use self::handshake::{
     Decision, accept, accept_with, connect, connect_h2, connect_request, connect_with, random_nonce,
 };
 pub use self::http_upgrade::accept_http;
+pub use self::negotiate::{Negotiated, negotiate};
 pub use self::socket::WebSocket;
 pub use self::split::{WsReader, WsWriter};
 #[cfg(feature = "deflate")]

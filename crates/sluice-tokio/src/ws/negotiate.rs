@@ -1,20 +1,65 @@
 //! Extension negotiation for the driver: permessage-deflate when the `deflate`
 //! feature is on and [`WsConfig::deflate`] is set; nothing otherwise.
 
-use sluice_ws::handshake::{Accept, ClientHandshake, HandshakeResponse, ServerRequest};
+use bytes::BytesMut;
+use sluice_ws::handshake::{Accept, BuildError, ClientHandshake, HandshakeResponse, ServerRequest};
 use sluice_ws::{Connection, Role};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::config::WsConfig;
 use super::error::Error;
+use super::socket::WebSocket;
 
-/// What the handshake agreed that the connection must know.
+/// What an opening handshake agreed that the connection must know (today: the
+/// permessage-deflate parameters, if any). Made by [`negotiate`]; turned into the socket by
+/// [`Negotiated::websocket`].
 #[derive(Debug, Default)]
-pub(crate) struct Agreed {
+pub struct Negotiated {
     #[cfg(feature = "deflate")]
     deflate: Option<sluice_ws::deflate::PerMessageDeflate>,
 }
 
-impl Agreed {
+/// The server's side of a handshake another HTTP layer carries (hyper, axum, the hub's):
+/// completes the application's `accept` with the permessage-deflate answer per
+/// [`WsConfig::deflate`] (unless `accept` answers extensions itself, in which case its
+/// permessage-deflate answer, if any, is the one used), and returns the answer as an
+/// `http::Response` — `101` with `Sec-WebSocket-Accept` over HTTP/1.1, `200` for an HTTP/2
+/// extended CONNECT (RFC 8441 §5) — with what the connection must know.
+///
+/// # Errors
+/// `accept` is inconsistent with the request (a subprotocol it did not offer, a malformed or
+/// reserved field): caller misuse, answer 500.
+pub fn negotiate(
+    config: &WsConfig,
+    req: &ServerRequest,
+    accept: Accept,
+) -> Result<(http::Response<()>, Negotiated), BuildError> {
+    let (accept, agreed) = server(config, req, accept);
+    Ok((req.accept_response(&accept)?, agreed))
+}
+
+impl Negotiated {
+    /// Whether permessage-deflate was agreed.
+    #[must_use]
+    pub fn deflate(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        {
+            self.deflate.is_some()
+        }
+        #[cfg(not(feature = "deflate"))]
+        false
+    }
+
+    /// The socket over `io` (the stream the handshake switched, with `read_buf` the bytes
+    /// already read past it) with what was agreed in force.
+    pub fn websocket<S>(self, io: S, role: Role, read_buf: BytesMut, config: WsConfig) -> WebSocket<S>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let conn = self.connection(role, &config);
+        WebSocket::from_connection(io, role, conn, read_buf, config)
+    }
+
     /// The sans-IO connection for `role` with what was agreed attached.
     pub(crate) fn connection(self, role: Role, config: &WsConfig) -> Connection {
         let mut conn = Connection::new(role, config.protocol.clone());
@@ -33,7 +78,7 @@ impl Agreed {
 /// Server: completes the application's answer with our permessage-deflate answer
 /// (unless the application answered extensions itself, in which case its
 /// permessage-deflate answer, if any, is the one used).
-pub(crate) fn server(config: &WsConfig, req: &ServerRequest, accept: Accept) -> (Accept, Agreed) {
+pub(crate) fn server(config: &WsConfig, req: &ServerRequest, accept: Accept) -> (Accept, Negotiated) {
     #[cfg(feature = "deflate")]
     {
         use sluice_ws::deflate::{DeflateParams, EXTENSION_NAME, PerMessageDeflate};
@@ -60,12 +105,12 @@ pub(crate) fn server(config: &WsConfig, req: &ServerRequest, accept: Accept) -> 
             },
         };
         let deflate = params.map(|p| PerMessageDeflate::new(Role::Server, &p, &ours));
-        (accept, Agreed { deflate })
+        (accept, Negotiated { deflate })
     }
     #[cfg(not(feature = "deflate"))]
     {
         let _ = (config, req);
-        (accept, Agreed::default())
+        (accept, Negotiated::default())
     }
 }
 
@@ -96,7 +141,7 @@ pub(crate) fn client_request(config: &WsConfig, req: &ClientHandshake) -> Option
 pub(crate) fn client_response(
     config: &WsConfig,
     resp: &HandshakeResponse,
-) -> Result<Agreed, Error> {
+) -> Result<Negotiated, Error> {
     #[cfg(feature = "deflate")]
     {
         use sluice_ws::deflate::PerMessageDeflate;
@@ -104,11 +149,11 @@ pub(crate) fn client_response(
         let deflate = ours
             .accept_response(resp.extensions())?
             .map(|p| PerMessageDeflate::new(Role::Client, &p, &ours));
-        Ok(Agreed { deflate })
+        Ok(Negotiated { deflate })
     }
     #[cfg(not(feature = "deflate"))]
     {
         let _ = (config, resp);
-        Ok(Agreed::default())
+        Ok(Negotiated::default())
     }
 }

@@ -82,6 +82,19 @@ fn write_extra_headers(
     headers: &[(String, Vec<u8>)],
     reserved: &[&str],
 ) -> Result<(), BuildError> {
+    check_extra_headers(headers, reserved)?;
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(())
+}
+
+/// Checks caller-supplied fields: each name a token and not one the handshake writes itself
+/// (`reserved`), each value a valid field value.
+fn check_extra_headers(headers: &[(String, Vec<u8>)], reserved: &[&str]) -> Result<(), BuildError> {
     for (name, value) in headers {
         if !token::is_token(name.as_bytes()) {
             return Err(BuildError::InvalidHeaderName { name: name.clone() });
@@ -92,10 +105,6 @@ fn write_extra_headers(
         if !token::is_field_value(value) {
             return Err(BuildError::InvalidHeaderValue { name: name.clone() });
         }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
     }
     Ok(())
 }

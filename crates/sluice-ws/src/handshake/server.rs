@@ -11,7 +11,7 @@ use super::head::{HeadScanner, Scan, count_header_lines};
 use super::headers::Headers;
 use super::limits::HandshakeLimits;
 use super::token::{is_field_value, is_token, list_contains_token, list_elements, trim_ows};
-use super::{accept_key, write_extra_headers};
+use super::{accept_key, check_extra_headers};
 
 /// Header fields the 101 answer writes itself; [`Accept::header`] refuses them.
 const RESERVED_ANSWER_HEADERS: &[&str] = &[
@@ -344,6 +344,53 @@ impl ServerRequest {
     /// answers with an extension it did not offer or with a value outside the §9.1 grammar, or
     /// adds a header that is malformed or written by the handshake itself.
     pub fn accept(&self, accept: &Accept) -> Result<Bytes, BuildError> {
+        let fields = self.answer_fields(accept)?;
+        let mut out = Vec::with_capacity(160);
+        out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
+        for (name, value) in &fields {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        Ok(Bytes::from(out))
+    }
+
+    /// The same answer as [`accept`](Self::accept), as the `http` crate's response (for hyper,
+    /// axum and other servers built on it): `101 Switching Protocols` with `Upgrade`,
+    /// `Connection`, `Sec-WebSocket-Accept` and the chosen subprotocol, extensions and extra
+    /// fields. For a request validated by [`from_h2_parts`](Self::from_h2_parts) the status
+    /// is `200` and there is no `Upgrade`, `Connection` or `Sec-WebSocket-Accept` (RFC 8441
+    /// §5).
+    ///
+    /// # Errors
+    /// As [`accept`](Self::accept).
+    pub fn accept_response(&self, accept: &Accept) -> Result<http::Response<()>, BuildError> {
+        let fields = self.answer_fields(accept)?;
+        let h2 = self.key.is_empty();
+        let status = if h2 {
+            http::StatusCode::OK
+        } else {
+            http::StatusCode::SWITCHING_PROTOCOLS
+        };
+        let mut b = http::Response::builder().status(status);
+        for (name, value) in &fields {
+            if h2 && RFC8441_DROPPED.iter().any(|d| d.eq_ignore_ascii_case(name)) {
+                continue;
+            }
+            b = b.header(*name, &value[..]);
+        }
+        // Every name and value passed the §9.1 / RFC 9110 checks above.
+        b.body(()).map_err(|_| BuildError::InvalidExtensions)
+    }
+
+    /// The fields of the answer, in order, after checking `accept` against the request.
+    fn answer_fields<'a>(
+        &self,
+        accept: &'a Accept,
+    ) -> Result<Vec<(&'a str, std::borrow::Cow<'a, [u8]>)>, BuildError> {
+        use std::borrow::Cow;
         if let Some(p) = &accept.protocol
             && !self.protocols.iter().any(|o| o == p)
         {
@@ -368,29 +415,29 @@ impl ServerRequest {
                 });
             }
         }
+        check_extra_headers(&accept.headers, RESERVED_ANSWER_HEADERS)?;
 
-        let mut out = Vec::with_capacity(160);
-        out.extend_from_slice(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Accept: ",
-        );
-        out.extend_from_slice(self.accept_key().as_bytes());
-        out.extend_from_slice(b"\r\n");
+        let mut fields: Vec<(&str, Cow<'a, [u8]>)> = vec![
+            ("Upgrade", Cow::Borrowed(b"websocket")),
+            ("Connection", Cow::Borrowed(b"Upgrade")),
+            ("Sec-WebSocket-Accept", Cow::Owned(self.accept_key().into_bytes())),
+        ];
         if let Some(p) = &accept.protocol {
-            out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
-            out.extend_from_slice(p.as_bytes());
-            out.extend_from_slice(b"\r\n");
+            fields.push(("Sec-WebSocket-Protocol", Cow::Borrowed(p.as_bytes())));
         }
         if !extensions.is_empty() {
-            out.extend_from_slice(b"Sec-WebSocket-Extensions: ");
-            out.extend_from_slice(Extension::format_list(&extensions).as_bytes());
-            out.extend_from_slice(b"\r\n");
+            let list = Extension::format_list(&extensions).into_bytes();
+            fields.push(("Sec-WebSocket-Extensions", Cow::Owned(list)));
         }
-        write_extra_headers(&mut out, &accept.headers, RESERVED_ANSWER_HEADERS)?;
-        out.extend_from_slice(b"\r\n");
-        Ok(Bytes::from(out))
+        for (name, value) in &accept.headers {
+            fields.push((name.as_str(), Cow::Borrowed(&value[..])));
+        }
+        Ok(fields)
     }
 }
+
+/// Fields an HTTP/2 answer leaves out (RFC 8441 §5; RFC 9113 §8.2.2).
+const RFC8441_DROPPED: &[&str] = &["upgrade", "connection", "sec-websocket-accept"];
 
 /// The caller's choices for the 101 answer: subprotocol, extensions, extra header fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
