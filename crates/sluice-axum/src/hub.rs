@@ -41,9 +41,15 @@ pub struct HubService {
 
 impl HubService {
     /// The service for `hub`, with the body limits and timeouts of its
-    /// [`HubConfig::http`](sluice_hub::HubConfig::http).
+    /// [`HubConfig::http`](sluice_hub::HubConfig::http). Inside a tokio runtime it also
+    /// spawns the hub's [housekeeping](Hub::run_housekeeping) (idle topics removed,
+    /// `sys.metrics`), which ends at [`Hub::shutdown`]; outside one, spawn that yourself.
     #[must_use]
     pub fn new(hub: Hub) -> Self {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let h = hub.clone();
+            rt.spawn(async move { h.run_housekeeping().await });
+        }
         let config = Arc::new(hub.config().http.clone());
         HubService { hub, config }
     }

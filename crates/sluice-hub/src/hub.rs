@@ -115,6 +115,8 @@ pub(crate) struct Inner {
     /// Which schemes the hub is served on ([`crate::origin::SERVED_HTTP`] | `SERVED_HTTPS`; 0:
     /// routed by another server, scheme unknown).
     pub(crate) schemes: AtomicU8,
+    /// Set while [`Hub::run_housekeeping`] runs (at most one at a time).
+    pub(crate) housekeeping: AtomicBool,
 }
 
 /// A publish/subscribe hub: topics with retention logs, served over WebSocket, Server-Sent
@@ -164,6 +166,7 @@ impl Hub {
                 counters: Counters::default(),
                 shutdown: watch::Sender::new(false),
                 loopback_guard: AtomicBool::new(false),
+                housekeeping: AtomicBool::new(false),
                 schemes: AtomicU8::new(0),
             }),
         };

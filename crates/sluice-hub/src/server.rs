@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -114,7 +114,8 @@ impl Hub {
                 "connection cap lowered to fit the file-descriptor limit (ulimit -n)"
             );
         }
-        system.spawn(system_task(self.clone()));
+        let hub = self.clone();
+        system.spawn(async move { hub.run_housekeeping().await });
         let mut accept_failures = AcceptLog::default();
         let result = loop {
             tokio::select! {
@@ -153,6 +154,25 @@ impl Hub {
         conns.shutdown().await;
         system.shutdown().await;
         result
+    }
+
+    /// The hub's housekeeping, until [`Hub::shutdown`]: idle topics removed, and `sys.metrics`
+    /// published every second (when [`HubConfig::sys_metrics`](crate::HubConfig::sys_metrics)
+    /// is on). [`Hub::serve`] runs it; a hub routed by another server (`sluice-axum`'s
+    /// `HubService`, your own [`http::serve`]) needs it spawned once. At most one runs per hub:
+    /// a call while another runs returns at once.
+    pub async fn run_housekeeping(&self) {
+        if self.inner.housekeeping.swap(true, Relaxed) {
+            return;
+        }
+        struct Done<'a>(&'a AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Relaxed);
+            }
+        }
+        let _done = Done(&self.inner.housekeeping);
+        system_task(self.clone()).await;
     }
 
     /// Records what serving on `listener` means for the policies: the scheme (for the

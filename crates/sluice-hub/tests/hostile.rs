@@ -6,6 +6,8 @@
 //! alone in its process; the file-descriptor cap is tested on the CLI under `ulimit -n`.)
 
 mod common;
+#[allow(unused_imports)] // used by `common`; unused where sluice-axum includes this file
+use common::standalone as serve_under_test;
 
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,8 @@
 //! SSE streams ended after a retry hint, serve returns).
 
 mod common;
+#[allow(unused_imports)] // used by `common`; unused where sluice-axum includes this file
+use common::standalone as serve_under_test;
 
 use std::time::Duration;
 

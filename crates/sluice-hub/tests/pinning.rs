@@ -4,6 +4,8 @@
 //! data were a slice of that buffer. Alone in its test binary: it reads the process's RSS.
 
 mod common;
+#[allow(unused_imports)] // used by `common`; unused where sluice-axum includes this file
+use common::standalone as serve_under_test;
 
 use common::{Server, T};
 use sluice_hub::HubConfig;

@@ -3,6 +3,8 @@
 //! CORS and the publish preflight, reserved topics.
 
 mod common;
+#[allow(unused_imports)] // used by `common`; unused where sluice-axum includes this file
+use common::standalone as serve_under_test;
 
 use common::{Server, now_unix, ws_next};
 use sluice_http::{ClientRequest, StatusCode};

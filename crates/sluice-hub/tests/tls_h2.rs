@@ -3,6 +3,8 @@
 //! errors, and certificate reload. Certificates are made here (rcgen), per run.
 
 mod common;
+#[allow(unused_imports)] // used by `common`; unused where sluice-axum includes this file
+use common::standalone as serve_under_test;
 
 use common::T;
 use sluice_http::{ClientError, ClientRequest, ClientTls, DefaultConnector, ServerTls};

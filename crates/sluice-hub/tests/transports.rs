@@ -3,6 +3,8 @@
 //! when a subscriber falls out of retention; slow subscribers never block the publisher.
 
 mod common;
+#[allow(unused_imports)] // used by `common`; unused where sluice-axum includes this file
+use common::standalone as serve_under_test;
 
 use std::time::Duration;
 
@@ -33,10 +35,10 @@ fn spawn_publisher(
     from: usize,
     to: usize,
 ) -> tokio::task::JoinHandle<()> {
-    let addr = s.addr;
+    let base = s.url("");
     tokio::spawn(async move {
         for i in from..to {
-            publish_at(addr, topic, &data(i)).await;
+            publish_at(&base, topic, &data(i)).await;
             if i % 5 == 0 {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }

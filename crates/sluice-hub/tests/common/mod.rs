@@ -19,6 +19,16 @@ pub struct Server {
     pub hub: Hub,
     pub addr: SocketAddr,
     pub task: JoinHandle<std::io::Result<()>>,
+    /// Where the hub's routes are: `""` on its own port, `"/rt"` nested in an axum app.
+    pub prefix: &'static str,
+}
+
+/// How a test crate serves the hub under test: each test root names one as
+/// `serve_under_test` — this one (`Hub::serve` on its own port) in sluice-hub's tests,
+/// sluice-axum's `tests/nested_hub.rs` its own (the same tests, the hub nested under `/rt` of
+/// an axum app). Returns the serving task and the prefix of the hub's routes.
+pub fn standalone(l: TcpListener, hub: Hub) -> (JoinHandle<std::io::Result<()>>, &'static str) {
+    (tokio::spawn(async move { hub.serve(l).await }), "")
 }
 
 impl Server {
@@ -26,13 +36,17 @@ impl Server {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let hub = Hub::new(cfg);
-        let h = hub.clone();
-        let task = tokio::spawn(async move { h.serve(l).await });
-        Server { hub, addr, task }
+        let (task, prefix) = crate::serve_under_test(l, hub.clone());
+        Server {
+            hub,
+            addr,
+            task,
+            prefix,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("http://{}{}{}", self.addr, self.prefix, path)
     }
 
     /// `POST /publish/{topic}` → (status, body).
@@ -45,7 +59,7 @@ impl Server {
 
     /// Publishes and returns the event id.
     pub async fn publish_ok(&self, topic: &str, data: &str) -> String {
-        publish_at(self.addr, topic, data).await
+        publish_at(&self.url(""), topic, data).await
     }
 
     /// Sends `req` and reads the whole (bounded) body.
@@ -97,7 +111,7 @@ impl Server {
         let tcp = TcpStream::connect(self.addr).await?;
         let mut req = sluice_ws::handshake::ClientHandshake::new(
             &self.addr.to_string(),
-            path,
+            &format!("{}{path}", self.prefix),
             ws::random_nonce(),
         )
         .unwrap();
@@ -128,10 +142,10 @@ impl Server {
     }
 }
 
-/// `POST http://{addr}/publish/{topic}` expecting 200; returns the event id.
-pub async fn publish_at(addr: SocketAddr, topic: &str, data: &str) -> String {
-    let req =
-        ClientRequest::post(&format!("http://{addr}/publish/{topic}"), data.to_owned()).unwrap();
+/// `POST {base}/publish/{topic}` expecting 200 (`base`: [`Server::url`] of `""`); returns the
+/// event id.
+pub async fn publish_at(base: &str, topic: &str, data: &str) -> String {
+    let req = ClientRequest::post(&format!("{base}/publish/{topic}"), data.to_owned()).unwrap();
     let mut resp = tokio::time::timeout(T, http::fetch(req, &ClientConfig::default()))
         .await
         .expect("publish answered in time")
