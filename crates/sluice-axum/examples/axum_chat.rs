@@ -46,7 +46,9 @@ async fn page() -> Html<&'static str> {
 
 /// One tick a second, numbered; a reconnecting `EventSource` continues after the last it saw.
 async fn clock(LastEventId(last): LastEventId) -> impl IntoResponse {
-    let mut n: u64 = last.and_then(|id| id.parse().ok()).map_or(0, |n: u64| n + 1);
+    let mut n: u64 = last
+        .and_then(|id| id.parse().ok())
+        .map_or(0, |n: u64| n + 1);
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(1);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -93,7 +95,11 @@ fn main() -> std::io::Result<()> {
         match a.as_str() {
             "--addr" => addr = args.next().expect("--addr needs a value"),
             "--auth-secret" => {
-                config.auth_secret = Some(args.next().expect("--auth-secret needs a value").into_bytes());
+                config.auth_secret = Some(
+                    args.next()
+                        .expect("--auth-secret needs a value")
+                        .into_bytes(),
+                );
             }
             "-h" | "--help" => {
                 println!("usage: axum_chat [--addr HOST:PORT] [--auth-secret SECRET]");

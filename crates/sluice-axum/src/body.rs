@@ -26,7 +26,11 @@ enum Inner {
 impl std::fmt::Debug for SluiceBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.0 {
-            Inner::Full(b) => write!(f, "SluiceBody::Full({} bytes)", b.as_ref().map_or(0, Bytes::len)),
+            Inner::Full(b) => write!(
+                f,
+                "SluiceBody::Full({} bytes)",
+                b.as_ref().map_or(0, Bytes::len)
+            ),
             Inner::Stream(_) => f.write_str("SluiceBody::Stream"),
         }
     }

@@ -10,8 +10,8 @@ use hyper_util::rt::TokioIo;
 use sluice_http::bridge::{Incoming, dispatch};
 use sluice_http::{Handler, ServerConfig, StatusCode};
 
-use crate::body::{BoxError, SluiceBody, request_pieces};
 use crate::Upgraded;
+use crate::body::{BoxError, SluiceBody, request_pieces};
 
 /// Serves `req` with `handler`: the head, the body (read under `config`'s body limits and
 /// timeouts) and, when hyper can upgrade the connection (an HTTP/1.1 `Upgrade`, an HTTP/2
@@ -53,8 +53,10 @@ where
         Some(resp) => resp.map(SluiceBody::from),
         None => {
             let mut r = status_response(StatusCode::INTERNAL_SERVER_ERROR);
-            r.headers_mut()
-                .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            r.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
             r
         }
     }

@@ -105,7 +105,10 @@ where
 fn prefix_redirect<B>(req: &http::Request<B>) -> Option<http::Response<SluiceBody>> {
     let original = req.extensions().get::<axum::extract::OriginalUri>()?;
     let path = original.path();
-    if req.uri().path() != "/" || path.ends_with('/') || !matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+    if req.uri().path() != "/"
+        || path.ends_with('/')
+        || !matches!(*req.method(), http::Method::GET | http::Method::HEAD)
+    {
         return None;
     }
     let location = match original.query() {
@@ -114,7 +117,9 @@ fn prefix_redirect<B>(req: &http::Request<B>) -> Option<http::Response<SluiceBod
     };
     let mut r = http::Response::new(SluiceBody::empty());
     *r.status_mut() = http::StatusCode::PERMANENT_REDIRECT;
-    r.headers_mut()
-        .insert(http::header::LOCATION, http::HeaderValue::try_from(location).ok()?);
+    r.headers_mut().insert(
+        http::header::LOCATION,
+        http::HeaderValue::try_from(location).ok()?,
+    );
     Some(r)
 }

@@ -53,8 +53,14 @@ impl WsRejection {
         let mut r = text_response(status, format!("{self}\n"));
         if status == StatusCode::UPGRADE_REQUIRED {
             let h = r.headers_mut();
-            h.insert("sec-websocket-version", http::HeaderValue::from_static("13"));
-            h.insert(http::header::UPGRADE, http::HeaderValue::from_static("websocket"));
+            h.insert(
+                "sec-websocket-version",
+                http::HeaderValue::from_static("13"),
+            );
+            h.insert(
+                http::header::UPGRADE,
+                http::HeaderValue::from_static("websocket"),
+            );
         }
         r
     }
@@ -227,15 +233,18 @@ impl WsUpgrade {
         let Some(origin) = self.request.origin() else {
             return true;
         };
-        if allowed.iter().any(|a| *a == "*" || a.eq_ignore_ascii_case(origin)) {
+        if allowed
+            .iter()
+            .any(|a| *a == "*" || a.eq_ignore_ascii_case(origin))
+        {
             return true;
         }
-        origin
-            .split_once("://")
-            .is_some_and(|(scheme, authority)| {
-                matches!(scheme, "http" | "https")
-                    && authority.trim_end_matches('/').eq_ignore_ascii_case(self.request.host())
-            })
+        origin.split_once("://").is_some_and(|(scheme, authority)| {
+            matches!(scheme, "http" | "https")
+                && authority
+                    .trim_end_matches('/')
+                    .eq_ignore_ascii_case(self.request.host())
+        })
     }
 
     /// [`origin_allowed`](WsUpgrade::origin_allowed), as a step of the handler:

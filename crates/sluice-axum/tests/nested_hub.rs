@@ -3,6 +3,8 @@
 //! [`HubService`](sluice_axum::HubService): every transport, resume, gap/reset, the one cursor
 //! space, JWT auth, Origin checks — served by `axum::serve` instead of the hub's listener.
 #![allow(missing_docs)]
+// Each included test file declares `mod common;` (the harness), as it does in sluice-hub.
+#![allow(clippy::duplicate_mod)]
 
 use axum::Router;
 use axum::routing::get;
@@ -12,11 +14,17 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// Serves `hub` at `/rt` of an app that has a route of its own, the way a user nests it.
-pub fn serve_under_test(l: TcpListener, hub: Hub) -> (JoinHandle<std::io::Result<()>>, &'static str) {
+pub fn serve_under_test(
+    l: TcpListener,
+    hub: Hub,
+) -> (JoinHandle<std::io::Result<()>>, &'static str) {
     let app = Router::new()
         .route("/", get(|| async { "the app's own page" }))
         .nest_service("/rt", hub.service());
-    (tokio::spawn(async move { axum::serve(l, app).await }), "/rt")
+    (
+        tokio::spawn(async move { axum::serve(l, app).await }),
+        "/rt",
+    )
 }
 
 #[path = "../../sluice-hub/tests/transports.rs"]

@@ -137,7 +137,9 @@ where
         write_timeout: config.write_timeout,
     };
     tokio::spawn(async move {
-        let reply = handler.handle(Request(Kind::Bridge(Box::new(request)))).await;
+        let reply = handler
+            .handle(Request(Kind::Bridge(Box::new(request))))
+            .await;
         if let ReplyInner::Respond(b) = reply.0 {
             let (req, response) = *b;
             if let Kind::Bridge(r) = req.0 {
@@ -217,8 +219,18 @@ impl<S> BridgeRequest<S> {
                 Body::Empty,
             ),
             Body::Empty => (Some(0), Body::Empty),
-            Body::Full(b) => (Some(b.len() as u64), if discard { Body::Empty } else { Body::Full(b) }),
-            Body::Stream(s) => (None, if discard { Body::Empty } else { Body::Stream(s) }),
+            Body::Full(b) => (
+                Some(b.len() as u64),
+                if discard { Body::Empty } else { Body::Full(b) },
+            ),
+            Body::Stream(s) => (
+                None,
+                if discard {
+                    Body::Empty
+                } else {
+                    Body::Stream(s)
+                },
+            ),
         };
         let Ok(head) = http_head(status, &headers, length, self.head.version()) else {
             return; // a field the `http` crate refuses: no answer, as a failed write

@@ -40,7 +40,11 @@ impl BodyBudget {
     /// under the limits: an announced `Content-Length` over the limit fails before any read,
     /// each read has the per-read deadline and all of them the whole-body one. After an error,
     /// every further read is [`BodyError::AlreadyFailed`].
-    pub(crate) async fn read<F>(&mut self, head: &RequestHead, next: F) -> Result<Option<Bytes>, BodyError>
+    pub(crate) async fn read<F>(
+        &mut self,
+        head: &RequestHead,
+        next: F,
+    ) -> Result<Option<Bytes>, BodyError>
     where
         F: Future<Output = Option<Result<Bytes, BodyError>>>,
     {
@@ -54,7 +58,11 @@ impl BodyBudget {
         r
     }
 
-    async fn read_inner<F>(&mut self, head: &RequestHead, next: F) -> Result<Option<Bytes>, BodyError>
+    async fn read_inner<F>(
+        &mut self,
+        head: &RequestHead,
+        next: F,
+    ) -> Result<Option<Bytes>, BodyError>
     where
         F: Future<Output = Option<Result<Bytes, BodyError>>>,
     {

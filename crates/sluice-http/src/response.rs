@@ -204,7 +204,12 @@ pub(crate) fn http_head(
         let framing = n.eq_ignore_ascii_case("content-length")
             || n.eq_ignore_ascii_case("transfer-encoding")
             || n.eq_ignore_ascii_case("te");
-        if framing || (h2 && CONNECTION_SPECIFIC.iter().any(|c| c.eq_ignore_ascii_case(n))) {
+        if framing
+            || (h2
+                && CONNECTION_SPECIFIC
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(n)))
+        {
             continue;
         }
         b = b.header(n.to_ascii_lowercase(), value.as_ref());

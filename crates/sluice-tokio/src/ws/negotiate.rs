@@ -52,7 +52,13 @@ impl Negotiated {
 
     /// The socket over `io` (the stream the handshake switched, with `read_buf` the bytes
     /// already read past it) with what was agreed in force.
-    pub fn websocket<S>(self, io: S, role: Role, read_buf: BytesMut, config: WsConfig) -> WebSocket<S>
+    pub fn websocket<S>(
+        self,
+        io: S,
+        role: Role,
+        read_buf: BytesMut,
+        config: WsConfig,
+    ) -> WebSocket<S>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -78,7 +84,11 @@ impl Negotiated {
 /// Server: completes the application's answer with our permessage-deflate answer
 /// (unless the application answered extensions itself, in which case its
 /// permessage-deflate answer, if any, is the one used).
-pub(crate) fn server(config: &WsConfig, req: &ServerRequest, accept: Accept) -> (Accept, Negotiated) {
+pub(crate) fn server(
+    config: &WsConfig,
+    req: &ServerRequest,
+    accept: Accept,
+) -> (Accept, Negotiated) {
     #[cfg(feature = "deflate")]
     {
         use sluice_ws::deflate::{DeflateParams, EXTENSION_NAME, PerMessageDeflate};

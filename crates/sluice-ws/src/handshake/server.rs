@@ -1,6 +1,8 @@
 //! Server role: parse and validate a client's opening handshake (RFC 6455 §4.2.1) and build
 //! the 101 answer (§4.2.2).
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
@@ -389,8 +391,7 @@ impl ServerRequest {
     fn answer_fields<'a>(
         &self,
         accept: &'a Accept,
-    ) -> Result<Vec<(&'a str, std::borrow::Cow<'a, [u8]>)>, BuildError> {
-        use std::borrow::Cow;
+    ) -> Result<Vec<AnswerField<'a>>, BuildError> {
         if let Some(p) = &accept.protocol
             && !self.protocols.iter().any(|o| o == p)
         {
@@ -417,10 +418,13 @@ impl ServerRequest {
         }
         check_extra_headers(&accept.headers, RESERVED_ANSWER_HEADERS)?;
 
-        let mut fields: Vec<(&str, Cow<'a, [u8]>)> = vec![
+        let mut fields: Vec<AnswerField<'a>> = vec![
             ("Upgrade", Cow::Borrowed(b"websocket")),
             ("Connection", Cow::Borrowed(b"Upgrade")),
-            ("Sec-WebSocket-Accept", Cow::Owned(self.accept_key().into_bytes())),
+            (
+                "Sec-WebSocket-Accept",
+                Cow::Owned(self.accept_key().into_bytes()),
+            ),
         ];
         if let Some(p) = &accept.protocol {
             fields.push(("Sec-WebSocket-Protocol", Cow::Borrowed(p.as_bytes())));
@@ -435,6 +439,9 @@ impl ServerRequest {
         Ok(fields)
     }
 }
+
+/// A field of the answer: name and value.
+type AnswerField<'a> = (&'a str, Cow<'a, [u8]>);
 
 /// Fields an HTTP/2 answer leaves out (RFC 8441 §5; RFC 9113 §8.2.2).
 const RFC8441_DROPPED: &[&str] = &["upgrade", "connection", "sec-websocket-accept"];
