@@ -30,13 +30,13 @@ THREADS=${THREADS:-1}
 PORT=${PORT:-19300}
 CASES=${CASES:-"20:100 16384:10 1048576:2"}
 NICE=${NICE:-}
-# nice execs the program, so $! is the server's own pid.
-NICE_CMD=()
-if [[ -n "$NICE" ]]; then NICE_CMD=(nice -n "$NICE"); fi
+# NICE_CMD, SERVER_PID + EXIT trap, bench_cargo, start_server, stop_server, BENCH_AWK_LIB.
+# shellcheck source=scripts/lib/ws_bench.sh
+source scripts/lib/ws_bench.sh
 
 if [[ -z "${NO_BUILD:-}" ]]; then
-    cargo build --release -p sluice-tokio --example ws_echo_server
-    cargo build --release -p sluice-benches --bin ws_load --bin ws_echo_tungstenite --bin ws_echo_fastwebsockets
+    bench_cargo build --release -p sluice-tokio --example ws_echo_server
+    bench_cargo build --release -p sluice-benches --bin ws_load --bin ws_echo_tungstenite --bin ws_echo_fastwebsockets
 fi
 
 R=target/release
@@ -55,34 +55,7 @@ if [[ "${TLS:-0}" == 1 ]]; then
     make_test_certs "$OUT" || exit 1
     SCHEME=wss SERVER_TLS=(--tls-cert "$CERT" --tls-key "$KEY") LOAD_TLS=(--cacert "$CA")
 fi
-SERVER_PID=""
-cleanup() {
-    if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi
-}
-trap cleanup EXIT
-
-# start_server NAME PORT: starts it, waits (at most 10 s) for "listening on".
-start_server() {
-    local name=$1 port=$2 log=$OUT/server-$1-$2.log
-    "${NICE_CMD[@]}" "${BIN[$name]}" --addr "127.0.0.1:$port" "${SERVER_TLS[@]}" >"$log" 2>&1 &
-    SERVER_PID=$!
-    for _ in $(seq 100); do
-        if grep -q "listening on" "$log"; then return 0; fi
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
-        sleep 0.1
-    done
-    echo "server $name did not start:" >&2
-    cat "$log" >&2
-    exit 1
-}
-
-stop_server() {
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-}
-
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores); niceness ${NICE:-0}"
+echo "load average before: $(loadavg) ($(nproc) cores); niceness ${NICE:-0}"
 RESULTS=$OUT/results.txt
 : >"$RESULTS"
 port=$PORT
@@ -92,7 +65,7 @@ for case in $CASES; do
     for round in $(seq "$ROUNDS"); do
         for name in "${ORDER[@]}"; do
             port=$((port + 1))
-            start_server "$name" "$port"
+            start_server "$OUT/server-$name-$port.log" "${BIN[$name]}" --addr "127.0.0.1:$port" "${SERVER_TLS[@]}"
             line=$("${NICE_CMD[@]}" timeout 120 "$R/ws_load" --url "$SCHEME://127.0.0.1:$port/" "${LOAD_TLS[@]}" --conns "$conns" \
                 --size "$size" --warmup "$WARMUP" --duration "$DURATION" --threads "$THREADS" \
                 --pid "$SERVER_PID" --label "$name" | tee "$OUT/run-$name-$size-$round.txt" |
@@ -102,22 +75,11 @@ for case in $CASES; do
         done
     done
 done
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average after: $(loadavg)"
 echo
 
 # Table: medians over rounds; ratios of sluice's server CPU/msg to each peer's.
-awk -v order="${ORDER[*]}" '
-function kv(field,   i, a) {
-    for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == field) return a[2] }
-    return ""
-}
-function median(key,   n, v, i, j, t) {
-    n = cnt[key]
-    for (i = 1; i <= n; i++) v[i] = vals[key, i]
-    for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
-    return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-}
-function add(key, val) { cnt[key]++; vals[key, cnt[key]] = val }
+awk -v order="${ORDER[*]}" "$BENCH_AWK_LIB"'
 /^RESULT/ {
     c = kv("size") " B x " kv("conns"); s = kv("label")
     if (!(c in seen)) { seen[c] = 1; cases[++ncase] = c }

@@ -68,3 +68,8 @@ pub type Upgraded = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
 /// The socket [`WsUpgrade::on_upgrade`] hands to its callback: [`sluice_tokio::ws::WebSocket`]
 /// over hyper's upgraded connection (`recv`/`send`, `Stream` + `Sink`, `split`, `close`).
 pub type WebSocket = sluice_tokio::ws::WebSocket<Upgraded>;
+
+/// The README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,79 @@
+# Sourced by the WebSocket bench scripts (scripts/bench/ws_compare.sh, ws_idle_mem.sh,
+# axum_compare.sh): cargo builds serialised with flock, one server process at a time (start,
+# wait for its "listening on" line, stop; killed on exit), the fd limit for many idle
+# connections, and the awk helpers their tables use.
+#
+# Reads NICE (optional: the niceness servers and load tool run at, root only for < 0).
+# Sets NICE_CMD (prefix a command with "${NICE_CMD[@]}"), SERVER_PID, and an EXIT trap.
+
+NICE_CMD=()
+if [[ -n "${NICE:-}" ]]; then NICE_CMD=(nice -n "$NICE"); fi
+SERVER_PID=""
+
+# bench_cargo ARGS...: cargo, serialised with `flock /tmp/cargo.lock` where flock exists
+# (two cargo builds on a 2-core machine fight, and the timings of a run next to one are noise).
+bench_cargo() {
+    if command -v flock >/dev/null; then
+        flock /tmp/cargo.lock cargo "$@"
+    else
+        cargo "$@"
+    fi
+}
+
+bench_cleanup() {
+    if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi
+}
+trap bench_cleanup EXIT
+
+# start_server LOG CMD...: starts CMD at $NICE with its output in LOG, sets SERVER_PID (nice
+# execs the program, so it is the server's own pid) and waits at most 10 s for "listening on".
+start_server() {
+    local log=$1
+    shift
+    "${NICE_CMD[@]}" "$@" >"$log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+        if grep -q "listening on" "$log"; then return 0; fi
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    echo "server did not start: $*" >&2
+    cat "$log" >&2
+    exit 1
+}
+
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+# raise_fd_limit NEED: soft fd limit up to the hard one; exits if that is still below NEED.
+raise_fd_limit() {
+    ulimit -n "$(ulimit -Hn)"
+    if [[ "$(ulimit -n)" != unlimited && "$(ulimit -n)" -lt "$1" ]]; then
+        echo "fd limit $(ulimit -n) is below the $1 needed" >&2
+        exit 1
+    fi
+}
+
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# awk functions for the RESULT lines of ws_load, prepended to a table program:
+#   awk "$BENCH_AWK_LIB"'/^RESULT/ { add(key, kv("field")) } END { print median(key) }'
+# kv(field): the value of field=value on the current line; add(key, val) appends to the
+# global lists cnt[]/vals[]; median(key) of what was added under key.
+# shellcheck disable=SC2034  # used by the sourcing scripts
+BENCH_AWK_LIB='
+function kv(field,   i, a) {
+    for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == field) return a[2] }
+    return ""
+}
+function add(key, val) { cnt[key]++; vals[key, cnt[key]] = val }
+function median(key,   n, v, i, j, t) {
+    n = cnt[key]
+    for (i = 1; i <= n; i++) v[i] = vals[key, i]
+    for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+    return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+}
+'
