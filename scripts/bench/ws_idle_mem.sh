@@ -10,6 +10,7 @@
 # is raised to the hard limit first (20,000 here). Kernel socket buffers are not
 # in RSS and are not counted; what is counted is what the server process keeps
 # per connection (task, driver state, buffers, allocator overhead).
+# NICE=-10 starts the servers at that niceness (root only); NO_BUILD=1 skips the build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,17 +18,15 @@ ROUNDS=${ROUNDS:-1}
 IDLE=${IDLE:-10000}
 BASE=${BASE:-1000}
 PORT=${PORT:-19400}
+# SERVER_PID + EXIT trap, bench_cargo, raise_fd_limit, start_server, stop_server, BENCH_AWK_LIB.
+# shellcheck source=scripts/lib/ws_bench.sh
+source scripts/lib/ws_bench.sh
 
-ulimit -n "$(ulimit -Hn)"
-need=$((IDLE + BASE + 64))
-if [[ "$(ulimit -n)" != unlimited && "$(ulimit -n)" -lt "$need" ]]; then
-    echo "fd limit $(ulimit -n) is below the $need needed" >&2
-    exit 1
-fi
+raise_fd_limit $((IDLE + BASE + 64))
 
 if [[ -z "${NO_BUILD:-}" ]]; then
-    cargo build --release -p sluice-tokio --example ws_echo_server
-    cargo build --release -p sluice-benches --bin ws_load --bin ws_echo_tungstenite --bin ws_echo_fastwebsockets
+    bench_cargo build --release -p sluice-tokio --example ws_echo_server
+    bench_cargo build --release -p sluice-benches --bin ws_load --bin ws_echo_tungstenite --bin ws_echo_fastwebsockets
 fi
 
 R=target/release
@@ -47,43 +46,24 @@ if [[ "${TLS:-0}" == 1 ]]; then
     make_test_certs "$OUT" || exit 1
     SCHEME=wss SERVER_TLS=(--tls-cert "$CERT" --tls-key "$KEY") LOAD_TLS=(--cacert "$CA")
 fi
-SERVER_PID=""
-cleanup() {
-    if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi
-}
-trap cleanup EXIT
-
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); fd limit $(ulimit -n)"
+echo "load average before: $(loadavg); fd limit $(ulimit -n)"
 RESULTS=$OUT/results.txt
 : >"$RESULTS"
 port=$PORT
 for round in $(seq "$ROUNDS"); do
     for name in "${ORDER[@]}"; do
         port=$((port + 1))
-        log=$OUT/server-$name-$port.log
-        "${BIN[$name]}" --addr "127.0.0.1:$port" "${SERVER_TLS[@]}" >"$log" 2>&1 &
-        SERVER_PID=$!
-        for _ in $(seq 100); do
-            grep -q "listening on" "$log" && break
-            sleep 0.1
-        done
-        grep -q "listening on" "$log" || { echo "server $name did not start" >&2; cat "$log" >&2; exit 1; }
+        start_server "$OUT/server-$name-$port.log" "${BIN[$name]}" --addr "127.0.0.1:$port" "${SERVER_TLS[@]}"
         timeout 300 "$R/ws_load" --url "$SCHEME://127.0.0.1:$port/" "${LOAD_TLS[@]}" --idle "$IDLE" --idle-base "$BASE" \
             --pid "$SERVER_PID" --label "$name" | tee "$OUT/run-$name-$round.txt"
         grep '^RESULT' "$OUT/run-$name-$round.txt" | sed "s/\$/ round=$round/" >>"$RESULTS"
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=""
+        stop_server
     done
 done
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average after: $(loadavg)"
 echo
 
-awk '
-function kv(field,   i, a) {
-    for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == field) return a[2] }
-    return ""
-}
+awk "$BENCH_AWK_LIB"'
 /^RESULT/ { s = kv("label"); sum[s] += kv("bytes_per_conn"); n[s]++; rss[s] = kv("rss_after") }
 END {
     printf "%-15s %16s %18s\n", "server", "KiB/idle conn", "RSS at the end MiB"

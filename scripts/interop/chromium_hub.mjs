@@ -3,6 +3,11 @@
 // playwright-core), against a real `sluice serve` started here on a free loopback port.
 //
 //   node scripts/interop/chromium_hub.mjs [--bin target/release/sluice] [--screenshot target/hub-screenshot.png]
+//   node scripts/interop/chromium_hub.mjs --axum target/release/examples/axum_chat
+//
+// With --axum the hub under test is the one nested at /rt of the axum_chat example (sluice-axum's
+// HubService inside axum::serve): every check below runs against http://HOST:PORT/rt/ instead;
+// `sluice` (--bin) is still the CLI used to publish and mint tokens.
 //
 // For each transport (WebSocket, SSE, long-poll): the page connects (status indicator), a message
 // published with `sluice pub` appears, a message sent from the page's form appears, the live
@@ -26,18 +31,21 @@ const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '../..');
 const EXE = process.env.CHROMIUM || '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run'];
-const USAGE = 'usage: chromium_hub.mjs [--bin PATH_TO_SLUICE] [--screenshot PATH]';
+const USAGE = 'usage: chromium_hub.mjs [--bin PATH_TO_SLUICE] [--axum PATH_TO_AXUM_CHAT] [--screenshot PATH]';
 
-const opt = { bin: join(ROOT, 'target/release/sluice'), screenshot: join(ROOT, 'target/hub-screenshot.png') };
+const opt = { bin: join(ROOT, 'target/release/sluice'), axum: null, screenshot: join(ROOT, 'target/hub-screenshot.png') };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--bin') opt.bin = resolve(process.argv[++i]);
+  else if (a === '--axum') opt.axum = resolve(process.argv[++i]);
   else if (a === '--screenshot') opt.screenshot = resolve(process.argv[++i]);
   else if (a === '-h' || a === '--help') { console.log(USAGE); process.exit(0); }
   else { console.error(`unknown argument ${a}\n${USAGE}`); process.exit(2); }
 }
 
-const r = new Results('chromium_hub');
+const r = new Results(opt.axum ? 'chromium_hub[axum /rt]' : 'chromium_hub');
+// Where the hub's routes are: the root of `sluice serve`, /rt of the axum app.
+const PREFIX = opt.axum ? '/rt' : '';
 const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 
 function freePort() {
@@ -52,8 +60,10 @@ function freePort() {
 // hub's graceful shutdown) and waits for the exit.
 async function startHub(port, extra = []) {
   if (await portOpen('127.0.0.1', port)) throw new Error(`127.0.0.1:${port} already in use`);
-  const child = spawn(opt.bin, ['serve', '--addr', `127.0.0.1:${port}`, ...extra],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [cmd, args] = opt.axum
+    ? [opt.axum, ['--addr', `127.0.0.1:${port}`, ...extra]]
+    : [opt.bin, ['serve', '--addr', `127.0.0.1:${port}`, ...extra]];
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d) => { log = (log + d).slice(-4000); });
   let exited = null;
@@ -108,7 +118,7 @@ try {
   if (!existsSync(EXE)) throw new Error(`${EXE} not found: run scripts/setup.sh (Debian package chromium)`);
   if (!existsSync(opt.bin)) throw new Error(`${opt.bin} not found: cargo build --release -p sluice`);
   const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
+  const base = `http://127.0.0.1:${port}${PREFIX}`;
   hub = await startHub(port);
   profile = mkdtempSync(join(tmpdir(), 'sluice-chromium-hub-'));
   context = await chromium.launchPersistentContext(profile, {
@@ -185,10 +195,10 @@ try {
       const { stdout } = await exec(opt.bin, ['token', '--secret', secret, '--subscribe', '*', '--publish', 'ci.*'], { timeout: 10000 });
       const token = stdout.trim();
       const page2 = await context.newPage();
-      await page2.goto(`http://127.0.0.1:${p2}/?transport=sse&topic=ci.auth`);
+      await page2.goto(`http://127.0.0.1:${p2}${PREFIX}/?transport=sse&topic=ci.auth`);
       await waitFor(page2, 'auth: without a token the page shows disconnected (401)',
         () => { const s = document.getElementById('status'); return s.dataset.state === 'disconnected' && s.textContent.includes('401'); });
-      await page2.goto(`http://127.0.0.1:${p2}/?transport=ws&topic=ci.auth&token=${encodeURIComponent(token)}`);
+      await page2.goto(`http://127.0.0.1:${p2}${PREFIX}/?transport=ws&topic=ci.auth&token=${encodeURIComponent(token)}`);
       await connected(page2, 'auth: with ?token= the page connects', 'WebSocket');
       await page2.fill('#msg', 'authorised hello');
       await page2.click('#send');
@@ -203,6 +213,22 @@ try {
     } finally {
       await hub2.stop();
     }
+  }
+
+  // The axum app's own page: its EventSource (sluice-axum `Sse`, resumed by `LastEventId`)
+  // and its WebSocket (`WsUpgrade`, permessage-deflate negotiated with Chromium).
+  if (opt.axum) {
+    const app = await context.newPage();
+    app.on('pageerror', (e) => errors.push(String(e)));
+    await app.goto(`http://127.0.0.1:${port}/`);
+    await waitFor(app, 'axum app: EventSource clock ticks (Sse)', () => /^tick \d+$/.test(document.getElementById('clock').textContent));
+    await waitFor(app, 'axum app: WebSocket open (WsUpgrade)', () => ws.readyState === WebSocket.OPEN);
+    const ext = await app.evaluate(() => ws.extensions);
+    r.check('axum app: Chromium negotiated permessage-deflate with WsUpgrade', ext.includes('permessage-deflate'), `extensions "${ext}"`);
+    await app.fill('#say', 'deflated hello from chromium');
+    await app.click('#send');
+    await waitFor(app, 'axum app: WebSocket echo arrives', () => document.getElementById('echo').textContent === 'deflated hello from chromium');
+    await app.close();
   }
 
   // Screenshot: the WebSocket page with a few messages and a chart with some history.

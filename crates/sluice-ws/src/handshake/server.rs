@@ -388,10 +388,7 @@ impl ServerRequest {
     }
 
     /// The fields of the answer, in order, after checking `accept` against the request.
-    fn answer_fields<'a>(
-        &self,
-        accept: &'a Accept,
-    ) -> Result<Vec<AnswerField<'a>>, BuildError> {
+    fn answer_fields<'a>(&self, accept: &'a Accept) -> Result<Vec<AnswerField<'a>>, BuildError> {
         if let Some(p) = &accept.protocol
             && !self.protocols.iter().any(|o| o == p)
         {

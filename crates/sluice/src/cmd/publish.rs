@@ -73,6 +73,9 @@ pub(crate) struct HubUrl {
     pub(crate) scheme: String,
     /// `host:port` as written (after checking by [`Url::parse`]).
     pub(crate) authority: String,
+    /// The path before the endpoint: `""` for a hub on its own port, `"/rt"` for one nested
+    /// under a prefix of another app (sluice-axum's `HubService`).
+    pub(crate) base: String,
     pub(crate) endpoint: Endpoint,
     pub(crate) topic: String,
     /// The query without the leading `?` (may be empty).
@@ -80,24 +83,32 @@ pub(crate) struct HubUrl {
 }
 
 impl HubUrl {
-    /// Parses `http(s)://` or `ws(s)://HOST:PORT/{publish,ws,sse,poll}/TOPIC[?query]`.
+    /// Parses `http(s)://` or `ws(s)://HOST:PORT[/PREFIX]/{publish,ws,sse,poll}/TOPIC[?query]`.
     pub(crate) fn parse(s: &str) -> Result<HubUrl, String> {
         let url = Url::parse(s).map_err(|e| e.to_string())?;
         let pq = url.path_and_query();
         let (path, query) = pq.split_once('?').unwrap_or((pq, ""));
-        let (endpoint, topic) = [
-            Endpoint::Publish,
-            Endpoint::Ws,
-            Endpoint::Sse,
-            Endpoint::Poll,
-        ]
-        .into_iter()
-        .find_map(|e| path.strip_prefix(e.prefix()).map(|t| (e, t)))
-        .ok_or_else(|| {
-            format!(
-                "the path must be /publish/TOPIC, /ws/TOPIC, /sse/TOPIC or /poll/TOPIC, not {path:?}"
-            )
-        })?;
+        let (endpoint, base, topic) = path
+            .rsplit_once('/')
+            .and_then(|(head, topic)| {
+                [
+                    Endpoint::Publish,
+                    Endpoint::Ws,
+                    Endpoint::Sse,
+                    Endpoint::Poll,
+                ]
+                .into_iter()
+                .find_map(|e| {
+                    let base = head.strip_suffix(e.prefix().trim_end_matches('/'))?;
+                    Some((e, base, topic))
+                })
+            })
+            .ok_or_else(|| {
+                format!(
+                    "the path must be [/PREFIX]/publish/TOPIC, /ws/TOPIC, /sse/TOPIC or \
+                     /poll/TOPIC, not {path:?}"
+                )
+            })?;
         if topic.is_empty()
             || topic.len() > 128
             || !topic
@@ -111,6 +122,7 @@ impl HubUrl {
         Ok(HubUrl {
             scheme: url.scheme().to_owned(),
             authority: url.authority(),
+            base: base.to_owned(),
             endpoint,
             topic: topic.to_owned(),
             query: query.to_owned(),
@@ -140,8 +152,9 @@ impl HubUrl {
                 .map(|(k, v)| format!("{k}={}", percent_encode(v))),
         );
         let mut out = format!(
-            "{scheme}://{}{}{}",
+            "{scheme}://{}{}{}{}",
             self.authority,
+            self.base,
             endpoint.prefix(),
             self.topic
         );
@@ -356,6 +369,18 @@ mod tests {
             h.to(Endpoint::Ws, &[], &[]),
             "wss://example.org/sse/x".replace("/sse/", "/ws/")
         );
+        // A hub nested under a prefix of another app (sluice-axum's HubService at /rt).
+        let h = HubUrl::parse("http://127.0.0.1:3000/rt/ws/room?token=t").unwrap();
+        assert_eq!(
+            (h.endpoint, h.base.as_str(), h.topic.as_str()),
+            (Endpoint::Ws, "/rt", "room")
+        );
+        assert_eq!(
+            h.to(Endpoint::Publish, &[], &[]),
+            "http://127.0.0.1:3000/rt/publish/room?token=t"
+        );
+        let h = HubUrl::parse("http://h/a/b/publish/x").unwrap();
+        assert_eq!(h.base, "/a/b");
     }
 
     #[test]
