@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     };
     assert_eq!(Request::parse_query(&req.to_query()), Ok(req));
     let cfg = ServerConfig::default();
-    let jitter = (data.len() as u32).wrapping_mul(0x9e37_79b9);
+    let jitter = (data.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let t = cfg.effective_timeout(&req, jitter);
     assert!(t <= cfg.max_timeout);
     let m = cfg.effective_max(&req);

@@ -59,7 +59,10 @@ ORDER=(sluice axum-builtin)
 OUT=$(mktemp -d /tmp/axum_compare.XXXXXX)
 port=$PORT
 
-echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates || echo ' (+ uncommitted changes under crates/)'); $(nproc) cores; niceness ${NICE:-0}"
+# The commit the binaries were built from (with NO_BUILD=1: whatever built them earlier).
+built="HEAD $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates || echo ' + uncommitted changes under crates/')"
+if [[ -n "${NO_BUILD:-}" ]]; then built="an earlier build (NO_BUILD=1; now $built)"; fi
+echo "binaries: $built; $(nproc) cores; niceness ${NICE:-0}"
 
 if [[ " $PARTS " == *" cpu "* ]]; then
     echo "cpu: load average before: $(loadavg)"

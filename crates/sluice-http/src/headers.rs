@@ -36,10 +36,23 @@ pub(crate) fn valid_value(value: &[u8]) -> bool {
 /// An ordered list of header fields, as received or as to be sent.
 ///
 /// Lookups are ASCII case-insensitive on the name. Fields parsed from the wire share one
-/// reference-counted buffer with the request head (no copy per field).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// reference-counted buffer with the request head (no copy per field). `Debug` shows the
+/// fields as text (`{"host": "example.com", …}`; bytes that are not UTF-8 as U+FFFD).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers {
     entries: Vec<(Bytes, Bytes)>,
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(
+                self.entries
+                    .iter()
+                    .map(|(n, v)| (String::from_utf8_lossy(n), String::from_utf8_lossy(v))),
+            )
+            .finish()
+    }
 }
 
 impl Headers {

@@ -42,7 +42,7 @@ async fn retained_events_do_not_pin_read_buffers() {
         round().await;
     }
     let after = s.hub.metrics().rss_bytes;
-    let head = s.hub.longpoll().head(&"pin".into()).unwrap();
+    let head = s.hub.longpoll().head("pin").unwrap();
     assert_eq!(head.seq(), (EVENTS + 50) as u64, "every event retained");
     if before == 0 {
         return; // no /proc: nothing to measure

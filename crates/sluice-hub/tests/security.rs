@@ -226,7 +226,7 @@ async fn websocket_publish_needs_the_publish_claim() {
     assert_eq!(ws_next(&mut ws).await, None);
     assert_eq!(ws.close_info().unwrap().code, CloseCode::POLICY_VIOLATION);
     assert_eq!(
-        s.hub.longpoll().head(&"news.eu".into()).unwrap().seq(),
+        s.hub.longpoll().head("news.eu").unwrap().seq(),
         0,
         "nothing published"
     );

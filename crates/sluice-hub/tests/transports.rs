@@ -81,7 +81,7 @@ async fn sse_every_event_once_in_order_across_reconnect() {
     let mut sse = s.sse("/sse/seq", &[]).await;
     assert_eq!(sse.status(), StatusCode::OK);
     assert_eq!(sse.next_item().await, SseItem::Retry(2000));
-    let head = s.hub.longpoll().head(&"seq".into()).unwrap().to_string();
+    let head = s.hub.longpoll().head("seq").unwrap().to_string();
     let publisher = spawn_publisher(&s, "seq", 0, N);
     let mut seen = Vec::new();
     while seen.len() < N / 3 {
@@ -110,7 +110,7 @@ async fn sse_opening_id_makes_live_subscription_lossless() {
     let mut sse = s.sse("/sse/live", &[]).await;
     // Drain the opening (retry + id of the head) without any event.
     assert_eq!(sse.next_item().await, SseItem::Retry(2000));
-    let head = s.hub.longpoll().head(&"live".into()).unwrap().to_string();
+    let head = s.hub.longpoll().head("live").unwrap().to_string();
     // The parser set Last-Event-ID from the opening `id:` line although no event fired.
     while sse.last_event_id() != head {
         let chunk = tokio::time::timeout(Duration::from_millis(500), sse.resp.chunk()).await;

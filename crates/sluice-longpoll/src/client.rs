@@ -203,7 +203,7 @@ impl Client {
 
     /// A request failed without a response (connection refused or reset, timeout): back off.
     /// `random` is caller randomness for the jitter.
-    pub fn handle_transport_error(&mut self, now: Instant, random: u32) {
+    pub fn handle_transport_error(&mut self, now: Instant, random: u64) {
         self.backoff(now, random, None);
     }
 
@@ -215,7 +215,7 @@ impl Client {
         status: u16,
         retry_after: Option<&str>,
         body: &[u8],
-        random: u32,
+        random: u64,
     ) -> Result<(), ClientError> {
         if self.stopped {
             return Err(ClientError::Stopped);
@@ -251,7 +251,7 @@ impl Client {
         Err(err)
     }
 
-    fn backoff(&mut self, now: Instant, random: u32, retry_after: Option<Duration>) {
+    fn backoff(&mut self, now: Instant, random: u64, retry_after: Option<Duration>) {
         self.attempt = self.attempt.saturating_add(1);
         let exp = self
             .config
@@ -260,7 +260,7 @@ impl Client {
             .min(self.config.backoff_max);
         // "Equal jitter": uniform in [exp/2, exp].
         let half = exp / 2;
-        let j = half.as_nanos() * u128::from(random) / u128::from(u32::MAX);
+        let j = half.as_nanos() * u128::from(random) / u128::from(u64::MAX);
         let mut delay = half + Duration::from_nanos(u64::try_from(j).unwrap_or(u64::MAX));
         if let Some(ra) = retry_after {
             delay = delay.max(ra);
@@ -436,10 +436,10 @@ mod tests {
         assert_eq!(c.poll_timeout(), Some(t + Duration::from_millis(250)));
         assert!(c.next_request(t).is_none());
         assert!(c.next_request(t + Duration::from_millis(250)).is_some());
-        c.handle_transport_error(t, u32::MAX);
+        c.handle_transport_error(t, u64::MAX);
         assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(1)));
         for _ in 0..40 {
-            c.handle_transport_error(t, u32::MAX);
+            c.handle_transport_error(t, u64::MAX);
         }
         assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(30)));
         let e = c

@@ -12,6 +12,7 @@
 //! (behind one lock or task); then a publish racing a request is either seen by the read or
 //! releases the waiter.
 
+use std::borrow::Borrow;
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -66,15 +67,16 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// How long `req` may wait, given caller randomness `jitter` (uniform over `u32`).
+    /// How long `req` may wait, given caller randomness `jitter` (uniform over `u64`, the
+    /// random input type of every Sluice protocol crate).
     /// Never more than [`ServerConfig::max_timeout`].
-    pub fn effective_timeout(&self, req: &Request, jitter: u32) -> Duration {
+    pub fn effective_timeout(&self, req: &Request, jitter: u64) -> Duration {
         let asked = req.timeout.unwrap_or(self.default_timeout);
         if asked < self.max_timeout {
             return asked;
         }
         let j = self.timeout_jitter.min(self.max_timeout).as_nanos() * u128::from(jitter)
-            / u128::from(u32::MAX);
+            / u128::from(u64::MAX);
         self.max_timeout
             .saturating_sub(Duration::from_nanos(u64::try_from(j).unwrap_or(u64::MAX)))
     }
@@ -185,7 +187,11 @@ impl<K: Clone + Eq + Hash> Server<K> {
     }
 
     /// Remove `topic`; its parked waiters are answered `410 Gone`. Returns its log.
-    pub fn remove_topic(&mut self, topic: &K) -> Option<Log> {
+    pub fn remove_topic<Q>(&mut self, topic: &Q) -> Option<Log>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let t = self.topics.remove(topic)?;
         for idx in t.waiters {
             let id = self.free_slot(idx, true);
@@ -195,7 +201,11 @@ impl<K: Clone + Eq + Hash> Server<K> {
     }
 
     /// The topic's log, for reads by other transports.
-    pub fn log(&self, topic: &K) -> Option<&Log> {
+    pub fn log<Q>(&self, topic: &Q) -> Option<&Log>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.topics.get(topic).map(|t| &t.log)
     }
 
@@ -211,13 +221,17 @@ impl<K: Clone + Eq + Hash> Server<K> {
 
     /// Append an event at `now` and release the topic's parked waiters. Never blocks: a slow
     /// reader only ever falls out of retention and gets a gap.
-    pub fn publish(
+    pub fn publish<Q>(
         &mut self,
         now: Instant,
-        topic: &K,
+        topic: &Q,
         event_type: &str,
         data: Bytes,
-    ) -> Result<Cursor, PublishError> {
+    ) -> Result<Cursor, PublishError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let t = self.topics.get_mut(topic).ok_or(PublishError::NoTopic)?;
         let c = t.log.append(now, event_type, data)?;
         self.release(topic);
@@ -226,7 +240,11 @@ impl<K: Clone + Eq + Hash> Server<K> {
 
     /// Forget the topic's history and move it to `new_epoch` (fresh caller randomness).
     /// Parked waiters are answered with `reset`. Returns `false` if there is no such topic.
-    pub fn purge(&mut self, topic: &K, new_epoch: u64) -> bool {
+    pub fn purge<Q>(&mut self, topic: &Q, new_epoch: u64) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let Some(t) = self.topics.get_mut(topic) else {
             return false;
         };
@@ -237,13 +255,17 @@ impl<K: Clone + Eq + Hash> Server<K> {
 
     /// Handle a parsed request on `topic` at `now`; `jitter` is caller randomness for the
     /// timeout (see [`ServerConfig::timeout_jitter`]).
-    pub fn handle_request(
+    pub fn handle_request<Q>(
         &mut self,
         now: Instant,
-        topic: &K,
+        topic: &Q,
         req: &Request,
-        jitter: u32,
-    ) -> Handled {
+        jitter: u64,
+    ) -> Handled
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let Some(t) = self.topics.get_mut(topic) else {
             return Handled::Ready(gone());
         };
@@ -289,14 +311,20 @@ impl<K: Clone + Eq + Hash> Server<K> {
                 u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
             }
         };
+        let pos = t.waiters.len();
+        t.waiters.push(index);
+        // The waiter keeps the topic's own key (the caller may have looked it up by a
+        // borrowed form, `&str` for `String`).
+        let Some(key) = self.topics.get_key_value(topic).map(|(k, _)| k.clone()) else {
+            return Handled::Ready(gone());
+        };
         let slot = &mut self.slots[index as usize];
         slot.waiter = Some(Waiter {
-            topic: topic.clone(),
+            topic: key,
             cursor,
             max_events,
-            pos: t.waiters.len(),
+            pos,
         });
-        t.waiters.push(index);
         self.parked += 1;
         let deadline = now.checked_add(timeout).unwrap_or(now);
         self.timers
@@ -408,7 +436,11 @@ impl<K: Clone + Eq + Hash> Server<K> {
     }
 
     /// Answer every waiter of `topic` that now has something to read.
-    fn release(&mut self, topic: &K) {
+    fn release<Q>(&mut self, topic: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let Some(t) = self.topics.get_mut(topic) else {
             return;
         };
@@ -514,12 +546,12 @@ mod tests {
         let cfg = s.config().clone();
         assert_eq!(cfg.effective_timeout(&at(0), 0), Duration::from_secs(25));
         assert_eq!(
-            cfg.effective_timeout(&at(0), u32::MAX),
+            cfg.effective_timeout(&at(0), u64::MAX),
             Duration::from_secs(20)
         );
         let mut r = at(0);
         r.timeout = Some(Duration::from_secs(3));
-        assert_eq!(cfg.effective_timeout(&r, u32::MAX), Duration::from_secs(3));
+        assert_eq!(cfg.effective_timeout(&r, u64::MAX), Duration::from_secs(3));
         let Handled::Parked(id) = s.handle_request(t, &"t", &r, 0) else {
             panic!()
         };

@@ -251,7 +251,7 @@ fn ten_thousand_parked_waiters_released_by_one_publish() {
     let req = Request::parse_query("cursor=1.1.0").unwrap();
     let mut ids = std::collections::HashSet::new();
     for i in 0..10_000u32 {
-        match s.handle_request(t, &"t", &req, i.wrapping_mul(2_654_435_761)) {
+        match s.handle_request(t, &"t", &req, u64::from(i.wrapping_mul(2_654_435_761))) {
             Handled::Parked(id) => assert!(ids.insert(id)),
             Handled::Ready(r) => panic!("{:?}", r.status()),
         }

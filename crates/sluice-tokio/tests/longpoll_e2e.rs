@@ -91,7 +91,7 @@ async fn immediate_answers_headers_and_cors() {
     cfg.allow_origins = vec!["https://app.example".into()];
     let lp = store(cfg);
     let addr = start(&lp).await;
-    let c1 = lp.publish(&"t".into(), "m", Bytes::from("one")).unwrap();
+    let c1 = lp.publish("t", "m", Bytes::from("one")).unwrap();
 
     // No cursor: at once, the head, no events (section 4.1).
     let a = get(addr, "/poll/t", Some("https://app.example")).await;
@@ -159,7 +159,7 @@ async fn parked_request_released_by_publish() {
     cfg.allow_origins = vec!["*".into()];
     let lp = store(cfg);
     let addr = start(&lp).await;
-    let head = lp.head(&"t".into()).unwrap();
+    let head = lp.head("t").unwrap();
     let waiter = tokio::spawn(async move {
         get(
             addr,
@@ -170,7 +170,7 @@ async fn parked_request_released_by_publish() {
     });
     until_parked(&lp, 1).await;
     let id = lp
-        .publish(&"t".into(), "chat", Bytes::from("hi \"there\""))
+        .publish("t", "chat", Bytes::from("hi \"there\""))
         .unwrap();
     let a = timeout(Duration::from_secs(5), waiter)
         .await
@@ -231,7 +231,7 @@ async fn publish_racing_parked_request() {
 async fn disconnect_while_parked_cancels_waiter() {
     let lp = store(LongPollConfig::default());
     let addr = start(&lp).await;
-    let head = lp.head(&"t".into()).unwrap();
+    let head = lp.head("t").unwrap();
     let mut socks = Vec::new();
     for _ in 0..50 {
         let mut s = TcpStream::connect(addr).await.unwrap();
@@ -259,7 +259,7 @@ async fn disconnect_while_parked_cancels_waiter() {
     drop(socks);
     until_parked(&lp, 0).await;
     // The store still works, and a publish has nobody left to answer.
-    lp.publish(&"t".into(), "m", Bytes::from("x")).unwrap();
+    lp.publish("t", "m", Bytes::from("x")).unwrap();
     assert_eq!(lp.parked(), 0);
 }
 
@@ -269,7 +269,7 @@ async fn disconnect_while_parked_cancels_waiter() {
 async fn timeout_answers_empty_with_unchanged_cursor() {
     let lp = store(LongPollConfig::default());
     let addr = start(&lp).await;
-    let c = lp.publish(&"t".into(), "m", Bytes::from("a")).unwrap();
+    let c = lp.publish("t", "m", Bytes::from("a")).unwrap();
     let mut s = TcpStream::connect(addr).await.unwrap();
     let req = format!("GET /poll/t?cursor={c}&timeout=1 HTTP/1.1\r\nhost: x\r\n\r\n");
     for _ in 0..2 {
@@ -336,7 +336,7 @@ async fn waiter_cap_gives_503_with_retry_after() {
     };
     let lp = store(cfg);
     let addr = start(&lp).await;
-    let head = lp.head(&"t".into()).unwrap();
+    let head = lp.head("t").unwrap();
     let mut socks = Vec::new();
     for _ in 0..3 {
         let mut s = TcpStream::connect(addr).await.unwrap();
@@ -566,7 +566,7 @@ async fn client_honours_retry_after() {
     };
     let lp = store(cfg);
     let addr = start(&lp).await;
-    let head = lp.head(&"t".into()).unwrap();
+    let head = lp.head("t").unwrap();
     let mut blocker = TcpStream::connect(addr).await.unwrap();
     blocker
         .write_all(format!("GET /poll/t?cursor={head} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
@@ -585,7 +585,7 @@ async fn client_honours_retry_after() {
     assert!(e.to_string().contains("503"), "{e}");
     drop(blocker);
     until_parked(&lp, 0).await;
-    lp.publish(&"t".into(), "m", Bytes::from("late")).unwrap();
+    lp.publish("t", "m", Bytes::from("late")).unwrap();
     let mut errors = 0;
     match next_item(&mut c, &mut errors).await {
         ClientEvent::Event(e) => assert_eq!(e.data, "late"),

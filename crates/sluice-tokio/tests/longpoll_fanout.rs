@@ -45,7 +45,7 @@ async fn ten_thousand_parked_waiters_released_by_one_publish() {
     cfg.server.max_waiters = WANT;
     let lp: LongPoll<String> = LongPoll::new(cfg);
     lp.create_topic("t".into(), LogConfig::default());
-    let head = lp.head(&"t".into()).unwrap();
+    let head = lp.head("t").unwrap();
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -99,7 +99,7 @@ async fn ten_thousand_parked_waiters_released_by_one_publish() {
         });
     }
     let published = Instant::now();
-    let id = lp.publish(&"t".into(), "m", Bytes::from("go")).unwrap();
+    let id = lp.publish("t", "m", Bytes::from("go")).unwrap();
     let want = format!(r#"{{"cursor":"{id}","events":[{{"id":"{id}","event":"m","data":"go"}}]"#);
     let mut answered = 0;
     while let Some(r) = timeout(Duration::from_secs(60), readers.join_next())

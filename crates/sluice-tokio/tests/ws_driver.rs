@@ -343,6 +343,87 @@ async fn bad_handshake_gets_an_http_error() {
     assert!(matches!(server.await.unwrap(), Err(Error::Handshake(_))));
 }
 
+/// `events()`: Pings, Pongs and the peer's Close are visible, in wire order, beside messages;
+/// the Pong is still sent automatically (the client sees it).
+#[tokio::test]
+async fn event_stream_shows_control_frames_in_order() {
+    use futures_util::StreamExt;
+    use sluice_tokio::ws::Event;
+    let (mut server, mut client) = tcp_pair(WsConfig::default(), WsConfig::default()).await;
+    client
+        .ping(Bytes::from_static(b"are you there"))
+        .await
+        .unwrap();
+    client.send(Message::text("hello")).await.unwrap();
+    client.close(CloseCode::GOING_AWAY, "bye").await.unwrap();
+    let mut seen = Vec::new();
+    {
+        let mut events = server.events();
+        while let Some(e) = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .unwrap()
+        {
+            seen.push(e.unwrap());
+        }
+    }
+    assert!(
+        matches!(&seen[0], Event::Ping(p) if &p[..] == b"are you there"),
+        "{seen:?}"
+    );
+    assert!(
+        matches!(&seen[1], Event::Message(m) if *m == Message::text("hello")),
+        "{seen:?}"
+    );
+    assert!(
+        matches!(
+            &seen[2],
+            Event::CloseReceived {
+                code: Some(CloseCode::GOING_AWAY),
+                ..
+            }
+        ),
+        "{seen:?}"
+    );
+    assert!(
+        matches!(seen.last(), Some(Event::Closed { .. })),
+        "{seen:?}"
+    );
+    // The automatic Pong reached the client before its Close completed.
+    let mut client_events = client.events();
+    let mut pong = false;
+    while let Some(Ok(e)) = client_events.next().await {
+        pong |= matches!(e, Event::Pong(ref p) if &p[..] == b"are you there");
+    }
+    assert!(pong);
+}
+
+/// A refusal by `decide` is the HTTP layer's `Response` (as for `accept_http`), written with
+/// its length and `Connection: close`, then the connection ends.
+#[tokio::test]
+async fn a_decided_refusal_is_a_response_then_close() {
+    let (mut raw, io) = tokio::io::duplex(1 << 16);
+    let server = tokio::spawn(async move {
+        ws::accept_with(io, WsConfig::default(), |req| {
+            assert_eq!(req.origin(), Some("https://evil.example"));
+            ws::Decision::Reject(ws::Response::text(
+                ws::StatusCode::FORBIDDEN,
+                "origin not allowed\n",
+            ))
+        })
+        .await
+        .map(|_| ())
+    });
+    raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://evil.example\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    raw.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 403"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    assert!(answer.contains("content-length: 19"), "{answer}");
+    assert!(answer.ends_with("origin not allowed\n"), "{answer}");
+    assert!(matches!(server.await.unwrap(), Err(Error::Rejected)));
+}
+
 /// The hub's path: the HTTP layer routes a request, `accept_http` upgrades it.
 #[tokio::test]
 async fn upgrade_through_the_http_layer() {

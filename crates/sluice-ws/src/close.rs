@@ -6,8 +6,19 @@ use std::fmt;
 ///
 /// Any `u16` can be represented; [`CloseCode::is_sendable`] tells which codes may appear on the
 /// wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// `Debug` shows the registered name: `CloseCode(1009 MESSAGE_TOO_BIG)`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CloseCode(pub u16);
+
+impl fmt::Debug for CloseCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => write!(f, "CloseCode({} {n})", self.0),
+            None => write!(f, "CloseCode({})", self.0),
+        }
+    }
+}
 
 impl CloseCode {
     /// 1000: normal closure; the purpose of the connection was fulfilled.
@@ -49,6 +60,29 @@ impl CloseCode {
     pub const fn is_sendable(self) -> bool {
         matches!(self.0, 1000..=1003 | 1007..=1014 | 3000..=4999)
     }
+
+    /// The name of a code of RFC 6455 §7.4.1 or the IANA registry, as the constant is named
+    /// (`"NORMAL"`, `"MESSAGE_TOO_BIG"`); `None` for other codes.
+    pub const fn name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            1000 => "NORMAL",
+            1001 => "GOING_AWAY",
+            1002 => "PROTOCOL_ERROR",
+            1003 => "UNSUPPORTED_DATA",
+            1005 => "NO_STATUS",
+            1006 => "ABNORMAL",
+            1007 => "INVALID_PAYLOAD",
+            1008 => "POLICY_VIOLATION",
+            1009 => "MESSAGE_TOO_BIG",
+            1010 => "MANDATORY_EXTENSION",
+            1011 => "INTERNAL_ERROR",
+            1012 => "SERVICE_RESTART",
+            1013 => "TRY_AGAIN_LATER",
+            1014 => "BAD_GATEWAY",
+            1015 => "TLS_HANDSHAKE",
+            _ => return None,
+        })
+    }
 }
 
 impl From<u16> for CloseCode {
@@ -72,6 +106,16 @@ impl fmt::Display for CloseCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_names_registered_codes() {
+        assert_eq!(
+            format!("{:?}", CloseCode::MESSAGE_TOO_BIG),
+            "CloseCode(1009 MESSAGE_TOO_BIG)"
+        );
+        assert_eq!(format!("{:?}", CloseCode(4000)), "CloseCode(4000)");
+        assert_eq!(CloseCode(1004).name(), None);
+    }
 
     #[test]
     fn sendable_ranges_rfc_7_4() {

@@ -55,12 +55,12 @@ impl Net {
         n
     }
 
-    pub fn random(&mut self) -> u32 {
+    pub fn random(&mut self) -> u64 {
         // xorshift64*: deterministic test randomness.
         self.rng ^= self.rng >> 12;
         self.rng ^= self.rng << 25;
         self.rng ^= self.rng >> 27;
-        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
     pub fn publish(&mut self, data: &str) -> Cursor {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use sluice_longpoll::{Client, ClientConfig, ClientError, ClientEvent, Cursor, Start};
 use tokio::time::Instant;
 
-use super::rng::os_u32;
+use super::rng::os_u64;
 use sluice_http::{
     self as http, ClientRequest, ClientStream, Connector, DefaultConnector, Url, UrlError, Version,
 };
@@ -187,12 +187,12 @@ impl LongPollClient {
                         status,
                         retry_after.as_deref(),
                         &body,
-                        os_u32(),
+                        os_u64(),
                     )?;
                 }
                 Err(e) => {
                     self.core
-                        .handle_transport_error(Instant::now().into_std(), os_u32());
+                        .handle_transport_error(Instant::now().into_std(), os_u64());
                     return Err(e.into());
                 }
             }

@@ -1,5 +1,6 @@
 //! [`LongPoll`]: the long-poll endpoint and shared topic store.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -174,24 +175,32 @@ where
 
     /// Create `topic` with [`LongPollConfig::log`] retention unless it exists. Returns `true`
     /// if it was created.
-    pub fn ensure_topic(&self, topic: &K) -> bool {
+    pub fn ensure_topic<Q>(&self, topic: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let mut st = self.lock();
         if st.server.log(topic).is_some() {
             return false;
         }
         let epoch = os_u64();
-        let created = st
-            .server
-            .create_topic(topic.clone(), epoch, self.shared.config.log.clone());
+        let created =
+            st.server
+                .create_topic(topic.to_owned(), epoch, self.shared.config.log.clone());
         st.heads
-            .insert(topic.clone(), watch::Sender::new(Cursor::new(epoch, 0)));
+            .insert(topic.to_owned(), watch::Sender::new(Cursor::new(epoch, 0)));
         created
     }
 
     /// Remove `topic`: parked long-poll requests end (see [`LongPoll::handle`]) and
     /// [`LongPoll::subscribe`] watchers see the sender dropped. Returns `false` if it did not
     /// exist.
-    pub fn remove_topic(&self, topic: &K) -> bool {
+    pub fn remove_topic<Q>(&self, topic: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let (found, out) = {
             let mut st = self.lock();
             let found = st.server.remove_topic(topic).is_some();
@@ -204,7 +213,11 @@ where
 
     /// Forget `topic`'s history and move it to a fresh random epoch: every reader gets a
     /// reset. Returns `false` if there is no such topic.
-    pub fn purge(&self, topic: &K) -> bool {
+    pub fn purge<Q>(&self, topic: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let out = {
             let mut st = self.lock();
             let epoch = os_u64();
@@ -225,12 +238,16 @@ where
     /// # Errors
     /// [`PublishError::NoTopic`], or the log's [`sluice_longpoll::AppendError`] (data not
     /// UTF-8, bad event type, event too large: map to 400/413).
-    pub fn publish(
+    pub fn publish<Q>(
         &self,
-        topic: &K,
+        topic: &Q,
         event_type: &str,
         data: impl Into<Bytes>,
-    ) -> Result<Cursor, PublishError> {
+    ) -> Result<Cursor, PublishError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let data = data.into();
         let (c, out) = {
             let mut st = self.lock();
@@ -244,7 +261,11 @@ where
 
     /// The topic's head cursor (`Start::Now` for a new subscriber), or `None` if it does not
     /// exist.
-    pub fn head(&self, topic: &K) -> Option<Cursor> {
+    pub fn head<Q>(&self, topic: &Q) -> Option<Cursor>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.lock()
             .server
             .log(topic)
@@ -255,7 +276,11 @@ where
     /// as a cursor of another epoch). `changed()` fails once the topic is removed. For SSE and
     /// WebSocket subscribers: mark the value seen, [`LongPoll::read`], send, then await
     /// `changed()` (see the module example). `None` if the topic does not exist.
-    pub fn subscribe(&self, topic: &K) -> Option<watch::Receiver<Cursor>> {
+    pub fn subscribe<Q>(&self, topic: &Q) -> Option<watch::Receiver<Cursor>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.lock().heads.get(topic).map(watch::Sender::subscribe)
     }
 
@@ -270,7 +295,16 @@ where
     ///
     /// # Errors
     /// [`ReadError`].
-    pub fn read(&self, topic: &K, from: Start, limits: ReadLimits) -> Result<ReadBatch, ReadError> {
+    pub fn read<Q>(
+        &self,
+        topic: &Q,
+        from: Start,
+        limits: ReadLimits,
+    ) -> Result<ReadBatch, ReadError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let st = self.lock();
         let log = st.server.log(topic).ok_or(ReadError::NoTopic)?;
         let own = |b: sluice_longpoll::Batch<'_>, gap: Option<u64>, reset: bool| ReadBatch {
@@ -338,9 +372,11 @@ where
     /// topic removal (`410`) or timeout, with the connection kept alive. While parked the
     /// connection is watched ([`Request::closed`]): a client that goes away is cancelled in the
     /// core at once; so is a handler future that is dropped.
-    pub async fn handle<S>(&self, topic: &K, mut req: Request<S>) -> Reply<S>
+    pub async fn handle<S, Q>(&self, topic: &Q, mut req: Request<S>) -> Reply<S>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
+        K: Borrow<Q>,
+        Q: Hash + Eq + Sync + ?Sized,
     {
         let origin = self.cors_origin(req.header("origin"));
         if req.method() != "GET" {
@@ -359,7 +395,7 @@ where
         };
         let (rx, id) = {
             let mut st = self.lock();
-            let jitter = st.jitter.next_u32();
+            let jitter = st.jitter.next_u64();
             match st.server.handle_request(now(), topic, &query, jitter) {
                 Handled::Ready(r) => {
                     drop(st);
@@ -484,7 +520,11 @@ where
     }
 }
 
-fn notify_head<K: Clone + Eq + Hash>(st: &mut State<K>, topic: &K) {
+fn notify_head<K, Q>(st: &mut State<K>, topic: &Q)
+where
+    K: Clone + Eq + Hash + Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+{
     if let (Some(tx), Some(log)) = (st.heads.get(topic), st.server.log(topic)) {
         tx.send_replace(log.head());
     }

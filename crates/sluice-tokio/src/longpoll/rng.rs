@@ -6,11 +6,6 @@ pub(crate) fn os_u64() -> u64 {
     getrandom::u64().expect("the OS random source failed")
 }
 
-/// 32 bits from the operating system's CSPRNG.
-pub(crate) fn os_u32() -> u32 {
-    getrandom::u32().expect("the OS random source failed")
-}
-
 /// A SplitMix64 generator: fast, statistically good, not for secrets (jitter only).
 #[derive(Debug)]
 pub(crate) struct Jitter(u64);
@@ -20,12 +15,12 @@ impl Jitter {
         Jitter(os_u64())
     }
 
-    pub(crate) fn next_u32(&mut self) -> u32 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 32) as u32
+        z ^ (z >> 31)
     }
 }
 
@@ -36,8 +31,8 @@ mod tests {
     #[test]
     fn jitter_spreads() {
         let mut j = Jitter::new();
-        let v: Vec<u32> = (0..1000).map(|_| j.next_u32()).collect();
-        let high = v.iter().filter(|&&x| x > u32::MAX / 2).count();
+        let v: Vec<u64> = (0..1000).map(|_| j.next_u64()).collect();
+        let high = v.iter().filter(|&&x| x > u64::MAX / 2).count();
         assert!((400..600).contains(&high), "{high}");
         assert_ne!(os_u64(), os_u64());
     }

@@ -74,7 +74,8 @@ impl Default for WsConfig {
 }
 
 impl WsConfig {
-    /// Sets the protocol configuration.
+    /// Sets the protocol configuration (or use the shortcuts below:
+    /// [`max_message_size`](WsConfig::max_message_size), …).
     pub fn protocol(mut self, protocol: sluice_ws::Config) -> Self {
         self.protocol = protocol;
         self
@@ -108,6 +109,52 @@ impl WsConfig {
     /// Sets [`WsConfig::write_buffer_high_water`].
     pub fn write_buffer_high_water(mut self, bytes: usize) -> Self {
         self.write_buffer_high_water = bytes;
+        self
+    }
+
+    /// Sets [`WsConfig::write_copy_threshold`].
+    pub fn write_copy_threshold(mut self, bytes: usize) -> Self {
+        self.write_copy_threshold = bytes;
+        self
+    }
+
+    /// Sets [`WsConfig::read_buffer_initial`].
+    pub fn read_buffer_initial(mut self, bytes: usize) -> Self {
+        self.read_buffer_initial = bytes;
+        self
+    }
+
+    /// Sets [`WsConfig::handshake_timeout`].
+    pub fn handshake_timeout(mut self, after: Duration) -> Self {
+        self.handshake_timeout = after;
+        self
+    }
+
+    /// Sets the largest message accepted, reassembled from its fragments and, with
+    /// permessage-deflate, inflated ([`sluice_ws::Config::max_message_size`]; more closes
+    /// with 1009).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.protocol = self.protocol.with_max_message_size(bytes);
+        self
+    }
+
+    /// Sets the largest frame payload accepted ([`sluice_ws::Config::max_frame_size`]; more
+    /// closes with 1009).
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.protocol = self.protocol.with_max_frame_size(bytes);
+        self
+    }
+
+    /// Sets how many Pongs may wait unsent before reading pauses
+    /// ([`sluice_ws::Config::max_pending_pongs`]).
+    pub fn max_pending_pongs(mut self, n: usize) -> Self {
+        self.protocol = self.protocol.with_max_pending_pongs(n);
+        self
+    }
+
+    /// Sets whether Pings are answered automatically ([`sluice_ws::Config::auto_pong`]).
+    pub fn auto_pong(mut self, on: bool) -> Self {
+        self.protocol = self.protocol.with_auto_pong(on);
         self
     }
 }

@@ -20,9 +20,11 @@ use super::socket::WebSocket;
 pub enum Decision {
     /// Answer 101 with these choices (subprotocol, extensions, extra headers).
     Accept(Accept),
-    /// Refuse with this ready-to-send HTTP response (for example a 403 built with
-    /// [`sluice_ws::handshake::reject_response`] after an Origin check).
-    Reject(bytes::Bytes),
+    /// Refuse with this response (for example `Response::text(StatusCode::FORBIDDEN, "…")`
+    /// after an Origin check): written with its `Content-Length` and `Connection: close`, then
+    /// the connection is closed. The same type [`accept_http`](super::accept_http)'s `decide`
+    /// refuses with; a streaming body is not sent (only the status).
+    Reject(sluice_http::Response),
 }
 
 /// Accepts a WebSocket connection on `io`: reads the request head (limits of
@@ -115,7 +117,11 @@ where
             ))
         }
         Decision::Reject(resp) => {
-            let _ = io.write_all(&resp).await;
+            let bytes = resp.to_http1_closing().unwrap_or_else(|| {
+                let status = sluice_http::Response::from_status(resp.status());
+                status.to_http1_closing().unwrap_or_default()
+            });
+            let _ = io.write_all(&bytes).await;
             let _ = io.shutdown().await;
             Err(Error::Rejected)
         }

@@ -33,9 +33,13 @@ pub use self::handshake::{
 };
 pub use self::http_upgrade::accept_http;
 pub use self::negotiate::{Negotiated, negotiate};
-pub use self::socket::WebSocket;
+pub use self::socket::{Events, WebSocket};
 pub use self::split::{WsReader, WsWriter};
+pub use sluice_http::{ClientRequest, Response, StatusCode, Url};
 #[cfg(feature = "deflate")]
 pub use sluice_ws::deflate::DeflateConfig;
-pub use sluice_ws::handshake::{Accept, ServerRequest};
+pub use sluice_ws::handshake::{
+    Accept, BuildError, ClientHandshake, Extension, HandshakeError, HandshakeLimits,
+    HandshakeResponse, ResponseError, ServerRequest,
+};
 pub use sluice_ws::{CloseCode, Event, Message, Role, Utf8Bytes};

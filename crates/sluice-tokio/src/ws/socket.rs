@@ -86,6 +86,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         std::future::poll_fn(|cx| self.inner.poll_event(cx)).await
     }
 
+    /// The socket as a `Stream` of every [`Event`] (messages, Pings, Pongs, the peer's Close
+    /// and the final `Closed`), beside the `Stream` of [`Message`]s the socket itself is —
+    /// for applications that watch the control frames (tokio-tungstenite shows them as
+    /// `Message::Ping`/`Pong`/`Close`). Pongs and the Close reply are still sent for you.
+    pub fn events(&mut self) -> Events<'_, S> {
+        Events {
+            inner: &mut self.inner,
+        }
+    }
+
     /// Sends a message and flushes it to the socket.
     pub async fn send(&mut self, msg: Message) -> Result<(), Error> {
         // `feed` then `flush` in one poll function: one await point, and a socket
@@ -195,6 +205,27 @@ pub(crate) fn poll_next_message<S: AsyncRead + AsyncWrite + Unpin>(
             Some(Err(e)) => return Poll::Ready(Some(Err(e))),
             None => return Poll::Ready(None),
         }
+    }
+}
+
+/// [`WebSocket::events`]: every [`Event`] as a `Stream`; ends after `Closed` (or the error
+/// that failed the connection).
+#[must_use = "streams do nothing unless polled"]
+pub struct Events<'a, S> {
+    inner: &'a mut Inner<S>,
+}
+
+impl<S> std::fmt::Debug for Events<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events").finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for Events<'_, S> {
+    type Item = Result<Event, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().inner.poll_event(cx)
     }
 }
 

@@ -4,9 +4,24 @@
 ///
 /// Lookups are ASCII case-insensitive on the name (RFC 9110 §5.1). Values are raw bytes as
 /// received (httparse strips surrounding whitespace).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// `Debug` shows the fields as text (`{"Host": "example.com", …}`; bytes that are not UTF-8 as
+/// U+FFFD).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers {
     entries: Vec<(String, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(
+                self.entries
+                    .iter()
+                    .map(|(n, v)| (n, String::from_utf8_lossy(v))),
+            )
+            .finish()
+    }
 }
 
 impl Headers {
