@@ -43,13 +43,23 @@
 //!                 Err(e) => req.respond(Response::from_status(e.status())),
 //!             }
 //!         }
-//!         ("GET", "/ws") if req.is_upgrade_to("websocket") => {
+//!         // Switching to another protocol (RFC 9110 §7.8). A WebSocket is
+//!         // `sluice_tokio::ws::accept_http(req, config, decide)`: it validates the handshake
+//!         // and writes the whole 101, `Sec-WebSocket-Accept` and extensions included.
+//!         ("GET", "/echo") if req.is_upgrade_to("echo/1") => {
 //!             let resp = Response::new(StatusCode::SWITCHING_PROTOCOLS)
-//!                 .header("upgrade", "websocket")
+//!                 .header("upgrade", "echo/1")
 //!                 .header("connection", "Upgrade");
-//!             if let Ok(up) = req.upgrade(resp).await {
-//!                 // hand `up.io` and `up.read_buf` to the WebSocket driver here
-//!                 drop(up);
+//!             if let Ok(mut up) = req.upgrade(resp).await {
+//!                 // The stream is ours now; bytes read past the head come first.
+//!                 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!                 let _ = up.io.write_all(&up.read_buf).await;
+//!                 let mut buf = [0u8; 1024];
+//!                 while let Ok(n @ 1..) = up.io.read(&mut buf).await {
+//!                     if up.io.write_all(&buf[..n]).await.is_err() {
+//!                         break;
+//!                     }
+//!                 }
 //!             }
 //!             Reply::closed()
 //!         }

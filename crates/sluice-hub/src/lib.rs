@@ -13,6 +13,11 @@ mod sse;
 mod topic;
 mod ws;
 
+/// The hub's HTTP API, as specified (`docs/hub.md` of the repository): routes, statuses, JSON
+/// shapes, auth, limits.
+#[doc = include_str!("../API.md")]
+pub mod api {}
+
 pub use auth::{Action, Claims, TokenError, Verifier, mint_token};
 pub use config::HubConfig;
 pub use hub::{Hub, PublishError, RESERVED_PREFIX, SYS_METRICS_TOPIC};

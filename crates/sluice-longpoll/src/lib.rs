@@ -8,6 +8,10 @@ pub mod query;
 pub mod response;
 pub mod server;
 
+/// The protocol this crate implements, as specified (`docs/longpoll.md` of the repository).
+#[doc = include_str!("../PROTOCOL.md")]
+pub mod protocol {}
+
 pub use client::{Client, ClientConfig, ClientError, ClientEvent, ReceivedEvent};
 pub use cursor::{Cursor, CursorError, EncodedCursor};
 pub use log::{AppendError, Batch, Event, Log, LogConfig, ReadLimits, ReadOutcome};
