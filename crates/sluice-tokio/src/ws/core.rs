@@ -19,7 +19,7 @@ use super::waker_set::WakerSet;
 use super::write_queue::WriteQueue;
 
 /// Size of the on-stack buffer used for a read when no heap buffer is held.
-const STACK_READ: usize = 4096;
+const STACK_READ: usize = 32 << 10;
 
 /// Free space below which the read buffer is grown (or reclaimed) before a read,
 /// so a read is never starved into many small ones.
