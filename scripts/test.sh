@@ -30,6 +30,9 @@ cargo test --workspace
 # crate on its own too, without it.
 cargo test -p sluice-ws
 
+step "no_std + alloc builds (sluice-ws core, sluice-sse: --no-default-features)"
+cargo clippy -p sluice-ws -p sluice-sse --no-default-features -- -D warnings
+
 step "supply chain (cargo deny: licenses, bans, sources, advisories)"
 scripts/supply_chain.sh
 

@@ -2,7 +2,10 @@
 //! whether a response may carry the stream, when to reconnect. The caller does the I/O and owns
 //! the clock and the random numbers.
 
-use std::time::Duration;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::time::Duration;
 
 use crate::{Config, Item, ParseError, Parser, ResponseError};
 

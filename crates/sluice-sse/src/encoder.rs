@@ -2,7 +2,9 @@
 //! caller's [`BytesMut`], or once into a shared [`Bytes`] for broadcasting.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use std::time::Duration;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::time::Duration;
 
 use crate::EncodeError;
 
@@ -165,7 +167,7 @@ fn put_line(buf: &mut BytesMut, name: &[u8], value: &str) {
 /// Splits on CRLF, LF and CR; `""` is one empty line.
 fn lines(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(text);
-    std::iter::from_fn(move || {
+    core::iter::from_fn(move || {
         let s = rest?;
         match memchr::memchr2(b'\r', b'\n', s.as_bytes()) {
             None => {

@@ -1,5 +1,7 @@
 //! Error types.
 
+use alloc::string::String;
+
 /// A peer fault found while parsing an event stream: a configured limit was exceeded.
 ///
 /// The stream cannot be parsed further; a client drops the connection (and may reconnect),

@@ -1,5 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+// `no_std` + `alloc`: the parser, encoder and reconnection rules need nothing from an operating
+// system. The default `std` feature only adds `std::error::Error` through thiserror.
+#![no_std]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
 mod client;
 mod encoder;

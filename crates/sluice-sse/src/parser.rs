@@ -6,8 +6,10 @@
 //! [`Parser::poll_item`]. Every complete line is interpreted directly in the caller's slice;
 //! only the unterminated tail of a read is copied into the parser, so each byte is scanned once.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 use crate::ParseError;
 
@@ -311,7 +313,7 @@ impl Parser {
                     max: self.config.max_line_length,
                 });
             }
-            let mut line = std::mem::take(&mut self.partial);
+            let mut line = core::mem::take(&mut self.partial);
             line.extend_from_slice(&bytes[pos..end]);
             let res = self.process_line(&line);
             line.clear();
@@ -446,8 +448,8 @@ impl Parser {
         }
         self.has_data = false;
         self.items.push_back(Item::Event(MessageEvent {
-            event: std::mem::take(&mut self.event),
-            data: std::mem::take(&mut self.data),
+            event: core::mem::take(&mut self.event),
+            data: core::mem::take(&mut self.data),
             id: self.last_event_id.clone(),
         }));
     }
@@ -463,7 +465,7 @@ fn strip_space(value: &[u8]) -> &[u8] {
 
 #[inline]
 fn push_lossy(buf: &mut String, bytes: &[u8]) {
-    match std::str::from_utf8(bytes) {
+    match core::str::from_utf8(bytes) {
         Ok(s) => buf.push_str(s),
         Err(_) => buf.push_str(&String::from_utf8_lossy(bytes)),
     }

@@ -1,6 +1,6 @@
 //! Close status codes (RFC 6455 §7.4 and the IANA "WebSocket Close Code Number" registry).
 
-use std::fmt;
+use core::fmt;
 
 /// A close status code as carried in the first two bytes of a Close frame (RFC 6455 §7.4).
 ///

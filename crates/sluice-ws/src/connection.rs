@@ -1,8 +1,11 @@
 //! The connection state machine (RFC 6455 §5–§7): bytes in, events and bytes out.
 
-use std::collections::VecDeque;
-use std::fmt;
-use std::sync::Mutex;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::borrow::ToOwned;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -126,9 +129,9 @@ impl fmt::Debug for Transmit {
     }
 }
 
-/// The caller's mask key generator. In a `Mutex` only so that `Connection` is `Sync`; it is
-/// reached through `&mut self` with `Mutex::get_mut`, which never locks.
-type MaskSource = Mutex<Box<dyn FnMut() -> [u8; 4] + Send>>;
+/// The caller's mask key generator (`Sync`, so that `Connection` is; it is only called through
+/// `&mut self`).
+type MaskSource = Box<dyn FnMut() -> [u8; 4] + Send + Sync>;
 
 /// The frame currently being received: its header was consumed from the input buffer, its
 /// payload accumulates there.
@@ -251,8 +254,8 @@ impl Connection {
     /// Sets the source of masking keys for frames sent by a client (RFC 6455 §5.3 asks for
     /// keys unpredictable to the peer, i.e. from a strong random generator; this crate has no
     /// randomness of its own). Ignored by a server.
-    pub fn with_mask_source(mut self, f: impl FnMut() -> [u8; 4] + Send + 'static) -> Self {
-        self.mask_source = Some(Mutex::new(Box::new(f)));
+    pub fn with_mask_source(mut self, f: impl FnMut() -> [u8; 4] + Send + Sync + 'static) -> Self {
+        self.mask_source = Some(Box::new(f));
         self
     }
 
@@ -526,12 +529,7 @@ impl Connection {
         payload: Bytes,
     ) -> Transmit {
         let mask = match (self.role, &mut self.mask_source) {
-            (Role::Client, Some(source)) => {
-                // A poisoned lock only means an earlier key generation panicked; the generator
-                // itself holds no invariant we rely on.
-                let f = source.get_mut().unwrap_or_else(|e| e.into_inner());
-                Some(f())
-            }
+            (Role::Client, Some(source)) => Some(source()),
             _ => None,
         };
         let payload = match mask {
@@ -790,7 +788,7 @@ impl Connection {
         }
         self.assembly = None;
         self.rx_compressed = false;
-        let out = std::mem::take(&mut self.rx_inflated);
+        let out = core::mem::take(&mut self.rx_inflated);
         self.deliver(text, Bytes::from(out))
     }
 
@@ -817,7 +815,7 @@ impl Connection {
                     return Err(ProtocolError::InvalidCloseCode(code.0));
                 }
                 let reason =
-                    std::str::from_utf8(&payload[2..]).map_err(|_| ProtocolError::InvalidUtf8)?;
+                    core::str::from_utf8(&payload[2..]).map_err(|_| ProtocolError::InvalidUtf8)?;
                 (Some(code), reason.to_owned())
             }
         };

@@ -6,7 +6,7 @@
 //! [`FrameHeader::check`] applies the per-connection rules (role, reserved bits and opcodes,
 //! control frame constraints).
 
-use std::fmt;
+use core::fmt;
 
 use crate::Role;
 use crate::error::ProtocolError;

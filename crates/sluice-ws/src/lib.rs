@@ -1,5 +1,11 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+// `no_std` + `alloc` without the default `std` feature: frames, masking, UTF-8 validation,
+// close codes and the connection state machine. The opening handshake (it speaks the `http`
+// crate's `StatusCode`, which needs std) and permessage-deflate (flate2) need `std`.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
 
 pub mod close;
 pub mod config;
@@ -8,6 +14,7 @@ pub mod connection;
 pub mod deflate;
 pub mod error;
 pub mod frame;
+#[cfg(feature = "std")]
 pub mod handshake;
 pub mod mask;
 pub mod message;

@@ -1,5 +1,7 @@
 //! Application messages.
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 use crate::utf8::Utf8Bytes;

@@ -1,8 +1,9 @@
 //! UTF-8: the validated [`Utf8Bytes`] payload type and the incremental validator used for text
 //! messages that arrive in pieces (RFC 6455 §5.6, §8.1).
 
-use std::fmt;
-use std::ops::Deref;
+use alloc::string::String;
+use core::fmt;
+use core::ops::Deref;
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -73,7 +74,7 @@ impl From<&'static str> for Utf8Bytes {
 }
 
 impl TryFrom<Bytes> for Utf8Bytes {
-    type Error = std::str::Utf8Error;
+    type Error = core::str::Utf8Error;
     fn try_from(b: Bytes) -> Result<Self, Self::Error> {
         ByteString::try_from(b).map(Utf8Bytes)
     }
@@ -137,7 +138,7 @@ impl Utf8Validator {
             self.partial[have..have + take].copy_from_slice(&data[..take]);
             let len = have + take;
             data = &data[take..];
-            match std::str::from_utf8(&self.partial[..len]) {
+            match core::str::from_utf8(&self.partial[..len]) {
                 Ok(_) => self.partial_len = 0,
                 Err(e) if e.error_len().is_none() => {
                     // Still a valid prefix of a code point: `data` is exhausted.
@@ -147,7 +148,7 @@ impl Utf8Validator {
                 Err(_) => return Err(Invalid),
             }
         }
-        match std::str::from_utf8(data) {
+        match core::str::from_utf8(data) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_none() => {
                 let tail = &data[e.valid_up_to()..];
@@ -221,7 +222,7 @@ mod tests {
             &[0xc2, 0x80, 0xdf, 0xbf],
         ];
         for s in samples {
-            let want = std::str::from_utf8(s).is_ok();
+            let want = core::str::from_utf8(s).is_ok();
             for cut in 0..=s.len() {
                 let got = matches!(stream_ok(&[&s[..cut], &s[cut..]]), Ok(true));
                 assert_eq!(got, want, "{s:?} cut {cut}");
