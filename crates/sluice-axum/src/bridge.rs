@@ -21,6 +21,24 @@ use crate::body::{BoxError, SluiceBody, request_pieces};
 /// A head the bridge refuses (more fields than `config.max_headers`, a bad `Host` or
 /// `Content-Length`) is answered 431/400; a handler that ends without answering gets a `500`
 /// with `Connection: close`.
+///
+/// ```
+/// use axum::{Router, extract::Request, response::IntoResponse, routing::any};
+/// use sluice_axum::Upgraded;
+/// use sluice_http::{Reply, Response, ServerConfig, StatusCode};
+///
+/// // A route written for Sluice's own HTTP servers…
+/// async fn hello(req: sluice_http::Request<Upgraded>) -> Reply<Upgraded> {
+///     req.respond(Response::text(StatusCode::OK, "hello\n"))
+/// }
+///
+/// // …served inside axum.
+/// async fn route(req: Request) -> impl IntoResponse {
+///     sluice_axum::serve_handler(hello, req, &ServerConfig::default()).await
+/// }
+///
+/// let app: Router = Router::new().route("/hello", any(route));
+/// ```
 pub async fn serve_handler<H, B>(
     handler: H,
     req: http::Request<B>,

@@ -136,7 +136,27 @@ impl WsUpgrade {
         )
     }
 
-    /// As [`from_parts`](WsUpgrade::from_parts), for a whole request (plain hyper).
+    /// As [`from_parts`](WsUpgrade::from_parts), for a whole request (plain hyper):
+    ///
+    /// ```
+    /// use sluice_axum::{SluiceBody, WsUpgrade};
+    ///
+    /// // A `hyper::service::service_fn` body (serve HTTP/1.1 `with_upgrades()`).
+    /// async fn handle(
+    ///     mut req: hyper::Request<hyper::body::Incoming>,
+    /// ) -> Result<http::Response<SluiceBody>, std::convert::Infallible> {
+    ///     Ok(match WsUpgrade::from_request(&mut req) {
+    ///         Ok(up) => up.on_upgrade(|mut socket| async move {
+    ///             while let Some(Ok(msg)) = socket.recv().await {
+    ///                 if socket.send(msg).await.is_err() {
+    ///                     break;
+    ///                 }
+    ///             }
+    ///         }),
+    ///         Err(rejection) => rejection.into_http(),
+    ///     })
+    /// }
+    /// ```
     ///
     /// # Errors
     /// As [`from_parts`](WsUpgrade::from_parts).

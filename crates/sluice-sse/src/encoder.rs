@@ -1,9 +1,9 @@
 //! The event-stream encoder: an [`Event`] builder that writes the text format into a
 //! caller's [`BytesMut`], or once into a shared [`Bytes`] for broadcasting.
 
-use bytes::{BufMut, Bytes, BytesMut};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use bytes::{BufMut, Bytes, BytesMut};
 use core::time::Duration;
 
 use crate::EncodeError;

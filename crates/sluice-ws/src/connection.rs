@@ -1,8 +1,8 @@
 //! The connection state machine (RFC 6455 §5–§7): bytes in, events and bytes out.
 
+use alloc::borrow::ToOwned;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
-use alloc::borrow::ToOwned;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;

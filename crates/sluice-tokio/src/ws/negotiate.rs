@@ -26,6 +26,33 @@ pub struct Negotiated {
 /// `http::Response` — `101` with `Sec-WebSocket-Accept` over HTTP/1.1, `200` for an HTTP/2
 /// extended CONNECT (RFC 8441 §5) — with what the connection must know.
 ///
+/// ```
+/// use bytes::BytesMut;
+/// use sluice_tokio::ws::{self, Accept, Role, ServerRequest, WsConfig};
+///
+/// // A handshake another HTTP layer parsed (here: its request line and fields).
+/// let fields = [
+///     ("Host", &b"example.com"[..]),
+///     ("Upgrade", b"websocket"),
+///     ("Connection", b"Upgrade"),
+///     ("Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+///     ("Sec-WebSocket-Version", b"13"),
+///     ("Sec-WebSocket-Extensions", b"permessage-deflate; client_max_window_bits"),
+/// ];
+/// let req = ServerRequest::from_parts("GET", "/chat", 1, fields)?;
+/// let config = WsConfig::default();
+/// let (answer, agreed) = ws::negotiate(&config, &req, Accept::new())?;
+/// assert_eq!(answer.status(), 101);
+/// assert_eq!(answer.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+/// assert!(answer.headers().contains_key("sec-websocket-extensions"));
+/// assert!(agreed.deflate());
+/// // Send `answer`, then run the socket on the switched stream:
+/// let (io, _peer) = tokio::io::duplex(1024);
+/// let socket = agreed.websocket(io, Role::Server, BytesMut::new(), config);
+/// # drop(socket);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 /// `accept` is inconsistent with the request (a subprotocol it did not offer, a malformed or
 /// reserved field): caller misuse, answer 500.
