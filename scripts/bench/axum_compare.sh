@@ -87,29 +87,13 @@ if [[ " $PARTS " == *" cpu "* ]]; then
     echo "cpu: load average after: $(loadavg)"
     echo
     awk -v order="${ORDER[*]}" "$BENCH_AWK_LIB"'
-    /^RESULT/ {
-        c = kv("size") " B x " kv("conns"); s = kv("label")
-        if (!(c in seen)) { seen[c] = 1; cases[++ncase] = c }
-        add(c SUBSEP s SUBSEP "cpu", kv("server_cpu_us_per_msg"))
-        add(c SUBSEP s SUBSEP "rate", kv("msgs_per_s"))
-        add(c SUBSEP s SUBSEP "p50", kv("p50_us"))
-        add(c SUBSEP s SUBSEP "p99", kv("p99_us"))
-        add(c SUBSEP s SUBSEP "sutil", kv("server_util"))
-        add(c SUBSEP s SUBSEP "cutil", kv("client_util"))
-        sep = ((c SUBSEP s) in all) ? "/" : ""
-        all[c SUBSEP s] = all[c SUBSEP s] sep sprintf("%.2f", kv("server_cpu_us_per_msg"))
-    }
+    /^RESULT/ { collect() }
     END {
         ns = split(order, names, " ")
-        printf "%-14s %-13s %10s %-20s %9s %8s %8s %7s %7s\n", "case", "route", "CPU us/msg", "(per round)", "msg/s", "p50 us", "p99 us", "srv use", "gen use"
+        cpu_header("route")
         for (k = 1; k <= ncase; k++) {
             c = cases[k]
-            for (i = 1; i <= ns; i++) {
-                s = names[i]
-                if (!((c SUBSEP s SUBSEP "cpu") in cnt)) continue
-                cpu[s] = median(c SUBSEP s SUBSEP "cpu")
-                printf "%-14s %-13s %10.2f %-20s %9.0f %8.1f %8.1f %6.0f%% %6.0f%%\n", c, s, cpu[s], all[c SUBSEP s], median(c SUBSEP s SUBSEP "rate"), median(c SUBSEP s SUBSEP "p50"), median(c SUBSEP s SUBSEP "p99"), 100 * median(c SUBSEP s SUBSEP "sutil"), 100 * median(c SUBSEP s SUBSEP "cutil")
-            }
+            for (i = 1; i <= ns; i++) cpu[names[i]] = cpu_row(c, names[i])
             if (cpu["axum-builtin"] > 0) {
                 r = cpu["sluice"] / cpu["axum-builtin"]
                 printf "%-14s sluice / axum-builtin server CPU per message = %.2f (goal <= 0.8: %s)\n", c, r, (r <= 0.8) ? "met" : "NOT met"

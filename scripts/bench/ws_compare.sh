@@ -80,29 +80,13 @@ echo
 
 # Table: medians over rounds; ratios of sluice's server CPU/msg to each peer's.
 awk -v order="${ORDER[*]}" "$BENCH_AWK_LIB"'
-/^RESULT/ {
-    c = kv("size") " B x " kv("conns"); s = kv("label")
-    if (!(c in seen)) { seen[c] = 1; cases[++ncase] = c }
-    add(c SUBSEP s SUBSEP "cpu", kv("server_cpu_us_per_msg"))
-    add(c SUBSEP s SUBSEP "rate", kv("msgs_per_s"))
-    add(c SUBSEP s SUBSEP "p50", kv("p50_us"))
-    add(c SUBSEP s SUBSEP "p99", kv("p99_us"))
-    add(c SUBSEP s SUBSEP "sutil", kv("server_util"))
-    add(c SUBSEP s SUBSEP "cutil", kv("client_util"))
-    sep = ((c SUBSEP s) in all) ? "/" : ""
-    all[c SUBSEP s] = all[c SUBSEP s] sep sprintf("%.2f", kv("server_cpu_us_per_msg"))
-}
+/^RESULT/ { collect() }
 END {
     ns = split(order, names, " ")
-    printf "%-16s %-15s %12s %-17s %10s %9s %9s %8s %8s\n", "case", "server", "CPU us/msg", "(per round)", "msg/s", "p50 us", "p99 us", "srv use", "gen use"
+    cpu_header("server")
     for (k = 1; k <= ncase; k++) {
         c = cases[k]
-        for (i = 1; i <= ns; i++) {
-            s = names[i]
-            if (!((c SUBSEP s SUBSEP "cpu") in cnt)) continue
-            cpu[s] = median(c SUBSEP s SUBSEP "cpu")
-            printf "%-16s %-15s %12.2f %-17s %10.0f %9.1f %9.1f %7.0f%% %7.0f%%\n", c, s, cpu[s], all[c SUBSEP s], median(c SUBSEP s SUBSEP "rate"), median(c SUBSEP s SUBSEP "p50"), median(c SUBSEP s SUBSEP "p99"), 100 * median(c SUBSEP s SUBSEP "sutil"), 100 * median(c SUBSEP s SUBSEP "cutil")
-        }
+        for (i = 1; i <= ns; i++) cpu[names[i]] = cpu_row(c, names[i])
         if (cpu["fastwebsockets"] > 0 && cpu["tungstenite"] > 0) {
             best = (cpu["fastwebsockets"] < cpu["tungstenite"]) ? cpu["fastwebsockets"] : cpu["tungstenite"]
             printf "%-16s sluice server CPU/msg = %.2f x fastwebsockets, %.2f x tokio-tungstenite, %.2f x the best peer\n", c, cpu["sluice"] / cpu["fastwebsockets"], cpu["sluice"] / cpu["tungstenite"], cpu["sluice"] / best

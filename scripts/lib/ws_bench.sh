@@ -76,4 +76,28 @@ function median(key,   n, v, i, j, t) {
     for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
     return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 }
+# The CPU table: collect() on every RESULT line (cases in order of appearance in cases[1..ncase]),
+# then cpu_header(what) and cpu_row(case, label) per row, which prints the medians and returns
+# the median server CPU per message (0 when that label has no run in that case).
+function collect(   c, s, sep) {
+    c = kv("size") " B x " kv("conns"); s = kv("label")
+    if (!(c in seen)) { seen[c] = 1; cases[++ncase] = c }
+    add(c SUBSEP s SUBSEP "cpu", kv("server_cpu_us_per_msg"))
+    add(c SUBSEP s SUBSEP "rate", kv("msgs_per_s"))
+    add(c SUBSEP s SUBSEP "p50", kv("p50_us"))
+    add(c SUBSEP s SUBSEP "p99", kv("p99_us"))
+    add(c SUBSEP s SUBSEP "sutil", kv("server_util"))
+    add(c SUBSEP s SUBSEP "cutil", kv("client_util"))
+    sep = ((c SUBSEP s) in all) ? "/" : ""
+    all[c SUBSEP s] = all[c SUBSEP s] sep sprintf("%.2f", kv("server_cpu_us_per_msg"))
+}
+function cpu_header(what) {
+    printf "%-16s %-15s %12s %-20s %10s %9s %9s %8s %8s\n", "case", what, "CPU us/msg", "(per round)", "msg/s", "p50 us", "p99 us", "srv use", "gen use"
+}
+function cpu_row(c, s,   m) {
+    if (!((c SUBSEP s SUBSEP "cpu") in cnt)) return 0
+    m = median(c SUBSEP s SUBSEP "cpu")
+    printf "%-16s %-15s %12.2f %-20s %10.0f %9.1f %9.1f %7.0f%% %7.0f%%\n", c, s, m, all[c SUBSEP s], median(c SUBSEP s SUBSEP "rate"), median(c SUBSEP s SUBSEP "p50"), median(c SUBSEP s SUBSEP "p99"), 100 * median(c SUBSEP s SUBSEP "sutil"), 100 * median(c SUBSEP s SUBSEP "cutil")
+    return m
+}
 '
