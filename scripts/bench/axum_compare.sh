@@ -67,23 +67,10 @@ echo "binaries: $built; $(nproc) cores; niceness ${NICE:-0}"
 if [[ " $PARTS " == *" cpu "* ]]; then
     echo "cpu: load average before: $(loadavg)"
     RESULTS=$OUT/cpu.txt
-    : >"$RESULTS"
-    for case in $CASES; do
-        size=${case%%:*}
-        conns=${case##*:}
-        for round in $(seq "$ROUNDS"); do
-            for name in "${ORDER[@]}"; do
-                port=$((port + 1))
-                start_server "$OUT/server-$name-$size-$round.log" "$SERVER" --addr "127.0.0.1:$port" --with-axum-ws
-                line=$("${NICE_CMD[@]}" timeout 120 "$R/ws_load" --url "ws://127.0.0.1:$port${ROUTE[$name]}" \
-                    --conns "$conns" --size "$size" --msgs "$MSGS" --warmup "$WARMUP" --duration "$DURATION" \
-                    --pid "$SERVER_PID" --label "$name" | tee "$OUT/run-$name-$size-$round.txt" |
-                    grep '^RESULT')
-                stop_server
-                echo "$line round=$round" | tee -a "$RESULTS"
-            done
-        done
-    done
+    bench_start() { start_server "$3" "$SERVER" --addr "127.0.0.1:$2" --with-axum-ws; }
+    bench_url() { echo "ws://127.0.0.1:$2${ROUTE[$1]}"; }
+    LOAD_EXTRA=(--msgs "$MSGS")
+    cpu_rounds "$RESULTS"
     echo "cpu: load average after: $(loadavg)"
     echo
     awk -v order="${ORDER[*]}" "$BENCH_AWK_LIB"'

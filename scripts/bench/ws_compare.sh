@@ -57,24 +57,11 @@ if [[ "${TLS:-0}" == 1 ]]; then
 fi
 echo "load average before: $(loadavg) ($(nproc) cores); niceness ${NICE:-0}"
 RESULTS=$OUT/results.txt
-: >"$RESULTS"
 port=$PORT
-for case in $CASES; do
-    size=${case%%:*}
-    conns=${case##*:}
-    for round in $(seq "$ROUNDS"); do
-        for name in "${ORDER[@]}"; do
-            port=$((port + 1))
-            start_server "$OUT/server-$name-$port.log" "${BIN[$name]}" --addr "127.0.0.1:$port" "${SERVER_TLS[@]}"
-            line=$("${NICE_CMD[@]}" timeout 120 "$R/ws_load" --url "$SCHEME://127.0.0.1:$port/" "${LOAD_TLS[@]}" --conns "$conns" \
-                --size "$size" --warmup "$WARMUP" --duration "$DURATION" --threads "$THREADS" \
-                --pid "$SERVER_PID" --label "$name" | tee "$OUT/run-$name-$size-$round.txt" |
-                grep '^RESULT')
-            stop_server
-            echo "$line round=$round" | tee -a "$RESULTS"
-        done
-    done
-done
+bench_start() { start_server "$3" "${BIN[$1]}" --addr "127.0.0.1:$2" "${SERVER_TLS[@]}"; }
+bench_url() { echo "$SCHEME://127.0.0.1:$2/"; }
+LOAD_EXTRA=("${LOAD_TLS[@]}" --threads "$THREADS")
+cpu_rounds "$RESULTS"
 echo "load average after: $(loadavg)"
 echo
 

@@ -59,6 +59,32 @@ raise_fd_limit() {
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
+# cpu_rounds RESULTS: for every size:conns case of $CASES, $ROUNDS rounds of every label in
+# ORDER, each on a fresh server: the caller's `bench_start LABEL PORT LOG` starts it (with
+# start_server), `bench_url LABEL PORT` prints the URL ws_load opens; LOAD_EXTRA (array) holds
+# ws_load's further arguments. Reads R (release dir), OUT, WARMUP, DURATION; moves the global
+# `port` on by one per run. The RESULT lines (with round=N) go to RESULTS and stdout.
+cpu_rounds() {
+    local results=$1 case size conns round name line
+    : >"$results"
+    for case in $CASES; do
+        size=${case%%:*}
+        conns=${case##*:}
+        for round in $(seq "$ROUNDS"); do
+            for name in "${ORDER[@]}"; do
+                port=$((port + 1))
+                bench_start "$name" "$port" "$OUT/server-$name-$size-$round.log"
+                line=$("${NICE_CMD[@]}" timeout 120 "$R/ws_load" --url "$(bench_url "$name" "$port")" \
+                    "${LOAD_EXTRA[@]}" --conns "$conns" --size "$size" --warmup "$WARMUP" \
+                    --duration "$DURATION" --pid "$SERVER_PID" --label "$name" |
+                    tee "$OUT/run-$name-$size-$round.txt" | grep '^RESULT')
+                stop_server
+                echo "$line round=$round" | tee -a "$results"
+            done
+        done
+    done
+}
+
 # awk functions for the RESULT lines of ws_load, prepended to a table program:
 #   awk "$BENCH_AWK_LIB"'/^RESULT/ { add(key, kv("field")) } END { print median(key) }'
 # kv(field): the value of field=value on the current line; add(key, val) appends to the
