@@ -77,6 +77,18 @@ if command -v cargo >/dev/null; then
 else
   log "WARNING: cargo not on PATH; skipping cargo-fuzz and cargo-deny"
 fi
+# The declared rust-version (workspace Cargo.toml), for scripts/package_check.sh's MSRV build.
+MSRV=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' "$REPO/Cargo.toml")
+if command -v rustup >/dev/null; then
+  if rustup toolchain list | grep -q "^$MSRV"; then
+    log "rust $MSRV (rust-version) present"
+  else
+    log "rustup toolchain install $MSRV --profile minimal"
+    rustup toolchain install "$MSRV" --profile minimal
+  fi
+else
+  log "WARNING: rustup not on PATH; scripts/package_check.sh needs rust $MSRV"
+fi
 
 # ---------------------------------------------------------------- Autobahn|Testsuite (Python 2.7)
 find_py27() {

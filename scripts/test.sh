@@ -36,6 +36,9 @@ cargo clippy -p sluice-ws -p sluice-sse --no-default-features -- -D warnings
 step "supply chain (cargo deny: licenses, bans, sources, advisories)"
 scripts/supply_chain.sh
 
+step "packaging: cargo package (verified) of the library crates, the workspace on the rust-version toolchain"
+scripts/package_check.sh
+
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
