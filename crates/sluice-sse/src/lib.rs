@@ -8,10 +8,16 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "arbitrary")]
+pub mod arbitrary;
 mod client;
 mod encoder;
 mod error;
 mod parser;
+#[cfg(feature = "arbitrary")]
+pub mod split;
+#[cfg(feature = "proptest")]
+pub mod strategy;
 
 pub use client::{Client, ClientConfig, State};
 pub use encoder::{Event, HEARTBEAT, comment, heartbeat};

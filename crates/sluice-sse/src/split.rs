@@ -1,0 +1,47 @@
+//! The split-anywhere check for [`Parser`](crate::Parser) (features `arbitrary` or
+//! `proptest`): the items it reports must not depend on how the stream was cut.
+
+use alloc::vec::Vec;
+
+pub use sluice_testkit::{Splits, pieces};
+
+use crate::{Config, Item, ParseError, Parser};
+
+/// What a fresh `Parser::with_config(config)` reports for `pieces`, then end of input: every
+/// item, and the error it stopped at (a limit), if any.
+pub fn parse_pieces(
+    config: &Config,
+    pieces: &mut dyn Iterator<Item = &[u8]>,
+) -> (Vec<Item>, Option<ParseError>) {
+    let mut p = Parser::with_config(config.clone());
+    let mut items = Vec::new();
+    for piece in pieces {
+        let r = p.handle_input(piece);
+        items.extend(core::iter::from_fn(|| p.poll_item()));
+        if let Err(e) = r {
+            return (items, Some(e));
+        }
+    }
+    p.handle_eof();
+    items.extend(core::iter::from_fn(|| p.poll_item()));
+    (items, None)
+}
+
+/// Parses `bytes` whole and cut per `splits`; every run must report the same items and
+/// error, which are returned.
+///
+/// ```
+/// use sluice_sse::split::{Splits, items_under_splits};
+/// let (items, err) = items_under_splits(b"data: a\r\n\r\ndata: b\n\n", &Default::default(), Splits::Every);
+/// assert_eq!((items.len(), err), (2, None));
+/// ```
+///
+/// # Panics
+/// When a cut set gives another result (the message names the cuts).
+pub fn items_under_splits(
+    bytes: &[u8],
+    config: &Config,
+    splits: Splits,
+) -> (Vec<Item>, Option<ParseError>) {
+    sluice_testkit::same_under_splits(bytes, splits, |p| parse_pieces(config, p))
+}
