@@ -104,17 +104,30 @@ pub fn cuts(len: usize) -> impl proptest::strategy::Strategy<Value = Vec<usize>>
 }
 
 /// A proptest strategy for any `arbitrary::Arbitrary` type: up to 4 KiB of bytes, read by
-/// `T::arbitrary` (`T::default()` when they run out first). Shrinking works on the bytes, so it
-/// moves towards shorter, simpler values. This is how Sluice's `strategy` modules build on the
+/// `T::arbitrary` (bytes it rejects are drawn again). Shrinking works on the bytes, so it moves
+/// towards shorter, simpler values. This is how Sluice's `strategy` modules build on the
 /// generators its `arbitrary` impls define — one generator for fuzzing and property tests.
 #[cfg(feature = "proptest")]
 pub fn from_arbitrary<T>() -> impl proptest::strategy::Strategy<Value = T>
 where
-    T: for<'a> arbitrary::Arbitrary<'a> + Default + Debug,
+    T: for<'a> arbitrary::Arbitrary<'a> + Debug,
+{
+    with_arbitrary(|u| T::arbitrary(u))
+}
+
+/// As [`from_arbitrary`], with a generator function of your own (for example one that takes a
+/// parameter: `with_arbitrary(move |u| Frames::arbitrary_for(role, u))`).
+#[cfg(feature = "proptest")]
+pub fn with_arbitrary<T, F>(generate: F) -> impl proptest::strategy::Strategy<Value = T>
+where
+    T: Debug,
+    F: Fn(&mut arbitrary::Unstructured<'_>) -> arbitrary::Result<T>,
 {
     use proptest::strategy::Strategy;
-    proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..4096)
-        .prop_map(|bytes| T::arbitrary(&mut arbitrary::Unstructured::new(&bytes)).unwrap_or_default())
+    proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..4096).prop_filter_map(
+        "bytes the generator rejects",
+        move |bytes| generate(&mut arbitrary::Unstructured::new(&bytes)).ok(),
+    )
 }
 
 #[cfg(test)]

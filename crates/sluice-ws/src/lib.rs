@@ -7,6 +7,8 @@
 
 extern crate alloc;
 
+#[cfg(feature = "arbitrary")]
+pub mod arbitrary;
 pub mod close;
 pub mod config;
 pub mod connection;
@@ -18,6 +20,10 @@ pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub mod message;
+#[cfg(feature = "arbitrary")]
+pub mod split;
+#[cfg(feature = "proptest")]
+pub mod strategy;
 pub mod utf8;
 
 pub use close::CloseCode;

@@ -1,5 +1,7 @@
 //! Property tests of the opening handshake: chunking never changes the outcome, header-name
-//! and token case never matter, and arbitrary offers round-trip client → server → client.
+//! and token case never matter, and arbitrary offers round-trip client → server → client; the
+//! public generators' exchanges parse in every split, and head-shaped garbage answers the same
+//! however it is cut.
 
 use proptest::prelude::*;
 use sluice_ws::handshake::*;
@@ -8,38 +10,10 @@ fn token() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9!#$%&'*+.^_`|~-]{1,12}"
 }
 
-/// A random valid client request: nonce, path, protocols, extension offers, extra headers.
+/// A random valid client request (the crate's public generator: nonce, path, protocols,
+/// extension offers with parameters, extra fields).
 fn client_request() -> impl Strategy<Value = ClientHandshake> {
-    (
-        any::<[u8; 16]>(),
-        "/[a-z0-9/._~%-]{0,20}(\\?[a-z0-9=&]{0,10})?",
-        prop::collection::btree_set(token(), 0..4),
-        prop::collection::vec(
-            (
-                token(),
-                prop::collection::vec((token(), prop::option::of(token())), 0..3),
-            ),
-            0..3,
-        ),
-        prop::collection::vec(("X-[A-Za-z0-9-]{1,10}", "[ -~]{0,30}"), 0..4),
-    )
-        .prop_map(|(nonce, path, protocols, exts, headers)| {
-            let mut req = ClientHandshake::new("h.example:8080", &path, nonce).unwrap();
-            for p in protocols {
-                req = req.protocol(&p).unwrap();
-            }
-            for (name, params) in exts {
-                let mut e = Extension::new(&name).unwrap();
-                for (pn, pv) in params {
-                    e = e.with_param(&pn, pv.as_deref()).unwrap();
-                }
-                req = req.extension(e);
-            }
-            for (n, v) in headers {
-                req = req.header(&n, v.trim()).unwrap();
-            }
-            req
-        })
+    sluice_ws::strategy::handshake().prop_map(|h| h.request)
 }
 
 /// Cut points for a buffer of `len` bytes, sorted.
@@ -145,5 +119,26 @@ proptest! {
         }).collect();
         let text = Extension::format_list(&list);
         prop_assert_eq!(Extension::parse_list(text.as_bytes()).unwrap(), list);
+    }
+}
+
+proptest! {
+    #[test]
+    fn generated_exchanges_parse_and_answer_in_every_split(h in sluice_ws::strategy::handshake()) {
+        let parsed = sluice_ws::split::request_under_splits(
+            &h.request_bytes, HandshakeLimits::default(), sluice_ws::split::Splits::Every,
+        );
+        let (req, n) = parsed.unwrap().unwrap();
+        prop_assert_eq!(n, h.request_bytes.len());
+        prop_assert_eq!(req.key(), h.request.key());
+        let resp = parse_response(&h.response_bytes, &h.request, &HandshakeLimits::default());
+        prop_assert!(matches!(resp, Ok(Some(_))), "{:?}", resp);
+    }
+
+    #[test]
+    fn raw_heads_answer_the_same_however_cut(raw in sluice_ws::strategy::raw_head(), seed in any::<u64>()) {
+        let _ = sluice_ws::split::request_under_splits(
+            &raw.0, HandshakeLimits::default(), sluice_ws::split::Splits::Random { sets: 16, seed },
+        );
     }
 }

@@ -1,61 +1,25 @@
-//! proptest: encode → decode round trips under arbitrary chunk splits, both roles.
+//! proptest on the crate's public generators (`strategy`, feature `proptest`): frame headers
+//! encode → decode (RFC 6455 §5.2), what an endpoint sends is what its peer receives under any
+//! cutting of the bytes, and arbitrary bytes never panic and end in one `Closed`.
 
 mod support;
 
-use bytes::BytesMut;
 use proptest::prelude::*;
-use sluice_ws::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, decode_header};
-use sluice_ws::{Config, Event, Message};
+use sluice_ws::frame::{MAX_HEADER_LEN, decode_header};
+use sluice_ws::split::{self, Splits};
+use sluice_ws::{Config, Event, Role, strategy};
 use support::*;
 
-fn arb_header() -> impl Strategy<Value = FrameHeader> {
-    (
-        any::<bool>(),
-        0u8..8,
-        0u8..16,
-        proptest::option::of(any::<[u8; 4]>()),
-        prop_oneof![0u64..126, 126u64..=65535, 65536u64..(1 << 63)],
-    )
-        .prop_map(|(fin, rsv, op, mask, payload_len)| FrameHeader {
-            fin,
-            rsv,
-            opcode: OpCode::new(op).unwrap(),
-            mask,
-            payload_len,
-        })
-}
-
-fn arb_message() -> impl Strategy<Value = Message> {
-    prop_oneof![
-        ".{0,300}".prop_map(Message::text),
-        proptest::collection::vec(any::<u8>(), 0..3000).prop_map(Message::binary),
-    ]
-}
-
-/// Either one frame or split into fragments of the given sizes.
-fn fragments(msg: &Message, cuts: &[usize]) -> Vec<Message> {
-    let b = msg.as_bytes();
-    let mut out = Vec::new();
-    let mut start = 0;
-    for &c in cuts {
-        let end = c.min(b.len()).max(start);
-        out.push(&b[start..end]);
-        start = end;
+fn peer(role: Role) -> Role {
+    match role {
+        Role::Client => Role::Server,
+        Role::Server => Role::Client,
     }
-    out.push(&b[start..]);
-    out.iter()
-        .map(|p| match msg {
-            // Fragments need not be UTF-8 on the wire, but the send API takes whole code points:
-            // for text, only cut at char boundaries.
-            Message::Text(_) => Message::text(String::from_utf8_lossy(p).into_owned()),
-            Message::Binary(_) => Message::binary(p.to_vec()),
-        })
-        .collect()
 }
 
 proptest! {
     #[test]
-    fn header_round_trip(h in arb_header(), chunk in 1usize..15) {
+    fn header_round_trip(h in strategy::frame_header(), chunk in 1usize..15) {
         let mut buf = [0u8; MAX_HEADER_LEN];
         let n = h.encode(&mut buf);
         prop_assert_eq!(n, h.encoded_len());
@@ -67,43 +31,34 @@ proptest! {
     }
 
     #[test]
-    fn messages_round_trip_both_roles(
-        msgs in proptest::collection::vec((arb_message(), proptest::collection::vec(0usize..3000, 0..4)), 1..8),
-        chunk in 1usize..2000,
-        client_sends in any::<bool>(),
+    fn what_one_role_sends_the_other_receives_however_cut(
+        w in prop_oneof![Just(Role::Client), Just(Role::Server)].prop_flat_map(strategy::frames),
+        seed in any::<u64>(),
     ) {
-        let mut sender = if client_sends { client(Config::default()) } else { server(Config::default()) };
-        let mut receiver = if client_sends { server(Config::default()) } else { client(Config::default()) };
-        let mut expected = Vec::new();
-        for (msg, mut cuts) in msgs {
-            cuts.sort_unstable();
-            let is_text = msg.is_text();
-            let frags = if is_text {
-                // Cut text at char boundaries only.
-                let s = String::from_utf8(msg.as_bytes().to_vec()).unwrap();
-                let cuts: Vec<usize> = cuts.into_iter().filter(|&c| s.is_char_boundary(c.min(s.len()))).collect();
-                fragments(&msg, &cuts)
-            } else {
-                fragments(&msg, &cuts)
-            };
-            if frags.len() == 1 {
-                sender.send(msg.clone()).unwrap();
-            } else {
-                let last = frags.len() - 1;
-                for (i, f) in frags.into_iter().enumerate() {
-                    sender.send_fragment(f, i == last).unwrap();
-                }
-            }
-            expected.push(Event::Message(msg));
+        let (events, err) = split::events_under_splits(
+            &w.bytes, peer(w.role), &Config::default(), Splits::Random { sets: 16, seed },
+        );
+        prop_assert_eq!(err, None);
+        let messages: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e { Event::Message(m) => Some(m.clone()), _ => None })
+            .collect();
+        prop_assert_eq!(messages, w.messages.clone());
+        if let Some(code) = w.close {
+            prop_assert!(
+                events.iter().any(|e| matches!(e, Event::CloseReceived { code: Some(c), .. } if *c == code)),
+                "{:?}", events
+            );
         }
-        let wire = transmits(&mut sender);
-        let mut buf = BytesMut::new();
-        for piece in wire.chunks(chunk) {
-            buf.extend_from_slice(piece);
-            receiver.handle_input(&mut buf).unwrap();
-        }
-        prop_assert!(buf.is_empty());
-        prop_assert_eq!(events(&mut receiver), expected);
+    }
+
+    #[test]
+    fn frames_from_the_generator_arrive_in_every_single_split(w in strategy::frames(Role::Client)) {
+        prop_assume!(w.bytes.len() <= 300);
+        let (events, err) = split::events_under_splits(&w.bytes, Role::Server, &Config::default(), Splits::Every);
+        prop_assert_eq!(err, None);
+        let n = events.iter().filter(|e| matches!(e, Event::Message(_))).count();
+        prop_assert_eq!(n, w.messages.len());
     }
 
     #[test]
@@ -113,7 +68,7 @@ proptest! {
         is_client in any::<bool>(),
     ) {
         let config = Config::default().with_max_frame_size(256).with_max_message_size(512);
-        let mut conn = if is_client { client(config) } else { server(config) };
+        let mut conn = if is_client { client(config.clone()) } else { server(config.clone()) };
         let r = feed_chunked(&mut conn, &bytes, chunk);
         let ev = events(&mut conn);
         if let Err(e) = r {
@@ -128,14 +83,27 @@ proptest! {
         if let Some(i) = closed_at {
             prop_assert_eq!(i, ev.len() - 1);
         }
+        // However the bytes are cut, the same events and error.
+        let role = if is_client { Role::Client } else { Role::Server };
+        split::events_under_splits(&bytes, role, &config, Splits::Random { sets: 8, seed: bytes.len() as u64 });
     }
 }
 
+/// The generator is not trivial: over 200 draws, several messages, fragmented ones, text and
+/// binary, Pings and Closes all occur.
 #[test]
-fn fragments_helper_keeps_bytes() {
-    let m = Message::binary(vec![1, 2, 3, 4, 5]);
-    let f = fragments(&m, &[2, 2, 4]);
-    let joined: Vec<u8> = f.iter().flat_map(|m| m.as_bytes().to_vec()).collect();
-    assert_eq!(joined, vec![1, 2, 3, 4, 5]);
-    assert_eq!(f.len(), 4);
+fn the_frame_generator_covers_the_protocol() {
+    use proptest::strategy::ValueTree;
+    use sluice_ws::frame::OpCode;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut several, mut fragmented, mut ping, mut close) = (0, 0, 0, 0);
+    for _ in 0..200 {
+        let w = strategy::frames(Role::Client).new_tree(&mut runner).unwrap().current();
+        several += usize::from(w.messages.len() >= 3);
+        close += usize::from(w.close.is_some());
+        let frames = decode_frames(&w.bytes, true);
+        ping += usize::from(frames.iter().any(|f| f.1 == OpCode::PING.get()));
+        fragmented += usize::from(frames.iter().any(|f| f.1 == OpCode::CONTINUATION.get()));
+    }
+    assert!(several > 20 && fragmented > 20 && ping > 20 && close > 20, "{several} {fragmented} {ping} {close}");
 }

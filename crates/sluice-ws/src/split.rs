@@ -1,0 +1,99 @@
+//! The split-anywhere checks (features `arbitrary` or `proptest`): what a [`Connection`] makes
+//! of a peer's bytes, and what the handshake parsers make of a head, must not depend on how
+//! the bytes were cut.
+
+use alloc::vec::Vec;
+
+use bytes::BytesMut;
+pub use sluice_testkit::{Splits, pieces};
+
+use crate::{Config, Connection, Event, ProtocolError, Role};
+
+/// What a fresh [`Connection`] of `role` with `config` reports for the peer's bytes in
+/// `pieces`, then the end of input: every event, and the protocol error it failed with, if
+/// any. A client connection masks its automatic answers with fixed keys.
+pub fn events_of(
+    role: Role,
+    config: &Config,
+    pieces: &mut dyn Iterator<Item = &[u8]>,
+) -> (Vec<Event>, Option<ProtocolError>) {
+    let mut conn = Connection::new(role, config.clone());
+    if role == Role::Client {
+        conn = conn.with_mask_source(|| [0x5a, 0xa5, 0x3c, 0xc3]);
+    }
+    let mut buf = BytesMut::new();
+    let mut events = Vec::new();
+    let mut error = None;
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        if let Err(e) = conn.handle_input(&mut buf) {
+            error = Some(e);
+        }
+        events.extend(core::iter::from_fn(|| conn.poll_event()));
+        while conn.poll_transmit().is_some() {}
+        if error.is_some() {
+            break;
+        }
+    }
+    if error.is_none() {
+        conn.handle_eof();
+        events.extend(core::iter::from_fn(|| conn.poll_event()));
+    }
+    (events, error)
+}
+
+/// [`events_of`] on `bytes` whole and cut per `splits`; every run must give the same, which
+/// is returned.
+///
+/// ```
+/// use sluice_ws::split::{Splits, events_under_splits};
+/// use sluice_ws::{Config, Event, Message, Role};
+/// // A masked "Hello" from a client (RFC 6455 §5.7), as a server reads it.
+/// let frame = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+/// let (events, err) = events_under_splits(&frame, Role::Server, &Config::default(), Splits::Every);
+/// assert_eq!(err, None);
+/// assert_eq!(events[0], Event::Message(Message::text("Hello")));
+/// ```
+///
+/// # Panics
+/// When a cut set gives another result (the message names the cuts).
+pub fn events_under_splits(
+    bytes: &[u8],
+    role: Role,
+    config: &Config,
+    splits: Splits,
+) -> (Vec<Event>, Option<ProtocolError>) {
+    sluice_testkit::same_under_splits(bytes, splits, |p| events_of(role, config, p))
+}
+
+/// What a fresh [`RequestParser`](crate::handshake::RequestParser) makes of a head fed in
+/// `pieces`: the request and how many bytes it took, `None` if the head is incomplete, or the
+/// error.
+#[cfg(feature = "std")]
+pub fn request_of(
+    limits: crate::handshake::HandshakeLimits,
+    pieces: &mut dyn Iterator<Item = &[u8]>,
+) -> Result<Option<(crate::handshake::ServerRequest, usize)>, crate::handshake::HandshakeError> {
+    let mut parser = crate::handshake::RequestParser::new(limits);
+    let mut buf = Vec::new();
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        if let Some(done) = parser.parse(&buf)? {
+            return Ok(Some(done));
+        }
+    }
+    Ok(None)
+}
+
+/// [`request_of`] on `bytes` whole and cut per `splits`; every run must give the same.
+///
+/// # Panics
+/// When a cut set gives another result.
+#[cfg(feature = "std")]
+pub fn request_under_splits(
+    bytes: &[u8],
+    limits: crate::handshake::HandshakeLimits,
+    splits: Splits,
+) -> Result<Option<(crate::handshake::ServerRequest, usize)>, crate::handshake::HandshakeError> {
+    sluice_testkit::same_under_splits(bytes, splits, |p| request_of(limits, p))
+}
