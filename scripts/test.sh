@@ -40,7 +40,7 @@ step "packaging: cargo package (verified) of the library crates, the workspace o
 scripts/package_check.sh
 
 step "cargo doc"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features   # as docs.rs builds them
 
 step "fuzz smoke runs (${FUZZ_SECONDS}s per target)"
 scripts/fuzz_smoke.sh "$FUZZ_SECONDS"

@@ -2,6 +2,7 @@
 //! encode→parse round-trips, and every encoding is URL-safe and at most MAX_CURSOR_LEN bytes.
 #![no_main]
 
+use libfuzzer_sys::arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use sluice_longpoll::cursor::{Cursor, MAX_CURSOR_LEN};
 
@@ -11,10 +12,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(c.encode().as_str(), s, "non-canonical cursor accepted");
         }
     }
-    if data.len() >= 16 {
-        let epoch = u64::from_le_bytes(data[..8].try_into().unwrap());
-        let seq = u64::from_le_bytes(data[8..16].try_into().unwrap());
-        let c = Cursor::new(epoch, seq);
+    // Structured: a cursor from `sluice_longpoll::arbitrary` (epochs and sequence numbers at
+    // their edges too).
+    if let Ok(c) = Cursor::arbitrary(&mut Unstructured::new(data)) {
         let e = c.encode();
         assert!(e.len() <= MAX_CURSOR_LEN);
         assert!(e.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'.'));

@@ -1,13 +1,17 @@
 //! Fuzz encode → parse: events built from the input are encoded (or rejected with the right
-//! error when a field cannot be encoded), then parsed back in input-derived reads.
+//! error when a field cannot be encoded), then parsed back in input-derived reads; and the
+//! crate's own generator (`sluice_sse::arbitrary::EventStream`) checked under random cuts.
 //!
 //! Invariant: the parser yields exactly the comments, retries and events that were encoded,
 //! with data line endings normalised to LF and the last event ID carried between events.
 #![no_main]
 
 use bytes::BytesMut;
+use libfuzzer_sys::arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use sluice_sse::{EncodeError, Event, Item, Parser};
+use sluice_sse::arbitrary::EventStream;
+use sluice_sse::split::{Splits, items_under_splits};
+use sluice_sse::{Config, EncodeError, Event, Item, Parser};
 use std::time::Duration;
 
 fn lines(s: &str) -> Vec<String> {
@@ -19,6 +23,14 @@ fn lines(s: &str) -> Vec<String> {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // Structured: a valid stream from `sluice_sse::arbitrary` gives back exactly its items,
+    // however it is cut.
+    if let Ok(s) = EventStream::arbitrary(&mut Unstructured::new(data)) {
+        let seed = data.len() as u64;
+        let (items, err) = items_under_splits(&s.bytes, &Config::default(), Splits::Random { sets: 4, seed });
+        assert_eq!(err, None);
+        assert_eq!(items, s.items);
+    }
     let mut buf = BytesMut::new();
     let mut expected = vec![];
     let mut id = String::new();

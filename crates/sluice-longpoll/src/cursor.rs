@@ -267,8 +267,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn roundtrip(epoch: u64, seq: u64) {
-            let c = Cursor::new(epoch, seq);
+        fn roundtrip(c in crate::strategy::cursor()) {
             let s = c.encode();
             prop_assert_eq!(Cursor::parse(&s), Ok(c));
             prop_assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'));

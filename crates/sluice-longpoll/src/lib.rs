@@ -1,12 +1,16 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "arbitrary")]
+pub mod arbitrary;
 pub mod client;
 pub mod cursor;
 pub mod log;
 pub mod query;
 pub mod response;
 pub mod server;
+#[cfg(feature = "proptest")]
+pub mod strategy;
 
 /// The protocol this crate implements, as specified (`docs/longpoll.md` of the repository).
 #[doc = include_str!("../PROTOCOL.md")]

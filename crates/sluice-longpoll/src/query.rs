@@ -265,18 +265,17 @@ mod tests {
 
     proptest! {
         #[test]
-        fn to_query_roundtrips(
-            start in prop_oneof![
-                Just(Start::Now),
-                Just(Start::Earliest),
-                (any::<u64>(), any::<u64>()).prop_map(|(e, s)| Start::At(Cursor::new(e, s))),
-            ],
-            timeout in proptest::option::of(any::<u64>()),
-            max in proptest::option::of(1..=u32::MAX),
-        ) {
-            let r = Request { start, timeout: timeout.map(Duration::from_secs), max };
+        fn to_query_roundtrips(r in crate::strategy::request()) {
             let q = r.to_query();
             prop_assert_eq!(Request::parse_query(&q), Ok(r));
+        }
+
+        #[test]
+        fn any_query_is_parsed_or_refused_and_canonical(raw in crate::strategy::raw_query()) {
+            if let Ok(r) = Request::parse_query(&raw.0) {
+                // What parses means the same once written back.
+                prop_assert_eq!(Request::parse_query(&r.to_query()), Ok(r));
+            }
         }
     }
 }

@@ -54,7 +54,10 @@ impl<'a> Arbitrary<'a> for Model {
                 .ratio(1, 2)?
                 .then(|| line_text(u).map(|s| s.replace('\0', "")))
                 .transpose()?,
-            retry: u.ratio(1, 4)?.then(|| u.int_in_range(0..=10_000_000)).transpose()?,
+            retry: u
+                .ratio(1, 4)?
+                .then(|| u.int_in_range(0..=10_000_000))
+                .transpose()?,
             data: u.ratio(3, 4)?.then(|| text(u)).transpose()?,
         })
     }
@@ -161,8 +164,24 @@ pub struct RawStream(pub Vec<u8>);
 impl<'a> Arbitrary<'a> for RawStream {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
         const PIECES: &[&[u8]] = &[
-            b"data:", b"data: ", b"event:", b"id:", b"retry:", b"retry: 100", b":", b"\n", b"\r",
-            b"\r\n", b"\n\n", b" ", b"x", b"\0", b"\xEF\xBB\xBF", b"\xFF\xFE", b"\xC3", b"12",
+            b"data:",
+            b"data: ",
+            b"event:",
+            b"id:",
+            b"retry:",
+            b"retry: 100",
+            b":",
+            b"\n",
+            b"\r",
+            b"\r\n",
+            b"\n\n",
+            b" ",
+            b"x",
+            b"\0",
+            b"\xEF\xBB\xBF",
+            b"\xFF\xFE",
+            b"\xC3",
+            b"12",
         ];
         let n = u.int_in_range(0..=64)?;
         let mut out = Vec::new();

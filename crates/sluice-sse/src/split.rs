@@ -1,4 +1,4 @@
-//! The split-anywhere check for [`Parser`](crate::Parser) (features `arbitrary` or
+//! The split-anywhere check for [`Parser`] (features `arbitrary` or
 //! `proptest`): the items it reports must not depend on how the stream was cut.
 
 use alloc::vec::Vec;

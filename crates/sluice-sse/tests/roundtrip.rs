@@ -41,7 +41,11 @@ fn the_stream_generator_covers_the_format() {
     let (mut several, mut retry, mut comment, mut multiline) = (0, 0, 0, 0);
     for _ in 0..200 {
         let s = strategy::stream().new_tree(&mut runner).unwrap().current();
-        let events = s.items.iter().filter(|i| matches!(i, Item::Event(_))).count();
+        let events = s
+            .items
+            .iter()
+            .filter(|i| matches!(i, Item::Event(_)))
+            .count();
         several += usize::from(events >= 3);
         retry += usize::from(s.items.iter().any(|i| matches!(i, Item::Retry(_))));
         comment += usize::from(s.items.iter().any(|i| matches!(i, Item::Comment(_))));
@@ -51,5 +55,8 @@ fn the_stream_generator_covers_the_format() {
                 .any(|i| matches!(i, Item::Event(e) if e.data.contains('\n'))),
         );
     }
-    assert!(several > 20 && retry > 20 && comment > 20 && multiline > 20, "{several} {retry} {comment} {multiline}");
+    assert!(
+        several > 20 && retry > 20 && comment > 20 && multiline > 20,
+        "{several} {retry} {comment} {multiline}"
+    );
 }

@@ -124,10 +124,10 @@ where
     F: Fn(&mut arbitrary::Unstructured<'_>) -> arbitrary::Result<T>,
 {
     use proptest::strategy::Strategy;
-    proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..4096).prop_filter_map(
-        "bytes the generator rejects",
-        move |bytes| generate(&mut arbitrary::Unstructured::new(&bytes)).ok(),
-    )
+    proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..4096)
+        .prop_filter_map("bytes the generator rejects", move |bytes| {
+            generate(&mut arbitrary::Unstructured::new(&bytes)).ok()
+        })
 }
 
 #[cfg(test)]

@@ -43,7 +43,9 @@ impl<'a> Arbitrary<'a> for CloseCode {
     /// Mostly codes that may be sent (RFC 6455 §7.4.1, the IANA registry, 3000–4999), sometimes
     /// any `u16` (which a peer must refuse with 1002 when it is not sendable).
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        const SENDABLE: &[u16] = &[1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014];
+        const SENDABLE: &[u16] = &[
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014,
+        ];
         Ok(CloseCode(match u.int_in_range(0..=3)? {
             0 | 1 => *u.choose(SENDABLE)?,
             2 => u.int_in_range(3000..=4999)?,
@@ -65,7 +67,8 @@ impl<'a> Arbitrary<'a> for FrameHeader {
         Ok(FrameHeader {
             fin: u.arbitrary()?,
             rsv: u.int_in_range(0..=7)?,
-            opcode: OpCode::new(u.int_in_range(0..=15)?).ok_or(arbitrary::Error::IncorrectFormat)?,
+            opcode: OpCode::new(u.int_in_range(0..=15)?)
+                .ok_or(arbitrary::Error::IncorrectFormat)?,
             mask: u.arbitrary()?,
             payload_len,
         })
@@ -137,7 +140,11 @@ impl WireFrames {
         }
         let close = if u.ratio(1, 2)? {
             let code = CloseCode::arbitrary(u)?;
-            let code = if code.is_sendable() { code } else { CloseCode::NORMAL };
+            let code = if code.is_sendable() {
+                code
+            } else {
+                CloseCode::NORMAL
+            };
             let reason = text(u)?;
             let reason: String = reason.chars().take(30).collect();
             conn.close(code, &reason).is_ok().then_some(code)
@@ -206,7 +213,11 @@ fn send_fragmented(
 
 impl<'a> Arbitrary<'a> for WireFrames {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        let role = if u.arbitrary()? { Role::Client } else { Role::Server };
+        let role = if u.arbitrary()? {
+            Role::Client
+        } else {
+            Role::Server
+        };
         WireFrames::arbitrary_for(role, u)
     }
 }
@@ -225,13 +236,23 @@ mod handshake {
 
     /// An RFC 9110 token: a known subprotocol name, or 1–12 `tchar`s.
     fn token(u: &mut Unstructured<'_>) -> Result<String> {
-        const KNOWN: &[&str] = &["chat", "v2", "graphql-ws", "mqtt", "x.y", "a-b", "wamp.2.json"];
+        const KNOWN: &[&str] = &[
+            "chat",
+            "v2",
+            "graphql-ws",
+            "mqtt",
+            "x.y",
+            "a-b",
+            "wamp.2.json",
+        ];
         const TCHAR: &[u8] = b"abcxyzABCXYZ0123456789!#$%&'*+.^_`|~-";
         if u.ratio(1, 2)? {
             return Ok(String::from(*u.choose(KNOWN)?));
         }
         let n = u.int_in_range(1..=12)?;
-        (0..n).map(|_| u.choose(TCHAR).map(|&b| char::from(b))).collect()
+        (0..n)
+            .map(|_| u.choose(TCHAR).map(|&b| char::from(b)))
+            .collect()
     }
 
     /// A valid opening handshake (RFC 6455 §4.1, written by [`ClientHandshake::encode`]) and
@@ -250,7 +271,13 @@ mod handshake {
 
     impl<'a> Arbitrary<'a> for HandshakeExchange {
         fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-            let host = *u.choose(&["example.com", "127.0.0.1:9001", "[::1]:80", "h", "a.b.c:443"])?;
+            let host = *u.choose(&[
+                "example.com",
+                "127.0.0.1:9001",
+                "[::1]:80",
+                "h",
+                "a.b.c:443",
+            ])?;
             let segs = u.int_in_range(0..=3)?;
             let mut path = String::from("/");
             for i in 0..segs {
@@ -284,7 +311,9 @@ mod handshake {
                     let mut e = crate::handshake::Extension::new(&token(u)?).map_err(|_| bad())?;
                     for _ in 0..u.int_in_range(0..=2)? {
                         let value = u.ratio(1, 2)?.then(|| token(u)).transpose()?;
-                        e = e.with_param(&token(u)?, value.as_deref()).map_err(|_| bad())?;
+                        e = e
+                            .with_param(&token(u)?, value.as_deref())
+                            .map_err(|_| bad())?;
                     }
                     alloc::vec![e]
                 };
@@ -293,7 +322,9 @@ mod handshake {
                 }
             }
             if u.ratio(1, 3)? {
-                req = req.header("Origin", "https://app.example").map_err(|_| bad())?;
+                req = req
+                    .header("Origin", "https://app.example")
+                    .map_err(|_| bad())?;
             }
             for i in 0..u.int_in_range(0..=2)? {
                 let value: String = (0..u.int_in_range(0..=30)?)
@@ -334,10 +365,20 @@ mod handshake {
                 HandshakeExchange::arbitrary(u)?.request_bytes
             } else {
                 const PIECES: &[&[u8]] = &[
-                    b"GET / HTTP/1.1\r\n", b"Host: h\r\n", b"Upgrade: websocket\r\n",
-                    b"Connection: Upgrade\r\n", b"Sec-WebSocket-Version: 13\r\n",
-                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", b"\r\n", b"\n", b" ",
-                    b":", b"\0", b"\xFF", b"HTTP/1.0", b"Sec-WebSocket-Extensions: ",
+                    b"GET / HTTP/1.1\r\n",
+                    b"Host: h\r\n",
+                    b"Upgrade: websocket\r\n",
+                    b"Connection: Upgrade\r\n",
+                    b"Sec-WebSocket-Version: 13\r\n",
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+                    b"\r\n",
+                    b"\n",
+                    b" ",
+                    b":",
+                    b"\0",
+                    b"\xFF",
+                    b"HTTP/1.0",
+                    b"Sec-WebSocket-Extensions: ",
                 ];
                 let mut v = Vec::new();
                 for _ in 0..u.int_in_range(0..=16)? {

@@ -98,12 +98,18 @@ fn the_frame_generator_covers_the_protocol() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let (mut several, mut fragmented, mut ping, mut close) = (0, 0, 0, 0);
     for _ in 0..200 {
-        let w = strategy::frames(Role::Client).new_tree(&mut runner).unwrap().current();
+        let w = strategy::frames(Role::Client)
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
         several += usize::from(w.messages.len() >= 3);
         close += usize::from(w.close.is_some());
         let frames = decode_frames(&w.bytes, true);
         ping += usize::from(frames.iter().any(|f| f.1 == OpCode::PING.get()));
         fragmented += usize::from(frames.iter().any(|f| f.1 == OpCode::CONTINUATION.get()));
     }
-    assert!(several > 20 && fragmented > 20 && ping > 20 && close > 20, "{several} {fragmented} {ping} {close}");
+    assert!(
+        several > 20 && fragmented > 20 && ping > 20 && close > 20,
+        "{several} {fragmented} {ping} {close}"
+    );
 }
