@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 
-pub use sluice_testkit::{Splits, pieces};
+pub use sluice_testkit::{Splits, pieces, same_under_splits};
 
 use crate::{Config, Item, ParseError, Parser};
 

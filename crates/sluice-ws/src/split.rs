@@ -5,7 +5,7 @@
 use alloc::vec::Vec;
 
 use bytes::BytesMut;
-pub use sluice_testkit::{Splits, pieces};
+pub use sluice_testkit::{Splits, pieces, same_under_splits};
 
 use crate::{Config, Connection, Event, ProtocolError, Role};
 

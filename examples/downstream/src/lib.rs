@@ -33,7 +33,12 @@ pub fn serve<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
         if let Err(e) = conn.handle_input(&mut buf) {
             out.error = Some(e);
         }
+        // Found by the fuzz target: events after `/quit` that arrived in the same read must not
+        // be acted on (the outcome may not depend on how the bytes were cut).
         while let Some(ev) = conn.poll_event() {
+            if out.quit {
+                break;
+            }
             match ev {
                 Event::Message(Message::Text(t)) => {
                     if let Some(name) = t.strip_prefix("/nick ") {

@@ -26,3 +26,23 @@ proptest! {
         prop_assert_eq!(out.said, expected);
     }
 }
+
+/// The case the fuzz target found: `/quit` and a message after it in one read. Nothing after
+/// `/quit` is said, however the two frames arrive.
+#[test]
+fn nothing_after_quit_whatever_the_reads() {
+    use sluice_ws::{Config, Connection};
+    let mut client = Connection::new(Role::Client, Config::default()).with_mask_source(|| [1, 2, 3, 4]);
+    client.send(Message::text("/quit")).unwrap();
+    client.send(Message::text("after")).unwrap();
+    let mut bytes = Vec::new();
+    while let Some(t) = client.poll_transmit() {
+        bytes.extend_from_slice(t.header());
+        bytes.extend_from_slice(t.payload());
+    }
+    let out = sluice_ws::split::same_under_splits(&bytes, sluice_ws::split::Splits::Every, |p| {
+        downstream_chat::serve(p)
+    });
+    assert!(out.quit);
+    assert!(out.said.is_empty(), "{:?}", out.said);
+}
