@@ -18,6 +18,7 @@
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::State;
 use axum::response::{Html, IntoResponse};
 use axum::routing::{any, get};
 use sluice_axum::{HubServiceExt, LastEventId, Sse, WsUpgrade};
@@ -45,7 +46,8 @@ async fn page() -> Html<&'static str> {
 }
 
 /// One tick a second, numbered; a reconnecting `EventSource` continues after the last it saw.
-async fn clock(LastEventId(last): LastEventId) -> impl IntoResponse {
+/// The stream ends at the hub's shutdown, so the server's graceful shutdown is not held open.
+async fn clock(State(hub): State<Hub>, LastEventId(last): LastEventId) -> impl IntoResponse {
     let mut n: u64 = last
         .and_then(|id| id.parse().ok())
         .map_or(0, |n: u64| n + 1);
@@ -53,7 +55,10 @@ async fn clock(LastEventId(last): LastEventId) -> impl IntoResponse {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = hub.shutdown_signal() => return,
+            }
             let ev = Event::new().id(n.to_string()).data(format!("tick {n}"));
             if tx.send(ev).await.is_err() {
                 return; // the client went away
@@ -118,7 +123,7 @@ fn main() -> std::io::Result<()> {
             let hub = Hub::new(config);
             let app = Router::new()
                 .route("/", get(page))
-                .route("/clock", get(clock))
+                .route("/clock", get(clock).with_state(hub.clone()))
                 .route("/echo", any(echo))
                 .nest_service("/rt", hub.service());
             let listener = tokio::net::TcpListener::bind(&addr).await?;

@@ -50,6 +50,7 @@ where
     B::Error: Into<BoxError>,
 {
     let (mut parts, body) = req.into_parts();
+    let h1 = parts.version < http::Version::HTTP_2;
     let protocol = parts
         .extensions
         .get::<hyper::ext::Protocol>()
@@ -71,10 +72,13 @@ where
         Some(resp) => resp.map(SluiceBody::from),
         None => {
             let mut r = status_response(StatusCode::INTERNAL_SERVER_ERROR);
-            r.headers_mut().insert(
-                http::header::CONNECTION,
-                http::HeaderValue::from_static("close"),
-            );
+            if h1 {
+                // HTTP/2 has no connection-specific fields (RFC 9113 §8.2.2).
+                r.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
             r
         }
     }

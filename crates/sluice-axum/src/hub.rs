@@ -19,6 +19,11 @@ use crate::bridge::serve_handler;
 /// checks and limits apply as when it serves its own port (`docs/hub.md`), over HTTP/1.1 and
 /// HTTP/2 alike (WebSockets by upgrade or RFC 8441 CONNECT).
 ///
+/// The service cannot know where the app listens, so a hub without an auth secret answers
+/// only loopback `Host` names unless [`HubConfig::allow_hosts`](sluice_hub::HubConfig::allow_hosts)
+/// lists the app's names (or `*`): the DNS-rebinding guard of a loopback hub
+/// ([`Hub::guard_host_when_routed`]). Other names get `403 host_not_allowed`.
+///
 /// ```
 /// use axum::{Router, routing::get};
 /// use sluice_axum::HubServiceExt;
@@ -46,10 +51,11 @@ impl HubService {
     /// `sys.metrics`), which ends at [`Hub::shutdown`]; outside one, spawn that yourself.
     #[must_use]
     pub fn new(hub: Hub) -> Self {
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let h = hub.clone();
-            rt.spawn(async move { h.run_housekeeping().await });
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Holds the hub weakly: ends with it (or at `Hub::shutdown`).
+            drop(hub.spawn_housekeeping());
         }
+        hub.guard_host_when_routed();
         let config = Arc::new(hub.config().http.clone());
         HubService { hub, config }
     }

@@ -79,9 +79,10 @@ where
 
     /// Heartbeat comment (`:`) after this long without an event, so proxies and clients with
     /// a read timeout keep the stream and a vanished client is noticed by a failing write.
-    /// `None`: no heartbeats. Default 15 s.
+    /// `None`: no heartbeats. Default 15 s; at least 100 ms (a zero interval would send
+    /// heartbeats as fast as the socket takes them).
     pub fn keep_alive(mut self, every: Option<Duration>) -> Self {
-        self.keep_alive = every;
+        self.keep_alive = every.map(|d| d.max(Duration::from_millis(100)));
         self
     }
 
@@ -211,16 +212,23 @@ where
         let Some(every) = this.keep_alive else {
             return Poll::Pending;
         };
-        let due = this.last_write + every;
+        // An interval too long to add to a clock is no heartbeat at all.
+        let Some(due) = this.last_write.checked_add(every) else {
+            return Poll::Pending;
+        };
         let timer = this.timer.get_or_insert_with(|| Box::pin(sleep_until(due)));
         loop {
             if timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            let due = this.last_write + every;
+            let Some(due) = this.last_write.checked_add(every) else {
+                return Poll::Pending;
+            };
             if due <= Instant::now() {
                 this.last_write = Instant::now();
-                timer.as_mut().reset(this.last_write + every);
+                if let Some(next) = this.last_write.checked_add(every) {
+                    timer.as_mut().reset(next);
+                }
                 return Poll::Ready(Some(Ok(Bytes::from_static(HEARTBEAT))));
             }
             timer.as_mut().reset(due);
@@ -241,7 +249,7 @@ impl LastEventId {
         LastEventId(
             headers
                 .get("last-event-id")
-                .and_then(|v| v.to_str().ok())
+                .and_then(|v| core::str::from_utf8(v.as_bytes()).ok())
                 .map(str::to_owned),
         )
     }

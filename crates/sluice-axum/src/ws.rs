@@ -51,6 +51,12 @@ impl WsRejection {
     pub fn into_http(self) -> http::Response<SluiceBody> {
         let status = self.status();
         let mut r = text_response(status, format!("{self}\n"));
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            // RFC 9110 §15.5.6. (An HTTP/2 WebSocket is a CONNECT, which reaches this only when
+            // it is not one: `:protocol` missing.)
+            r.headers_mut()
+                .insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
+        }
         if status == StatusCode::UPGRADE_REQUIRED {
             let h = r.headers_mut();
             h.insert(

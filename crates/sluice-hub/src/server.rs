@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Weak;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use crate::hub::{Hub, SYS_METRICS_TOPIC};
+use crate::hub::{Hub, Inner, SYS_METRICS_TOPIC};
 use crate::origin::{SERVED_HTTP, SERVED_HTTPS};
 
 /// Connections being refused (answered 503/429) at once; beyond this, extra connections are
@@ -156,23 +157,31 @@ impl Hub {
         result
     }
 
-    /// The hub's housekeeping, until [`Hub::shutdown`]: idle topics removed, and `sys.metrics`
-    /// published every second (when [`HubConfig::sys_metrics`](crate::HubConfig::sys_metrics)
-    /// is on). [`Hub::serve`] runs it; a hub routed by another server (`sluice-axum`'s
-    /// `HubService`, your own [`http::serve`]) needs it spawned once. At most one runs per hub:
-    /// a call while another runs returns at once.
+    /// The hub's housekeeping, until [`Hub::shutdown`] or until the hub is dropped: idle topics
+    /// removed, and `sys.metrics` published every second (when
+    /// [`HubConfig::sys_metrics`](crate::HubConfig::sys_metrics) is on). [`Hub::serve`] runs it;
+    /// a hub routed by another server (`sluice-axum`'s `HubService`, your own [`http::serve`])
+    /// needs it once ([`Hub::spawn_housekeeping`]). It holds the hub only while it works (a
+    /// weak reference in between), so it never keeps a dropped hub alive. At most one runs per
+    /// hub: a call while another runs returns at once.
     pub async fn run_housekeeping(&self) {
-        if self.inner.housekeeping.swap(true, Relaxed) {
-            return;
+        housekeeping(Arc::downgrade(&self.inner)).await;
+    }
+
+    /// [`Hub::run_housekeeping`] on a task of its own (in the current tokio runtime).
+    pub fn spawn_housekeeping(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(housekeeping(Arc::downgrade(&self.inner)))
+    }
+
+    /// For a hub routed by another server (sluice-axum's `HubService`, your own router), which
+    /// cannot tell where the app listens: without an auth secret the hub then answers only
+    /// loopback `Host` names (and those in [`HubConfig::allow_hosts`](crate::HubConfig::allow_hosts),
+    /// `*` for any) — the DNS-rebinding guard of a hub on a loopback listener, on by default.
+    /// With an auth secret, or `allow_hosts` set, nothing changes.
+    pub fn guard_host_when_routed(&self) {
+        if self.inner.cfg.auth_secret.is_none() {
+            self.inner.loopback_guard.store(true, Relaxed);
         }
-        struct Done<'a>(&'a AtomicBool);
-        impl Drop for Done<'_> {
-            fn drop(&mut self) {
-                self.0.store(false, Relaxed);
-            }
-        }
-        let _done = Done(&self.inner.housekeeping);
-        system_task(self.clone()).await;
     }
 
     /// Records what serving on `listener` means for the policies: the scheme (for the
@@ -469,17 +478,41 @@ fn is_transient(e: &io::Error) -> bool {
     ) || matches!(e.raw_os_error(), Some(23 | 24 | 12 | 105)) // ENFILE, EMFILE, ENOMEM, ENOBUFS
 }
 
-/// Once a second: publish `sys.metrics` (if enabled) and reap idle topics, until shutdown.
-async fn system_task(hub: Hub) {
+/// At most one [`system_task`] per hub (the `housekeeping` flag, cleared however it ends).
+async fn housekeeping(weak: Weak<Inner>) {
+    match weak.upgrade() {
+        Some(inner) if !inner.housekeeping.swap(true, Relaxed) => {}
+        _ => return,
+    }
+    struct Done(Weak<Inner>);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            if let Some(inner) = self.0.upgrade() {
+                inner.housekeeping.store(false, Relaxed);
+            }
+        }
+    }
+    let _done = Done(weak.clone());
+    system_task(weak).await;
+}
+
+/// Once a second: publish `sys.metrics` (if enabled) and reap idle topics, until shutdown or
+/// until the hub is gone (it holds the hub only during a tick).
+async fn system_task(weak: Weak<Inner>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let started = Instant::now();
-    let mut last = (Instant::now(), hub.metrics());
+    let Some(inner) = weak.upgrade() else { return };
+    let mut shutdown = inner.shutdown.subscribe();
+    let mut last = (Instant::now(), Hub { inner }.metrics());
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            () = hub.shutdown_signal() => return,
+            // Ends on shutdown, and when the hub (the sender's owner) is dropped.
+            _ = shutdown.wait_for(|v| *v) => return,
         }
+        let Some(inner) = weak.upgrade() else { return };
+        let hub = Hub { inner };
         let now = Instant::now();
         hub.reap_topics(now);
         if !hub.inner.cfg.sys_metrics {
@@ -509,5 +542,32 @@ async fn system_task(hub: Hub) {
         if let Ok(state) = hub.topic_state(SYS_METRICS_TOPIC) {
             let _ = hub.append(&state, "message", json.to_string().into());
         }
+    }
+}
+
+#[cfg(test)]
+mod housekeeping_tests {
+    use super::*;
+    use crate::HubConfig;
+
+    /// The task a `HubService` spawns holds the hub only during a tick: dropping the hub ends it
+    /// and frees the hub.
+    #[tokio::test]
+    async fn housekeeping_does_not_keep_a_dropped_hub_alive() {
+        let hub = Hub::new(HubConfig::default());
+        let weak = Arc::downgrade(&hub.inner);
+        let task = hub.spawn_housekeeping();
+        tokio::time::sleep(Duration::from_millis(20)).await; // let it start
+        // A second one is refused while the first runs.
+        tokio::time::timeout(Duration::from_secs(5), hub.run_housekeeping())
+            .await
+            .expect("a second housekeeping returns at once");
+        tokio::time::sleep(Duration::from_millis(1100)).await; // at least one tick ran
+        drop(hub);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("housekeeping ends with its hub")
+            .unwrap();
+        assert!(weak.upgrade().is_none(), "the hub was kept alive");
     }
 }

@@ -188,7 +188,7 @@ impl<'a> Arbitrary<'a> for RawStream {
         for _ in 0..n {
             if u.ratio(1, 8)? {
                 let len = u.int_in_range(0..=32)?;
-                out.extend_from_slice(u.bytes(len)?);
+                out.extend_from_slice(u.bytes(len.min(u.len()))?);
             } else {
                 out.extend_from_slice(u.choose(PIECES)?);
             }

@@ -13,8 +13,8 @@ use bytes::Bytes;
 use crate::frame::{FrameHeader, OpCode};
 use crate::{CloseCode, Config, Connection, Message, Role};
 
-/// Text biased towards what breaks WebSocket code: multi-byte code points (cut points inside
-/// them when fragmented), the empty string, long runs; or any string.
+/// Text biased towards what breaks WebSocket code: multi-byte code points, the empty string,
+/// long runs; or any string.
 fn text(u: &mut Unstructured<'_>) -> Result<String> {
     const PIECES: &[&str] = &["a", " ", "é", "日本", "😀", "\u{FEFF}", "{\"k\":1}", "\0"];
     if u.ratio(1, 3)? {
@@ -75,10 +75,11 @@ impl<'a> Arbitrary<'a> for FrameHeader {
     }
 }
 
-/// What an endpoint of `role` puts on the wire: data messages (some fragmented, fragments cut
-/// inside multi-byte code points too), Pings between them, maybe a Close at the end — written
-/// by a [`Connection`] of that role, so masked iff `role` is the client, with the keys drawn
-/// here. A peer [`Connection`] of the other role must deliver exactly `messages`, in order.
+/// What an endpoint of `role` puts on the wire: data messages (some fragmented — text at code
+/// point boundaries, as the send API takes whole code points; a peer's frames cut inside a code
+/// point are what the raw-byte targets feed), Pings between them, maybe a Close at the end —
+/// written by a [`Connection`] of that role, so masked iff `role` is the client, with keys
+/// from a generator seeded here (never all zero, so a reader that forgets to unmask fails). A peer [`Connection`] of the other role must deliver exactly `messages`, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireFrames {
     /// Who sent the frames.
@@ -108,15 +109,14 @@ impl WireFrames {
     /// # Errors
     /// Only when `u` cannot be read (as every `Arbitrary` impl).
     pub fn arbitrary_for(role: Role, u: &mut Unstructured<'_>) -> Result<Self> {
-        let mut keys: Vec<[u8; 4]> = Vec::new();
         let n = u.int_in_range(0..=8)?;
-        for _ in 0..64 {
-            keys.push(u.arbitrary()?);
-        }
-        let mut i = 0;
+        // xorshift32 from an arbitrary nonzero seed: no key is all zero.
+        let mut key = u.arbitrary::<u32>()? | 1;
         let mut conn = Connection::new(role, Config::default()).with_mask_source(move || {
-            i += 1;
-            keys[i % keys.len()]
+            key ^= key << 13;
+            key ^= key >> 17;
+            key ^= key << 5;
+            key.to_le_bytes()
         });
         let mut bytes = Vec::new();
         let mut messages = Vec::new();

@@ -32,7 +32,8 @@ proptest! {
 #[test]
 fn nothing_after_quit_whatever_the_reads() {
     use sluice_ws::{Config, Connection};
-    let mut client = Connection::new(Role::Client, Config::default()).with_mask_source(|| [1, 2, 3, 4]);
+    let mut client =
+        Connection::new(Role::Client, Config::default()).with_mask_source(|| [1, 2, 3, 4]);
     client.send(Message::text("/quit")).unwrap();
     client.send(Message::text("after")).unwrap();
     let mut bytes = Vec::new();

@@ -220,7 +220,8 @@ impl ServerRequest {
     /// `Sec-WebSocket-Version: 13`. There is no `Sec-WebSocket-Key`, `Upgrade` or
     /// `Connection` on HTTP/2 (§5: the key and `Sec-WebSocket-Accept` are not used); the
     /// optional fields (`Origin`, subprotocols, extensions) are as for HTTP/1.1. Answer with
-    /// [`ServerRequest::accept`]: an HTTP/2 layer sends its fields with `:status 200`.
+    /// [`ServerRequest::accept_response`] (`200` without the HTTP/1.1-only fields), or take the
+    /// fields of [`ServerRequest::accept`] and send them with `:status 200`.
     pub fn from_h2_parts<'h>(
         method: &str,
         protocol: Option<&str>,
