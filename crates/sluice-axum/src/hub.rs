@@ -21,8 +21,9 @@ use crate::bridge::serve_handler;
 ///
 /// The service cannot know where the app listens, so a hub without an auth secret answers
 /// only loopback `Host` names unless [`HubConfig::allow_hosts`](sluice_hub::HubConfig::allow_hosts)
-/// lists the app's names (or `*`): the DNS-rebinding guard of a loopback hub
-/// ([`Hub::guard_host_when_routed`]). Other names get `403 host_not_allowed`.
+/// lists the app's names (or `*`): the hub's DNS-rebinding guard, which is on for every hub
+/// without authentication until its own listener is bound to a non-loopback address. Other
+/// names get `403 host_not_allowed`.
 ///
 /// ```
 /// use axum::{Router, routing::get};
@@ -55,7 +56,6 @@ impl HubService {
             // Holds the hub weakly: ends with it (or at `Hub::shutdown`).
             drop(hub.spawn_housekeeping());
         }
-        hub.guard_host_when_routed();
         let config = Arc::new(hub.config().http.clone());
         HubService { hub, config }
     }

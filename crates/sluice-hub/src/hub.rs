@@ -109,8 +109,10 @@ pub(crate) struct Inner {
     topics: Mutex<HashMap<Arc<str>, TopicEntry>>,
     pub(crate) counters: Counters,
     pub(crate) shutdown: watch::Sender<bool>,
-    /// Set while serving on a loopback address without authentication: only loopback `Host`
-    /// names are answered (see [`HubConfig::allow_hosts`]).
+    /// Without authentication only loopback `Host` names are answered (see
+    /// [`HubConfig::allow_hosts`]): on from the start, so every way of routing requests to the
+    /// hub (its own listener, `sluice-axum`'s `HubService`, your own server) is guarded;
+    /// cleared when the hub's own listener is bound to a non-loopback address.
     pub(crate) loopback_guard: AtomicBool,
     /// Which schemes the hub is served on ([`crate::origin::SERVED_HTTP`] | `SERVED_HTTPS`; 0:
     /// routed by another server, scheme unknown).
@@ -147,6 +149,7 @@ impl Hub {
     /// serves.
     #[must_use]
     pub fn new(mut config: HubConfig) -> Hub {
+        let config_has_no_auth = config.auth_secret.is_none();
         // Data up to `max_message_size` with any valid event type always fits a log entry.
         config.retention.max_event_bytes = config.max_message_size + MAX_EVENT_TYPE_LEN;
         let lp = LongPoll::new({
@@ -165,7 +168,7 @@ impl Hub {
                 topics: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
                 shutdown: watch::Sender::new(false),
-                loopback_guard: AtomicBool::new(false),
+                loopback_guard: AtomicBool::new(config_has_no_auth),
                 housekeeping: AtomicBool::new(false),
                 schemes: AtomicU8::new(0),
             }),

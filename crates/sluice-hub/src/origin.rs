@@ -37,8 +37,8 @@ impl Hub {
         self.inner.counters.host_refusals.fetch_add(1, Relaxed);
         tracing::debug!(host = raw, "Host not allowed: 403");
         let msg = if guard {
-            "this hub listens on loopback without authentication and answers only to loopback \
-             names (localhost, 127.0.0.1, [::1]); start it with --allow-host NAME for others"
+            "this hub has no authentication and answers only to loopback names (localhost, \
+             127.0.0.1, [::1]); allow others with --allow-host NAME (HubConfig::allow_hosts)"
         } else {
             "this hub does not answer to that host name (--allow-host)"
         };

@@ -173,25 +173,15 @@ impl Hub {
         tokio::spawn(housekeeping(Arc::downgrade(&self.inner)))
     }
 
-    /// For a hub routed by another server (sluice-axum's `HubService`, your own router), which
-    /// cannot tell where the app listens: without an auth secret the hub then answers only
-    /// loopback `Host` names (and those in [`HubConfig::allow_hosts`](crate::HubConfig::allow_hosts),
-    /// `*` for any) — the DNS-rebinding guard of a hub on a loopback listener, on by default.
-    /// With an auth secret, or `allow_hosts` set, nothing changes.
-    pub fn guard_host_when_routed(&self) {
-        if self.inner.cfg.auth_secret.is_none() {
-            self.inner.loopback_guard.store(true, Relaxed);
-        }
-    }
-
     /// Records what serving on `listener` means for the policies: the scheme (for the
-    /// same-origin check) and whether the loopback-only `Host` guard applies.
+    /// same-origin check), and that a non-loopback listener lifts the loopback-only `Host`
+    /// guard (on from [`Hub::new`] for a hub without authentication).
     fn note_listener(&self, listener: &TcpListener, tls: bool) {
         let bit = if tls { SERVED_HTTPS } else { SERVED_HTTP };
         self.inner.schemes.fetch_or(bit, Relaxed);
         let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
-        if loopback && self.inner.cfg.auth_secret.is_none() {
-            self.inner.loopback_guard.store(true, Relaxed);
+        if !loopback {
+            self.inner.loopback_guard.store(false, Relaxed);
         }
     }
 

@@ -47,6 +47,43 @@ fn request(method: &str, path: &str, host: &str, extra: &str) -> Vec<u8> {
 const UPGRADE: &str = "upgrade: websocket\r\nconnection: Upgrade\r\n\
     sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n";
 
+/// The Host guard is the hub's, not its listener's: a hub without auth mounted in a router of
+/// one's own (here `sluice_http::serve` with `Hub::route` behind an app route) refuses a
+/// rebound name too, and still answers loopback names.
+#[tokio::test]
+async fn dns_rebinding_is_refused_however_the_hub_is_mounted() {
+    use sluice_http::{Request, Response, ServerConfig};
+    let hub = sluice_hub::Hub::new(HubConfig::default());
+    let h = hub.clone();
+    let app = move |req: Request<TcpStream>| {
+        let hub = h.clone();
+        async move {
+            match req.path() {
+                "/app" => req.respond(Response::text(StatusCode::OK, "app\n")),
+                _ => hub.route(req).await,
+            }
+        }
+    };
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(sluice_http::serve(l, ServerConfig::default(), app));
+    let ask = |host: &'static str| async move {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(&request("GET", "/healthz", host, ""))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(T, c.read_to_end(&mut out))
+            .await
+            .unwrap()
+            .ok();
+        status_of(&String::from_utf8_lossy(&out))
+    };
+    assert_eq!(ask("rebind.attacker.example").await, 403);
+    assert_eq!(ask("localhost").await, 200);
+    assert_eq!(hub.metrics().host_refusals, 1);
+}
+
 /// Item 2: a loopback hub without auth answers only loopback names, so a rebound name is
 /// refused on every route; the Origin's scheme must be one the hub serves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

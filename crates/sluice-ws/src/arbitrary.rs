@@ -169,6 +169,22 @@ fn drain(conn: &mut Connection, bytes: &mut Vec<u8>) {
     }
 }
 
+/// `pieces` consecutive spans `(start, end)` covering `0..len`, cut at arbitrary points (some
+/// may be empty).
+fn spans(
+    len: usize,
+    pieces: usize,
+    u: &mut Unstructured<'_>,
+) -> Result<impl Iterator<Item = (usize, usize)>> {
+    let mut cuts: Vec<usize> = (1..pieces)
+        .map(|_| u.int_in_range(0..=len))
+        .collect::<Result<_>>()?;
+    cuts.sort_unstable();
+    let ends: Vec<usize> = cuts.into_iter().chain([len]).collect();
+    let starts = core::iter::once(0).chain(ends.clone());
+    Ok(starts.zip(ends))
+}
+
 /// `msg` in `pieces` fragments, cut at arbitrary char boundaries (text) or bytes (binary).
 fn send_fragmented(
     conn: &mut Connection,
@@ -176,32 +192,17 @@ fn send_fragmented(
     pieces: usize,
     u: &mut Unstructured<'_>,
 ) -> Result<bool> {
-    let mut parts: Vec<Message> = Vec::new();
-    match msg {
+    let parts: Vec<Message> = match msg {
         Message::Text(t) => {
             let chars: Vec<char> = t.chars().collect();
-            let mut cuts: Vec<usize> = (1..pieces)
-                .map(|_| u.int_in_range(0..=chars.len()))
-                .collect::<Result<_>>()?;
-            cuts.sort_unstable();
-            let mut start = 0;
-            for c in cuts.into_iter().chain([chars.len()]) {
-                parts.push(Message::text(chars[start..c].iter().collect::<String>()));
-                start = c;
-            }
+            spans(chars.len(), pieces, u)?
+                .map(|(a, b)| Message::text(chars[a..b].iter().collect::<String>()))
+                .collect()
         }
-        Message::Binary(b) => {
-            let mut cuts: Vec<usize> = (1..pieces)
-                .map(|_| u.int_in_range(0..=b.len()))
-                .collect::<Result<_>>()?;
-            cuts.sort_unstable();
-            let mut start = 0;
-            for c in cuts.into_iter().chain([b.len()]) {
-                parts.push(Message::binary(b.slice(start..c)));
-                start = c;
-            }
-        }
-    }
+        Message::Binary(b) => spans(b.len(), pieces, u)?
+            .map(|(x, y)| Message::binary(b.slice(x..y)))
+            .collect(),
+    };
     let last = parts.len() - 1;
     for (k, p) in parts.into_iter().enumerate() {
         if conn.send_fragment(p, k == last).is_err() {
