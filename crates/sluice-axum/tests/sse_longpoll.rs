@@ -35,6 +35,11 @@ async fn silent() -> impl IntoResponse {
     Sse::new(stream::pending::<Event>()).keep_alive(Some(Duration::from_millis(100)))
 }
 
+/// Asks for heartbeats with no pause at all; the floor keeps them 100 ms apart.
+async fn zero_keep_alive() -> impl IntoResponse {
+    Sse::new(stream::pending::<Event>()).keep_alive(Some(Duration::ZERO))
+}
+
 async fn failing() -> impl IntoResponse {
     use futures_util::StreamExt;
     // The failure comes after the first event was on the wire (hyper sends nothing at all when
@@ -62,6 +67,7 @@ async fn start() -> (SocketAddr, LongPoll<String>) {
     let app = Router::new()
         .route("/three", get(three))
         .route("/silent", get(silent))
+        .route("/zero", get(zero_keep_alive))
         .route("/failing", get(failing))
         .route("/poll/{topic}", get(poll))
         .with_state(lp.clone());
@@ -180,6 +186,19 @@ async fn heartbeats_fill_the_silences() {
         "{items:?}"
     );
     // Three 100 ms silences, not a burst.
+    assert!(
+        t0.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_zero_keep_alive_is_floored_not_a_flood() {
+    let (addr, _) = start().await;
+    let t0 = std::time::Instant::now();
+    let (_, items, _) = read_sse(&format!("http://{addr}/zero"), &[], 3).await;
+    assert_eq!(items.len(), 3);
     assert!(
         t0.elapsed() >= Duration::from_millis(250),
         "{:?}",

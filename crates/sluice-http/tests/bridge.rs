@@ -228,3 +228,43 @@ async fn upgrades_hand_over_the_stream_after_the_answer() {
         Incoming::<S>::from_parts(&parts("GET", "/", &[("host", "h")]), None, true, &cfg).unwrap();
     assert!(dispatch(up, inc, &cfg).await.is_none());
 }
+
+/// The write timeout bounds a streaming answer whose body nobody reads: the writer queues a few
+/// pieces (bounded memory), then its send fails in time instead of waiting forever.
+#[tokio::test]
+async fn a_body_nobody_reads_times_the_writer_out() {
+    let mut cfg = ServerConfig::default();
+    cfg.write_timeout = Duration::from_millis(200);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
+    let pushes = move |req: Request<S>| {
+        let tx = std::sync::Arc::clone(&tx);
+        async move {
+            let mut w = req
+                .respond_streaming(Response::new(StatusCode::OK))
+                .await
+                .unwrap();
+            let started = std::time::Instant::now();
+            let mut sent = 0;
+            let err = loop {
+                match w.send(Bytes::from_static(b"piece")).await {
+                    Ok(()) => sent += 1,
+                    Err(e) => break e,
+                }
+            };
+            if let Some(tx) = tx.lock().unwrap().take() {
+                let _ = tx.send((sent, err.kind(), started.elapsed(), w.is_closed()));
+            }
+            Reply::closed()
+        }
+    };
+    let inc =
+        Incoming::<S>::from_parts(&parts("GET", "/", &[("host", "h")]), None, true, &cfg).unwrap();
+    let resp = dispatch(pushes, inc, &cfg).await.unwrap(); // held, never read
+    let (sent, kind, took, closed) = tokio::time::timeout(T, rx).await.unwrap().unwrap();
+    assert!(sent <= 8, "the queue is bounded: {sent} pieces accepted");
+    assert_eq!(kind, io::ErrorKind::TimedOut);
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(closed);
+    drop(resp);
+}
