@@ -226,6 +226,15 @@ async fn raw(addr: SocketAddr, head: &str) -> String {
     String::from_utf8_lossy(&got).to_ascii_lowercase()
 }
 
+/// An opening handshake head for `/echo` (RFC 6455 §4.1) with the given method, key and
+/// version, plus `extra` fields.
+fn handshake(method: &str, key: &str, version: &str, extra: &str) -> String {
+    format!(
+        "{method} /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {version}\r\n{extra}\r\n"
+    )
+}
+
 #[tokio::test]
 async fn refusals_carry_the_rfc_6455_status() {
     let addr = start().await;
@@ -234,42 +243,17 @@ async fn refusals_carry_the_rfc_6455_status() {
     let r = raw(addr, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(r.starts_with("http/1.1 400"), "{r}");
     // §4.2.1 item 6 / §4.4: another version → 426 naming 13.
-    let r = raw(
-        addr,
-        &format!(
-            "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 8\r\n\r\n"
-        ),
-    )
-    .await;
+    let r = raw(addr, &handshake("GET", key, "8", "")).await;
     assert!(r.starts_with("http/1.1 426"), "{r}");
     assert!(r.contains("sec-websocket-version: 13"), "{r}");
-    // §4.2.1 item 1: the method must be GET.
-    let r = raw(
-        addr,
-        &format!(
-            "POST /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n"
-        ),
-    )
-    .await;
+    // §4.2.1 item 1: the method must be GET (RFC 9110 §15.5.6: with Allow).
+    let r = raw(addr, &handshake("POST", key, "13", "Content-Length: 0\r\n")).await;
     assert!(r.starts_with("http/1.1 405"), "{r}");
+    assert!(r.contains("allow: get"), "{r}");
     // A bad key → 400; a good request → 101 with the §1.3 accept value.
-    let r = raw(
-        addr,
-        "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .await;
+    let r = raw(addr, &handshake("GET", "short", "13", "")).await;
     assert!(r.starts_with("http/1.1 400"), "{r}");
-    let r = raw(
-        addr,
-        &format!(
-            "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ),
-    )
-    .await;
+    let r = raw(addr, &handshake("GET", key, "13", "")).await;
     assert!(r.starts_with("http/1.1 101"), "{r}");
     assert!(
         r.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
