@@ -210,7 +210,7 @@ impl<S> BridgeRequest<S> {
             body,
             ..
         } = response;
-        let discard = self.head.method() == "HEAD" || forbids_body(status);
+        let discard = self.head.answer_discards_body(status);
         let (length, body) = match body {
             _ if forbids_body(status) => (None, Body::Empty),
             // A HEAD answer may announce the length a GET would get.
@@ -239,7 +239,7 @@ impl<S> BridgeRequest<S> {
     }
 
     pub(crate) fn respond_streaming(self, response: Response) -> io::Result<BridgeWriter> {
-        let discard = self.head.method() == "HEAD" || forbids_body(response.status);
+        let discard = self.head.answer_discards_body(response.status);
         let (tx, rx) = mpsc::channel(STREAM_QUEUE);
         let finished = Arc::new(AtomicBool::new(false));
         let mut head = http_head(

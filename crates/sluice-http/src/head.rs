@@ -115,6 +115,13 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
+    /// Whether an answer with `status` to this request carries no body on the wire: a `HEAD`
+    /// request, or a status without one (1xx, 204, 304; RFC 9110 §6.4.1). The layers that do
+    /// their own framing (HTTP/2, the bridge) discard such bodies by this.
+    pub(crate) fn answer_discards_body(&self, status: StatusCode) -> bool {
+        self.method() == "HEAD" || crate::status::forbids_body(status)
+    }
+
     /// The method, e.g. `"GET"` (case-sensitive, as sent).
     #[must_use]
     pub fn method(&self) -> &str {

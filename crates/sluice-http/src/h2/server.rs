@@ -80,7 +80,7 @@ impl<S> H2Request<S> {
     }
 
     pub(crate) fn respond_streaming(mut self, response: Response) -> io::Result<H2Writer> {
-        let discard = self.head.method() == "HEAD" || forbids_body(response.status);
+        let discard = self.head.answer_discards_body(response.status);
         let send = self.send_head(response.status, &response.headers, None, discard)?;
         Ok(H2Writer {
             send,
@@ -120,7 +120,7 @@ impl<S> H2Request<S> {
             body,
             ..
         } = response;
-        let discard = self.head.method() == "HEAD" || forbids_body(status);
+        let discard = self.head.answer_discards_body(status);
         match body {
             Body::Empty | Body::Full(_) => {
                 let data = match body {
