@@ -10,7 +10,8 @@
 # Installs:
 #   - Debian: chromium (headless WebSocket peer), iproute2 (ip, for `unshare -n` + lo up),
 #     util-linux (unshare), curl, openssl (throwaway test CA), nghttp2-client (nghttp, h2load:
-#     HTTP/2 peers); nodejs + npm only if `node`/`npm` are missing.
+#     HTTP/2 peers), redis-server and nats-server (the hub's store tests start their own, on
+#     free loopback ports; the Debian services are not used); nodejs + npm only if missing.
 #   - cargo-fuzz (cargo install --locked) if `cargo fuzz` is missing.
 #   - cargo-deny (cargo install --locked) if `cargo deny` is missing (scripts/supply_chain.sh).
 #   - Autobahn|Testsuite 25.10.1 in a Python 2.7 virtualenv at $REPO/.venv-autobahn
@@ -46,6 +47,8 @@ if [[ ${SKIP_APT:-0} != 1 ]]; then
   command -v curl >/dev/null || want+=(curl)
   command -v openssl >/dev/null || want+=(openssl)
   command -v nghttp >/dev/null || want+=(nghttp2-client)
+  command -v redis-server >/dev/null || want+=(redis-server)
+  command -v nats-server >/dev/null || want+=(nats-server)
   command -v node >/dev/null || want+=(nodejs)
   command -v npm >/dev/null || want+=(npm)
   if ((${#want[@]})); then
@@ -55,10 +58,10 @@ if [[ ${SKIP_APT:-0} != 1 ]]; then
     log "apt-get install ${want[*]}"
     apt-get install -y -q --no-install-recommends "${want[@]}"
   else
-    log "Debian packages present (chromium, ip, unshare, curl, openssl, nghttp, node, npm)"
+    log "Debian packages present (chromium, ip, unshare, curl, openssl, nghttp, redis-server, nats-server, node, npm)"
   fi
 fi
-for c in ip unshare curl openssl nghttp h2load node npm; do command -v $c >/dev/null || die "$c missing after install"; done
+for c in ip unshare curl openssl nghttp h2load redis-server nats-server node npm; do command -v $c >/dev/null || die "$c missing after install"; done
 [[ -x /usr/bin/chromium || ${SKIP_APT:-0} == 1 ]] || die "/usr/bin/chromium missing after install"
 
 # ---------------------------------------------------------------- cargo tools: cargo-fuzz, cargo-deny

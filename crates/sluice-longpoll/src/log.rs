@@ -82,6 +82,15 @@ pub enum AppendError {
         /// The configured maximum.
         max: usize,
     },
+    /// [`Log::append_at`] with a sequence number that is not after the head (a replica fed
+    /// out of order: the caller's bug, or a duplicate it should have dropped).
+    #[error("sequence number {seq} is not after the head {head}")]
+    NotAfterHead {
+        /// The sequence number given.
+        seq: u64,
+        /// The log's head sequence number.
+        head: u64,
+    },
 }
 
 /// One retained event. Shared as `Arc<Event>` between the log and every reader.
@@ -254,6 +263,15 @@ impl Log {
         }
     }
 
+    /// An empty log in `epoch` whose head is `head_seq`: events up to `head_seq` existed but
+    /// none is retained. For a replica of a log kept elsewhere (a durable or shared store): a
+    /// reader at `head_seq` is up to date, one before it gets an exact gap.
+    pub fn resume(epoch: u64, head_seq: u64, config: LogConfig) -> Self {
+        let mut log = Self::new(epoch, config);
+        log.reset(epoch, head_seq);
+        log
+    }
+
     /// The retention limits.
     pub fn config(&self) -> &LogConfig {
         &self.config
@@ -308,6 +326,40 @@ impl Log {
         event_type: &str,
         data: Bytes,
     ) -> Result<Cursor, AppendError> {
+        self.check(event_type, &data)?;
+        self.push(now, self.head_seq + 1, event_type, data)
+    }
+
+    /// Append an event whose sequence number was assigned elsewhere (a replica of a log kept
+    /// in a durable or shared store): `seq` must be after the head. When it is not the next
+    /// one, the events in between are unknown here: everything retained is dropped and the
+    /// log restarts at `seq`, so a reader before it gets a gap with the exact count (nothing
+    /// is ever replayed out of order or silently skipped). Retention applies as in
+    /// [`Log::append`].
+    ///
+    /// # Errors
+    /// As [`Log::append`], and [`AppendError::NotAfterHead`].
+    pub fn append_at(
+        &mut self,
+        now: Instant,
+        seq: u64,
+        event_type: &str,
+        data: Bytes,
+    ) -> Result<Cursor, AppendError> {
+        if seq <= self.head_seq {
+            return Err(AppendError::NotAfterHead {
+                seq,
+                head: self.head_seq,
+            });
+        }
+        self.check(event_type, &data)?;
+        if seq != self.head_seq + 1 {
+            self.reset(self.epoch, seq - 1);
+        }
+        self.push(now, seq, event_type, data)
+    }
+
+    fn check(&self, event_type: &str, data: &Bytes) -> Result<(), AppendError> {
         if event_type.is_empty()
             || event_type.len() > MAX_EVENT_TYPE_LEN
             || event_type.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
@@ -321,10 +373,22 @@ impl Log {
                 max: self.config.max_event_bytes,
             });
         }
-        if std::str::from_utf8(&data).is_err() {
+        if std::str::from_utf8(data).is_err() {
             return Err(AppendError::DataNotUtf8);
         }
-        self.head_seq += 1;
+        Ok(())
+    }
+
+    /// Appends a checked event as `seq` (the head's successor).
+    fn push(
+        &mut self,
+        now: Instant,
+        seq: u64,
+        event_type: &str,
+        data: Bytes,
+    ) -> Result<Cursor, AppendError> {
+        let size = event_type.len() + data.len();
+        self.head_seq = seq;
         let cursor = Cursor::new(self.epoch, self.head_seq);
         self.events.push_back(Arc::new(Event {
             cursor,
@@ -374,11 +438,19 @@ impl Log {
     /// Forget all history and move to `new_epoch` (fresh randomness from the caller); every
     /// existing cursor now reads as [`ReadOutcome::Reset`]. Sequence numbers restart at 1.
     pub fn purge(&mut self, new_epoch: u64) {
+        self.reset(new_epoch, 0);
+    }
+
+    /// Forget all history and move to `epoch` with head `head_seq` (for a replica that
+    /// follows a log kept elsewhere: its epoch changed, or it lost track of it). A reader in
+    /// another epoch gets [`ReadOutcome::Reset`]; one in `epoch` before `head_seq` an exact
+    /// gap.
+    pub fn reset(&mut self, epoch: u64, head_seq: u64) {
         self.events.clear();
         self.bytes = 0;
-        self.epoch = new_epoch;
-        self.head_seq = 0;
-        self.oldest_seq = 1;
+        self.epoch = epoch;
+        self.head_seq = head_seq;
+        self.oldest_seq = head_seq + 1;
     }
 
     /// Read from `from` (the last event the reader has seen). The epoch is checked first:

@@ -238,6 +238,67 @@ impl<K: Clone + Eq + Hash> Server<K> {
         Ok(c)
     }
 
+    /// Append an event whose sequence number was assigned elsewhere (a replica of a store's
+    /// log, see [`Log::append_at`]) and release the topic's parked waiters.
+    ///
+    /// # Errors
+    /// As [`Server::publish`], and [`AppendError::NotAfterHead`].
+    pub fn publish_at<Q>(
+        &mut self,
+        now: Instant,
+        topic: &Q,
+        seq: u64,
+        event_type: &str,
+        data: Bytes,
+    ) -> Result<Cursor, PublishError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let t = self.topics.get_mut(topic).ok_or(PublishError::NoTopic)?;
+        let c = t.log.append_at(now, seq, event_type, data)?;
+        self.release(topic);
+        Ok(c)
+    }
+
+    /// Create `topic` as a replica of a log kept elsewhere: empty, in `epoch`, head
+    /// `head_seq` (see [`Log::resume`]). Returns `false` and changes nothing if it exists.
+    pub fn create_topic_at(
+        &mut self,
+        topic: K,
+        epoch: u64,
+        head_seq: u64,
+        config: LogConfig,
+    ) -> bool {
+        match self.topics.entry(topic) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(v) => {
+                v.insert(Topic {
+                    log: Log::resume(epoch, head_seq, config),
+                    waiters: Vec::new(),
+                });
+                true
+            }
+        }
+    }
+
+    /// Move the topic to `epoch` with head `head_seq`, forgetting what it retains (a replica
+    /// whose store lost its history or that lost track of it, see [`Log::reset`]). Parked
+    /// waiters of another epoch are answered with `reset`. Returns `false` if there is no
+    /// such topic.
+    pub fn reset_topic<Q>(&mut self, topic: &Q, epoch: u64, head_seq: u64) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Some(t) = self.topics.get_mut(topic) else {
+            return false;
+        };
+        t.log.reset(epoch, head_seq);
+        self.release(topic);
+        true
+    }
+
     /// Forget the topic's history and move it to `new_epoch` (fresh caller randomness).
     /// Parked waiters are answered with `reset`. Returns `false` if there is no such topic.
     pub fn purge<Q>(&mut self, topic: &Q, new_epoch: u64) -> bool

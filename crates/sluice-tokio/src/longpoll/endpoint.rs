@@ -259,6 +259,71 @@ where
         Ok(c)
     }
 
+    /// Create `topic` as a replica of a log kept elsewhere (a durable or shared store): empty,
+    /// in `epoch`, with head `head_seq`; fill it with [`LongPoll::publish_at`]. Returns `false`
+    /// (and changes nothing) if it exists.
+    pub fn create_topic_at(&self, topic: K, epoch: u64, head_seq: u64, log: LogConfig) -> bool {
+        let mut st = self.lock();
+        if !st
+            .server
+            .create_topic_at(topic.clone(), epoch, head_seq, log)
+        {
+            return false;
+        }
+        st.heads
+            .insert(topic, watch::Sender::new(Cursor::new(epoch, head_seq)));
+        true
+    }
+
+    /// Append an event whose sequence number the store assigned (see
+    /// [`sluice_longpoll::Log::append_at`]: a sequence number past the next one leaves an exact
+    /// gap) and wake the topic's readers on every transport, as [`LongPoll::publish`] does.
+    ///
+    /// # Errors
+    /// As [`LongPoll::publish`], and [`sluice_longpoll::AppendError::NotAfterHead`].
+    pub fn publish_at<Q>(
+        &self,
+        topic: &Q,
+        seq: u64,
+        event_type: &str,
+        data: impl Into<Bytes>,
+    ) -> Result<Cursor, PublishError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let data = data.into();
+        let (c, out) = {
+            let mut st = self.lock();
+            let c = st.server.publish_at(now(), topic, seq, event_type, data)?;
+            notify_head(&mut st, topic);
+            (c, drain(&mut st))
+        };
+        deliver(out);
+        Ok(c)
+    }
+
+    /// Move a replica topic to `epoch` with head `head_seq`, forgetting what it retains (its
+    /// store lost its history, or the replica lost track): readers of another epoch get a
+    /// reset, readers of `epoch` before `head_seq` a gap. Returns `false` if there is no such
+    /// topic.
+    pub fn reset_topic<Q>(&self, topic: &Q, epoch: u64, head_seq: u64) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let out = {
+            let mut st = self.lock();
+            if !st.server.reset_topic(topic, epoch, head_seq) {
+                return false;
+            }
+            notify_head(&mut st, topic);
+            drain(&mut st)
+        };
+        deliver(out);
+        true
+    }
+
     /// The topic's head cursor (`Start::Now` for a new subscriber), or `None` if it does not
     /// exist.
     pub fn head<Q>(&self, topic: &Q) -> Option<Cursor>

@@ -1,0 +1,56 @@
+//! [`StoreError`].
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store cannot be reached or refused to serve (connection refused or dropped, a
+    /// timeout, a Redis `LOADING`/`BUSY` answer): worth retrying later (HTTP 503 with
+    /// `Retry-After`).
+    #[error("store unavailable: {reason}")]
+    Unavailable {
+        /// What went wrong.
+        reason: String,
+    },
+    /// The embedded store failed to read or write its file (I/O error, disk full): HTTP 503.
+    #[error("storage error: {reason}")]
+    Storage {
+        /// What went wrong.
+        reason: String,
+    },
+    /// The store holds something this version cannot decode: HTTP 500.
+    #[error("corrupt store data: {reason}")]
+    Corrupt {
+        /// What was wrong.
+        reason: String,
+    },
+    /// The URL names a store kind this build does not include (a cargo feature is off).
+    #[error("store `{kind}` is not built in (enable the cargo feature `{kind}`)")]
+    NotBuiltIn {
+        /// `file` or `redis`.
+        kind: &'static str,
+    },
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed (answer 503 with `Retry-After`, not 500).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Unavailable { .. } | StoreError::Storage { .. } => true,
+            StoreError::Corrupt { .. } | StoreError::NotBuiltIn { .. } => false,
+        }
+    }
+
+    pub(crate) fn unavailable(e: impl std::fmt::Display) -> Self {
+        StoreError::Unavailable {
+            reason: e.to_string(),
+        }
+    }
+
+    pub(crate) fn corrupt(e: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt {
+            reason: e.to_string(),
+        }
+    }
+}
