@@ -96,6 +96,13 @@ pub struct HubConfig {
     pub http: ServerConfig,
     /// The long-poll protocol limits (timeouts, `max`, parked-request cap → 503).
     pub longpoll: sluice_longpoll::ServerConfig,
+    /// With a store ([`Hub::with_store`](crate::Hub::with_store)): how often each topic's
+    /// replica checks the store for events it was not told about (a lost notification, a
+    /// store that was unreachable). Default 2 s.
+    pub store_sync_interval: Duration,
+    /// Without a store: most `Idempotency-Key`s remembered (each for the retention age).
+    /// Default 100,000. (A store keeps its own, shared by every node.)
+    pub idempotency_keys: usize,
 }
 
 impl Default for HubConfig {
@@ -127,6 +134,8 @@ impl Default for HubConfig {
             shutdown_grace: Duration::from_secs(5),
             http: ServerConfig::default(),
             longpoll: sluice_longpoll::ServerConfig::default(),
+            store_sync_interval: Duration::from_secs(2),
+            idempotency_keys: 100_000,
         }
     }
 }

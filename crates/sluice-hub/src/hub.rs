@@ -18,7 +18,9 @@ use crate::auth::{Action, Claims, TokenError, Verifier, token_from};
 use crate::config::HubConfig;
 use crate::frames::FrameCache;
 use crate::metrics::{Counters, GaugeGuard, MetricsSnapshot, Transport, rss_bytes};
+use crate::replica::Replica;
 use crate::topic::is_valid_topic;
+use sluice_store::{IdempotencyCache, NewEvent, Store, StoreError, is_valid_idempotency_key};
 
 /// The built-in topic the hub publishes its own metrics to, every second.
 pub const SYS_METRICS_TOPIC: &str = "sys.metrics";
@@ -60,6 +62,13 @@ pub enum PublishError {
     /// The data is not UTF-8 (HTTP 400).
     #[error("event data is not valid UTF-8")]
     NotUtf8,
+    /// The `Idempotency-Key` is not 1–128 visible ASCII characters (HTTP 400).
+    #[error("invalid Idempotency-Key")]
+    BadIdempotencyKey,
+    /// The store did not accept the event (unreachable, or failing): nothing was appended
+    /// (HTTP 503 with `Retry-After`; retry with the same `Idempotency-Key`).
+    #[error("{0}")]
+    Store(#[from] StoreError),
 }
 
 impl PublishError {
@@ -67,10 +76,13 @@ impl PublishError {
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
-            PublishError::BadTopic | PublishError::BadEventType | PublishError::NotUtf8 => {
-                StatusCode::BAD_REQUEST
-            }
+            PublishError::BadTopic
+            | PublishError::BadEventType
+            | PublishError::NotUtf8
+            | PublishError::BadIdempotencyKey => StatusCode::BAD_REQUEST,
             PublishError::TooManyTopics { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            PublishError::Store(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
+            PublishError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             PublishError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
@@ -82,6 +94,8 @@ impl PublishError {
             PublishError::BadEventType => "bad_event_type",
             PublishError::TooLarge { .. } => "too_large",
             PublishError::NotUtf8 => "not_utf8",
+            PublishError::BadIdempotencyKey => "bad_idempotency_key",
+            PublishError::Store(_) => "store_unavailable",
         }
     }
 }
@@ -93,6 +107,8 @@ impl PublishError {
 pub(crate) struct TopicState {
     pub(crate) name: Arc<str>,
     pub(crate) frames: FrameCache,
+    /// Loading and following the store (unused without one).
+    pub(crate) replica: Replica,
 }
 
 #[derive(Debug)]
@@ -119,6 +135,14 @@ pub(crate) struct Inner {
     pub(crate) schemes: AtomicU8,
     /// Set while [`Hub::run_housekeeping`] runs (at most one at a time).
     pub(crate) housekeeping: AtomicBool,
+    /// Where history lives besides this process (`None`: memory only).
+    pub(crate) store: Option<Arc<dyn Store>>,
+    /// The runtime replica followers run on (the one [`Hub::with_store`] was called in).
+    pub(crate) runtime: Option<tokio::runtime::Handle>,
+    /// The store answered the last operation.
+    pub(crate) store_ok: AtomicBool,
+    /// `Idempotency-Key`s of a hub without a store (a store keeps its own, for every node).
+    pub(crate) idempotency: IdempotencyCache,
 }
 
 /// A publish/subscribe hub: topics with retention logs, served over WebSocket, Server-Sent
@@ -148,7 +172,27 @@ impl Hub {
     /// A hub with the built-in `sys.metrics` topic and no other. Needs no runtime until it
     /// serves.
     #[must_use]
-    pub fn new(mut config: HubConfig) -> Hub {
+    pub fn new(config: HubConfig) -> Hub {
+        Hub::build(config, None)
+    }
+
+    /// A hub that keeps every topic's history in `store` (`sys.*` topics stay in the process):
+    /// it survives restarts (same epochs, every cursor still valid) and, with a shared store,
+    /// any number of hub processes serve the same topics in the same order. Subscribes to the
+    /// store's notices before it returns; call it inside the runtime that serves the hub.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store's notification channel cannot be joined.
+    pub async fn with_store(config: HubConfig, store: Arc<dyn Store>) -> Result<Hub, StoreError> {
+        let hub = Hub::build(config, Some(Arc::clone(&store)));
+        let weak = Arc::downgrade(&hub.inner);
+        store
+            .subscribe(Arc::new(move |n| Hub::on_notice(&weak, n)))
+            .await?;
+        Ok(hub)
+    }
+
+    fn build(mut config: HubConfig, store: Option<Arc<dyn Store>>) -> Hub {
         let config_has_no_auth = config.auth_secret.is_none();
         // Data up to `max_message_size` with any valid event type always fits a log entry.
         config.retention.max_event_bytes = config.max_message_size + MAX_EVENT_TYPE_LEN;
@@ -160,6 +204,8 @@ impl Hub {
             c
         });
         let verifier = config.auth_secret.as_deref().map(Verifier::new);
+        let config_idempotency_keys = config.idempotency_keys;
+        let config_retention_age = config.retention.max_age;
         let hub = Hub {
             inner: Arc::new(Inner {
                 cfg: config,
@@ -171,6 +217,15 @@ impl Hub {
                 loopback_guard: AtomicBool::new(config_has_no_auth),
                 housekeeping: AtomicBool::new(false),
                 schemes: AtomicU8::new(0),
+                runtime: store
+                    .as_ref()
+                    .and_then(|_| tokio::runtime::Handle::try_current().ok()),
+                idempotency: IdempotencyCache::new(
+                    config_idempotency_keys,
+                    config_retention_age,
+                ),
+                store,
+                store_ok: AtomicBool::new(true),
             }),
         };
         // Within the topic cap unless it is 0, which then refuses every other topic.
@@ -193,12 +248,13 @@ impl Hub {
     }
 
     /// Publishes an event (as `POST /publish/{topic}?event=event_type` does, minus the auth
-    /// and reserved-topic checks): creates the topic if needed, appends, wakes subscribers of
-    /// every transport; never waits for a subscriber. Returns the event's id (its cursor).
+    /// and reserved-topic checks): creates the topic if needed, appends (to the store first,
+    /// when the hub has one: answered once the store accepted it), wakes subscribers of every
+    /// transport; never waits for a subscriber. Returns the event's id (its cursor).
     ///
     /// # Errors
     /// [`PublishError`].
-    pub fn publish(
+    pub async fn publish(
         &self,
         topic: &str,
         event_type: &str,
@@ -216,10 +272,60 @@ impl Hub {
             });
         }
         let state = self.topic_state(topic)?;
-        self.append(&state, event_type, data)
+        self.append(&state, event_type, data, None).await
     }
 
-    pub(crate) fn append(
+    /// Appends to the topic: into the store and then the replica (stored topics), or into the
+    /// process's log. `key` is the request's `Idempotency-Key`: a retry gets the first answer.
+    pub(crate) async fn append(
+        &self,
+        state: &Arc<TopicState>,
+        event_type: &str,
+        data: Bytes,
+        key: Option<&str>,
+    ) -> Result<Cursor, PublishError> {
+        if key.is_some_and(|k| !is_valid_idempotency_key(k)) {
+            return Err(PublishError::BadIdempotencyKey);
+        }
+        if let Some(store) = self.store().filter(|_| self.is_stored(&state.name)) {
+            if std::str::from_utf8(&data).is_err() {
+                return Err(PublishError::NotUtf8);
+            }
+            let ev = NewEvent::new(event_type, &data).idempotency_key(key);
+            let a = match store.append(&state.name, ev).await {
+                Ok(a) => a,
+                Err(e) => {
+                    self.store_failed(&e);
+                    return Err(PublishError::Store(e));
+                }
+            };
+            self.store_worked();
+            if a.duplicate {
+                self.inner.counters.duplicates.fetch_add(1, Relaxed);
+            } else {
+                self.inner.counters.published.fetch_add(1, Relaxed);
+                // Copied out of the request's buffer (see `append_local`).
+                let data = Bytes::copy_from_slice(&data);
+                self.applied_own(state, a.cursor, event_type, data).await;
+            }
+            return Ok(a.cursor);
+        }
+        let now = Instant::now();
+        if let Some(k) = key
+            && let Some(c) = self.inner.idempotency.get(now, &state.name, k)
+            && self.inner.lp.head(&state.name).is_some_and(|h| h.epoch() == c.epoch())
+        {
+            self.inner.counters.duplicates.fetch_add(1, Relaxed);
+            return Ok(c);
+        }
+        let c = self.append_local(state, event_type, data)?;
+        if let Some(k) = key {
+            self.inner.idempotency.insert(now, &state.name, k, c);
+        }
+        Ok(c)
+    }
+
+    fn append_local(
         &self,
         state: &TopicState,
         event_type: &str,
@@ -274,6 +380,9 @@ impl Hub {
             ws_h2: c.ws_h2.load(Relaxed),
             requests_h2: c.requests_h2.load(Relaxed),
             rss_bytes: rss_bytes(),
+            store_errors: c.store_errors.load(Relaxed),
+            store_up: u64::from(self.inner.store_ok.load(Relaxed)),
+            idempotent_replays: c.duplicates.load(Relaxed),
         }
     }
 
@@ -321,13 +430,17 @@ impl Hub {
             return Err(PublishError::TooManyTopics { max });
         }
         let key: Arc<str> = Arc::from(name);
-        self.inner.lp.ensure_topic(&key);
+        if !self.is_stored(name) {
+            // A stored topic's log is created by `load`, in the store's epoch.
+            self.inner.lp.ensure_topic(&key);
+        }
         let state = Arc::new(TopicState {
             name: Arc::clone(&key),
             frames: FrameCache::new(
                 self.inner.cfg.frame_cache_events,
                 self.inner.cfg.frame_cache_bytes,
             ),
+            replica: Replica::default(),
         });
         topics.insert(
             key,
@@ -337,6 +450,30 @@ impl Hub {
             },
         );
         tracing::debug!(topic = name, "topic created");
+        Ok(state)
+    }
+
+    /// The topic if this node has it (no creation).
+    pub(crate) fn topic_if_present(&self, name: &str) -> Option<Arc<TopicState>> {
+        self.topics().get(name).map(|e| Arc::clone(&e.state))
+    }
+
+    /// Every topic of this node.
+    pub(crate) fn all_topics(&self) -> Vec<Arc<TopicState>> {
+        self.topics().values().map(|e| Arc::clone(&e.state)).collect()
+    }
+
+    /// The topic, created on first use and, for a stored topic, loaded from the store: what
+    /// every subscriber route needs before it reads. `Err` is the answer (400, 503).
+    pub(crate) async fn ready_topic(
+        &self,
+        name: &str,
+        cors: Option<&str>,
+    ) -> Result<Arc<TopicState>, Refusal> {
+        let state = self.subscriber_topic(name, cors)?;
+        if let Err(e) = self.load(&state).await {
+            return Err(Box::new(publish_error(&PublishError::Store(e), cors)));
+        }
         Ok(state)
     }
 
@@ -435,6 +572,10 @@ impl Hub {
             "/healthz" if self.is_shutting_down() => {
                 Response::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
             }
+            "/healthz" if !self.inner.store_ok.load(Relaxed) => Response::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "degraded: store unreachable\n",
+            ),
             "/healthz" => Response::text(StatusCode::OK, "ok\n"),
             "/metrics" => Response::new(StatusCode::OK)
                 .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
@@ -682,7 +823,8 @@ impl Hub {
             Ok(s) => s,
             Err(e) => return req.respond(publish_error(&e, cors)),
         };
-        match self.append(&state, &event_type, body) {
+        let key = req.header("idempotency-key").map(str::to_owned);
+        match self.append(&state, &event_type, body, key.as_deref()).await {
             Ok(c) => {
                 let body = format!("{{\"id\":\"{c}\"}}");
                 let r = with_cors(
@@ -747,7 +889,7 @@ impl Hub {
                 sluice_longpoll::Request::parse_query(req.query().unwrap_or("")),
                 Ok(q) if q.timeout != Some(std::time::Duration::ZERO)
             );
-        let state = match self.subscriber_topic(topic, cors) {
+        let state = match self.ready_topic(topic, cors).await {
             Ok(s) => s,
             Err(r) => return req.respond(*r),
         };
@@ -822,9 +964,9 @@ pub(crate) fn error(status: StatusCode, code: &str, message: &str, cors: Option<
 
 pub(crate) fn publish_error(e: &PublishError, cors: Option<&str>) -> Response {
     let r = error(e.status(), e.code(), &e.to_string(), cors);
-    if matches!(e, PublishError::TooManyTopics { .. }) {
-        r.header("retry-after", "10")
-    } else {
-        r
+    match e {
+        PublishError::TooManyTopics { .. } => r.header("retry-after", "10"),
+        PublishError::Store(s) if s.is_transient() => r.header("retry-after", "2"),
+        _ => r,
     }
 }

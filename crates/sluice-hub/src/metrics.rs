@@ -31,6 +31,8 @@ pub(crate) struct Counters {
     pub(crate) tls_failed: AtomicU64,
     pub(crate) ws_h2: AtomicU64,
     pub(crate) requests_h2: AtomicU64,
+    pub(crate) store_errors: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
 }
 
 impl Counters {
@@ -104,6 +106,13 @@ pub struct MetricsSnapshot {
     /// Resident memory of the process in bytes (`VmRSS` of `/proc/self/status`; 0 where
     /// unavailable).
     pub rss_bytes: u64,
+    /// Store operations that failed (the store unreachable or refusing).
+    pub store_errors: u64,
+    /// 1 while the store answers (or there is none), 0 after a failure until it answers again.
+    pub store_up: u64,
+    /// Publishes answered from an earlier one with the same `Idempotency-Key` (nothing
+    /// appended).
+    pub idempotent_replays: u64,
 }
 
 impl MetricsSnapshot {
@@ -192,6 +201,24 @@ impl MetricsSnapshot {
             "counter",
             "WebSocket sessions opened over HTTP/2 (RFC 8441 extended CONNECT).",
             &[("", self.ws_h2)],
+        );
+        metric(
+            "sluice_store_errors_total",
+            "counter",
+            "Store operations that failed.",
+            &[("", self.store_errors)],
+        );
+        metric(
+            "sluice_store_up",
+            "gauge",
+            "1 while the store answers, 0 after a failure until it answers again.",
+            &[("", self.store_up)],
+        );
+        metric(
+            "sluice_idempotent_replays_total",
+            "counter",
+            "Publishes answered from an earlier one with the same Idempotency-Key.",
+            &[("", self.idempotent_replays)],
         );
         metric(
             "sluice_process_resident_memory_bytes",

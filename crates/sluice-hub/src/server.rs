@@ -530,7 +530,7 @@ async fn system_task(weak: Weak<Inner>) {
         });
         last = (now, m);
         if let Ok(state) = hub.topic_state(SYS_METRICS_TOPIC) {
-            let _ = hub.append(&state, "message", json.to_string().into());
+            let _ = hub.append(&state, "message", json.to_string().into(), None).await;
         }
     }
 }

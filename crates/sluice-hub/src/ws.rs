@@ -60,6 +60,19 @@ where
         .write_buffer_high_water(cfg.ws_write_buffer)
         .deflate(cfg.ws_deflate.clone());
     let host = req.header("host").map(str::to_owned);
+    // A stored topic is loaded from the store (async) before the handshake is decided; the
+    // origin is checked first so that a refused cross-site upgrade loads nothing.
+    let preloaded = if hub.is_stored(topic)
+        && hub.origin_allowed(req.header("origin"), host.as_deref())
+        && req.header("upgrade").is_some()
+    {
+        match hub.ready_topic(topic, None).await {
+            Ok(s) => Some(s),
+            Err(r) => return refuse(req, *r),
+        }
+    } else {
+        None
+    };
     // The topic is looked up (created on first use) only once the handshake is valid and its
     // Origin allowed: a refused upgrade leaves no topic behind.
     let mut session = None;
@@ -72,7 +85,10 @@ where
                 None,
             ));
         }
-        let state = hub.subscriber_topic(topic, None).map_err(|r| *r)?;
+        let state = match &preloaded {
+            Some(s) => std::sync::Arc::clone(s),
+            None => hub.subscriber_topic(topic, None).map_err(|r| *r)?,
+        };
         let Some(mut head) = hub.inner.lp.subscribe(&state.name) else {
             return Err(error(StatusCode::GONE, "gone", "topic removed", None));
         };
@@ -191,7 +207,7 @@ where
     }
 }
 
-async fn read_loop<S>(hub: &Hub, state: &TopicState, rd: &mut WsReader<S>, may_publish: bool) -> End
+async fn read_loop<S>(hub: &Hub, state: &std::sync::Arc<TopicState>, rd: &mut WsReader<S>, may_publish: bool) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -201,10 +217,13 @@ where
                 if !may_publish {
                     return End::Close(CloseCode::POLICY_VIOLATION, "publish not allowed");
                 }
-                match hub.append(state, "message", t.into_bytes()) {
+                match hub.append(state, "message", t.into_bytes(), None).await {
                     Ok(_) => {}
                     Err(PublishError::TooLarge { .. }) => {
                         return End::Close(CloseCode::MESSAGE_TOO_BIG, "message too large");
+                    }
+                    Err(PublishError::Store(_)) => {
+                        return End::Close(CloseCode::TRY_AGAIN_LATER, "store unavailable");
                     }
                     Err(_) => return End::Close(CloseCode::INTERNAL_ERROR, "publish failed"),
                 }

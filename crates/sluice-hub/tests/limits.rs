@@ -47,7 +47,7 @@ async fn message_size_413_and_websocket_1009() {
     assert_eq!(raw_status(&s, chunked).await, 413);
     // The library API enforces the same limit.
     assert!(matches!(
-        s.hub.publish("t", "message", "a".repeat(101)),
+        s.hub.publish("t", "message", "a".repeat(101)).await,
         Err(sluice_hub::PublishError::TooLarge {
             size: 101,
             max: 100

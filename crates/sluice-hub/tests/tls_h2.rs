@@ -143,7 +143,7 @@ async fn rfc8441_websocket_over_h2_tls_and_h2c_with_deflate() {
     let (mut socket, _) = ws::connect_h2(&DefaultConnector::default(), &req, WsConfig::default())
         .await
         .unwrap();
-    hub.publish("c", "message", "cleartext").unwrap();
+    hub.publish("c", "message", "cleartext").await.unwrap();
     assert!(next_text(&mut socket).await.contains("cleartext"));
     assert_eq!(hub.metrics().ws_h2, 1);
 }

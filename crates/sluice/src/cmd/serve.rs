@@ -82,6 +82,17 @@ pub(crate) struct ServeArgs {
     /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+    /// Where topics' history lives: `memory` (this process only: a restart is a reset for
+    /// every client), `file:DIR` (embedded and durable: survives restarts and `kill -9`), or
+    /// `redis://HOST:PORT[/DB]` (Redis Streams, shared by any number of `sluice serve`
+    /// processes). `sys.*` topics always stay in the process.
+    #[arg(long, value_name = "URL", default_value = "memory", env = "SLUICE_STORE")]
+    store: sluice_hub::store::StoreUrl,
+    /// For `file:`: `always` fsyncs each commit as soon as the writer is free; `batch` lets
+    /// the writer wait up to 2 ms for more publishes to share the fsync. Neither answers a
+    /// publish before its fsync, so neither loses an acknowledged event on power failure.
+    #[arg(long, value_name = "POLICY", default_value = "always")]
+    fsync: sluice_hub::store::FsyncPolicy,
 }
 
 /// `123`, `64K`/`64KB` (×1000), `64KiB` (×1024), `M`, `MiB`, `G`, `GiB`.
@@ -209,7 +220,8 @@ pub(crate) fn run(a: ServeArgs) -> i32 {
             return 1;
         }
     };
-    rt.block_on(serve(cfg, addr, authenticated, tls))
+    let store = a.store.with_fsync(a.fsync);
+    rt.block_on(serve(cfg, addr, authenticated, tls, store))
 }
 
 async fn serve(
@@ -217,6 +229,7 @@ async fn serve(
     addr: SocketAddr,
     authenticated: bool,
     tls: Option<sluice_http::ServerTls>,
+    store: sluice_hub::store::StoreUrl,
 ) -> i32 {
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
@@ -226,7 +239,22 @@ async fn serve(
         }
     };
     let local = listener.local_addr().unwrap_or(addr);
-    let hub = Hub::new(cfg);
+    let store_kind = store.kind();
+    let store_cfg = sluice_hub::store::StoreConfig::default().with_retention(cfg.retention.clone());
+    let hub = match sluice_hub::store::open(&store, store_cfg).await {
+        Ok(None) => Hub::new(cfg),
+        Ok(Some(s)) => match Hub::with_store(cfg, s).await {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("sluice serve: store {store_kind}: {e}");
+                return 1;
+            }
+        },
+        Err(e) => {
+            eprintln!("sluice serve: store {store_kind}: {e}");
+            return 1;
+        }
+    };
     let browse_host = if local.ip().is_unspecified() {
         match local {
             SocketAddr::V4(_) => "127.0.0.1".to_owned(),
@@ -250,6 +278,7 @@ async fn serve(
         max_message_size = c.max_message_size,
         auth = authenticated,
         tls = tls.is_some(),
+        store = store_kind,
         "sluice hub listening"
     );
     if !authenticated {

@@ -1,0 +1,276 @@
+//! A hub with a [`Store`]: each node keeps one in-memory **replica** of every topic in use —
+//! the same `LongPoll` log every transport already reads — fed from the store, so that the
+//! store is read once per node and event, never once per subscriber (node-local fan-out),
+//! and every node delivers a topic in the store's order.
+//!
+//! - **Load**: the first use of a topic on a node reads its retained events from the store
+//!   and creates the replica in the store's epoch, at the store's sequence numbers.
+//! - **Notices**: the store tells every node of every append ([`Notice`]); the next event in
+//!   sequence is appended to the replica at once; a jump in sequence numbers, another epoch or
+//!   [`Notice::Lost`] wakes the topic's follower, which reads what is missing from the store.
+//! - **Follower**: one task per replica, woken by a notice or every
+//!   [`HubConfig::store_sync_interval`](crate::HubConfig::store_sync_interval) (a node that
+//!   missed a notice and then heard nothing more still catches up), ending with the topic.
+//! - **Own publishes** are applied to the replica as soon as the store answers, so a publisher
+//!   reads its own write on its node without waiting for the notice.
+//!
+//! A replica never invents an order: it appends only the store's sequence numbers, in order;
+//! what the store no longer has is an exact gap, another epoch a reset.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Weak};
+
+use bytes::Bytes;
+use sluice_store::{History, Notice, Store, StoreError, StoredEvent};
+use tokio::sync::Notify;
+
+use crate::hub::{Hub, Inner, TopicState};
+
+/// Per-topic replica state (inside [`TopicState`]).
+#[derive(Debug, Default)]
+pub(crate) struct Replica {
+    /// Serialises loads and catch-ups of this topic (notices apply without it: they only
+    /// ever append the head's successor, which a catch-up would skip as a duplicate).
+    pub(crate) sync: tokio::sync::Mutex<()>,
+    /// Wakes the follower (which holds its own reference, not the topic's).
+    pub(crate) wake: Arc<Notify>,
+    /// Set once the follower task runs.
+    pub(crate) following: std::sync::atomic::AtomicBool,
+}
+
+/// What [`Hub::apply`] did with one event.
+#[derive(Debug, PartialEq, Eq)]
+enum Applied {
+    /// Appended to the replica.
+    Appended,
+    /// Already there.
+    Duplicate,
+    /// Not the head's successor, or another epoch: the follower must read the store.
+    Behind,
+    /// The topic has no replica on this node.
+    NotHere,
+}
+
+impl Hub {
+    pub(crate) fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.inner.store.as_ref()
+    }
+
+    /// Whether `topic` lives in the store (not only in this process).
+    pub(crate) fn is_stored(&self, topic: &str) -> bool {
+        self.inner.store.is_some() && !topic.starts_with(crate::hub::RESERVED_PREFIX)
+    }
+
+    pub(crate) fn store_failed(&self, e: &StoreError) {
+        self.inner.counters.store_errors.fetch_add(1, Relaxed);
+        if self.inner.store_ok.swap(false, Relaxed) {
+            tracing::warn!(error = %e, "store unavailable");
+        }
+    }
+
+    pub(crate) fn store_worked(&self) {
+        if !self.inner.store_ok.swap(true, Relaxed) {
+            tracing::info!("store available again");
+        }
+    }
+
+    /// Makes sure `state`'s replica exists (reads the store on first use).
+    pub(crate) async fn load(&self, state: &Arc<TopicState>) -> Result<(), StoreError> {
+        let Some(store) = self.store() else {
+            return Ok(());
+        };
+        if !self.is_stored(&state.name) || self.inner.lp.head(&state.name).is_some() {
+            return Ok(());
+        }
+        let _g = state.replica.sync.lock().await;
+        if self.inner.lp.head(&state.name).is_some() {
+            return Ok(());
+        }
+        let max = self.inner.cfg.retention.max_events.max(1);
+        let h = match store.read(&state.name, 0, max).await {
+            Ok(h) => h,
+            Err(e) => {
+                self.store_failed(&e);
+                return Err(e);
+            }
+        };
+        self.store_worked();
+        let start = h.events.first().map_or(h.head, |e| e.seq - 1);
+        self.inner.lp.create_topic_at(
+            Arc::clone(&state.name),
+            h.epoch,
+            start,
+            self.inner.cfg.retention.clone(),
+        );
+        for ev in h.events {
+            self.append_replica(&state.name, ev);
+        }
+        self.start_follower(state);
+        Ok(())
+    }
+
+    fn append_replica(&self, topic: &Arc<str>, ev: StoredEvent) {
+        use sluice_longpoll::{AppendError, PublishError as LpError};
+        match self
+            .inner
+            .lp
+            .publish_at(topic, ev.seq, &ev.event_type, ev.data)
+        {
+            Ok(_) | Err(LpError::Append(AppendError::NotAfterHead { .. })) => {}
+            Err(e) => {
+                // An event this node cannot hold (another node's larger message limit): the
+                // replica moves past it, so readers see it as a gap of one.
+                tracing::warn!(topic = &**topic, seq = ev.seq, error = %e, "stored event skipped");
+                if let Some(h) = self.inner.lp.head(topic)
+                    && h.seq() < ev.seq
+                {
+                    self.inner.lp.reset_topic(topic, h.epoch(), ev.seq);
+                }
+            }
+        }
+    }
+
+    /// Applies one event of `epoch` if it is the replica's next; says what it did.
+    fn apply(&self, topic: &Arc<str>, epoch: u64, ev: StoredEvent) -> Applied {
+        let Some(head) = self.inner.lp.head(topic) else {
+            return Applied::NotHere;
+        };
+        if head.epoch() != epoch {
+            return Applied::Behind;
+        }
+        if ev.seq <= head.seq() {
+            return Applied::Duplicate;
+        }
+        if ev.seq != head.seq() + 1 {
+            return Applied::Behind;
+        }
+        self.append_replica(topic, ev);
+        Applied::Appended
+    }
+
+    /// After this node's own append was accepted by the store: into the replica now (the
+    /// notice that follows is then a duplicate), or catch up when others appended first.
+    pub(crate) async fn applied_own(
+        &self,
+        state: &Arc<TopicState>,
+        cursor: sluice_longpoll::Cursor,
+        event_type: &str,
+        data: Bytes,
+    ) {
+        let ev = StoredEvent::new(cursor.seq(), event_type, data, sluice_store::now_ms());
+        if self.apply(&state.name, cursor.epoch(), ev) == Applied::Behind {
+            self.catch_up(state).await;
+        }
+    }
+
+    /// Reads what the replica misses from the store (in batches) and applies it: new events,
+    /// an exact gap for what the store no longer has, a reset for another epoch.
+    pub(crate) async fn catch_up(&self, state: &Arc<TopicState>) {
+        let Some(store) = self.store() else { return };
+        let _g = state.replica.sync.lock().await;
+        let batch = self.inner.cfg.read_batch_events.max(1) as usize;
+        loop {
+            let Some(local) = self.inner.lp.head(&state.name) else {
+                return; // removed meanwhile
+            };
+            let h: History = match store.read(&state.name, local.seq(), batch).await {
+                Ok(h) => h,
+                Err(e) => {
+                    self.store_failed(&e);
+                    return;
+                }
+            };
+            self.store_worked();
+            let full = h.events.len() >= batch;
+            if h.epoch != local.epoch() {
+                // The store lost the history the replica holds: restart from what it has
+                // now. (The read was after our seq in another epoch: read from the oldest.)
+                let h = match store.read(&state.name, 0, self.inner.cfg.retention.max_events.max(1)).await {
+                    Ok(h) => h,
+                    Err(e) => {
+                        self.store_failed(&e);
+                        return;
+                    }
+                };
+                tracing::info!(topic = &*state.name, epoch = h.epoch, "store epoch changed: reset");
+                let start = h.events.first().map_or(h.head, |e| e.seq - 1);
+                self.inner.lp.reset_topic(&state.name, h.epoch, start);
+                for ev in h.events {
+                    self.append_replica(&state.name, ev);
+                }
+                continue;
+            }
+            if h.events.is_empty() {
+                if h.head > local.seq() {
+                    // Everything after us is gone from the store: an exact gap.
+                    self.inner.lp.reset_topic(&state.name, h.epoch, h.head);
+                } else if h.head < local.seq() {
+                    // Same epoch, fewer events: cannot happen with an honest store.
+                    tracing::warn!(topic = &*state.name, "store head behind the replica");
+                }
+                return;
+            }
+            for ev in h.events {
+                self.append_replica(&state.name, ev);
+            }
+            if !full {
+                return;
+            }
+        }
+    }
+
+    fn start_follower(&self, state: &Arc<TopicState>) {
+        if state.replica.following.swap(true, Relaxed) {
+            return;
+        }
+        let weak_hub = Arc::downgrade(&self.inner);
+        let weak_state = Arc::downgrade(state);
+        let every = self.inner.cfg.store_sync_interval;
+        let task = follower(weak_hub, weak_state, Arc::clone(&state.replica.wake), every);
+        match &self.inner.runtime {
+            Some(h) => drop(h.spawn(task)),
+            None => drop(tokio::spawn(task)),
+        }
+    }
+
+    /// Handles one notice from the store (called on the store's task or thread).
+    pub(crate) fn on_notice(inner: &Weak<Inner>, n: Notice) {
+        let Some(inner) = inner.upgrade() else { return };
+        let hub = Hub { inner };
+        match n {
+            Notice::Appended { topic, epoch, event } => {
+                let state = hub.topic_if_present(&topic);
+                let Some(state) = state else { return };
+                if hub.apply(&state.name, epoch, event) == Applied::Behind {
+                    state.replica.wake.notify_one();
+                }
+            }
+            Notice::Lost => {
+                for s in hub.all_topics() {
+                    s.replica.wake.notify_one();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Catches up whenever woken, and every `every` regardless; ends with the topic or the hub.
+async fn follower(
+    hub: Weak<Inner>,
+    state: Weak<TopicState>,
+    wake: Arc<Notify>,
+    every: std::time::Duration,
+) {
+    loop {
+        // Holding only weak references while waiting: the reaper can drop the topic.
+        let _ = tokio::time::timeout(every, wake.notified()).await;
+        let (Some(inner), Some(s)) = (hub.upgrade(), state.upgrade()) else {
+            return;
+        };
+        if inner.lp.head(&s.name).is_none() {
+            return; // removed from the replica set
+        }
+        Hub { inner }.catch_up(&s).await;
+    }
+}
