@@ -1,0 +1,399 @@
+//! `sluice serve --store`: real processes, real servers. The file store across `kill -9`;
+//! three hub processes on one Redis with subscribers on every node and transport (each a
+//! real `sluice sub`), a node killed mid-stream, Redis restarted with its AOF, Redis down for
+//! 5 s, Redis wiped. Counting tests: every subscriber prints every event exactly once, in the
+//! one order the store gave them.
+//!
+//! Every server is started by the test on a free loopback port with its own data directory
+//! and stopped by PID (`scripts/setup.sh` installs `redis-server`).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sluice_http::{self as http, ClientConfig, ClientRequest, StatusCode};
+
+const T: Duration = Duration::from_secs(60);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped.
+struct Proc(Child);
+
+impl Proc {
+    fn kill9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A `sluice serve` on a free port.
+struct Node {
+    proc: Proc,
+    base: String,
+}
+
+fn start_node(store: &str, port: u16) -> Node {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .args(["--store", store, "--retention-events", "10000"])
+        .env_remove("SLUICE_AUTH_SECRET")
+        .env_remove("SLUICE_STORE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split_once("open ")
+        .map(|(_, u)| u.trim().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| panic!("no URL in the startup line {line:?} (store {store})"));
+    Node {
+        proc: Proc(child),
+        base,
+    }
+}
+
+/// A `sluice sub` whose output lines are collected.
+struct Sub {
+    proc: Proc,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+fn start_sub(url: &str, from: &str, lines: Arc<Mutex<Vec<String>>>) -> Sub {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["sub", url, "--from", from])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let l = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            l.lock().unwrap().push(line);
+        }
+    });
+    Sub {
+        proc: Proc(child),
+        lines,
+    }
+}
+
+impl Sub {
+    /// The ids of the events printed so far, and any other line (gap, reset).
+    fn seen(&self) -> (Vec<String>, Vec<String>) {
+        let mut ids = Vec::new();
+        let mut other = Vec::new();
+        for l in self.lines.lock().unwrap().iter() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            match v["id"].as_str() {
+                Some(id) => ids.push(id.to_owned()),
+                None => other.push(l.clone()),
+            }
+        }
+        (ids, other)
+    }
+
+    fn last_id(&self) -> Option<String> {
+        self.seen().0.last().cloned()
+    }
+}
+
+/// The transports' subscribe URLs of `topic` on `base`.
+fn urls(base: &str, topic: &str) -> [String; 3] {
+    [
+        format!("{}/ws/{topic}", base.replace("http://", "ws://")),
+        format!("{base}/sse/{topic}"),
+        format!("{base}/poll/{topic}"),
+    ]
+}
+
+async fn post(base: &str, topic: &str, body: &str, key: Option<&str>) -> (StatusCode, String, Option<String>) {
+    let mut req = ClientRequest::post(&format!("{base}/publish/{topic}"), body.to_owned()).unwrap();
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k.to_owned());
+    }
+    let mut r = tokio::time::timeout(T, http::fetch(req, &ClientConfig::default()))
+        .await
+        .unwrap()
+        .unwrap();
+    let retry = r.header("retry-after").map(str::to_owned);
+    let body = r.bytes(1 << 20).await.unwrap();
+    (r.status(), String::from_utf8(body.to_vec()).unwrap(), retry)
+}
+
+/// Publishes as a careful client does: with an `Idempotency-Key`, retrying a 503 after its
+/// `Retry-After` (the first command after Redis came back may fail on the old connection) —
+/// the key makes the retry safe even if the first attempt was appended.
+async fn publish(base: &str, topic: &str, body: &str) -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let key = format!("k{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    for _ in 0..5 {
+        let (st, b, retry) = post(base, topic, body, Some(&key)).await;
+        if st == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(retry.is_some(), "503 without Retry-After: {b}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        assert_eq!(st, StatusCode::OK, "{b}");
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        return v["id"].as_str().unwrap().to_owned();
+    }
+    panic!("publish kept failing with 503");
+}
+
+async fn get(url: &str) -> (StatusCode, String) {
+    let mut r = tokio::time::timeout(
+        T,
+        http::fetch(ClientRequest::get(url).unwrap(), &ClientConfig::default()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let body = r.bytes(1 << 20).await.unwrap();
+    (r.status(), String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// Waits until every subscriber printed `n` events (or the deadline).
+async fn wait_for(subs: &[&Sub], n: usize, what: &str) {
+    let deadline = Instant::now() + T;
+    loop {
+        let counts: Vec<usize> = subs.iter().map(|s| s.seen().0.len()).collect();
+        if counts.iter().all(|&c| c >= n) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: counts {counts:?}, want {n}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A `redis-server` on a free port with its own directory, AOF fsync always.
+struct Redis {
+    proc: Option<Proc>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Redis {
+            proc: None,
+            port: free_port(),
+            dir,
+        };
+        r.restart();
+        r
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", self.dir.path().to_str().unwrap()])
+            .args(["--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server not found: run scripts/setup.sh");
+        self.proc = Some(Proc(child));
+        let deadline = Instant::now() + T;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Wait until the AOF is loaded (LOADING answers until then).
+        while !self.cli(&["ping"]).contains("PONG") {
+            assert!(Instant::now() < deadline, "redis-server not ready");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill9();
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_store_survives_kill_9_on_every_transport() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file:{}", dir.path().display());
+    let port = free_port();
+    let mut node = start_node(&store, port);
+    let mut ids = Vec::new();
+    for i in 0..1000 {
+        ids.push(publish(&node.base, "durable", &format!("event {i}")).await);
+    }
+    // Idempotency: a retried POST gets the first answer, and nothing is appended twice.
+    let (s1, a, _) = post(&node.base, "durable", "once", Some("retry-1")).await;
+    let (s2, b, _) = post(&node.base, "durable", "once", Some("retry-1")).await;
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(a, b, "the retry got the first answer");
+    let once: serde_json::Value = serde_json::from_str(&a).unwrap();
+    ids.push(once["id"].as_str().unwrap().to_owned());
+    node.proc.kill9();
+
+    let node = start_node(&store, port);
+    // The same epoch: the head did not move and the new event follows the old ones.
+    let next = publish(&node.base, "durable", "after restart").await;
+    let (e_old, e_new) = (ids[0].split('.').nth(1), next.split('.').nth(1));
+    assert_eq!(e_old, e_new, "same epoch after kill -9");
+    assert!(next.ends_with(".1002"), "{next}");
+    ids.push(next);
+    // Resume with an old cursor on every transport: no reset, no gap, nothing twice.
+    let from = ids[499].clone();
+    let want = &ids[500..];
+    let subs: Vec<Sub> = urls(&node.base, "durable")
+        .iter()
+        .map(|u| start_sub(u, &from, Arc::new(Mutex::new(Vec::new()))))
+        .collect();
+    let refs: Vec<&Sub> = subs.iter().collect();
+    wait_for(&refs, want.len(), "resume after kill -9").await;
+    for (s, t) in subs.iter().zip(["ws", "sse", "poll"]) {
+        let (seen, other) = s.seen();
+        assert!(other.is_empty(), "{t}: {other:?}");
+        assert_eq!(seen, want, "{t}: every event once, in order");
+    }
+    // Long-poll straight from the protocol: the old cursor is valid (200, no reset).
+    let (st, body) = get(&format!("{}/poll/durable?cursor={}&timeout=0&max=5", node.base, ids[0])).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["reset"], false);
+    assert_eq!(v["events"][0]["id"].as_str(), Some(ids[1].as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_three_nodes_kill_9_restart_outage_and_wipe() {
+    let mut redis = Redis::start();
+    let store = redis.url();
+    let mut nodes: Vec<Option<Node>> = (0..3)
+        .map(|_| Some(start_node(&store, free_port())))
+        .collect();
+    let base = |nodes: &[Option<Node>], i: usize| nodes[i].as_ref().unwrap().base.clone();
+    let topic = "cluster";
+    // A first event gives every subscriber its starting cursor.
+    let first = publish(&base(&nodes, 0), topic, "start").await;
+    // A subscriber on every node and transport: 9 `sluice sub` processes.
+    let mut subs: Vec<(usize, usize, Sub)> = Vec::new();
+    for n in 0..3 {
+        for (t, u) in urls(&base(&nodes, n), topic).iter().enumerate() {
+            subs.push((n, t, start_sub(u, &first, Arc::new(Mutex::new(Vec::new())))));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let total = 5000;
+    let mut ids = Vec::with_capacity(total);
+    for i in 0..total {
+        if i == total / 2 {
+            // Node 2 dies mid-stream; its subscribers resume on node 0 with their last id.
+            nodes[2].as_mut().unwrap().proc.kill9();
+            nodes[2] = None;
+            for (n, t, s) in &mut subs {
+                if *n == 2 {
+                    s.proc.kill9();
+                    let from = s.last_id().unwrap_or_else(|| first.clone());
+                    let url = urls(&base(&nodes, 0), topic)[*t].clone();
+                    *s = start_sub(&url, &from, Arc::clone(&s.lines));
+                    *n = 0;
+                }
+            }
+        }
+        let alive: Vec<usize> = (0..3).filter(|&n| nodes[n].is_some()).collect();
+        let n = alive[i % alive.len()];
+        ids.push(publish(&base(&nodes, n), topic, &format!("e{i}")).await);
+    }
+    let refs: Vec<&Sub> = subs.iter().map(|(_, _, s)| s).collect();
+    wait_for(&refs, total, "5,000 events across 3 nodes, one killed").await;
+    // One total order: the store's sequence numbers, consecutive.
+    for w in ids.windows(2) {
+        let seq = |s: &str| s.rsplit('.').next().unwrap().parse::<u64>().unwrap();
+        assert_eq!(seq(&w[1]), seq(&w[0]) + 1);
+    }
+    for (n, t, s) in &subs {
+        let (seen, other) = s.seen();
+        assert!(other.is_empty(), "node {n} transport {t}: {other:?}");
+        assert_eq!(seen.len(), total, "node {n} transport {t}");
+        assert!(seen == ids, "node {n} transport {t}: every event exactly once, in order");
+    }
+
+    // Redis restarted with its data (AOF): cursors stay valid, no reset, delivery goes on.
+    redis.stop();
+    redis.restart();
+    let after_restart = publish(&base(&nodes, 1), topic, "after redis restart").await;
+    assert_eq!(after_restart.split('.').nth(1), first.split('.').nth(1), "same epoch");
+    ids.push(after_restart);
+    wait_for(&refs, ids.len(), "after a Redis restart").await;
+
+    // Redis down for 5 s: 503 with Retry-After, no subscriber dropped, catch-up after.
+    redis.stop();
+    let (st, body, retry) = post(&base(&nodes, 0), topic, "while down", None).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(retry.is_some(), "Retry-After on 503");
+    let (hs, hb) = get(&format!("{}/healthz", base(&nodes, 0))).await;
+    assert_eq!(hs, StatusCode::SERVICE_UNAVAILABLE, "{hb}");
+    assert!(hb.contains("degraded"), "{hb}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    redis.restart();
+    ids.push(publish(&base(&nodes, 0), topic, "after the outage").await);
+    ids.push(publish(&base(&nodes, 1), topic, "and one more").await);
+    wait_for(&refs, ids.len(), "catch-up after the outage").await;
+    for (n, t, s) in &subs {
+        let (seen, other) = s.seen();
+        assert!(other.is_empty(), "node {n} transport {t}: {other:?}");
+        assert!(seen == ids, "node {n} transport {t}: nothing lost or doubled");
+    }
+    let (hs, _) = get(&format!("{}/healthz", base(&nodes, 0))).await;
+    assert_eq!(hs, StatusCode::OK);
+
+    // Data wiped: a new epoch, so every subscriber on every transport gets a reset.
+    assert!(redis.cli(&["flushall"]).contains("OK"));
+    let fresh = publish(&base(&nodes, 0), topic, "new history").await;
+    assert_ne!(fresh.split('.').nth(1), first.split('.').nth(1), "new epoch");
+    let deadline = Instant::now() + T;
+    for (n, t, s) in &subs {
+        loop {
+            let (seen, other) = s.seen();
+            if seen.last() == Some(&fresh) {
+                assert!(
+                    other.iter().any(|l| l.contains("reset")),
+                    "node {n} transport {t}: {other:?}"
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "node {n} transport {t}: no reset");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
