@@ -220,10 +220,7 @@ impl Hub {
                 runtime: store
                     .as_ref()
                     .and_then(|_| tokio::runtime::Handle::try_current().ok()),
-                idempotency: IdempotencyCache::new(
-                    config_idempotency_keys,
-                    config_retention_age,
-                ),
+                idempotency: IdempotencyCache::new(config_idempotency_keys, config_retention_age),
                 store,
                 store_ok: AtomicBool::new(true),
             }),
@@ -313,7 +310,11 @@ impl Hub {
         let now = Instant::now();
         if let Some(k) = key
             && let Some(c) = self.inner.idempotency.get(now, &state.name, k)
-            && self.inner.lp.head(&state.name).is_some_and(|h| h.epoch() == c.epoch())
+            && self
+                .inner
+                .lp
+                .head(&state.name)
+                .is_some_and(|h| h.epoch() == c.epoch())
         {
             self.inner.counters.duplicates.fetch_add(1, Relaxed);
             return Ok(c);
@@ -460,7 +461,10 @@ impl Hub {
 
     /// Every topic of this node.
     pub(crate) fn all_topics(&self) -> Vec<Arc<TopicState>> {
-        self.topics().values().map(|e| Arc::clone(&e.state)).collect()
+        self.topics()
+            .values()
+            .map(|e| Arc::clone(&e.state))
+            .collect()
     }
 
     /// The topic, created on first use and, for a stored topic, loaded from the store: what

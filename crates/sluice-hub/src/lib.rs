@@ -26,8 +26,8 @@ pub use metrics::MetricsSnapshot;
 pub use topic::{MAX_TOPIC_LEN, is_valid_topic, pattern_matches};
 
 pub use sluice_http::ServerConfig;
-/// The store seam ([`Hub::with_store`]), re-exported.
-pub use sluice_store as store;
 /// The protocol and HTTP types this crate's API speaks, re-exported so embedders need no
 /// direct dependency.
 pub use sluice_longpoll::{Cursor, LogConfig};
+/// The store seam ([`Hub::with_store`]), re-exported.
+pub use sluice_store as store;

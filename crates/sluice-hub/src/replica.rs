@@ -185,14 +185,21 @@ impl Hub {
             if h.epoch != local.epoch() {
                 // The store lost the history the replica holds: restart from what it has
                 // now. (The read was after our seq in another epoch: read from the oldest.)
-                let h = match store.read(&state.name, 0, self.inner.cfg.retention.max_events.max(1)).await {
+                let h = match store
+                    .read(&state.name, 0, self.inner.cfg.retention.max_events.max(1))
+                    .await
+                {
                     Ok(h) => h,
                     Err(e) => {
                         self.store_failed(&e);
                         return;
                     }
                 };
-                tracing::info!(topic = &*state.name, epoch = h.epoch, "store epoch changed: reset");
+                tracing::info!(
+                    topic = &*state.name,
+                    epoch = h.epoch,
+                    "store epoch changed: reset"
+                );
                 let start = h.events.first().map_or(h.head, |e| e.seq - 1);
                 self.inner.lp.reset_topic(&state.name, h.epoch, start);
                 for ev in h.events {
@@ -238,7 +245,11 @@ impl Hub {
         let Some(inner) = inner.upgrade() else { return };
         let hub = Hub { inner };
         match n {
-            Notice::Appended { topic, epoch, event } => {
+            Notice::Appended {
+                topic,
+                epoch,
+                event,
+            } => {
                 let state = hub.topic_if_present(&topic);
                 let Some(state) = state else { return };
                 if hub.apply(&state.name, epoch, event) == Applied::Behind {

@@ -530,7 +530,9 @@ async fn system_task(weak: Weak<Inner>) {
         });
         last = (now, m);
         if let Ok(state) = hub.topic_state(SYS_METRICS_TOPIC) {
-            let _ = hub.append(&state, "message", json.to_string().into(), None).await;
+            let _ = hub
+                .append(&state, "message", json.to_string().into(), None)
+                .await;
         }
     }
 }

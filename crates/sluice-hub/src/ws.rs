@@ -207,7 +207,12 @@ where
     }
 }
 
-async fn read_loop<S>(hub: &Hub, state: &std::sync::Arc<TopicState>, rd: &mut WsReader<S>, may_publish: bool) -> End
+async fn read_loop<S>(
+    hub: &Hub,
+    state: &std::sync::Arc<TopicState>,
+    rd: &mut WsReader<S>,
+    may_publish: bool,
+) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {

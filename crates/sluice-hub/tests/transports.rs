@@ -235,7 +235,10 @@ async fn slow_subscriber_gets_a_gap_and_never_blocks_the_publisher() {
     let total = 20_000;
     let started = std::time::Instant::now();
     for _ in 0..total {
-        s.hub.publish("slow", "message", payload.clone()).await.unwrap();
+        s.hub
+            .publish("slow", "message", payload.clone())
+            .await
+            .unwrap();
     }
     // 80 MB through a log of 100 events: publishing never waited for the stalled readers.
     assert!(

@@ -684,4 +684,52 @@ mod tests {
         );
         assert_eq!(e.json().as_ptr(), j.as_ptr(), "encoded once");
     }
+
+    #[test]
+    fn replica_appends_store_sequence_numbers_with_exact_gaps() {
+        // A replica of a store's log: it starts at the store's head and takes the store's
+        // sequence numbers; a jump is a hole, which readers see as an exact gap.
+        let t = Instant::now();
+        let mut l = Log::resume(9, 40, LogConfig::default());
+        assert_eq!(l.head(), Cursor::new(9, 40));
+        assert!(matches!(l.read(Cursor::new(9, 40), ALL), ReadOutcome::Events(b) if b.is_empty()));
+        assert!(
+            matches!(
+                l.read(Cursor::new(9, 35), ALL),
+                ReadOutcome::Gap { missed: 5, .. }
+            ),
+            "events before the replica's start are a gap of the exact count"
+        );
+        l.append_at(t, 41, "m", Bytes::from_static(b"a")).unwrap();
+        l.append_at(t, 42, "m", Bytes::from_static(b"b")).unwrap();
+        assert_eq!(
+            l.append_at(t, 42, "m", Bytes::new()),
+            Err(AppendError::NotAfterHead { seq: 42, head: 42 }),
+            "duplicates are refused, not appended twice"
+        );
+        // 43 and 44 are gone from the store: the replica jumps to 45.
+        l.append_at(t, 45, "m", Bytes::from_static(b"e")).unwrap();
+        let ReadOutcome::Gap { missed, batch } = l.read(Cursor::new(9, 42), ALL) else {
+            panic!("a gap expected");
+        };
+        assert_eq!((missed, seqs(&batch)), (2, vec![45]));
+        let ReadOutcome::Gap { missed, batch } = l.read(Cursor::new(9, 41), ALL) else {
+            panic!("a gap expected");
+        };
+        assert_eq!(
+            (missed, seqs(&batch)),
+            (3, vec![45]),
+            "42 went with the hole"
+        );
+        // The store's epoch changed: reset to its head.
+        l.reset(10, 3);
+        assert!(matches!(
+            l.read(Cursor::new(9, 45), ALL),
+            ReadOutcome::Reset { .. }
+        ));
+        assert_eq!(l.head(), Cursor::new(10, 3));
+        l.append_at(t, 4, "m", Bytes::from_static(b"x")).unwrap();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l.bytes(), 2);
+    }
 }

@@ -143,7 +143,11 @@ fn encode_event(time_ms: u64, event_type: &str, data: &[u8]) -> Vec<u8> {
 fn decode_event(seq: u64, b: &[u8]) -> Result<StoredEvent, StoreError> {
     let bad = || StoreError::corrupt(format!("event {seq} is malformed"));
     let time_ms = u64::from_le_bytes(b.get(..8).and_then(|s| s.try_into().ok()).ok_or_else(bad)?);
-    let len = u16::from_le_bytes(b.get(8..10).and_then(|s| s.try_into().ok()).ok_or_else(bad)?);
+    let len = u16::from_le_bytes(
+        b.get(8..10)
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(bad)?,
+    );
     let end = 10 + usize::from(len);
     let t = std::str::from_utf8(b.get(10..end).ok_or_else(bad)?).map_err(|_| bad())?;
     let data = Bytes::copy_from_slice(&b[end..]);
@@ -309,7 +313,8 @@ impl Store for FileStore {
                     topic: topic.into(),
                     reply,
                 })?;
-                rx.await.map_err(|_| storage("the writer thread stopped"))??;
+                rx.await
+                    .map_err(|_| storage("the writer thread stopped"))??;
             }
             Err(storage("topic metadata vanished"))
         })
@@ -447,9 +452,7 @@ impl Writer {
                             let seq = m.head;
                             let value = encode_event(now, &event_type, &data);
                             m.bytes += stored_size(&value);
-                            events
-                                .insert((&*topic, seq), &value[..])
-                                .map_err(storage)?;
+                            events.insert((&*topic, seq), &value[..]).map_err(storage)?;
                             self.trim(&mut events, &topic, &mut m, now)?;
                             meta.insert(&*topic, &m.encode()[..]).map_err(storage)?;
                             if let Some(k) = key.as_deref() {
@@ -643,7 +646,10 @@ mod tests {
         let ev = NewEvent::new("m", b"x").idempotency_key(Some("k1"));
         let a = s.append("t", ev).await.unwrap();
         let b = s.append("t", ev).await.unwrap();
-        assert_eq!((a.cursor, a.duplicate, b.duplicate), (a.cursor, false, true));
+        assert_eq!(
+            (a.cursor, a.duplicate, b.duplicate),
+            (a.cursor, false, true)
+        );
         assert_eq!(b.cursor, a.cursor);
         assert_eq!(s.read("t", 0, 10).await.unwrap().head, 6);
         drop(s);

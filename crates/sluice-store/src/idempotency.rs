@@ -113,6 +113,10 @@ mod tests {
         c.insert(t0, "t", "k3", d);
         assert_eq!(c.get(t0, "t", "k1"), None, "the oldest went at capacity");
         assert_eq!(c.get(t0, "t", "k3"), Some(d));
-        assert_eq!(c.get(t0 + Duration::from_secs(10), "t", "k3"), None, "expired");
+        assert_eq!(
+            c.get(t0 + Duration::from_secs(10), "t", "k3"),
+            None,
+            "expired"
+        );
     }
 }

@@ -247,7 +247,10 @@ pub fn now_ms() -> u64 {
 ///
 /// # Errors
 /// [`StoreError`]: the store cannot be opened or reached, or its kind is not built in.
-pub async fn open(url: &StoreUrl, config: StoreConfig) -> Result<Option<Arc<dyn Store>>, StoreError> {
+pub async fn open(
+    url: &StoreUrl,
+    config: StoreConfig,
+) -> Result<Option<Arc<dyn Store>>, StoreError> {
     match url {
         StoreUrl::Memory => Ok(None),
         #[cfg(feature = "file")]
@@ -261,8 +264,6 @@ pub async fn open(url: &StoreUrl, config: StoreConfig) -> Result<Option<Arc<dyn 
             Ok(Some(Arc::new(s)))
         }
         #[allow(unreachable_patterns)]
-        other => Err(StoreError::NotBuiltIn {
-            kind: other.kind(),
-        }),
+        other => Err(StoreError::NotBuiltIn { kind: other.kind() }),
     }
 }

@@ -156,7 +156,9 @@ fn as_u64(v: &Value) -> Option<u64> {
 /// One `XRANGE` entry `[id, [field, value, …]]`.
 fn parse_entry(v: &Value) -> Result<StoredEvent, StoreError> {
     let bad = || StoreError::corrupt("malformed stream entry");
-    let Value::Array(e) = v else { return Err(bad()) };
+    let Value::Array(e) = v else {
+        return Err(bad());
+    };
     let id = e.first().and_then(as_str).ok_or_else(bad)?;
     let seq: u64 = id
         .strip_prefix("0-")
@@ -233,7 +235,9 @@ impl RedisStore {
     async fn pubsub(client: &redis::Client) -> redis::RedisResult<redis::aio::PubSub> {
         let mut ps = tokio::time::timeout(RESPONSE_TIMEOUT, client.get_async_pubsub())
             .await
-            .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
+            .map_err(|_| {
+                redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+            })??;
         ps.psubscribe(CHANNEL_PATTERN).await?;
         Ok(ps)
     }
@@ -306,7 +310,9 @@ impl Store for RedisStore {
                 .await
                 .map_err(|e| unavailable(&e))?;
             let bad = || StoreError::corrupt("unexpected publish script answer");
-            let Value::Array(a) = v else { return Err(bad()) };
+            let Value::Array(a) = v else {
+                return Err(bad());
+            };
             let epoch = a.first().and_then(as_u64).ok_or_else(bad)?;
             let seq = a.get(1).and_then(as_u64).ok_or_else(bad)?;
             let dup = a.get(2).and_then(as_u64).ok_or_else(bad)? == 1;
@@ -338,7 +344,9 @@ impl Store for RedisStore {
                 .await
                 .map_err(|e| unavailable(&e))?;
             let bad = || StoreError::corrupt("unexpected read script answer");
-            let Value::Array(a) = v else { return Err(bad()) };
+            let Value::Array(a) = v else {
+                return Err(bad());
+            };
             let epoch = a.first().and_then(as_u64).ok_or_else(bad)?;
             let head = a.get(1).and_then(as_u64).ok_or_else(bad)?;
             let Some(Value::Array(entries)) = a.get(2) else {

@@ -126,7 +126,12 @@ fn urls(base: &str, topic: &str) -> [String; 3] {
     ]
 }
 
-async fn post(base: &str, topic: &str, body: &str, key: Option<&str>) -> (StatusCode, String, Option<String>) {
+async fn post(
+    base: &str,
+    topic: &str,
+    body: &str,
+    key: Option<&str>,
+) -> (StatusCode, String, Option<String>) {
     let mut req = ClientRequest::post(&format!("{base}/publish/{topic}"), body.to_owned()).unwrap();
     if let Some(k) = key {
         req = req.header("idempotency-key", k.to_owned());
@@ -145,7 +150,11 @@ async fn post(base: &str, topic: &str, body: &str, key: Option<&str>) -> (Status
 /// the key makes the retry safe even if the first attempt was appended.
 async fn publish(base: &str, topic: &str, body: &str) -> String {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let key = format!("k{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let key = format!(
+        "k{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     for _ in 0..5 {
         let (st, b, retry) = post(base, topic, body, Some(&key)).await;
         if st == StatusCode::SERVICE_UNAVAILABLE {
@@ -180,7 +189,10 @@ async fn wait_for(subs: &[&Sub], n: usize, what: &str) {
         if counts.iter().all(|&c| c >= n) {
             return;
         }
-        assert!(Instant::now() < deadline, "{what}: counts {counts:?}, want {n}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: counts {counts:?}, want {n}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -208,7 +220,14 @@ impl Redis {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--dir", self.dir.path().to_str().unwrap()])
-            .args(["--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -287,7 +306,11 @@ async fn file_store_survives_kill_9_on_every_transport() {
         assert_eq!(seen, want, "{t}: every event once, in order");
     }
     // Long-poll straight from the protocol: the old cursor is valid (200, no reset).
-    let (st, body) = get(&format!("{}/poll/durable?cursor={}&timeout=0&max=5", node.base, ids[0])).await;
+    let (st, body) = get(&format!(
+        "{}/poll/durable?cursor={}&timeout=0&max=5",
+        node.base, ids[0]
+    ))
+    .await;
     assert_eq!(st, StatusCode::OK, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["reset"], false);
@@ -345,14 +368,21 @@ async fn redis_three_nodes_kill_9_restart_outage_and_wipe() {
         let (seen, other) = s.seen();
         assert!(other.is_empty(), "node {n} transport {t}: {other:?}");
         assert_eq!(seen.len(), total, "node {n} transport {t}");
-        assert!(seen == ids, "node {n} transport {t}: every event exactly once, in order");
+        assert!(
+            seen == ids,
+            "node {n} transport {t}: every event exactly once, in order"
+        );
     }
 
     // Redis restarted with its data (AOF): cursors stay valid, no reset, delivery goes on.
     redis.stop();
     redis.restart();
     let after_restart = publish(&base(&nodes, 1), topic, "after redis restart").await;
-    assert_eq!(after_restart.split('.').nth(1), first.split('.').nth(1), "same epoch");
+    assert_eq!(
+        after_restart.split('.').nth(1),
+        first.split('.').nth(1),
+        "same epoch"
+    );
     ids.push(after_restart);
     wait_for(&refs, ids.len(), "after a Redis restart").await;
 
@@ -372,7 +402,10 @@ async fn redis_three_nodes_kill_9_restart_outage_and_wipe() {
     for (n, t, s) in &subs {
         let (seen, other) = s.seen();
         assert!(other.is_empty(), "node {n} transport {t}: {other:?}");
-        assert!(seen == ids, "node {n} transport {t}: nothing lost or doubled");
+        assert!(
+            seen == ids,
+            "node {n} transport {t}: nothing lost or doubled"
+        );
     }
     let (hs, _) = get(&format!("{}/healthz", base(&nodes, 0))).await;
     assert_eq!(hs, StatusCode::OK);
@@ -380,7 +413,11 @@ async fn redis_three_nodes_kill_9_restart_outage_and_wipe() {
     // Data wiped: a new epoch, so every subscriber on every transport gets a reset.
     assert!(redis.cli(&["flushall"]).contains("OK"));
     let fresh = publish(&base(&nodes, 0), topic, "new history").await;
-    assert_ne!(fresh.split('.').nth(1), first.split('.').nth(1), "new epoch");
+    assert_ne!(
+        fresh.split('.').nth(1),
+        first.split('.').nth(1),
+        "new epoch"
+    );
     let deadline = Instant::now() + T;
     for (n, t, s) in &subs {
         loop {
@@ -392,7 +429,10 @@ async fn redis_three_nodes_kill_9_restart_outage_and_wipe() {
                 );
                 break;
             }
-            assert!(Instant::now() < deadline, "node {n} transport {t}: no reset");
+            assert!(
+                Instant::now() < deadline,
+                "node {n} transport {t}: no reset"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -86,7 +86,12 @@ pub(crate) struct ServeArgs {
     /// every client), `file:DIR` (embedded and durable: survives restarts and `kill -9`), or
     /// `redis://HOST:PORT[/DB]` (Redis Streams, shared by any number of `sluice serve`
     /// processes). `sys.*` topics always stay in the process.
-    #[arg(long, value_name = "URL", default_value = "memory", env = "SLUICE_STORE")]
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "memory",
+        env = "SLUICE_STORE"
+    )]
     store: sluice_hub::store::StoreUrl,
     /// For `file:`: `always` fsyncs each commit as soon as the writer is free; `batch` lets
     /// the writer wait up to 2 ms for more publishes to share the fsync. Neither answers a
