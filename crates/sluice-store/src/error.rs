@@ -27,7 +27,7 @@ pub enum StoreError {
     /// The URL names a store kind this build does not include (a cargo feature is off).
     #[error("store `{kind}` is not built in (enable the cargo feature `{kind}`)")]
     NotBuiltIn {
-        /// `file` or `redis`.
+        /// `file`, `redis` or `nats`.
         kind: &'static str,
     },
 }

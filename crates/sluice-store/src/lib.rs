@@ -5,6 +5,8 @@ mod error;
 #[cfg(feature = "file")]
 pub mod file;
 mod idempotency;
+#[cfg(feature = "nats")]
+pub mod nats;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod url;
@@ -261,6 +263,11 @@ pub async fn open(
         #[cfg(feature = "redis")]
         StoreUrl::Redis { url } => {
             let s = redis::RedisStore::connect(url, config).await?;
+            Ok(Some(Arc::new(s)))
+        }
+        #[cfg(feature = "nats")]
+        StoreUrl::Nats { url } => {
+            let s = nats::NatsStore::connect(url, config).await?;
             Ok(Some(Arc::new(s)))
         }
         #[allow(unreachable_patterns)]

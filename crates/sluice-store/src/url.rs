@@ -48,9 +48,14 @@ pub enum StoreUrl {
         /// The URL as given.
         url: String,
     },
+    /// `nats://HOST:PORT` (NATS JetStream, shared by any number of hub nodes).
+    Nats {
+        /// The URL as given.
+        url: String,
+    },
 }
 
-/// A `--store` value that is not `memory`, `file:DIR` or `redis://…`.
+/// A `--store` value that is not `memory`, `file:DIR`, `redis://…` or `nats://…`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bad store URL: {0}")]
 pub struct StoreUrlError(String);
@@ -63,6 +68,7 @@ impl StoreUrl {
             StoreUrl::Memory => "memory",
             StoreUrl::File { .. } => "file",
             StoreUrl::Redis { .. } => "redis",
+            StoreUrl::Nats { .. } => "nats",
         }
     }
 
@@ -95,8 +101,11 @@ impl FromStr for StoreUrl {
         if s.starts_with("redis://") || s.starts_with("rediss://") {
             return Ok(StoreUrl::Redis { url: s.to_owned() });
         }
+        if s.starts_with("nats://") || s.starts_with("tls://") {
+            return Ok(StoreUrl::Nats { url: s.to_owned() });
+        }
         Err(StoreUrlError(format!(
-            "`{s}`: use memory, file:DIR or redis://HOST:PORT[/DB]"
+            "`{s}`: use memory, file:DIR, redis://HOST:PORT[/DB] or nats://HOST:PORT"
         )))
     }
 }
@@ -124,6 +133,12 @@ mod tests {
             Ok(StoreUrl::Redis {
                 url: "redis://127.0.0.1:6379/2".into()
             })
+        );
+        assert_eq!(
+            "nats://127.0.0.1:4222"
+                .parse::<StoreUrl>()
+                .map(|u| u.kind()),
+            Ok("nats")
         );
         for bad in ["", "file:", "http://x", "mem", "nats"] {
             assert!(bad.parse::<StoreUrl>().is_err(), "{bad}");

@@ -1,11 +1,11 @@
 //! `sluice serve --store`: real processes, real servers. The file store across `kill -9`;
 //! three hub processes on one Redis with subscribers on every node and transport (each a
 //! real `sluice sub`), a node killed mid-stream, Redis restarted with its AOF, Redis down for
-//! 5 s, Redis wiped. Counting tests: every subscriber prints every event exactly once, in the
+//! 5 s, Redis wiped; the same with NATS JetStream. Counting tests: every subscriber prints every event exactly once, in the
 //! one order the store gave them.
 //!
 //! Every server is started by the test on a free loopback port with its own data directory
-//! and stopped by PID (`scripts/setup.sh` installs `redis-server`).
+//! and stopped by PID (`scripts/setup.sh` installs `redis-server` and `nats-server`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -197,6 +197,17 @@ async fn wait_for(subs: &[&Sub], n: usize, what: &str) {
     }
 }
 
+/// A store server the test starts and stops by PID, on a free port with its own directory.
+trait StoreServer {
+    fn url(&self) -> String;
+    /// Starts it again on the same port and data.
+    fn restart(&mut self);
+    /// Kills it (SIGKILL).
+    fn stop(&mut self);
+    /// Loses all its data (the server ends up running).
+    fn wipe(&mut self);
+}
+
 /// A `redis-server` on a free port with its own directory, AOF fsync always.
 struct Redis {
     proc: Option<Proc>,
@@ -216,6 +227,17 @@ impl Redis {
         r
     }
 
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl StoreServer for Redis {
     fn restart(&mut self) {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
@@ -234,11 +256,7 @@ impl Redis {
             .expect("redis-server not found: run scripts/setup.sh");
         self.proc = Some(Proc(child));
         let deadline = Instant::now() + T;
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Wait until the AOF is loaded (LOADING answers until then).
+        // Until it listens and has loaded its AOF (LOADING answers until then).
         while !self.cli(&["ping"]).contains("PONG") {
             assert!(Instant::now() < deadline, "redis-server not ready");
             std::thread::sleep(Duration::from_millis(20));
@@ -251,17 +269,72 @@ impl Redis {
         }
     }
 
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+    fn wipe(&mut self) {
+        assert!(self.cli(&["flushall"]).contains("OK"));
     }
 
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A `nats-server -js` on a free port with its own store directory.
+struct Nats {
+    proc: Option<Proc>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Nats {
+    fn start() -> Nats {
+        let mut n = Nats {
+            proc: None,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        n.restart();
+        n
+    }
+}
+
+impl StoreServer for Nats {
+    fn restart(&mut self) {
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-sd", self.dir.path().to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server not found: run scripts/setup.sh");
+        self.proc = Some(Proc(child));
+        let deadline = Instant::now() + T;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill9();
+        }
+    }
+
+    fn wipe(&mut self) {
+        self.stop();
+        for e in std::fs::read_dir(self.dir.path()).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                std::fs::remove_dir_all(p).unwrap();
+            } else {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+        self.restart();
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
     }
 }
 
@@ -319,8 +392,19 @@ async fn file_store_survives_kill_9_on_every_transport() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_three_nodes_kill_9_restart_outage_and_wipe() {
-    let mut redis = Redis::start();
-    let store = redis.url();
+    three_nodes_kill_9_restart_outage_and_wipe(&mut Redis::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_three_nodes_kill_9_restart_outage_and_wipe() {
+    three_nodes_kill_9_restart_outage_and_wipe(&mut Nats::start()).await;
+}
+
+/// Three hub processes on one store, a subscriber on every node and transport, 5,000 events
+/// round-robin, one node killed mid-stream; then the store restarted with its data, down for
+/// 5 s, and wiped.
+async fn three_nodes_kill_9_restart_outage_and_wipe(server: &mut dyn StoreServer) {
+    let store = server.url();
     let mut nodes: Vec<Option<Node>> = (0..3)
         .map(|_| Some(start_node(&store, free_port())))
         .collect();
@@ -374,9 +458,10 @@ async fn redis_three_nodes_kill_9_restart_outage_and_wipe() {
         );
     }
 
-    // Redis restarted with its data (AOF): cursors stay valid, no reset, delivery goes on.
-    redis.stop();
-    redis.restart();
+    // The store restarted with its data (Redis AOF, JetStream file storage): cursors stay
+    // valid, no reset, delivery goes on.
+    server.stop();
+    server.restart();
     let after_restart = publish(&base(&nodes, 1), topic, "after redis restart").await;
     assert_eq!(
         after_restart.split('.').nth(1),
@@ -384,10 +469,10 @@ async fn redis_three_nodes_kill_9_restart_outage_and_wipe() {
         "same epoch"
     );
     ids.push(after_restart);
-    wait_for(&refs, ids.len(), "after a Redis restart").await;
+    wait_for(&refs, ids.len(), "after a store restart").await;
 
-    // Redis down for 5 s: 503 with Retry-After, no subscriber dropped, catch-up after.
-    redis.stop();
+    // The store down for 5 s: 503 with Retry-After, no subscriber dropped, catch-up after.
+    server.stop();
     let (st, body, retry) = post(&base(&nodes, 0), topic, "while down", None).await;
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(retry.is_some(), "Retry-After on 503");
@@ -395,7 +480,7 @@ async fn redis_three_nodes_kill_9_restart_outage_and_wipe() {
     assert_eq!(hs, StatusCode::SERVICE_UNAVAILABLE, "{hb}");
     assert!(hb.contains("degraded"), "{hb}");
     tokio::time::sleep(Duration::from_secs(5)).await;
-    redis.restart();
+    server.restart();
     ids.push(publish(&base(&nodes, 0), topic, "after the outage").await);
     ids.push(publish(&base(&nodes, 1), topic, "and one more").await);
     wait_for(&refs, ids.len(), "catch-up after the outage").await;
@@ -411,7 +496,7 @@ async fn redis_three_nodes_kill_9_restart_outage_and_wipe() {
     assert_eq!(hs, StatusCode::OK);
 
     // Data wiped: a new epoch, so every subscriber on every transport gets a reset.
-    assert!(redis.cli(&["flushall"]).contains("OK"));
+    server.wipe();
     let fresh = publish(&base(&nodes, 0), topic, "new history").await;
     assert_ne!(
         fresh.split('.').nth(1),
