@@ -94,7 +94,10 @@ async fn run(a: Args) {
     let mut received: Vec<Received> = Vec::new();
     for node in &a.nodes {
         let r: Received = Arc::new(Mutex::new(Vec::with_capacity(a.events)));
-        let cfg = WsConfig::default().ping_interval(None).idle_timeout(None).deflate(None);
+        let cfg = WsConfig::default()
+            .ping_interval(None)
+            .idle_timeout(None)
+            .deflate(None);
         let (mut sock, _) = ws::connect(&format!("ws://{node}/ws/{TOPIC}"), cfg)
             .await
             .expect("ws connect");
@@ -136,7 +139,9 @@ async fn run(a: Args) {
                 }
                 let node = &nodes[i % nodes.len()];
                 *sent[i].lock().unwrap() = Some(Instant::now());
-                publish(node, format!("ev-{i}-{pad}")).await.expect("publish");
+                publish(node, format!("ev-{i}-{pad}"))
+                    .await
+                    .expect("publish");
             }
         }));
     }

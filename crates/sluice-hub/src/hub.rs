@@ -82,6 +82,7 @@ impl PublishError {
             | PublishError::BadIdempotencyKey => StatusCode::BAD_REQUEST,
             PublishError::TooManyTopics { .. } => StatusCode::SERVICE_UNAVAILABLE,
             PublishError::Store(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
+            PublishError::Store(StoreError::Conflict { .. }) => StatusCode::CONFLICT,
             PublishError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             PublishError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
@@ -95,6 +96,7 @@ impl PublishError {
             PublishError::TooLarge { .. } => "too_large",
             PublishError::NotUtf8 => "not_utf8",
             PublishError::BadIdempotencyKey => "bad_idempotency_key",
+            PublishError::Store(StoreError::Conflict { .. }) => "conflict",
             PublishError::Store(_) => "store_unavailable",
         }
     }
@@ -112,8 +114,8 @@ pub(crate) struct TopicState {
 }
 
 #[derive(Debug)]
-struct TopicEntry {
-    state: Arc<TopicState>,
+pub(crate) struct TopicEntry {
+    pub(crate) state: Arc<TopicState>,
     /// Since when the topic has had no subscriber and nothing retained.
     idle_since: Option<Instant>,
 }
@@ -408,7 +410,7 @@ impl Hub {
         let _ = rx.wait_for(|v| *v).await;
     }
 
-    fn topics(&self) -> MutexGuard<'_, HashMap<Arc<str>, TopicEntry>> {
+    pub(crate) fn topics(&self) -> MutexGuard<'_, HashMap<Arc<str>, TopicEntry>> {
         self.inner
             .topics
             .lock()
@@ -469,14 +471,31 @@ impl Hub {
 
     /// The topic, created on first use and, for a stored topic, loaded from the store: what
     /// every subscriber route needs before it reads. `Err` is the answer (400, 503).
+    ///
+    /// A cursor ahead of a stored topic's replica may come from another node that is further
+    /// along (a client resuming here after its node died): the replica first catches up with
+    /// the store (for at most 2 s), so that only a cursor the store never handed out is
+    /// `cursor_ahead`.
     pub(crate) async fn ready_topic(
         &self,
         name: &str,
+        start: Start,
         cors: Option<&str>,
     ) -> Result<Arc<TopicState>, Refusal> {
         let state = self.subscriber_topic(name, cors)?;
         if let Err(e) = self.load(&state).await {
             return Err(Box::new(publish_error(&PublishError::Store(e), cors)));
+        }
+        if let Start::At(c) = start
+            && self.is_stored(name)
+            && self
+                .inner
+                .lp
+                .head(&state.name)
+                .is_some_and(|h| h.epoch() == c.epoch() && h.seq() < c.seq())
+        {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.catch_up(&state))
+                .await;
         }
         Ok(state)
     }
@@ -893,7 +912,9 @@ impl Hub {
                 sluice_longpoll::Request::parse_query(req.query().unwrap_or("")),
                 Ok(q) if q.timeout != Some(std::time::Duration::ZERO)
             );
-        let state = match self.ready_topic(topic, cors).await {
+        let start = sluice_longpoll::Request::parse_query(req.query().unwrap_or(""))
+            .map_or(Start::Now, |q| q.start);
+        let state = match self.ready_topic(topic, start, cors).await {
             Ok(s) => s,
             Err(r) => return req.respond(*r),
         };

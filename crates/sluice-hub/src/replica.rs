@@ -62,6 +62,9 @@ impl Hub {
     }
 
     pub(crate) fn store_failed(&self, e: &StoreError) {
+        if !e.is_store_failure() {
+            return;
+        }
         self.inner.counters.store_errors.fetch_add(1, Relaxed);
         if self.inner.store_ok.swap(false, Relaxed) {
             tracing::warn!(error = %e, "store unavailable");
@@ -72,6 +75,19 @@ impl Hub {
         if !self.inner.store_ok.swap(true, Relaxed) {
             tracing::info!("store available again");
         }
+    }
+
+    /// Runs `f` if `state` is still the node's topic of its name, holding the topic table's
+    /// lock (the reaper removes a topic and its log under the same lock): a load or catch-up
+    /// that outlived its topic must not write into the log of a newer one of the same name.
+    fn if_current<R>(&self, state: &Arc<TopicState>, f: impl FnOnce() -> R) -> Option<R> {
+        let topics = self.topics();
+        let current = topics
+            .get(&state.name)
+            .is_some_and(|e| Arc::ptr_eq(&e.state, state));
+        let r = current.then(f);
+        drop(topics);
+        r
     }
 
     /// Makes sure `state`'s replica exists (reads the store on first use).
@@ -96,56 +112,61 @@ impl Hub {
         };
         self.store_worked();
         let start = h.events.first().map_or(h.head, |e| e.seq - 1);
-        self.inner.lp.create_topic_at(
-            Arc::clone(&state.name),
-            h.epoch,
-            start,
-            self.inner.cfg.retention.clone(),
-        );
-        for ev in h.events {
-            self.append_replica(&state.name, ev);
+        let created = self.if_current(state, || {
+            let created = self.inner.lp.create_topic_at(
+                Arc::clone(&state.name),
+                h.epoch,
+                start,
+                self.inner.cfg.retention.clone(),
+            );
+            if created {
+                for ev in h.events {
+                    self.append_next(&state.name, h.epoch, ev);
+                }
+            }
+            created
+        });
+        if created == Some(true) {
+            self.start_follower(state);
+            // Notices that arrived between the read and the replica's creation found no
+            // replica: the follower reads them now.
+            state.replica.wake.notify_one();
         }
-        self.start_follower(state);
         Ok(())
     }
 
-    fn append_replica(&self, topic: &Arc<str>, ev: StoredEvent) {
-        use sluice_longpoll::{AppendError, PublishError as LpError};
+    /// Appends `ev` if it is the replica's next event in `epoch`; says whether it did.
+    fn append_next(&self, topic: &Arc<str>, epoch: u64, ev: StoredEvent) -> bool {
+        use sluice_longpoll::PublishError as LpError;
+        let seq = ev.seq;
         match self
             .inner
             .lp
-            .publish_at(topic, ev.seq, &ev.event_type, ev.data)
+            .publish_next(topic, epoch, seq, &ev.event_type, ev.data)
         {
-            Ok(_) | Err(LpError::Append(AppendError::NotAfterHead { .. })) => {}
+            Ok(done) => done,
+            Err(LpError::NoTopic) => false,
             Err(e) => {
                 // An event this node cannot hold (another node's larger message limit): the
                 // replica moves past it, so readers see it as a gap of one.
-                tracing::warn!(topic = &**topic, seq = ev.seq, error = %e, "stored event skipped");
-                if let Some(h) = self.inner.lp.head(topic)
-                    && h.seq() < ev.seq
-                {
-                    self.inner.lp.reset_topic(topic, h.epoch(), ev.seq);
-                }
+                tracing::warn!(topic = &**topic, seq, error = %e, "stored event skipped");
+                let head = sluice_longpoll::Cursor::new(epoch, seq - 1);
+                self.inner.lp.reset_topic_if(topic, head, epoch, seq)
             }
         }
     }
 
     /// Applies one event of `epoch` if it is the replica's next; says what it did.
     fn apply(&self, topic: &Arc<str>, epoch: u64, ev: StoredEvent) -> Applied {
-        let Some(head) = self.inner.lp.head(topic) else {
-            return Applied::NotHere;
-        };
-        if head.epoch() != epoch {
-            return Applied::Behind;
+        let seq = ev.seq;
+        if self.append_next(topic, epoch, ev) {
+            return Applied::Appended;
         }
-        if ev.seq <= head.seq() {
-            return Applied::Duplicate;
+        match self.inner.lp.head(topic) {
+            None => Applied::NotHere,
+            Some(h) if h.epoch() == epoch && seq <= h.seq() => Applied::Duplicate,
+            Some(_) => Applied::Behind,
         }
-        if ev.seq != head.seq() + 1 {
-            return Applied::Behind;
-        }
-        self.append_replica(topic, ev);
-        Applied::Appended
     }
 
     /// After this node's own append was accepted by the store: into the replica now (the
@@ -158,18 +179,26 @@ impl Hub {
         data: Bytes,
     ) {
         let ev = StoredEvent::new(cursor.seq(), event_type, data, sluice_store::now_ms());
-        if self.apply(&state.name, cursor.epoch(), ev) == Applied::Behind {
+        if matches!(
+            self.apply(&state.name, cursor.epoch(), ev),
+            Applied::Behind | Applied::NotHere
+        ) {
             self.catch_up(state).await;
         }
     }
 
     /// Reads what the replica misses from the store (in batches) and applies it: new events,
-    /// an exact gap for what the store no longer has, a reset for another epoch.
+    /// an exact gap for what the store no longer has, a reset for another epoch. Every change
+    /// is conditional on the head it was computed from (notices may move it meanwhile: then
+    /// the loop reads again).
     pub(crate) async fn catch_up(&self, state: &Arc<TopicState>) {
         let Some(store) = self.store() else { return };
         let _g = state.replica.sync.lock().await;
         let batch = self.inner.cfg.read_batch_events.max(1) as usize;
-        loop {
+        let max = self.inner.cfg.retention.max_events.max(1);
+        // Bounded: each round either applies events or ends; a store that keeps changing
+        // under us is caught up by the next wake-up.
+        for _ in 0..64 {
             let Some(local) = self.inner.lp.head(&state.name) else {
                 return; // removed meanwhile
             };
@@ -181,47 +210,74 @@ impl Hub {
                 }
             };
             self.store_worked();
-            let full = h.events.len() >= batch;
-            if h.epoch != local.epoch() {
-                // The store lost the history the replica holds: restart from what it has
-                // now. (The read was after our seq in another epoch: read from the oldest.)
-                let h = match store
-                    .read(&state.name, 0, self.inner.cfg.retention.max_events.max(1))
-                    .await
-                {
-                    Ok(h) => h,
+            if h.epoch == local.epoch() && h.head < local.seq() {
+                // The store went back in time within an epoch (a Redis restarted from an
+                // older AOF, a failover to a lagging replica): what we delivered after its
+                // head is gone and its numbers will be reused. Only a new epoch is honest.
+                tracing::error!(
+                    topic = &*state.name,
+                    store_head = h.head,
+                    replica_head = local.seq(),
+                    "the store lost acknowledged events: starting a new epoch"
+                );
+                if let Err(e) = store.restart_epoch(&state.name, h.epoch).await {
+                    tracing::error!(topic = &*state.name, error = %e, "cannot start a new epoch");
+                    return;
+                }
+                continue;
+            }
+            let (h, full) = if h.epoch == local.epoch() {
+                let full = h.events.len() >= batch;
+                (h, full)
+            } else {
+                // Another epoch: the store lost the history the replica holds. Restart from
+                // what it has now (the read above was after our seq: read from the oldest).
+                match store.read(&state.name, 0, max).await {
+                    Ok(h) => (h, false),
                     Err(e) => {
                         self.store_failed(&e);
                         return;
                     }
-                };
-                tracing::info!(
-                    topic = &*state.name,
-                    epoch = h.epoch,
-                    "store epoch changed: reset"
-                );
-                let start = h.events.first().map_or(h.head, |e| e.seq - 1);
-                self.inner.lp.reset_topic(&state.name, h.epoch, start);
-                for ev in h.events {
-                    self.append_replica(&state.name, ev);
                 }
-                continue;
-            }
-            if h.events.is_empty() {
-                if h.head > local.seq() {
+            };
+            let epoch = h.epoch;
+            let moved = self.if_current(state, || {
+                if epoch != local.epoch() {
+                    tracing::info!(topic = &*state.name, epoch, "store epoch changed: reset");
+                    let start = h.events.first().map_or(h.head, |e| e.seq - 1);
+                    if !self
+                        .inner
+                        .lp
+                        .reset_topic_if(&state.name, local, epoch, start)
+                    {
+                        return false;
+                    }
+                } else if let Some(first) = h.events.first() {
+                    if first.seq > local.seq() + 1
+                        && !self
+                            .inner
+                            .lp
+                            .reset_topic_if(&state.name, local, epoch, first.seq - 1)
+                    {
+                        return false; // the head moved: read again
+                    }
+                } else if h.head > local.seq() {
                     // Everything after us is gone from the store: an exact gap.
-                    self.inner.lp.reset_topic(&state.name, h.epoch, h.head);
-                } else if h.head < local.seq() {
-                    // Same epoch, fewer events: cannot happen with an honest store.
-                    tracing::warn!(topic = &*state.name, "store head behind the replica");
+                    return self
+                        .inner
+                        .lp
+                        .reset_topic_if(&state.name, local, epoch, h.head);
                 }
-                return;
-            }
-            for ev in h.events {
-                self.append_replica(&state.name, ev);
-            }
-            if !full {
-                return;
+                for ev in h.events {
+                    self.append_next(&state.name, epoch, ev);
+                }
+                true
+            });
+            match moved {
+                None => return, // the topic was removed or replaced
+                Some(false) => continue,
+                Some(true) if full => continue,
+                Some(true) => return,
             }
         }
     }

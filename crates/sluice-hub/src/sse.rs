@@ -77,7 +77,7 @@ where
         };
         return w.finish().await;
     }
-    let state = match hub.ready_topic(topic, cors).await {
+    let state = match hub.ready_topic(topic, start, cors).await {
         Ok(s) => s,
         Err(r) => return req.respond(*r),
     };

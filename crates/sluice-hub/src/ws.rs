@@ -66,7 +66,7 @@ where
         && hub.origin_allowed(req.header("origin"), host.as_deref())
         && req.header("upgrade").is_some()
     {
-        match hub.ready_topic(topic, None).await {
+        match hub.ready_topic(topic, start, None).await {
             Ok(s) => Some(s),
             Err(r) => return refuse(req, *r),
         }

@@ -12,6 +12,13 @@ pub enum StoreError {
         /// What went wrong.
         reason: String,
     },
+    /// The store refuses this operation for this input, for good (an `Idempotency-Key`
+    /// retried after its event left retention): HTTP 409. Not a sign of an unhealthy store.
+    #[error("conflict: {reason}")]
+    Conflict {
+        /// Why.
+        reason: String,
+    },
     /// The embedded store failed to read or write its file (I/O error, disk full): HTTP 503.
     #[error("storage error: {reason}")]
     Storage {
@@ -38,7 +45,9 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Unavailable { .. } | StoreError::Storage { .. } => true,
-            StoreError::Corrupt { .. } | StoreError::NotBuiltIn { .. } => false,
+            StoreError::Corrupt { .. }
+            | StoreError::NotBuiltIn { .. }
+            | StoreError::Conflict { .. } => false,
         }
     }
 
@@ -46,6 +55,13 @@ impl StoreError {
         StoreError::Unavailable {
             reason: e.to_string(),
         }
+    }
+
+    /// Whether the store itself is failing (count it, say `degraded`), as opposed to refusing
+    /// one request.
+    #[must_use]
+    pub fn is_store_failure(&self) -> bool {
+        !matches!(self, StoreError::Conflict { .. })
     }
 
     pub(crate) fn corrupt(e: impl std::fmt::Display) -> Self {

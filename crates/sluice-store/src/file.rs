@@ -7,6 +7,8 @@
 //! | `meta` | topic | epoch, head seq, oldest retained seq, retained bytes (4 × u64 LE) |
 //! | `events` | (topic, seq) | time ms (u64 LE), type length (u16 LE), type, data |
 //! | `idempotency` | (topic, key) | epoch, seq, time ms (3 × u64 LE) |
+//! | `store` | `salt` | one random u64: a topic with no history has the epoch derived from it
+//! and its name ([`crate::derive_epoch`]), so reading a topic writes nothing |
 //!
 //! One writer thread owns every write transaction: appends that arrive while a commit is in
 //! flight share the next one (group commit), so a burst costs one fsync, not one per event.
@@ -34,6 +36,9 @@ use crate::{
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const EVENTS: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("events");
 const IDEMPOTENCY: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("idempotency");
+/// `salt`: one random value per store file, from which topics without history get their
+/// epoch (a deleted file is a new salt: new epochs).
+const STORE: TableDefinition<'_, &str, u64> = TableDefinition::new("store");
 
 /// Most appends one commit takes.
 const MAX_GROUP: usize = 512;
@@ -45,6 +50,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// A durable store in one redb file. See the [module docs](self).
 pub struct FileStore {
     db: Arc<Database>,
+    salt: u64,
     tx: Mutex<Option<mpsc::Sender<Cmd>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     config: StoreConfig,
@@ -85,10 +91,6 @@ enum Cmd {
         data: Bytes,
         key: Option<Box<str>>,
         reply: oneshot::Sender<Result<Appended, StoreError>>,
-    },
-    Ensure {
-        topic: Box<str>,
-        reply: oneshot::Sender<Result<(), StoreError>>,
     },
 }
 
@@ -177,21 +179,32 @@ impl FileStore {
         config: StoreConfig,
     ) -> Result<FileStore, StoreError> {
         let dir = dir.to_owned();
-        let db = tokio::task::spawn_blocking(move || -> Result<Database, StoreError> {
+        let db = tokio::task::spawn_blocking(move || -> Result<(Database, u64), StoreError> {
             std::fs::create_dir_all(&dir).map_err(storage)?;
             let db = Database::create(dir.join("sluice.redb")).map_err(storage)?;
             // Create the tables, so that readers never see them missing.
             let tx = db.begin_write().map_err(storage)?;
-            {
+            let salt = {
                 tx.open_table(META).map_err(storage)?;
                 tx.open_table(EVENTS).map_err(storage)?;
                 tx.open_table(IDEMPOTENCY).map_err(storage)?;
-            }
+                let mut t = tx.open_table(STORE).map_err(storage)?;
+                let existing = t.get("salt").map_err(storage)?.map(|v| v.value());
+                match existing {
+                    Some(s) => s,
+                    None => {
+                        let s = new_epoch();
+                        t.insert("salt", s).map_err(storage)?;
+                        s
+                    }
+                }
+            };
             tx.commit().map_err(storage)?;
-            Ok(db)
+            Ok((db, salt))
         })
         .await
         .map_err(storage)??;
+        let (db, salt) = db;
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel();
         let notify: Arc<Mutex<Option<NoticeFn>>> = Arc::new(Mutex::new(None));
@@ -200,6 +213,7 @@ impl FileStore {
             config: config.clone(),
             fsync,
             notify: Arc::clone(&notify),
+            salt,
         };
         let handle = std::thread::Builder::new()
             .name("sluice-store-writer".into())
@@ -207,6 +221,7 @@ impl FileStore {
             .map_err(storage)?;
         Ok(FileStore {
             db,
+            salt,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             config,
@@ -227,14 +242,19 @@ impl FileStore {
     fn read_blocking(
         db: &Database,
         config: &StoreConfig,
+        salt: u64,
         topic: &str,
         after: u64,
         max_events: usize,
-    ) -> Result<Option<History>, StoreError> {
+    ) -> Result<History, StoreError> {
         let tx = db.begin_read().map_err(storage)?;
         let meta = tx.open_table(META).map_err(storage)?;
         let Some(m) = meta.get(topic).map_err(storage)? else {
-            return Ok(None);
+            return Ok(History {
+                epoch: crate::derive_epoch(&salt.to_le_bytes(), topic),
+                head: 0,
+                events: Vec::new(),
+            });
         };
         let m = Meta::decode(m.value())?;
         let events = tx.open_table(EVENTS).map_err(storage)?;
@@ -248,8 +268,8 @@ impl FileStore {
             {
                 let (k, v) = r.map_err(storage)?;
                 let ev = decode_event(k.value().1, v.value())?;
-                if ev.time_ms < oldest_time {
-                    continue; // aged out, not yet swept
+                if out.is_empty() && ev.time_ms < oldest_time {
+                    continue; // aged out, not yet swept (a prefix only: batches stay consecutive)
                 }
                 out.push(ev);
                 if out.len() >= max_events.max(1) {
@@ -257,11 +277,11 @@ impl FileStore {
                 }
             }
         }
-        Ok(Some(History {
+        Ok(History {
             epoch: m.epoch,
             head: m.head,
             events: out,
-        }))
+        })
     }
 }
 
@@ -295,28 +315,15 @@ impl Store for FileStore {
         max_events: usize,
     ) -> BoxFuture<'a, Result<History, StoreError>> {
         Box::pin(async move {
-            for _ in 0..2 {
-                let db = Arc::clone(&self.db);
-                let config = self.config.clone();
-                let t = topic.to_owned();
-                let got = tokio::task::spawn_blocking(move || {
-                    Self::read_blocking(&db, &config, &t, after, max_events)
-                })
-                .await
-                .map_err(storage)??;
-                if let Some(h) = got {
-                    return Ok(h);
-                }
-                // A topic never seen: give it its epoch (through the writer, once).
-                let (reply, rx) = oneshot::channel();
-                self.send(Cmd::Ensure {
-                    topic: topic.into(),
-                    reply,
-                })?;
-                rx.await
-                    .map_err(|_| storage("the writer thread stopped"))??;
-            }
-            Err(storage("topic metadata vanished"))
+            let db = Arc::clone(&self.db);
+            let config = self.config.clone();
+            let salt = self.salt;
+            let t = topic.to_owned();
+            tokio::task::spawn_blocking(move || {
+                Self::read_blocking(&db, &config, salt, &t, after, max_events)
+            })
+            .await
+            .map_err(storage)?
         })
     }
 
@@ -331,6 +338,7 @@ impl Store for FileStore {
 
 struct Writer {
     db: Arc<Database>,
+    salt: u64,
     config: StoreConfig,
     fsync: FsyncPolicy,
     notify: Arc<Mutex<Option<NoticeFn>>>,
@@ -343,7 +351,6 @@ enum Done {
         result: Appended,
         notice: Option<Notice>,
     },
-    Ensured(oneshot::Sender<Result<(), StoreError>>),
 }
 
 impl Writer {
@@ -396,18 +403,6 @@ impl Writer {
                 let mut idem = tx.open_table(IDEMPOTENCY).map_err(storage)?;
                 for cmd in group {
                     match cmd {
-                        Cmd::Ensure { topic, reply } => {
-                            if meta.get(&*topic).map_err(storage)?.is_none() {
-                                let m = Meta {
-                                    epoch: new_epoch(),
-                                    head: 0,
-                                    oldest: 1,
-                                    bytes: 0,
-                                };
-                                meta.insert(&*topic, &m.encode()[..]).map_err(storage)?;
-                            }
-                            done.push(Done::Ensured(reply));
-                        }
                         Cmd::Append {
                             topic,
                             event_type,
@@ -419,7 +414,7 @@ impl Writer {
                             let mut m = match meta.get(&*topic).map_err(storage)? {
                                 Some(v) => Meta::decode(v.value())?,
                                 None => Meta {
-                                    epoch: new_epoch(),
+                                    epoch: crate::derive_epoch(&self.salt.to_le_bytes(), &topic),
                                     head: 0,
                                     oldest: 1,
                                     bytes: 0,
@@ -501,9 +496,6 @@ impl Writer {
                             }
                             let _ = reply.send(Ok(result));
                         }
-                        Done::Ensured(reply) => {
-                            let _ = reply.send(Ok(()));
-                        }
                     }
                 }
             }
@@ -512,9 +504,6 @@ impl Writer {
                 for d in done {
                     match d {
                         Done::Appended { reply, .. } => {
-                            let _ = reply.send(Err(e.clone()));
-                        }
-                        Done::Ensured(reply) => {
                             let _ = reply.send(Err(e.clone()));
                         }
                     }

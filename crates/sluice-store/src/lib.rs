@@ -181,7 +181,7 @@ impl StoreConfig {
 /// consecutive **sequence numbers**, so a cursor `(epoch, seq)` means the same on every node
 /// and across restarts.
 pub trait Store: Send + Sync + fmt::Debug + 'static {
-    /// `file`, `redis`, … (for logs, metrics and `/healthz`).
+    /// `file`, `redis`, `nats` (for logs, metrics and `/healthz`).
     fn kind(&self) -> &'static str;
 
     /// Appends an event to `topic` (creating its epoch if it has none) and answers once the
@@ -211,6 +211,26 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         max_events: usize,
     ) -> BoxFuture<'a, Result<History, StoreError>>;
 
+    /// Gives `topic` a new epoch (and no history) if its epoch is still `lost`: for a store
+    /// that went back in time within an epoch (a Redis restarted from an older AOF, a failover
+    /// to a lagging replica), whose sequence numbers would otherwise be handed out twice.
+    /// Readers then get a reset, never a second event under an id they already have.
+    ///
+    /// # Errors
+    /// As [`Store::append`]; [`StoreError::Corrupt`] from a store that cannot do it.
+    fn restart_epoch<'a>(
+        &'a self,
+        topic: &'a str,
+        lost: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (topic, lost);
+        Box::pin(async {
+            Err(StoreError::corrupt(
+                "the store lost acknowledged events and cannot start a new epoch",
+            ))
+        })
+    }
+
     /// Starts delivering [`Notice`]s of every topic to `notify` (replacing an earlier
     /// receiver). For a shared store this is the subscription to the store's notification
     /// channel; it is in place when this returns, so a read made afterwards misses nothing
@@ -234,6 +254,23 @@ pub fn new_epoch() -> u64 {
             return e;
         }
     }
+}
+
+/// The epoch of a topic that has no history yet in a store whose history identity is `salt`
+/// (one random value per store, replaced when the store is wiped): FNV-1a 64 of both, the
+/// same on every node and build, never 0. Reading a topic then writes nothing.
+#[must_use]
+pub fn derive_epoch(salt: &[u8], topic: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [salt, topic.as_bytes()] {
+        for &b in part {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h.max(1)
 }
 
 /// Unix milliseconds now.

@@ -2,7 +2,8 @@
 //!
 //! No hub we know keeps history in JetStream, so this design is ours:
 //!
-//! - **One stream** (`SLUICE`) on subjects `sluice.t.<topic>`, file storage,
+//! - **One stream** (`SLUICE`) on subjects `sluice.t.<topic>` (the topic's `.`s written as
+//!   `~`, so a topic is one subject token), file storage,
 //!   `max_msgs_per_subject` = the retention count, a duplicate window = the idempotency TTL,
 //!   direct get on, and **RePublish** of every stored message to `sluice.live.<topic>` — the
 //!   live fan-out every node subscribes to with plain core NATS. No stream `max_age` and no
@@ -36,7 +37,7 @@ use futures_util::StreamExt;
 
 use crate::{
     Appended, BoxFuture, Cursor, History, NewEvent, Notice, NoticeFn, Store, StoreConfig,
-    StoreError, StoredEvent, now_ms,
+    StoreError, StoredEvent, derive_epoch, now_ms,
 };
 
 const STREAM: &str = "SLUICE";
@@ -50,22 +51,10 @@ const MAX_CACHED_TOPICS: usize = 4096;
 /// Publishes lost to another node's at the same sequence before giving up.
 const MAX_RACES: usize = 64;
 
+/// A topic as one subject token: `.` separates NATS tokens (and `a..b`, `.a` are not valid
+/// subjects), so it becomes `~`, which no topic name contains.
 fn subject(topic: &str) -> String {
-    format!("sluice.t.{topic}")
-}
-
-/// FNV-1a 64: stable across builds and platforms (every node must compute the same epoch).
-fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for &b in *p {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h.max(1)
+    format!("sluice.t.{}", topic.replace('.', "~"))
 }
 
 /// The last message of a topic, as far as a node knows.
@@ -259,7 +248,7 @@ impl NatsStore {
             .created
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        fnv1a(&[&c.to_le_bytes(), topic.as_bytes()])
+        derive_epoch(&c.to_le_bytes(), topic)
     }
 
     /// The subject's last message (`stream_seq` 0 when empty).
@@ -277,11 +266,16 @@ impl NatsStore {
                     epoch,
                 })
             }
-            Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => Ok(Last {
-                stream_seq: 0,
-                topic_seq: 0,
-                epoch: self.empty_epoch(topic),
-            }),
+            Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => {
+                // The epoch of an empty topic comes from the stream's creation time: make
+                // sure it is the current stream's (another node may have re-created it).
+                self.ensure_stream().await?;
+                Ok(Last {
+                    stream_seq: 0,
+                    topic_seq: 0,
+                    epoch: self.empty_epoch(topic),
+                })
+            }
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -369,9 +363,10 @@ impl NatsStore {
 
 async fn live_loop(mut sub: async_nats::Subscriber, notify: Arc<Mutex<Option<NoticeFn>>>) {
     while let Some(m) = sub.next().await {
-        let Some(topic) = m.subject.as_str().strip_prefix("sluice.live.") else {
+        let Some(token) = m.subject.as_str().strip_prefix("sluice.live.") else {
             continue;
         };
+        let topic = token.replace('~', ".");
         let Some(h) = m.headers.as_ref() else {
             continue;
         };
@@ -384,7 +379,7 @@ async fn live_loop(mut sub: async_nats::Subscriber, notify: Arc<Mutex<Option<Not
             .clone();
         if let Some(f) = f {
             f(Notice::Appended {
-                topic: Arc::from(topic),
+                topic: Arc::from(topic.as_str()),
                 epoch,
                 event,
             });
@@ -430,7 +425,17 @@ impl Store for NatsStore {
                 match ack {
                     Ok(ack) if ack.duplicate => {
                         *cached = None;
-                        let m = s.direct_get(ack.sequence).await.map_err(unavailable)?;
+                        let m = match s.direct_get(ack.sequence).await {
+                            Ok(m) => m,
+                            Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => {
+                                // A retry of a publish whose event retention has dropped: it
+                                // was appended once; its cursor is no longer known.
+                                return Err(StoreError::Conflict {
+                                    reason: "already published with this Idempotency-Key; the event is no longer retained".into(),
+                                });
+                            }
+                            Err(e) => return Err(unavailable(e)),
+                        };
                         let (epoch, ev) = decode(&m.headers, &m.payload, 0)?;
                         return Ok(Appended {
                             cursor: Cursor::new(epoch, ev.seq),
@@ -555,12 +560,19 @@ mod tests {
 
     #[test]
     fn epochs_are_stable_and_distinct() {
-        assert_eq!(fnv1a(&[b"a", b"b"]), fnv1a(&[b"a", b"b"]));
-        assert_ne!(fnv1a(&[b"a", b"b"]), fnv1a(&[b"ab", b""]));
+        assert_eq!(derive_epoch(b"a", "b"), derive_epoch(b"a", "b"));
+        assert_ne!(derive_epoch(b"a", "b"), derive_epoch(b"ab", ""));
         assert_ne!(
-            fnv1a(&[&1i128.to_le_bytes(), b"t"]),
-            fnv1a(&[&2i128.to_le_bytes(), b"t"])
+            derive_epoch(&1i128.to_le_bytes(), "t"),
+            derive_epoch(&2i128.to_le_bytes(), "t")
         );
-        assert_ne!(fnv1a(&[b""]), 0);
+        assert_ne!(derive_epoch(b"", ""), 0);
+    }
+
+    #[test]
+    fn topics_are_one_subject_token() {
+        assert_eq!(subject("a..b"), "sluice.t.a~~b");
+        assert_eq!(subject(".x."), "sluice.t.~x~");
+        assert_eq!(subject("chat-1_x"), "sluice.t.chat-1_x");
     }
 }

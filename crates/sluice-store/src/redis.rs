@@ -12,10 +12,14 @@
 //! node gets the first answer; nodes `PSUBSCRIBE` one pattern for all topics (instead of a
 //! channel per topic) before they read anything.
 //!
-//! Keys (`{topic}` is a Redis Cluster hash tag: a topic's keys live on one shard):
-//! `sluice:{T}:s` stream, `sluice:{T}:m` meta, `sluice:{T}:i:<key>` idempotency;
-//! channel `sluice:n:T`. A wiped store (FLUSHALL, keys expired after `meta_ttl`) has no meta
-//! hash: the next read or publish creates a new epoch, so every reader gets a reset.
+//! Keys: `sluice:{T}:s` stream, `sluice:{T}:m` meta, `sluice:{T}:i:<key>` idempotency,
+//! `sluice:salt` one random value per Redis; channel `sluice:n:T`. (A single Redis or a
+//! primary with replicas; Redis Cluster is not supported: the scripts touch the salt key
+//! beside a topic's keys.) A topic without meta hash has the epoch SHA-1(salt, topic): reads
+//! write nothing per topic, and the first publish creates the meta hash with that epoch. A
+//! wiped store (FLUSHALL) has a new salt, so every topic gets a new epoch: a reset for every
+//! reader. Event times (`ts`) are Redis's own clock (`TIME`), so retention does not depend on
+//! the nodes' clocks.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,16 +34,36 @@ use crate::{
     StoreError, StoredEvent, new_epoch, now_ms,
 };
 
-/// The publish script. KEYS: stream, meta, idempotency key (or ""). ARGV: a new epoch (used
-/// if the topic has none), MAXLEN, key ttl (s), channel, type, data, now (ms), idempotency
-/// ttl (s), oldest time kept (ms).
-const PUBLISH: &str = r"
+/// The epoch of a topic without metadata, created with it: the first 16 hex digits of
+/// SHA-1(salt "/" topic), where the salt is one random value per Redis (`sluice:salt`, set
+/// by the first script that needs it). A read creates nothing per topic; a wiped Redis has a
+/// new salt, so every topic gets a new epoch.
+const EPOCH_OF: &str = r"
+local function epoch_of(salt_key, new_salt, topic)
+  local salt = redis.call('get', salt_key)
+  if not salt then
+    salt = new_salt
+    redis.call('set', salt_key, salt)
+  end
+  return string.sub(redis.sha1hex(salt .. '/' .. topic), 1, 16)
+end
+";
+
+/// The publish script. KEYS: stream, meta, idempotency key, salt. ARGV: a new salt (used if
+/// Redis has none), MAXLEN, key ttl (s), channel, type, data, idempotency ttl (s), max age
+/// (ms), topic, whether KEYS[3] is used ("1"/"0"). Every check comes before the first write
+/// that matters: a failing script must not burn a sequence number.
+const PUBLISH_BODY: &str = r"
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local epoch = redis.call('hget', KEYS[2], 'e')
 if not epoch then
-  epoch = ARGV[1]
-  redis.call('hset', KEYS[2], 'e', epoch)
+  epoch = epoch_of(KEYS[4], ARGV[1], ARGV[9])
+  -- A stream without its meta hash is the history of a lost epoch: not ours to continue.
+  redis.call('del', KEYS[1])
+  redis.call('hset', KEYS[2], 'e', epoch, 's', 0)
 end
-if KEYS[3] ~= '' then
+if ARGV[10] == '1' then
   local prev = redis.call('get', KEYS[3])
   if prev then
     local sep = string.find(prev, ':', 1, true)
@@ -50,8 +74,8 @@ if KEYS[3] ~= '' then
 end
 local seq = redis.call('hincrby', KEYS[2], 's', 1)
 local id = '0-' .. seq
-redis.call('xadd', KEYS[1], 'MAXLEN', ARGV[2], id, 't', ARGV[5], 'd', ARGV[6], 'ts', ARGV[7])
-local oldest = tonumber(ARGV[9])
+redis.call('xadd', KEYS[1], 'MAXLEN', ARGV[2], id, 't', ARGV[5], 'd', ARGV[6], 'ts', now)
+local oldest = now - tonumber(ARGV[8])
 while true do
   local first = redis.call('xrange', KEYS[1], '-', '+', 'COUNT', 1)
   if #first == 0 or first[1][1] == id then break end
@@ -65,25 +89,36 @@ while true do
 end
 redis.call('expire', KEYS[1], ARGV[3])
 redis.call('expire', KEYS[2], ARGV[3])
-if KEYS[3] ~= '' then
-  redis.call('set', KEYS[3], epoch .. ':' .. seq, 'EX', ARGV[8])
+if ARGV[10] == '1' then
+  redis.call('set', KEYS[3], epoch .. ':' .. seq, 'EX', ARGV[7])
 end
-redis.call('publish', ARGV[4], epoch .. '\n' .. seq .. '\n' .. ARGV[7] .. '\n' .. ARGV[5] .. '\n' .. ARGV[6])
+redis.call('publish', ARGV[4], epoch .. '\n' .. seq .. '\n' .. now .. '\n' .. ARGV[5] .. '\n' .. ARGV[6])
 return {epoch, tostring(seq), 0}
 ";
 
-/// The read script. KEYS: stream, meta. ARGV: a new epoch (if the topic has none), first
-/// entry id, count, key ttl (s).
-const READ: &str = r"
+/// The read script. KEYS: stream, meta, salt. ARGV: a new salt (if Redis has none), first
+/// entry id, count, topic. Writes nothing for a topic without metadata.
+const READ_BODY: &str = r"
 local epoch = redis.call('hget', KEYS[2], 'e')
 if not epoch then
-  epoch = ARGV[1]
-  redis.call('hset', KEYS[2], 'e', epoch)
-  redis.call('expire', KEYS[2], ARGV[4])
+  return {epoch_of(KEYS[3], ARGV[1], ARGV[4]), '0', {}}
 end
 local top = redis.call('hget', KEYS[2], 's') or '0'
 return {epoch, top, redis.call('xrange', KEYS[1], ARGV[2], '+', 'COUNT', ARGV[3])}
 ";
+
+/// Starts a new epoch if the topic's is still the lost one. KEYS: stream, meta. ARGV: lost
+/// epoch, new epoch.
+const RESTART: &str = r"
+if redis.call('hget', KEYS[2], 'e') == ARGV[1] then
+  redis.call('del', KEYS[1])
+  redis.call('hset', KEYS[2], 'e', ARGV[2], 's', 0)
+  return 1
+end
+return 0
+";
+
+const SALT_KEY: &str = "sluice:salt";
 
 /// How long a command may take before the store counts as unreachable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -95,6 +130,7 @@ pub struct RedisStore {
     config: StoreConfig,
     publish: Script,
     read: Script,
+    restart: Script,
     pubsub_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -146,6 +182,15 @@ fn as_str(v: &Value) -> Option<&str> {
     }
 }
 
+/// An epoch as the scripts keep it: 16 hex digits.
+fn as_epoch(v: &Value) -> Option<u64> {
+    u64::from_str_radix(as_str(v)?, 16).ok()
+}
+
+fn epoch_hex(e: u64) -> String {
+    format!("{e:016x}")
+}
+
 fn as_u64(v: &Value) -> Option<u64> {
     match v {
         Value::Int(i) => u64::try_from(*i).ok(),
@@ -194,7 +239,7 @@ fn parse_notice(channel: &str, payload: &[u8]) -> Option<Notice> {
     let topic = channel.strip_prefix("sluice:n:")?;
     let mut parts = payload.splitn(5, |&b| b == b'\n');
     let num = |p: Option<&[u8]>| -> Option<u64> { std::str::from_utf8(p?).ok()?.parse().ok() };
-    let epoch = num(parts.next())?;
+    let epoch = u64::from_str_radix(std::str::from_utf8(parts.next()?).ok()?, 16).ok()?;
     let seq = num(parts.next())?;
     let ts = num(parts.next())?;
     let t = std::str::from_utf8(parts.next()?).ok()?;
@@ -226,8 +271,9 @@ impl RedisStore {
             client,
             conn,
             config,
-            publish: Script::new(PUBLISH),
-            read: Script::new(READ),
+            publish: Script::new(&format!("{EPOCH_OF}{PUBLISH_BODY}")),
+            read: Script::new(&format!("{EPOCH_OF}{READ_BODY}")),
+            restart: Script::new(RESTART),
             pubsub_task: Mutex::new(None),
         })
     }
@@ -287,25 +333,25 @@ impl Store for RedisStore {
     ) -> BoxFuture<'a, Result<Appended, StoreError>> {
         Box::pin(async move {
             let r = &self.config.retention;
-            let now = now_ms();
-            let idem = event
-                .idempotency_key
-                .map_or_else(String::new, |k| format!("sluice:{{{topic}}}:i:{k}"));
+            let key = event.idempotency_key;
+            let idem = format!("sluice:{{{topic}}}:i:{}", key.unwrap_or(""));
             let mut conn = self.conn.clone();
             let v: Value = self
                 .publish
                 .key(stream_key(topic))
                 .key(meta_key(topic))
                 .key(idem)
-                .arg(new_epoch().to_string())
+                .key(SALT_KEY)
+                .arg(epoch_hex(new_epoch()))
                 .arg(r.max_events.max(1))
                 .arg(secs(self.config.meta_ttl.max(r.max_age)))
                 .arg(channel(topic))
                 .arg(event.event_type)
                 .arg(event.data)
-                .arg(now)
                 .arg(secs(self.config.idempotency_ttl))
-                .arg(now.saturating_sub(r.max_age.as_millis() as u64))
+                .arg(r.max_age.as_millis() as u64)
+                .arg(topic)
+                .arg(if key.is_some() { "1" } else { "0" })
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| unavailable(&e))?;
@@ -313,7 +359,7 @@ impl Store for RedisStore {
             let Value::Array(a) = v else {
                 return Err(bad());
             };
-            let epoch = a.first().and_then(as_u64).ok_or_else(bad)?;
+            let epoch = a.first().and_then(as_epoch).ok_or_else(bad)?;
             let seq = a.get(1).and_then(as_u64).ok_or_else(bad)?;
             let dup = a.get(2).and_then(as_u64).ok_or_else(bad)? == 1;
             Ok(Appended {
@@ -336,10 +382,11 @@ impl Store for RedisStore {
                 .read
                 .key(stream_key(topic))
                 .key(meta_key(topic))
-                .arg(new_epoch().to_string())
+                .key(SALT_KEY)
+                .arg(epoch_hex(new_epoch()))
                 .arg(format!("0-{}", after.saturating_add(1)))
                 .arg(max_events.max(1))
-                .arg(secs(self.config.meta_ttl.max(r.max_age)))
+                .arg(topic)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| unavailable(&e))?;
@@ -347,7 +394,7 @@ impl Store for RedisStore {
             let Value::Array(a) = v else {
                 return Err(bad());
             };
-            let epoch = a.first().and_then(as_u64).ok_or_else(bad)?;
+            let epoch = a.first().and_then(as_epoch).ok_or_else(bad)?;
             let head = a.get(1).and_then(as_u64).ok_or_else(bad)?;
             let Some(Value::Array(entries)) = a.get(2) else {
                 return Err(bad());
@@ -356,16 +403,38 @@ impl Store for RedisStore {
             let mut events = Vec::with_capacity(entries.len());
             for e in entries {
                 let ev = parse_entry(e)?;
-                // Entries the publish script has not trimmed yet (no publish since).
-                if ev.time_ms >= oldest {
-                    events.push(ev);
+                // Entries the publish script has not trimmed yet (no publish since): only a
+                // prefix is dropped, so a batch stays consecutive whatever the clocks say.
+                if events.is_empty() && ev.time_ms < oldest {
+                    continue;
                 }
+                events.push(ev);
             }
             Ok(History {
                 epoch,
                 head,
                 events,
             })
+        })
+    }
+
+    fn restart_epoch<'a>(
+        &'a self,
+        topic: &'a str,
+        lost: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let _: Value = self
+                .restart
+                .key(stream_key(topic))
+                .key(meta_key(topic))
+                .arg(epoch_hex(lost))
+                .arg(epoch_hex(new_epoch()))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            Ok(())
         })
     }
 
@@ -394,7 +463,7 @@ mod tests {
 
     #[test]
     fn notices_parse() {
-        let n = parse_notice("sluice:n:chat.1", b"42\n7\n1000\nmessage\nline\nline2").unwrap();
+        let n = parse_notice("sluice:n:chat.1", b"2a\n7\n1000\nmessage\nline\nline2").unwrap();
         assert_eq!(
             n,
             Notice::Appended {
@@ -405,6 +474,7 @@ mod tests {
         );
         assert!(parse_notice("other", b"1\n1\n1\nm\nd").is_none());
         assert!(parse_notice("sluice:n:t", b"x\n1\n1\nm\nd").is_none());
+        assert!(parse_notice("sluice:n:t", b"1\nx\n1\nm\nd").is_none());
         assert!(parse_notice("sluice:n:t", b"1\n1\n1").is_none());
     }
 }

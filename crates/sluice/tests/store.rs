@@ -522,3 +522,85 @@ async fn three_nodes_kill_9_restart_outage_and_wipe(server: &mut dyn StoreServer
         }
     }
 }
+
+/// A Redis that went back in time within an epoch (restarted from an older AOF, a failover to
+/// a lagging replica — simulated here by rolling the meta hash and the stream back): the
+/// replica notices that the store's head is behind what it delivered, the topic gets a new
+/// epoch, and subscribers get a reset — never a second event under an id they already have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_rollback_is_a_reset_not_a_reused_id() {
+    let redis = Redis::start();
+    let node = start_node(&redis.url(), free_port());
+    let topic = "rollback";
+    let first = publish(&node.base, topic, "start").await;
+    let sub = start_sub(
+        &urls(&node.base, topic)[1],
+        &first,
+        Arc::new(Mutex::new(Vec::new())),
+    );
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.push(publish(&node.base, topic, &format!("e{i}")).await);
+    }
+    wait_for(&[&sub], 10, "before the rollback").await;
+    // Back to seq 6 of 11: events 7..11 are gone from the store, their ids would be reused.
+    assert!(
+        redis
+            .cli(&["hset", "sluice:{rollback}:m", "s", "6"])
+            .contains('0')
+    );
+    for seq in 7..=11 {
+        redis.cli(&["xdel", "sluice:{rollback}:s", &format!("0-{seq}")]);
+    }
+    // The periodic check (2 s) notices; a publish afterwards is in a new epoch.
+    let deadline = Instant::now() + T;
+    loop {
+        if sub.seen().1.iter().any(|l| l.contains("reset")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no reset after the rollback");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = publish(&node.base, topic, "after").await;
+    assert_ne!(
+        after.split('.').nth(1),
+        first.split('.').nth(1),
+        "a new epoch"
+    );
+    let deadline = Instant::now() + T;
+    while sub.last_id().as_ref() != Some(&after) {
+        assert!(Instant::now() < deadline, "the new event did not arrive");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (seen, _) = sub.seen();
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "no id delivered twice: {seen:?}");
+}
+
+/// Topic names that are not NATS subject tokens (`a..b`, a leading or trailing dot) are stored
+/// like any other, and do not make the store look unhealthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_topics_with_dots_anywhere() {
+    let nats = Nats::start();
+    let node = start_node(&nats.url(), free_port());
+    for topic in ["a..b", ".lead", "trail.", "x.y.z"] {
+        let first = publish(&node.base, topic, "one").await;
+        let second = publish(&node.base, topic, "two").await;
+        let (st, body) = get(&format!(
+            "{}/poll/{topic}?cursor={first}&timeout=0",
+            node.base
+        ))
+        .await;
+        assert_eq!(st, StatusCode::OK, "{topic}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v["events"][0]["id"].as_str(),
+            Some(second.as_str()),
+            "{topic}"
+        );
+    }
+    let (hs, hb) = get(&format!("{}/healthz", node.base)).await;
+    assert_eq!(hs, StatusCode::OK, "{hb}");
+}

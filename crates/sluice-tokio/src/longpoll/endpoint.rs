@@ -303,6 +303,63 @@ where
         Ok(c)
     }
 
+    /// Append an event as `(epoch, seq)` only if the topic's head is `(epoch, seq - 1)`, checked
+    /// and done under one lock: for a replica fed from several places at once (a store's
+    /// notices, its own publishes, catch-up reads), so that none of them can append on a view
+    /// of the head that another has just changed. `Ok(false)`: not the next event (nothing
+    /// changed).
+    ///
+    /// # Errors
+    /// As [`LongPoll::publish`].
+    pub fn publish_next<Q>(
+        &self,
+        topic: &Q,
+        epoch: u64,
+        seq: u64,
+        event_type: &str,
+        data: impl Into<Bytes>,
+    ) -> Result<bool, PublishError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let data = data.into();
+        let out = {
+            let mut st = self.lock();
+            let head = st.server.log(topic).ok_or(PublishError::NoTopic)?.head();
+            if head.epoch() != epoch || seq == 0 || head.seq() != seq - 1 {
+                return Ok(false);
+            }
+            st.server.publish_at(now(), topic, seq, event_type, data)?;
+            notify_head(&mut st, topic);
+            drain(&mut st)
+        };
+        deliver(out);
+        Ok(true)
+    }
+
+    /// [`LongPoll::reset_topic`] only if the topic's head is still `expected` (checked under
+    /// the same lock): a replica's catch-up moves it only from the head it read. Returns
+    /// whether it did.
+    pub fn reset_topic_if<Q>(&self, topic: &Q, expected: Cursor, epoch: u64, head_seq: u64) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let out = {
+            let mut st = self.lock();
+            if st.server.log(topic).map(sluice_longpoll::Log::head) != Some(expected)
+                || !st.server.reset_topic(topic, epoch, head_seq)
+            {
+                return false;
+            }
+            notify_head(&mut st, topic);
+            drain(&mut st)
+        };
+        deliver(out);
+        true
+    }
+
     /// Move a replica topic to `epoch` with head `head_seq`, forgetting what it retains (its
     /// store lost its history, or the replica lost track): readers of another epoch get a
     /// reset, readers of `epoch` before `head_seq` a gap. Returns `false` if there is no such

@@ -84,8 +84,9 @@ pub(crate) struct ServeArgs {
     tls_key: Option<std::path::PathBuf>,
     /// Where topics' history lives: `memory` (this process only: a restart is a reset for
     /// every client), `file:DIR` (embedded and durable: survives restarts and `kill -9`), or
-    /// `redis://HOST:PORT[/DB]` (Redis Streams, shared by any number of `sluice serve`
-    /// processes). `sys.*` topics always stay in the process.
+    /// `redis://HOST:PORT[/DB]` (Redis Streams) or `nats://HOST:PORT` (NATS JetStream), both
+    /// shared by any number of `sluice serve` processes. `sys.*` topics always stay in the
+    /// process.
     #[arg(
         long,
         value_name = "URL",
