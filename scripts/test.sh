@@ -32,6 +32,9 @@ cargo test -p sluice-ws
 
 step "no_std + alloc builds (sluice-ws core, sluice-sse: --no-default-features)"
 cargo clippy -p sluice-ws -p sluice-sse --no-default-features -- -D warnings
+# sluice-store without any store built in (as the fuzz workspace and plain sluice-hub users
+# build it): no dead code either way.
+cargo clippy -p sluice-store --no-default-features -- -D warnings
 
 step "supply chain (cargo deny: licenses, bans, sources, advisories)"
 scripts/supply_chain.sh

@@ -103,13 +103,27 @@ impl Hub {
             return Ok(());
         }
         let max = self.inner.cfg.retention.max_events.max(1);
-        let h = match store.read(&state.name, 0, max).await {
+        let mut h = match store.read(&state.name, 0, max).await {
             Ok(h) => h,
             Err(e) => {
                 self.store_failed(&e);
                 return Err(e);
             }
         };
+        if h.events.last().is_some_and(|e| e.seq < h.head) {
+            // The store retains more than this node does: load the newest `max`, not the
+            // oldest (which would reach `Start::Now` readers as new events while catching up).
+            h = match store
+                .read(&state.name, h.head.saturating_sub(max as u64), max)
+                .await
+            {
+                Ok(h) => h,
+                Err(e) => {
+                    self.store_failed(&e);
+                    return Err(e);
+                }
+            };
+        }
         self.store_worked();
         let start = h.events.first().map_or(h.head, |e| e.seq - 1);
         let created = self.if_current(state, || {

@@ -51,6 +51,7 @@ impl StoreError {
         }
     }
 
+    #[cfg(any(feature = "redis", feature = "nats"))]
     pub(crate) fn unavailable(e: impl std::fmt::Display) -> Self {
         StoreError::Unavailable {
             reason: e.to_string(),

@@ -129,7 +129,13 @@ fn decode(
     let bad = || StoreError::corrupt("a message without Sluice headers on a sluice subject");
     let seq = header_u64(headers, SEQ).ok_or_else(bad)?;
     let epoch = header_u64(headers, EPOCH).ok_or_else(bad)?;
-    let t = headers.get_last(TYPE).map_or("message", |v| v.as_str());
+    // Written as `[type]`: NATS trims header values, and an event type may start or end
+    // with a space.
+    let t = headers
+        .get_last(TYPE)
+        .map(|v| v.as_str())
+        .and_then(|v| v.strip_prefix('[')?.strip_suffix(']'))
+        .ok_or_else(bad)?;
     Ok((epoch, StoredEvent::new(seq, t, payload.clone(), time_ms)))
 }
 
@@ -412,7 +418,7 @@ impl Store for NatsStore {
                     .expected_last_subject_sequence(last.stream_seq)
                     .header(SEQ, HeaderValue::from(seq))
                     .header(EPOCH, HeaderValue::from(last.epoch))
-                    .header(TYPE, event.event_type);
+                    .header(TYPE, format!("[{}]", event.event_type).as_str());
                 if let Some(k) = event.idempotency_key {
                     msg = msg.message_id(format!("{topic}:{k}"));
                 }
