@@ -7,6 +7,7 @@
 //! | `meta` | topic | epoch, head seq, oldest retained seq, retained bytes (4 × u64 LE) |
 //! | `events` | (topic, seq) | time ms (u64 LE), type length (u16 LE), type, data |
 //! | `idempotency` | (topic, key) | epoch, seq, time ms (3 × u64 LE) |
+//! | `idempotency_by_time` | (time ms, topic, key) | — (the expiry order) |
 //! | `store` | `salt` | one random u64: a topic with no history has the epoch derived from it
 //! and its name ([`crate::derive_epoch`]), so reading a topic writes nothing |
 //!
@@ -36,6 +37,13 @@ use crate::{
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const EVENTS: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("events");
 const IDEMPOTENCY: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("idempotency");
+/// The same keys in the order they expire: (time ms, topic, key). Expired keys are removed a
+/// bounded number at a time (with each commit, and by the sweep), never by a scan of all.
+const IDEMPOTENCY_BY_TIME: TableDefinition<'_, (u64, &str, &str), ()> =
+    TableDefinition::new("idempotency_by_time");
+/// Expired idempotency keys removed per commit: at least twice what a commit can add, so the
+/// table never grows past what the window holds.
+const EXPIRE_PER_COMMIT: usize = 2 * MAX_GROUP;
 /// `salt`: one random value per store file, from which topics without history get their
 /// epoch (a deleted file is a new salt: new epochs).
 const STORE: TableDefinition<'_, &str, u64> = TableDefinition::new("store");
@@ -188,6 +196,7 @@ impl FileStore {
                 tx.open_table(META).map_err(storage)?;
                 tx.open_table(EVENTS).map_err(storage)?;
                 tx.open_table(IDEMPOTENCY).map_err(storage)?;
+                tx.open_table(IDEMPOTENCY_BY_TIME).map_err(storage)?;
                 let mut t = tx.open_table(STORE).map_err(storage)?;
                 let existing = t.get("salt").map_err(storage)?.map(|v| v.value());
                 match existing {
@@ -401,6 +410,8 @@ impl Writer {
                 let mut meta = tx.open_table(META).map_err(storage)?;
                 let mut events = tx.open_table(EVENTS).map_err(storage)?;
                 let mut idem = tx.open_table(IDEMPOTENCY).map_err(storage)?;
+                let mut by_time = tx.open_table(IDEMPOTENCY_BY_TIME).map_err(storage)?;
+                self.expire_keys(&mut idem, &mut by_time, now_ms(), EXPIRE_PER_COMMIT)?;
                 for cmd in group {
                     match cmd {
                         Cmd::Append {
@@ -456,6 +467,7 @@ impl Writer {
                                 v[8..16].copy_from_slice(&seq.to_le_bytes());
                                 v[16..].copy_from_slice(&now.to_le_bytes());
                                 idem.insert((&*topic, k), &v[..]).map_err(storage)?;
+                                by_time.insert((now, &*topic, k), ()).map_err(storage)?;
                             }
                             let event = StoredEvent::new(seq, &event_type, data, now);
                             done.push(Done::Appended {
@@ -557,6 +569,39 @@ impl Writer {
         }
     }
 
+    /// Removes at most `max` idempotency keys older than the window, oldest first.
+    fn expire_keys(
+        &self,
+        idem: &mut redb::Table<'_, (&'static str, &'static str), &'static [u8]>,
+        by_time: &mut redb::Table<'_, (u64, &'static str, &'static str), ()>,
+        now: u64,
+        max: usize,
+    ) -> Result<(), StoreError> {
+        let cutoff = now.saturating_sub(self.config.idempotency_ttl.as_millis() as u64);
+        let expired: Vec<(u64, String, String)> = by_time
+            .range((0u64, "", "")..(cutoff, "", ""))
+            .map_err(storage)?
+            .take(max)
+            .map(|r| {
+                let (k, _) = r.map_err(storage)?;
+                let (t, topic, key) = k.value();
+                Ok((t, topic.to_owned(), key.to_owned()))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for (t, topic, key) in expired {
+            by_time.remove((t, &*topic, &*key)).map_err(storage)?;
+            // The key may have been written again later (a new entry, a new time): keep that.
+            let stale = idem
+                .get((&*topic, &*key))
+                .map_err(storage)?
+                .is_some_and(|v| v.value().get(16..24) == Some(&t.to_le_bytes()[..]));
+            if stale {
+                idem.remove((&*topic, &*key)).map_err(storage)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Removes aged-out events of every topic and expired idempotency keys.
     fn sweep(&self) -> Result<(), StoreError> {
         let now = now_ms();
@@ -581,15 +626,8 @@ impl Writer {
                 }
             }
             let mut idem = tx.open_table(IDEMPOTENCY).map_err(storage)?;
-            let ttl = self.config.idempotency_ttl.as_millis() as u64;
-            idem.retain(|_, v| {
-                let t = v
-                    .get(16..24)
-                    .and_then(|s| s.try_into().ok())
-                    .map_or(0, u64::from_le_bytes);
-                now.saturating_sub(t) < ttl
-            })
-            .map_err(storage)?;
+            let mut by_time = tx.open_table(IDEMPOTENCY_BY_TIME).map_err(storage)?;
+            self.expire_keys(&mut idem, &mut by_time, now, 100_000)?;
         }
         tx.commit().map_err(storage)
     }
@@ -598,6 +636,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redb::ReadableTableMetadata;
     use sluice_longpoll::LogConfig;
 
     fn cfg(max_events: usize) -> StoreConfig {
@@ -650,5 +689,36 @@ mod tests {
         assert_eq!((h.epoch, h.head, h.events.len()), (epoch, 6, 1));
         let c = s.append("t", NewEvent::new("m", b"y")).await.unwrap();
         assert_eq!(c.cursor, Cursor::new(epoch, 7));
+    }
+
+    #[tokio::test]
+    async fn idempotency_keys_expire_in_order_without_a_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = cfg(100).with_idempotency_ttl(Duration::from_millis(30));
+        let s = FileStore::open(dir.path(), FsyncPolicy::Always, cfg)
+            .await
+            .unwrap();
+        let k1 = NewEvent::new("m", b"a").idempotency_key(Some("k1"));
+        let first = s.append("t", k1).await.unwrap();
+        assert!(
+            s.append("t", k1).await.unwrap().duplicate,
+            "within the window"
+        );
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        // The next commit removes the expired key (and its expiry entry).
+        s.append("t", NewEvent::new("m", b"b")).await.unwrap();
+        let db = Arc::clone(&s.db);
+        let (n_idem, n_time) = tokio::task::spawn_blocking(move || {
+            let tx = db.begin_read().unwrap();
+            let a = tx.open_table(IDEMPOTENCY).unwrap().len().unwrap();
+            let b = tx.open_table(IDEMPOTENCY_BY_TIME).unwrap().len().unwrap();
+            (a, b)
+        })
+        .await
+        .unwrap();
+        assert_eq!((n_idem, n_time), (0, 0));
+        let again = s.append("t", k1).await.unwrap();
+        assert!(!again.duplicate, "after the window a key is new");
+        assert_eq!(again.cursor.seq(), first.cursor.seq() + 2);
     }
 }
