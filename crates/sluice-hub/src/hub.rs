@@ -472,10 +472,10 @@ impl Hub {
     /// The topic, created on first use and, for a stored topic, loaded from the store: what
     /// every subscriber route needs before it reads. `Err` is the answer (400, 503).
     ///
-    /// A cursor ahead of a stored topic's replica may come from another node that is further
-    /// along (a client resuming here after its node died): the replica first catches up with
-    /// the store (for at most 2 s), so that only a cursor the store never handed out is
-    /// `cursor_ahead`.
+    /// A cursor ahead of a stored topic's replica, or of another epoch, may come from a node
+    /// that is further along (a client resuming here after its node died): the replica first
+    /// catches up with the store (for at most 2 s), so that only a cursor the store never
+    /// handed out is `cursor_ahead`, and only a really lost epoch a reset.
     pub(crate) async fn ready_topic(
         &self,
         name: &str,
@@ -492,7 +492,7 @@ impl Hub {
                 .inner
                 .lp
                 .head(&state.name)
-                .is_some_and(|h| h.epoch() == c.epoch() && h.seq() < c.seq())
+                .is_some_and(|h| h.epoch() != c.epoch() || h.seq() < c.seq())
         {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.catch_up(&state))
                 .await;

@@ -153,6 +153,9 @@ impl Hub {
     fn append_next(&self, topic: &Arc<str>, epoch: u64, ev: StoredEvent) -> bool {
         use sluice_longpoll::PublishError as LpError;
         let seq = ev.seq;
+        if seq == 0 {
+            return false; // not an event (stores number from 1)
+        }
         match self
             .inner
             .lp
@@ -212,6 +215,7 @@ impl Hub {
         let max = self.inner.cfg.retention.max_events.max(1);
         // Bounded: each round either applies events or ends; a store that keeps changing
         // under us is caught up by the next wake-up.
+        let mut restarted = false;
         for _ in 0..64 {
             let Some(local) = self.inner.lp.head(&state.name) else {
                 return; // removed meanwhile
@@ -225,6 +229,10 @@ impl Hub {
             };
             self.store_worked();
             if h.epoch == local.epoch() && h.head < local.seq() {
+                if restarted {
+                    return; // the store did not move: try again at the next wake-up
+                }
+                restarted = true;
                 // The store went back in time within an epoch (a Redis restarted from an
                 // older AOF, a failover to a lagging replica): what we delivered after its
                 // head is gone and its numbers will be reused. Only a new epoch is honest.

@@ -144,8 +144,9 @@ pub struct StoreConfig {
     pub retention: LogConfig,
     /// How long an `Idempotency-Key` is remembered. Default 10 minutes.
     pub idempotency_ttl: Duration,
-    /// How long a topic's epoch is kept after its last event aged out (Redis key expiry).
-    /// Default 24 hours: a reader that comes back within it gets an exact gap, later a reset.
+    /// Redis: how long a topic's stream key lives after its last publish (at least the
+    /// retention age). Default 24 hours. The topic's meta hash (epoch and head) does not
+    /// expire, so an idle topic keeps its numbers: a reader that comes back gets an exact gap.
     pub meta_ttl: Duration,
 }
 

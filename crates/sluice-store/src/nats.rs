@@ -127,7 +127,9 @@ fn decode(
     time_ms: u64,
 ) -> Result<(u64, StoredEvent), StoreError> {
     let bad = || StoreError::corrupt("a message without Sluice headers on a sluice subject");
-    let seq = header_u64(headers, SEQ).ok_or_else(bad)?;
+    let seq = header_u64(headers, SEQ)
+        .filter(|&s| s > 0)
+        .ok_or_else(bad)?;
     let epoch = header_u64(headers, EPOCH).ok_or_else(bad)?;
     // Written as `[type]`: NATS trims header values, and an event type may start or end
     // with a space.
@@ -257,9 +259,17 @@ impl NatsStore {
         derive_epoch(&c.to_le_bytes(), topic)
     }
 
-    /// The subject's last message (`stream_seq` 0 when empty).
-    async fn read_last(&self, s: &stream::Stream, topic: &str) -> Result<Last, StoreError> {
-        match s.direct_get_last_for_subject(subject(topic)).await {
+    /// The subject's last message (`stream_seq` 0 when empty), from the stream's leader (a
+    /// direct get may be answered by a lagging replica). `fresh_epoch`: re-read the stream's
+    /// creation time before deriving an empty topic's epoch (a publish, which writes it for
+    /// good; a read uses the creation time looked up within the last second).
+    async fn read_last(
+        &self,
+        s: &stream::Stream,
+        topic: &str,
+        fresh_epoch: bool,
+    ) -> Result<Last, StoreError> {
+        match s.get_last_raw_message_by_subject(&subject(topic)).await {
             Ok(m) => {
                 let (epoch, ev) = decode(
                     &m.headers,
@@ -272,10 +282,10 @@ impl NatsStore {
                     epoch,
                 })
             }
-            Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => {
-                // The epoch of an empty topic comes from the stream's creation time: make
-                // sure it is the current stream's (another node may have re-created it).
-                self.ensure_stream().await?;
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                if fresh_epoch {
+                    self.ensure_stream().await?;
+                }
                 Ok(Last {
                     stream_seq: 0,
                     topic_seq: 0,
@@ -286,14 +296,14 @@ impl NatsStore {
         }
     }
 
-    /// The first message of the subject at or after stream sequence `from`.
+    /// The first message of the subject at or after stream sequence `from` (from the leader).
     async fn first_from(
         s: &stream::Stream,
         topic: &str,
         from: u64,
     ) -> Result<Option<(u64, u64, StoredEvent)>, StoreError> {
         match s
-            .direct_get_next_for_subject(subject(topic), Some(from))
+            .get_first_raw_message_by_subject(subject(topic), from)
             .await
         {
             Ok(m) => {
@@ -304,7 +314,7 @@ impl NatsStore {
                 )?;
                 Ok(Some((m.sequence, epoch, ev)))
             }
-            Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -410,7 +420,7 @@ impl Store for NatsStore {
             for _ in 0..MAX_RACES {
                 let last = match *cached {
                     Some(l) => l,
-                    None => self.read_last(&s, topic).await?,
+                    None => self.read_last(&s, topic, true).await?,
                 };
                 let seq = last.topic_seq + 1;
                 let mut msg = jetstream::message::PublishMessage::build()
@@ -488,7 +498,7 @@ impl Store for NatsStore {
     ) -> BoxFuture<'a, Result<History, StoreError>> {
         Box::pin(async move {
             let s = self.ensure_stream_cached().await?;
-            let last = self.read_last(&s, topic).await?;
+            let last = self.read_last(&s, topic, false).await?;
             let mut events = Vec::new();
             if last.topic_seq > after {
                 let oldest =

@@ -87,8 +87,10 @@ while true do
   if ts >= oldest then break end
   redis.call('xdel', KEYS[1], first[1][1])
 end
+-- The stream expires with its retention; the meta hash (epoch and head, ~100 bytes) stays:
+-- a topic idle past its retention keeps its numbers, so a reader coming back gets an exact
+-- gap, and an epoch never comes back with its sequence numbers restarted.
 redis.call('expire', KEYS[1], ARGV[3])
-redis.call('expire', KEYS[2], ARGV[3])
 if ARGV[10] == '1' then
   redis.call('set', KEYS[3], epoch .. ':' .. seq, 'EX', ARGV[7])
 end
