@@ -127,18 +127,16 @@ impl Hub {
         self.store_worked();
         let start = h.events.first().map_or(h.head, |e| e.seq - 1);
         let created = self.if_current(state, || {
-            let created = self.inner.lp.create_topic_at(
+            self.inner.lp.create_topic_filled(
                 Arc::clone(&state.name),
                 h.epoch,
                 start,
                 self.inner.cfg.retention.clone(),
-            );
-            if created {
-                for ev in h.events {
-                    self.append_next(&state.name, h.epoch, ev);
-                }
-            }
-            created
+                h.events
+                    .into_iter()
+                    .filter(|e| e.seq > start)
+                    .map(|e| (e.seq, e.event_type, e.data)),
+            )
         });
         if created == Some(true) {
             self.start_follower(state);
@@ -253,9 +251,11 @@ impl Hub {
                 (h, full)
             } else {
                 // Another epoch: the store lost the history the replica holds. Restart from
-                // what it has now (the read above was after our seq: read from the oldest).
-                match store.read(&state.name, 0, max).await {
-                    Ok(h) => (h, false),
+                // what it has now: its newest `max` (the read above was after our seq).
+                let after = h.head.saturating_sub(max as u64);
+                match store.read(&state.name, after, max).await {
+                    Ok(h2) if h2.epoch == h.epoch => (h2, false),
+                    Ok(_) => continue, // changed again meanwhile
                     Err(e) => {
                         self.store_failed(&e);
                         return;

@@ -275,6 +275,45 @@ where
         true
     }
 
+    /// [`LongPoll::create_topic_at`] and its first events, under one lock: nobody sees the
+    /// topic before it holds them all (a reader starting "from now" meanwhile would get them
+    /// as new). `events` are `(seq, type, data)`, ascending from `head_seq + 1` (a jump is a
+    /// gap). Returns `false` (and changes nothing) if the topic exists.
+    pub fn create_topic_filled<I, T>(
+        &self,
+        topic: K,
+        epoch: u64,
+        head_seq: u64,
+        log: LogConfig,
+        events: I,
+    ) -> bool
+    where
+        I: IntoIterator<Item = (u64, T, Bytes)>,
+        T: AsRef<str>,
+    {
+        let mut st = self.lock();
+        if !st
+            .server
+            .create_topic_at(topic.clone(), epoch, head_seq, log)
+        {
+            return false;
+        }
+        let t = now();
+        for (seq, event_type, data) in events {
+            // An event the log refuses (too large for this node) is left out: the next one
+            // jumps past it, a gap of one.
+            let _ = st
+                .server
+                .publish_at(t, &topic, seq, event_type.as_ref(), data);
+        }
+        let head = st
+            .server
+            .log(&topic)
+            .map_or(Cursor::new(epoch, head_seq), sluice_longpoll::Log::head);
+        st.heads.insert(topic, watch::Sender::new(head));
+        true
+    }
+
     /// Append an event whose sequence number the store assigned (see
     /// [`sluice_longpoll::Log::append_at`]: a sequence number past the next one leaves an exact
     /// gap) and wake the topic's readers on every transport, as [`LongPoll::publish`] does.
