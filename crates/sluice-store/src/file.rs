@@ -69,16 +69,8 @@ impl Drop for FileStore {
     /// Stops the writer thread after the commands already sent (their commit included), so
     /// the file is closed when this returns and may be opened again.
     fn drop(&mut self) {
-        self.tx
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(w) = self
-            .writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        {
+        crate::sync::lock(&self.tx).take();
+        if let Some(w) = crate::sync::lock(&self.writer).take() {
             let _ = w.join();
         }
     }
@@ -239,9 +231,7 @@ impl FileStore {
     }
 
     fn send(&self, cmd: Cmd) -> Result<(), StoreError> {
-        self.tx
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.tx)
             .as_ref()
             .ok_or_else(|| storage("the store is closed"))?
             .send(cmd)
@@ -337,10 +327,7 @@ impl Store for FileStore {
     }
 
     fn subscribe(&self, notify: NoticeFn) -> BoxFuture<'_, Result<(), StoreError>> {
-        *self
-            .notify
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(notify);
+        *crate::sync::lock(&self.notify) = Some(notify);
         Box::pin(async { Ok(()) })
     }
 }
@@ -491,11 +478,7 @@ impl Writer {
         })();
         match result {
             Ok(()) => {
-                let notify = self
-                    .notify
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .clone();
+                let notify = crate::sync::lock(&self.notify).clone();
                 for d in done {
                     match d {
                         Done::Appended {

@@ -43,9 +43,7 @@ impl IdempotencyCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Window> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.inner)
     }
 
     /// The cursor first answered for `key` on `topic`, if it is still remembered at `now`.

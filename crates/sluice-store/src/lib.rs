@@ -9,6 +9,7 @@ mod idempotency;
 pub mod nats;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod sync;
 mod url;
 
 use std::fmt;

@@ -84,7 +84,7 @@ pub struct NatsStore {
     /// Per topic: topic seq → stream seq of recent events (where a catch-up starts).
     positions: Mutex<HashMap<Arc<str>, (u64, u64)>>,
     notify: Arc<Mutex<Option<NoticeFn>>>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    task: crate::sync::NoticeTask,
     /// The stream handle and when it was last looked up.
     stream: Mutex<Option<(stream::Stream, std::time::Instant)>>,
 }
@@ -97,19 +97,6 @@ impl std::fmt::Debug for NatsStore {
         f.debug_struct("NatsStore")
             .field("config", &self.config)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for NatsStore {
-    fn drop(&mut self) {
-        if let Some(t) = self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        {
-            t.abort();
-        }
     }
 }
 
@@ -167,10 +154,7 @@ impl NatsStore {
                     if matches!(
                         ev,
                         async_nats::Event::Connected | async_nats::Event::SlowConsumer(_)
-                    ) && let Some(f) = n
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .clone()
+                    ) && let Some(f) = crate::sync::lock(&n).clone()
                     {
                         f(Notice::Lost);
                     }
@@ -190,7 +174,7 @@ impl NatsStore {
             last: Mutex::new(HashMap::new()),
             positions: Mutex::new(HashMap::new()),
             notify,
-            task: Mutex::new(None),
+            task: crate::sync::NoticeTask::default(),
             stream: Mutex::new(None),
         };
         s.ensure_stream().await?;
@@ -224,38 +208,22 @@ impl NatsStore {
             .map_err(unavailable)?;
         let info = s.get_info().await.map_err(unavailable)?;
         let created = info.created.unix_timestamp_nanos();
-        let mut c = self
-            .created
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut c = crate::sync::lock(&self.created);
         if *c != created {
             if *c != 0 {
                 tracing::warn!("the JetStream stream was re-created: every topic gets a new epoch");
-                self.last
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .clear();
-                self.positions
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .clear();
+                crate::sync::lock(&self.last).clear();
+                crate::sync::lock(&self.positions).clear();
             }
             *c = created;
         }
         drop(c);
-        *self
-            .stream
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((s.clone(), std::time::Instant::now()));
+        *crate::sync::lock(&self.stream) = Some((s.clone(), std::time::Instant::now()));
         Ok(s)
     }
 
     fn empty_epoch(&self, topic: &str) -> u64 {
-        let c = *self
-            .created
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let c = *crate::sync::lock(&self.created);
         derive_epoch(&c.to_le_bytes(), topic)
     }
 
@@ -320,10 +288,7 @@ impl NatsStore {
     }
 
     fn topic_lock(&self, topic: &str) -> TopicLast {
-        let mut m = self
-            .last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut m = crate::sync::lock(&self.last);
         if m.len() >= MAX_CACHED_TOPICS && !m.contains_key(topic) {
             // Forget topics no publish is using (a cache: re-read from the stream if needed).
             m.retain(|_, l| Arc::strong_count(l) > 1);
@@ -332,10 +297,7 @@ impl NatsStore {
     }
 
     fn remember(&self, topic: &str, topic_seq: u64, stream_seq: u64) {
-        let mut p = self
-            .positions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut p = crate::sync::lock(&self.positions);
         if p.len() >= MAX_CACHED_TOPICS && !p.contains_key(topic) {
             p.clear(); // hints only: a miss costs a binary search
         }
@@ -353,11 +315,7 @@ impl NatsStore {
         if after == 0 {
             return Ok(1);
         }
-        if let Some(&(t, ss)) = self
-            .positions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(topic)
+        if let Some(&(t, ss)) = crate::sync::lock(&self.positions).get(topic)
             && t == after
         {
             return Ok(ss + 1);
@@ -389,10 +347,7 @@ async fn live_loop(mut sub: async_nats::Subscriber, notify: Arc<Mutex<Option<Not
         let Ok((epoch, event)) = decode(h, &m.payload, now_ms()) else {
             continue;
         };
-        let f = notify
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let f = crate::sync::lock(&notify).clone();
         if let Some(f) = f {
             f(Notice::Appended {
                 topic: Arc::from(topic.as_str()),
@@ -528,10 +483,7 @@ impl Store for NatsStore {
 
     fn subscribe(&self, notify: NoticeFn) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            *self
-                .notify
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(notify);
+            *crate::sync::lock(&self.notify) = Some(notify);
             let sub = self
                 .client
                 .subscribe("sluice.live.>")
@@ -540,14 +492,7 @@ impl Store for NatsStore {
             // The subscription is registered with the server once a round trip completes.
             self.client.flush().await.map_err(unavailable)?;
             let task = tokio::spawn(live_loop(sub, Arc::clone(&self.notify)));
-            if let Some(old) = self
-                .task
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .replace(task)
-            {
-                old.abort();
-            }
+            self.task.replace(task);
             Ok(())
         })
     }
@@ -558,11 +503,7 @@ impl NatsStore {
     /// [`STREAM_REFRESH`]: a re-created stream (new creation time, so new epochs for empty
     /// topics) is noticed within that.
     async fn ensure_stream_cached(&self) -> Result<stream::Stream, StoreError> {
-        let cached = self
-            .stream
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let cached = crate::sync::lock(&self.stream).clone();
         match cached {
             Some((s, at)) if at.elapsed() < STREAM_REFRESH => Ok(s),
             _ => self.ensure_stream().await,

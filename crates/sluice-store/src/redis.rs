@@ -21,7 +21,7 @@
 //! reader. Event times (`ts`) are Redis's own clock (`TIME`), so retention does not depend on
 //! the nodes' clocks.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -133,7 +133,7 @@ pub struct RedisStore {
     publish: Script,
     read: Script,
     restart: Script,
-    pubsub_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pubsub_task: crate::sync::NoticeTask,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -141,19 +141,6 @@ impl std::fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("config", &self.config)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for RedisStore {
-    fn drop(&mut self) {
-        if let Some(t) = self
-            .pubsub_task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        {
-            t.abort();
-        }
     }
 }
 
@@ -276,7 +263,7 @@ impl RedisStore {
             publish: Script::new(&format!("{EPOCH_OF}{PUBLISH_BODY}")),
             read: Script::new(&format!("{EPOCH_OF}{READ_BODY}")),
             restart: Script::new(RESTART),
-            pubsub_task: Mutex::new(None),
+            pubsub_task: crate::sync::NoticeTask::default(),
         })
     }
 
@@ -446,14 +433,7 @@ impl Store for RedisStore {
                 .await
                 .map_err(|e| unavailable(&e))?;
             let task = tokio::spawn(pubsub_loop(self.client.clone(), ps, notify));
-            if let Some(old) = self
-                .pubsub_task
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .replace(task)
-            {
-                old.abort();
-            }
+            self.pubsub_task.replace(task);
             Ok(())
         })
     }
