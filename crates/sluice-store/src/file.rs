@@ -704,4 +704,25 @@ mod tests {
         assert!(!again.duplicate, "after the window a key is new");
         assert_eq!(again.cursor.seq(), first.cursor.seq() + 2);
     }
+
+    proptest::proptest! {
+        /// The stored forms read back exactly, and any bytes in the file decode to an event or
+        /// a `Corrupt` error, never a panic.
+        #[test]
+        fn stored_forms_round_trip_and_never_panic(
+            time in proptest::prelude::any::<u64>(),
+            t in "[a-z ]{1,40}",
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            seq in 1u64..u64::MAX,
+        ) {
+            let ev = decode_event(seq, &encode_event(time, &t, &data)).unwrap();
+            proptest::prop_assert_eq!(ev, StoredEvent::new(seq, &t, Bytes::from(data), time));
+            let _ = decode_event(seq, &junk);
+            let m = Meta { epoch: time, head: seq, oldest: 1, bytes: 7 };
+            let back = Meta::decode(&m.encode()).unwrap();
+            proptest::prop_assert_eq!((back.epoch, back.head, back.oldest, back.bytes), (time, seq, 1, 7));
+            let _ = Meta::decode(&junk);
+        }
+    }
 }

@@ -459,4 +459,33 @@ mod tests {
         assert!(parse_notice("sluice:n:t", b"1\nx\n1\nm\nd").is_none());
         assert!(parse_notice("sluice:n:t", b"1\n1\n1").is_none());
     }
+
+    proptest::proptest! {
+        /// A notification in the publish script's format reads back exactly; any other payload
+        /// or channel is dropped, never a panic.
+        #[test]
+        fn notices_round_trip_and_never_panic(
+            epoch in proptest::prelude::any::<u64>(),
+            seq in proptest::prelude::any::<u64>(),
+            ts in proptest::prelude::any::<u64>(),
+            t in "[a-z ]{1,40}",
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            channel in "\\PC{0,30}",
+        ) {
+            let mut payload = format!("{}\n{seq}\n{ts}\n{t}\n", epoch_hex(epoch)).into_bytes();
+            payload.extend_from_slice(&data);
+            let n = parse_notice("sluice:n:x", &payload);
+            proptest::prop_assert_eq!(
+                n,
+                Some(Notice::Appended {
+                    topic: Arc::from("x"),
+                    epoch,
+                    event: StoredEvent::new(seq, &t, Bytes::from(data), ts),
+                })
+            );
+            let _ = parse_notice(&channel, &junk);
+            let _ = parse_notice("sluice:n:x", &junk);
+        }
+    }
 }
