@@ -60,11 +60,12 @@ where
         .write_buffer_high_water(cfg.ws_write_buffer)
         .deflate(cfg.ws_deflate.clone());
     let host = req.header("host").map(str::to_owned);
-    // A stored topic is loaded from the store (async) before the handshake is decided; the
-    // origin is checked first so that a refused cross-site upgrade loads nothing.
+    // A stored topic is loaded from the store (async) before the handshake is decided, and
+    // only for a handshake that will be accepted (valid, origin allowed): a refused upgrade
+    // loads nothing and leaves no topic behind.
     let preloaded = if hub.is_stored(topic)
         && hub.origin_allowed(req.header("origin"), host.as_deref())
-        && req.header("upgrade").is_some()
+        && ws::server_request(&req).is_ok()
     {
         match hub.ready_topic(topic, start, None).await {
             Ok(s) => Some(s),

@@ -604,3 +604,38 @@ async fn nats_topics_with_dots_anywhere() {
     let (hs, hb) = get(&format!("{}/healthz", node.base)).await;
     assert_eq!(hs, StatusCode::OK, "{hb}");
 }
+
+/// A refused WebSocket upgrade on a stored topic (not a handshake, or a broken one) loads
+/// nothing and leaves no topic behind; a valid one does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_upgrades_on_a_stored_topic_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(&format!("file:{}", dir.path().display()), free_port());
+    let topics = || async {
+        let (_, m) = get(&format!("{}/metrics", node.base)).await;
+        m.lines()
+            .find_map(|l| l.strip_prefix("sluice_topics "))
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = topics().await;
+    let (st, _) = get(&format!("{}/ws/plain", node.base)).await;
+    assert!(st.is_client_error(), "not a handshake: {st}");
+    let broken = ClientRequest::get(&format!("{}/ws/broken", node.base))
+        .unwrap()
+        .header("upgrade", "websocket")
+        .header("connection", "upgrade");
+    let mut r = tokio::time::timeout(T, http::fetch(broken, &ClientConfig::default()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.status().is_client_error(), "no Sec-WebSocket-Key: {}", r.status());
+    let _ = r.bytes(4096).await;
+    assert_eq!(topics().await, before, "refused upgrades created no topic");
+    let url = format!("{}/ws/valid", node.base.replace("http://", "ws://"));
+    let (_socket, _) = sluice_tokio::ws::connect(&url, sluice_tokio::ws::WsConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(topics().await, before + 1, "an accepted one did");
+}

@@ -11,6 +11,30 @@ use super::negotiate;
 use super::socket::WebSocket;
 use sluice_http::{self as http, Reply, Response, StatusCode, Version};
 
+/// Validates a request head of the HTTP layer as a WebSocket handshake (RFC 6455 §4.2.1 over
+/// HTTP/1.1, RFC 8441 §4 extended CONNECT over HTTP/2), without answering it: what
+/// [`accept_http`] checks first, for a handler that must do work before accepting (load
+/// state) only for a request that will be accepted.
+///
+/// # Errors
+/// The [`HandshakeError`](sluice_ws::handshake::HandshakeError) `accept_http` answers with.
+pub fn server_request(
+    head: &http::RequestHead,
+) -> Result<ServerRequest, sluice_ws::handshake::HandshakeError> {
+    let headers = head
+        .headers()
+        .iter()
+        .map(|(n, v)| (std::str::from_utf8(n).unwrap_or("\u{fffd}"), &v[..]));
+    match head.version() {
+        // RFC 8441: an extended CONNECT on an HTTP/2 stream.
+        Version::Http2 => {
+            ServerRequest::from_h2_parts(head.method(), head.protocol(), head.target(), headers)
+        }
+        Version::Http10 => ServerRequest::from_parts(head.method(), head.target(), 0, headers),
+        _ => ServerRequest::from_parts(head.method(), head.target(), 1, headers),
+    }
+}
+
 /// Validates `req` as a WebSocket handshake (RFC 6455 §4.2.1 over HTTP/1.1, RFC 8441 §4
 /// extended CONNECT over HTTP/2, where the answer is `:status 200` and the socket runs on the
 /// HTTP/2 stream with its flow control as backpressure), lets `decide`
@@ -35,19 +59,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     F: FnOnce(&ServerRequest) -> Result<Accept, Response>,
 {
-    let headers = req
-        .headers()
-        .iter()
-        .map(|(n, v)| (std::str::from_utf8(n).unwrap_or("\u{fffd}"), &v[..]));
-    let parsed = match req.version() {
-        // RFC 8441: an extended CONNECT on an HTTP/2 stream.
-        Version::Http2 => {
-            ServerRequest::from_h2_parts(req.method(), req.protocol(), req.target(), headers)
-        }
-        Version::Http10 => ServerRequest::from_parts(req.method(), req.target(), 0, headers),
-        _ => ServerRequest::from_parts(req.method(), req.target(), 1, headers),
-    };
-    let ws_req = match parsed {
+    let ws_req = match server_request(&req) {
         Ok(r) => r,
         Err(e) => {
             let status = e.status();

@@ -31,7 +31,7 @@ pub use self::error::Error;
 pub use self::handshake::{
     Decision, accept, accept_with, connect, connect_h2, connect_request, connect_with, random_nonce,
 };
-pub use self::http_upgrade::accept_http;
+pub use self::http_upgrade::{accept_http, server_request};
 pub use self::negotiate::{Negotiated, negotiate};
 pub use self::socket::{Events, WebSocket};
 pub use self::split::{WsReader, WsWriter};
