@@ -630,7 +630,11 @@ async fn refused_upgrades_on_a_stored_topic_leave_nothing() {
         .await
         .unwrap()
         .unwrap();
-    assert!(r.status().is_client_error(), "no Sec-WebSocket-Key: {}", r.status());
+    assert!(
+        r.status().is_client_error(),
+        "no Sec-WebSocket-Key: {}",
+        r.status()
+    );
     let _ = r.bytes(4096).await;
     assert_eq!(topics().await, before, "refused upgrades created no topic");
     let url = format!("{}/ws/valid", node.base.replace("http://", "ws://"));
