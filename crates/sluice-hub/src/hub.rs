@@ -31,6 +31,9 @@ pub const RESERVED_PREFIX: &str = "sys.";
 
 /// The web page served at `GET /`.
 const INDEX_HTML: &str = include_str!("../assets/index.html");
+/// The browser client (an ES module, no build step) and its TypeScript declarations.
+const SLUICE_JS: &str = include_str!("../assets/sluice.js");
+const SLUICE_DTS: &str = include_str!("../assets/sluice.d.ts");
 
 use sluice_longpoll::log::MAX_EVENT_TYPE_LEN;
 
@@ -592,6 +595,14 @@ impl Hub {
                 .header("content-type", "text/html; charset=utf-8")
                 .header("cache-control", "no-cache")
                 .body(INDEX_HTML),
+            "/sluice.js" => Response::new(StatusCode::OK)
+                .header("content-type", "text/javascript; charset=utf-8")
+                .header("cache-control", "no-cache")
+                .body(SLUICE_JS),
+            "/sluice.d.ts" => Response::new(StatusCode::OK)
+                .header("content-type", "application/typescript; charset=utf-8")
+                .header("cache-control", "no-cache")
+                .body(SLUICE_DTS),
             "/healthz" if self.is_shutting_down() => {
                 Response::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
             }

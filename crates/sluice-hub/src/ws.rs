@@ -1,7 +1,8 @@
 //! `GET /ws/{topic}[?cursor=C]`: a WebSocket subscriber (and publisher) on a cursor.
 //!
 //! Frames to the client (text): `{"id":…,"event":…,"data":…}` per event (the log's JSON,
-//! encoded once per event), `{"gap":{"missed":n}}`, `{"reset":true}`. Text frames from the
+//! encoded once per event), `{"gap":{"missed":n}}`, `{"reset":true}`; a subscription without
+//! a cursor (live from now) first gets `{"cursor":"<head>"}`, its resume point. Text frames from the
 //! client are published to the topic as `message` events if its token allows publishing.
 //!
 //! One task per connection runs two loops over the split socket: the reader (client messages,
@@ -106,6 +107,9 @@ where
     let Some((state, mut head, first)) = session else {
         return Reply::closed();
     };
+    // A subscription that starts live gets its starting cursor first (as the SSE stream's
+    // opening `id:`), so a client cut before its first event resumes without a hole.
+    let opening = (start == Start::Now).then(|| format!("{{\"cursor\":\"{}\"}}", first.next));
     if over_h2 {
         hub.inner.counters.ws_h2.fetch_add(1, Relaxed);
     }
@@ -117,7 +121,7 @@ where
     let expiry = until(session_deadline(claims.as_ref()));
     let (mut rd, mut wr) = socket.split();
     let end = {
-        let writer = write_loop(hub, &state, &mut wr, &mut head, first);
+        let writer = write_loop(hub, &state, &mut wr, &mut head, first, opening);
         let reader = read_loop(hub, &state, &mut rd, may_publish);
         tokio::select! {
             e = writer => e,
@@ -153,10 +157,16 @@ async fn write_loop<S>(
     wr: &mut WsWriter<S>,
     head: &mut tokio::sync::watch::Receiver<sluice_longpoll::Cursor>,
     first: ReadBatch,
+    opening: Option<String>,
 ) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    if let Some(o) = opening
+        && wr.send(Message::text(o)).await.is_err()
+    {
+        return End::Done;
+    }
     let lp = &hub.inner.lp;
     let limits = hub.read_limits();
     let mut batch = first;

@@ -6,7 +6,7 @@ mod common;
 #[allow(unused_imports)] // used by `common`; unused where sluice-axum includes this file
 use common::standalone as serve_under_test;
 
-use common::{Server, now_unix, ws_next};
+use common::{Seen, Server, now_unix, ws_next};
 use sluice_http::{ClientRequest, StatusCode};
 use sluice_hub::{Claims, HubConfig, mint_token};
 use sluice_tokio::ws::{self, CloseCode, Message};
@@ -223,6 +223,8 @@ async fn websocket_publish_needs_the_publish_claim() {
         .await
         .unwrap();
     ws.send(Message::text("sneaky".to_owned())).await.unwrap();
+    // A live subscription's first frame is its starting cursor.
+    assert!(matches!(ws_next(&mut ws).await, Some(Seen::Cursor(_))));
     assert_eq!(ws_next(&mut ws).await, None);
     assert_eq!(ws.close_info().unwrap().code, CloseCode::POLICY_VIOLATION);
     assert_eq!(
@@ -237,6 +239,7 @@ async fn websocket_publish_needs_the_publish_claim() {
         .await
         .unwrap();
     ws.send(Message::text("fine".to_owned())).await.unwrap();
+    assert!(matches!(ws_next(&mut ws).await, Some(Seen::Cursor(_))));
     assert_eq!(ws_next(&mut ws).await.unwrap().data(), Some("fine"));
 }
 

@@ -108,6 +108,7 @@ async fn https_sse_and_longpoll_and_wss_with_a_custom_ca() {
     let (mut socket, _) = ws::connect_request(&c, &req, WsConfig::default())
         .await
         .unwrap();
+    assert!(next_text(&mut socket).await.starts_with("{\"cursor\":"));
     publish(&c, &base, "w", "to-wss").await;
     assert!(next_text(&mut socket).await.contains("to-wss"));
     assert_eq!(s.hub.metrics().ws_h2, 0);
@@ -128,6 +129,7 @@ async fn rfc8441_websocket_over_h2_tls_and_h2c_with_deflate() {
             .any(|e| e.name() == "permessage-deflate"),
         "{resp:?}"
     );
+    assert!(next_text(&mut socket).await.starts_with("{\"cursor\":"));
     publish(&c, &base, "h2", "one").await;
     assert!(next_text(&mut socket).await.contains("\"one\""));
     // A client text frame is published to the topic and comes back.
@@ -143,6 +145,7 @@ async fn rfc8441_websocket_over_h2_tls_and_h2c_with_deflate() {
     let (mut socket, _) = ws::connect_h2(&DefaultConnector::default(), &req, WsConfig::default())
         .await
         .unwrap();
+    assert!(next_text(&mut socket).await.starts_with("{\"cursor\":"));
     hub.publish("c", "message", "cleartext").await.unwrap();
     assert!(next_text(&mut socket).await.contains("cleartext"));
     assert_eq!(hub.metrics().ws_h2, 1);

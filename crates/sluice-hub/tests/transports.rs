@@ -255,7 +255,7 @@ async fn slow_subscriber_gets_a_gap_and_never_blocks_the_publisher() {
         match ws_next(&mut ws).await.unwrap() {
             Seen::Gap(n) => gaps += n,
             Seen::Event { .. } => events += 1,
-            Seen::Reset => panic!("no reset expected"),
+            other => panic!("unexpected {other:?}"),
         }
     }
     assert!(
@@ -272,7 +272,7 @@ async fn slow_subscriber_gets_a_gap_and_never_blocks_the_publisher() {
         match sse.next().await.unwrap() {
             Seen::Gap(n) => sgaps += n,
             Seen::Event { .. } => sevents += 1,
-            Seen::Reset => panic!("no reset expected"),
+            other => panic!("unexpected {other:?}"),
         }
     }
     assert!(sgaps > 0);
@@ -292,9 +292,23 @@ async fn websocket_text_frames_are_published_as_message_events() {
     assert!(
         matches!(&got, Seen::Event { event, data, .. } if event == "message" && data == "hello from ws")
     );
-    // The publisher sees its own message too (chat semantics), with the same id.
+    // The subscription started live: its first frame is the head it started at (resuming
+    // there replays exactly the event below), then the publisher sees its own message too
+    // (chat semantics), with the same id.
+    let Some(Seen::Cursor(start)) = ws_next(&mut a).await else {
+        panic!("a live WebSocket subscription starts with its cursor");
+    };
     let echo = ws_next(&mut a).await.unwrap();
     assert_eq!(echo, got);
+    let mut resumed = s
+        .ws(&format!("/ws/chat?cursor={start}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        ws_next(&mut resumed).await.unwrap(),
+        got,
+        "resume from the opening cursor"
+    );
     // And long-poll from earliest.
     let (_, v) = s.poll("chat", "cursor=earliest&timeout=0").await;
     assert_eq!(v["events"][0]["data"], "hello from ws");

@@ -254,6 +254,8 @@ fn ws_stdin_lines_become_events() {
     let stdin = ws.stdin.as_mut().unwrap();
     writeln!(stdin, "first line").unwrap();
     stdin.flush().unwrap();
+    // The hub's frames as they come: the live subscription's starting cursor first.
+    assert!(ws.next()["cursor"].is_string());
     let v = ws.next();
     assert_eq!(event(&v).1, "message");
     assert_eq!(event(&v).2, "first line");

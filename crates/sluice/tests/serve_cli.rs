@@ -114,7 +114,16 @@ async fn publish_then_receive_on_every_transport_then_sigterm() {
     assert_eq!(st, StatusCode::OK, "{body}");
     let id = json(&body)["id"].as_str().unwrap().to_owned();
 
-    // WebSocket: one JSON text frame.
+    // WebSocket: the starting cursor (a live subscription), then one JSON text frame.
+    let first = tokio::time::timeout(T, socket.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        first.as_bytes().starts_with(b"{\"cursor\":\"1."),
+        "{first:?}"
+    );
     let msg = tokio::time::timeout(T, socket.recv())
         .await
         .unwrap()

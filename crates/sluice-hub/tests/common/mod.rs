@@ -167,6 +167,8 @@ pub enum Seen {
     },
     Gap(u64),
     Reset,
+    /// `{"cursor":"…"}`: the first frame of a WebSocket subscription that starts live.
+    Cursor(String),
 }
 
 impl Seen {
@@ -192,6 +194,9 @@ pub fn ws_item(text: &str) -> Seen {
     }
     if v.get("reset").is_some() {
         return Seen::Reset;
+    }
+    if let Some(c) = v.get("cursor") {
+        return Seen::Cursor(c.as_str().unwrap().to_owned());
     }
     Seen::Event {
         id: v["id"].as_str().unwrap().to_owned(),

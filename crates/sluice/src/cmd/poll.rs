@@ -53,15 +53,15 @@ pub(crate) fn parse_from(s: &str) -> Result<Start, String> {
 /// The JSON line for one surfaced item: the same lines `sluice sub` prints on every transport.
 fn line(ev: &ClientEvent) -> String {
     let item = match ev {
-        ClientEvent::Event(e) => super::sub::Item::Event {
+        ClientEvent::Event(e) => sluice_client::Item::Event {
             id: e.id.to_string(),
             event: e.event.clone(),
             data: e.data.clone(),
         },
-        ClientEvent::Gap { missed } => super::sub::Item::Gap(*missed),
-        ClientEvent::Reset => super::sub::Item::Reset,
+        ClientEvent::Gap { missed } => sluice_client::Item::Gap { missed: *missed },
+        ClientEvent::Reset => sluice_client::Item::Reset,
     };
-    item.line()
+    super::sub::line(&item).unwrap_or_default()
 }
 
 pub(crate) fn run(a: PollArgs) -> i32 {

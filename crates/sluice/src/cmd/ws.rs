@@ -12,6 +12,8 @@ use sluice_tokio::ws::{self, CloseCode, Message, WebSocket, WsConfig};
 use sluice_ws::handshake::ResponseError;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use sluice_client::{Backoff, Closed, ConnState, Overflow, ReconnectConfig, ReconnectingWebSocket};
+
 use super::publish::{describe_client_error, describe_status};
 use super::tls::TlsArgs;
 
@@ -28,6 +30,7 @@ Examples:
   sluice ws ws://127.0.0.1:8080/ws/chat                    # chat: type lines, see everyone's
   sluice ws ws://127.0.0.1:8080/ws/news --keep-open < /dev/null   # just listen
   echo hello | sluice ws ws://127.0.0.1:9001/              # an echo server answers hello
+  sluice ws --reconnect ws://127.0.0.1:9001/ --max-attempts 10   # survives server restarts
   sluice ws 'ws://127.0.0.1:8080/ws/chat?cursor=1.9f3a2c4b1d0e7f55.42' --token \"$TOKEN\"")]
 pub(crate) struct WsArgs {
     /// The WebSocket URL, e.g. ws://127.0.0.1:8080/ws/chat
@@ -48,13 +51,24 @@ pub(crate) struct WsArgs {
     /// ALPN h2 for wss://, h2c with prior knowledge for ws://.
     #[arg(long)]
     http2: bool,
+    /// Reconnect after a lost connection (backoff with full jitter; dead peers found by a ping
+    /// deadline). Stdin lines typed while disconnected are queued and sent on reconnection.
+    #[arg(long, conflicts_with = "http2")]
+    reconnect: bool,
+    /// With --reconnect: give up after this many failed attempts in a row (default: never).
+    #[arg(long, requires = "reconnect")]
+    max_attempts: Option<u32>,
+    /// With --reconnect: stdin lines held while disconnected; more are refused (reported on
+    /// stderr).
+    #[arg(long, default_value_t = 1024, requires = "reconnect")]
+    queue: usize,
     #[command(flatten)]
     tls: TlsArgs,
 }
 
 /// Opens a WebSocket to `url` (`ws://`/`wss://`, or `http(s)://` taken as the same) with an
 /// optional Bearer token and subprotocols. Errors are one line, ready to print.
-pub(crate) async fn connect(
+async fn connect(
     connector: &DefaultConnector,
     url: &str,
     token: Option<&str>,
@@ -86,11 +100,11 @@ pub(crate) async fn connect(
 
 /// Why [`connect`] failed.
 #[derive(Debug)]
-pub(crate) enum ConnectError {
+enum ConnectError {
     /// The URL or an argument is unusable (exit 2; retrying cannot help).
     BadUrl(String),
     /// The server answered the handshake with a status other than 101.
-    Refused { status: u16, line: String },
+    Refused(String),
     /// Connecting or the handshake failed (refused, reset, timed out).
     Transport(String),
     /// The server's TLS certificate is not trusted (exit 1; retrying cannot help).
@@ -103,7 +117,7 @@ impl std::fmt::Display for ConnectError {
             ConnectError::BadUrl(s) | ConnectError::Transport(s) | ConnectError::Certificate(s) => {
                 f.write_str(s)
             }
-            ConnectError::Refused { line, .. } => f.write_str(line),
+            ConnectError::Refused(line) => f.write_str(line),
         }
     }
 }
@@ -138,6 +152,9 @@ async fn session(a: WsArgs) -> i32 {
             1
         }
     };
+    if a.reconnect {
+        return reconnecting(&a, connector).await;
+    }
     if a.http2 {
         return match connect_h2(&connector, &a.url, a.token.as_deref(), &a.protocol).await {
             Ok(s) => talk(s, &a).await,
@@ -187,10 +204,11 @@ fn describe_ws_error(e: ws::Error, url: &str, what: &str) -> ConnectError {
     match e {
         ws::Error::Response(ResponseError::UnexpectedStatus { status, .. }) => {
             let code = status.as_u16();
-            ConnectError::Refused {
-                status: code,
-                line: describe_status(code, b"", &format!("{what} refused the WebSocket")),
-            }
+            ConnectError::Refused(describe_status(
+                code,
+                b"",
+                &format!("{what} refused the WebSocket"),
+            ))
         }
         ws::Error::Build(e) => ConnectError::BadUrl(format!("bad argument: {e}")),
         ws::Error::Url(e) => ConnectError::BadUrl(format!("bad URL {url:?}: {e}")),
@@ -203,6 +221,109 @@ fn describe_ws_error(e: ws::Error, url: &str, what: &str) -> ConnectError {
         }
         e => ConnectError::Transport(format!("WebSocket handshake with {what} failed: {e}")),
     }
+}
+
+/// `--reconnect`: a [`ReconnectingWebSocket`]; state changes on stderr, one line each.
+async fn reconnecting(a: &WsArgs, connector: DefaultConnector) -> i32 {
+    let mut req = match ClientRequest::get(&a.url) {
+        Ok(r) if matches!(r.url().scheme(), "ws" | "wss" | "http" | "https") => r,
+        Ok(_) => {
+            eprintln!("sluice ws: bad URL {:?}: not a WebSocket URL", a.url);
+            return 2;
+        }
+        Err(e) => {
+            eprintln!("sluice ws: bad URL {:?}: {e}", a.url);
+            return 2;
+        }
+    };
+    let what = req.url().authority();
+    if let Some(t) = &a.token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    if !a.protocol.is_empty() {
+        req = req.header("sec-websocket-protocol", a.protocol.join(", "));
+    }
+    let config = ReconnectConfig::default()
+        .with_backoff(Backoff::default().with_max_attempts(a.max_attempts))
+        .with_queue(a.queue, Overflow::Error);
+    let mut ws = ReconnectingWebSocket::builder(req)
+        .connector(connector)
+        .config(config)
+        .connect();
+    let Some(mut states) = ws.states() else {
+        return 1;
+    };
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    let mut close_when_sent = false;
+    let mut code = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tokio::select! {
+            msg = ws.recv() => {
+                let Some(msg) = msg else { break };
+                let mut out = std::io::stdout().lock();
+                let ok = out
+                    .write_all(msg.as_bytes())
+                    .and_then(|()| out.write_all(b"\n"))
+                    .and_then(|()| out.flush());
+                if ok.is_err() {
+                    ws.close();
+                }
+            }
+            st = states.next() => match st {
+                Some(ConnState::Open { opens }) if opens > 1 => {
+                    eprintln!("sluice ws: reconnected to {what} (connection {opens})");
+                }
+                Some(ConnState::Reconnecting { attempt, delay, reason, .. }) => eprintln!(
+                    "sluice ws: {reason}; reconnecting in {} ms (attempt {attempt})",
+                    delay.as_millis()
+                ),
+                Some(ConnState::Closed { reason }) => {
+                    code = match reason {
+                        Closed::ByCaller => 0,
+                        Closed::Refused { status } => {
+                            let what = format!("{what} refused the WebSocket");
+                            eprintln!("sluice ws: {}", describe_status(status, b"", &what));
+                            1
+                        }
+                        other => {
+                            eprintln!("sluice ws: {other}");
+                            1
+                        }
+                    };
+                }
+                Some(_) => {}
+                None => {}
+            },
+            line = lines.next_line(), if stdin_open => match line {
+                Ok(Some(l)) => {
+                    let msg = if a.binary { Message::binary(l.into_bytes()) } else { Message::text(l) };
+                    if let Err(e) = ws.send(msg) {
+                        eprintln!("sluice ws: line not sent: {e}");
+                    }
+                }
+                Ok(None) => {
+                    stdin_open = false;
+                    close_when_sent = !a.keep_open;
+                }
+                Err(e) => {
+                    eprintln!("sluice ws: cannot read stdin: {e}");
+                    stdin_open = false;
+                    close_when_sent = true;
+                }
+            },
+            _ = tick.tick(), if close_when_sent => {
+                if ws.queued() == 0 {
+                    close_when_sent = false;
+                    ws.close();
+                }
+            }
+            _ = tokio::signal::ctrl_c() => ws.close(),
+        }
+    }
+    ws.closed().await;
+    code
 }
 
 /// Stdin lines to messages and messages to stdout, until the connection ends.

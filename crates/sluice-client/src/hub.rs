@@ -1,0 +1,914 @@
+//! [`HubClient`]: subscribe to a Sluice hub topic over the best transport that gets through —
+//! WebSocket, else Server-Sent Events, else long-poll — on one cursor, and publish with
+//! retries and an `Idempotency-Key`. The rules are written down in `docs/clients.md`.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sluice_http::{ClientRequest, DefaultConnector, UrlError};
+use sluice_longpoll::Start;
+use sluice_sse::ResponseError as SseResponseError;
+use sluice_tokio::longpoll::{LongPollClient, LongPollClientConfig};
+use sluice_tokio::sse::{SseClient, SseClientConfig, SseError, SseEvent};
+use sluice_tokio::ws::{self, Message, ResponseError, WebSocket, WsConfig};
+use tokio::time::Instant;
+
+use crate::backoff::Backoff;
+use crate::frames::{self, Item, WsFrame};
+use crate::position::{Position, Verdict};
+
+/// A transport of the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// `GET /ws/{topic}`: WebSocket.
+    Ws,
+    /// `GET /sse/{topic}`: Server-Sent Events.
+    Sse,
+    /// `GET /poll/{topic}`: long-poll.
+    Poll,
+}
+
+impl Transport {
+    /// The route's name: `ws`, `sse` or `poll`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Ws => "ws",
+            Transport::Sse => "sse",
+            Transport::Poll => "poll",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which transports a subscription may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportMode {
+    /// WebSocket first; SSE when the upgrade is refused or blocked; long-poll when the SSE
+    /// body does not arrive; the better transports are retried later.
+    Auto,
+    /// Only this one.
+    Only(Transport),
+}
+
+/// Settings of a [`HubClient`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HubClientConfig {
+    /// Delays between reconnection attempts and when to give up. Default: 250 ms doubling to
+    /// 10 s, full jitter, never give up.
+    pub backoff: Backoff,
+    /// A WebSocket attempt with no `101` within this time counts as blocked. Default 5 s.
+    pub ws_open_timeout: Duration,
+    /// An SSE response whose body has not started within this time counts as withheld (the hub
+    /// sends `retry:` at once; a buffering proxy holds it back). Default 3 s.
+    pub sse_first_byte_timeout: Duration,
+    /// After a fallback, the better transports are tried again after this long (and then at
+    /// this interval). Default 30 s.
+    pub upgrade_after: Duration,
+    /// The WebSocket settings: pings every 15 s, dead after 40 s of silence by default (the
+    /// hub pings every 30 s).
+    pub ws: WsConfig,
+    /// The long-poll client's settings.
+    pub poll: LongPollClientConfig,
+    /// Attempts of one publish before giving up. Default 8.
+    pub publish_attempts: u32,
+    /// Deadline of one publish request. Default 10 s.
+    pub request_timeout: Duration,
+}
+
+impl Default for HubClientConfig {
+    fn default() -> Self {
+        Self {
+            backoff: Backoff::default(),
+            ws_open_timeout: Duration::from_secs(5),
+            sse_first_byte_timeout: Duration::from_secs(3),
+            upgrade_after: Duration::from_secs(30),
+            ws: WsConfig::default()
+                .ping_interval(Some(Duration::from_secs(15)))
+                .idle_timeout(Some(Duration::from_secs(40))),
+            poll: LongPollClientConfig::default(),
+            publish_attempts: 8,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl HubClientConfig {
+    /// Sets [`HubClientConfig::backoff`].
+    #[must_use]
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+    /// Sets [`HubClientConfig::ws_open_timeout`] and
+    /// [`HubClientConfig::sse_first_byte_timeout`].
+    #[must_use]
+    pub fn with_fallback_timeouts(mut self, ws_open: Duration, sse_first_byte: Duration) -> Self {
+        self.ws_open_timeout = ws_open;
+        self.sse_first_byte_timeout = sse_first_byte;
+        self
+    }
+    /// Sets [`HubClientConfig::upgrade_after`].
+    #[must_use]
+    pub fn with_upgrade_after(mut self, after: Duration) -> Self {
+        self.upgrade_after = after;
+        self
+    }
+}
+
+/// A client of one hub (`http(s)://host:port[/prefix]`, or the same with `ws(s)://`).
+#[derive(Debug, Clone)]
+pub struct HubClient {
+    secure: bool,
+    authority: String,
+    prefix: String,
+    token: Option<String>,
+    connector: DefaultConnector,
+    config: HubClientConfig,
+}
+
+impl HubClient {
+    /// A client of the hub at `base` (its routes are `base/ws/{topic}`, `base/publish/{topic}`…;
+    /// a query is ignored).
+    ///
+    /// # Errors
+    /// `base` does not parse or is not `http(s)://` / `ws(s)://`.
+    pub fn new(base: &str) -> Result<Self, UrlError> {
+        let url = sluice_http::Url::parse(base)?;
+        let secure = match url.scheme() {
+            "http" | "ws" => false,
+            "https" | "wss" => true,
+            other => return Err(UrlError::UnsupportedScheme(other.to_owned())),
+        };
+        Ok(Self {
+            secure,
+            authority: url.authority(),
+            prefix: url.path().trim_end_matches('/').to_owned(),
+            token: None,
+            connector: DefaultConnector::default(),
+            config: HubClientConfig::default(),
+        })
+    }
+
+    /// Sends `token` (a JWT) on every request: `Authorization: Bearer`, `?token=` for
+    /// long-poll.
+    #[must_use]
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// Connects with `connector` (a custom CA, client certificates).
+    #[must_use]
+    pub fn with_connector(mut self, connector: DefaultConnector) -> Self {
+        self.connector = connector;
+        self
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn with_config(mut self, config: HubClientConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The URL of `route` for `topic` with `query` pairs (values are cursors, tokens and event
+    /// types: percent-encoded here).
+    fn url(&self, route: &str, topic: &str, query: &[(&str, &str)]) -> String {
+        let scheme = match (route, self.secure) {
+            ("ws", false) => "ws",
+            ("ws", true) => "wss",
+            (_, false) => "http",
+            (_, true) => "https",
+        };
+        let mut url = format!(
+            "{scheme}://{}{}/{route}/{topic}",
+            self.authority, self.prefix
+        );
+        for (i, (k, v)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(k);
+            url.push('=');
+            url.push_str(&percent_encode(v));
+        }
+        url
+    }
+
+    fn authorized(&self, mut req: ClientRequest) -> Result<ClientRequest, String> {
+        if let Some(t) = &self.token {
+            req = req
+                .try_header("authorization", format!("Bearer {t}"))
+                .map_err(|_| "the token contains characters not allowed in a header")?;
+        }
+        Ok(req)
+    }
+
+    /// A subscription to `topic` from `start`, over `mode`. Nothing happens until
+    /// [`Subscription::next`] is called.
+    pub fn subscribe(&self, topic: &str, start: Start, mode: TransportMode) -> Subscription {
+        let first = match mode {
+            TransportMode::Auto => Transport::Ws,
+            TransportMode::Only(t) => t,
+        };
+        Subscription {
+            client: self.clone(),
+            topic: topic.to_owned(),
+            mode,
+            current: first,
+            conn: Conn::Idle,
+            pos: Position::new(start),
+            pending: VecDeque::new(),
+            failed: 0,
+            retry_at: None,
+            upgrade_at: None,
+            announced: false,
+        }
+    }
+
+    /// Publishes `data` as an event of type `event` to `topic` (`POST /publish/{topic}`) and
+    /// returns its id. Network errors, timeouts, 408, 429 and 5xx answers are retried with
+    /// backoff, each time with the same `Idempotency-Key`, so the event is appended once
+    /// however many attempts it takes.
+    ///
+    /// # Errors
+    /// [`PublishError`].
+    pub async fn publish(
+        &self,
+        topic: &str,
+        event: &str,
+        data: impl Into<Bytes>,
+    ) -> Result<String, PublishError> {
+        let data = data.into();
+        let key = idempotency_key();
+        let query: &[(&str, &str)] = if event.is_empty() || event == "message" {
+            &[]
+        } else {
+            &[("event", event)]
+        };
+        let url = self.url("publish", topic, query);
+        let mut failed = 0u32;
+        let mut http = sluice_http::ClientConfig::default();
+        http.connect_timeout = self.config.request_timeout;
+        http.response_timeout = self.config.request_timeout;
+        http.read_timeout = Some(self.config.request_timeout);
+        loop {
+            let req = ClientRequest::post(&url, data.clone())
+                .map_err(|e| PublishError::Invalid(format!("bad URL {url:?}: {e}")))?
+                .header("content-type", "text/plain; charset=utf-8")
+                .header("idempotency-key", key.clone());
+            let req = self.authorized(req).map_err(PublishError::Invalid)?;
+            let why = match sluice_http::fetch_with(&self.connector, req, &http).await {
+                Ok(mut resp) => {
+                    let status = resp.status().as_u16();
+                    match resp.bytes(64 * 1024).await {
+                        Ok(body) if status == 200 => {
+                            return serde_json::from_slice::<serde_json::Value>(&body)
+                                .ok()
+                                .and_then(|v| v.get("id")?.as_str().map(str::to_owned))
+                                .ok_or(PublishError::BadAnswer);
+                        }
+                        Ok(body) if is_terminal(status) => {
+                            return Err(PublishError::Refused {
+                                status,
+                                body: String::from_utf8_lossy(&body).into_owned(),
+                            });
+                        }
+                        Ok(_) => format!("HTTP {status}"),
+                        Err(e) => e.to_string(),
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            failed += 1;
+            if failed >= self.config.publish_attempts {
+                return Err(PublishError::GaveUp {
+                    attempts: failed,
+                    last: why,
+                });
+            }
+            tokio::time::sleep(self.config.backoff.delay(failed)).await;
+        }
+    }
+}
+
+/// Whether an HTTP status means "do not retry": a 4xx other than 408 and 429.
+fn is_terminal(status: u16) -> bool {
+    (400..500).contains(&status) && !matches!(status, 408 | 429)
+}
+
+/// 128 random bits, hex.
+fn idempotency_key() -> String {
+    let a = getrandom::u64().unwrap_or(0);
+    let b = getrandom::u64().unwrap_or_else(|_| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    format!("{a:016x}{b:016x}")
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986 §2.3).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Why a publish failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The hub refused it (a 4xx other than 408/429): retrying cannot help.
+    #[error("the hub refused the publish: HTTP {status} {body}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The answer's body (the hub's JSON error).
+        body: String,
+    },
+    /// [`HubClientConfig::publish_attempts`] attempts failed.
+    #[error("publish failed after {attempts} attempts: {last}")]
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+        /// Why the last one failed.
+        last: String,
+    },
+    /// A 200 without an `id`: not a Sluice hub.
+    #[error("the hub answered 200 without an event id")]
+    BadAnswer,
+    /// The URL or token cannot be used (caller misuse).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Why a subscription stopped for good.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// The hub refused the subscription (401, 403, 404, 400…) on `transport`.
+    #[error("the hub refused the {transport} subscription: HTTP {status}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The transport that got it.
+        transport: Transport,
+    },
+    /// The hub answered `204 No Content`: stop.
+    #[error("the hub asked the client to stop (HTTP 204)")]
+    Stopped,
+    /// [`Backoff::max_attempts`] attempts in a row failed.
+    #[error("gave up after {attempts} attempts: {last}")]
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+        /// Why the last one failed.
+        last: String,
+    },
+    /// The URL or token cannot be used (caller misuse).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What [`Subscription::next`] yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// An event, gap or reset: each exactly once, in order.
+    Item(Item),
+    /// The connection's state changed.
+    Status(Status),
+}
+
+/// Connection states of a [`Subscription`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Status {
+    /// The first attempt on `transport` is under way.
+    Connecting {
+        /// The transport tried.
+        transport: Transport,
+    },
+    /// A connection is open and delivering (for long-poll: its first answer arrived).
+    Open {
+        /// Its transport.
+        transport: Transport,
+    },
+    /// The connection failed or was lost; the next attempt starts after `delay`.
+    Reconnecting {
+        /// The transport of the next attempt.
+        transport: Transport,
+        /// Failed attempts in a row (1 = the first retry).
+        attempt: u32,
+        /// The wait before it.
+        delay: Duration,
+        /// Why the previous connection or attempt ended.
+        reason: String,
+    },
+    /// The subscription moved to another transport: down after a blocked upgrade or a withheld
+    /// body, up when a better one got through again.
+    Switched {
+        /// The transport left.
+        from: Transport,
+        /// The transport taken.
+        to: Transport,
+        /// Why.
+        reason: String,
+    },
+}
+
+enum Conn {
+    Idle,
+    Ws(Box<WebSocket<sluice_http::ClientStream>>),
+    Sse {
+        client: Box<SseClient>,
+        /// Until the body's first byte: when it counts as withheld.
+        deadline: Option<Instant>,
+    },
+    Poll {
+        client: Box<LongPollClient>,
+        answered: bool,
+    },
+}
+
+/// A subscription of a [`HubClient`]: every event of the topic after its start, exactly once
+/// and in order across reconnects and transport switches, with gaps and resets.
+pub struct Subscription {
+    client: HubClient,
+    topic: String,
+    mode: TransportMode,
+    current: Transport,
+    conn: Conn,
+    pos: Position,
+    pending: VecDeque<Event>,
+    failed: u32,
+    retry_at: Option<Instant>,
+    upgrade_at: Option<Instant>,
+    announced: bool,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("topic", &self.topic)
+            .field("transport", &self.current)
+            .field("cursor", &self.pos.cursor())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a WebSocket attempt's failure says.
+enum WsFailure {
+    /// The hub (or the network to it) is down: retry the same transport.
+    Down(String),
+    /// Something between refuses or breaks the upgrade: another transport may get through.
+    Blocked { status: Option<u16>, reason: String },
+}
+
+impl Subscription {
+    /// The resume point: the id of the last event delivered (or the hub's head announced at
+    /// the start of a live subscription). Pass it as the start of a later subscription.
+    pub fn cursor(&self) -> Option<String> {
+        self.pos.cursor()
+    }
+
+    /// The transport in use (or being tried).
+    pub fn transport(&self) -> Transport {
+        self.current
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Publishes `data` as a `message` event: over the open WebSocket when there is one (no
+    /// acknowledgement: `Ok(None)`), else with [`HubClient::publish`] (retried, idempotent:
+    /// `Ok(Some(id))`).
+    ///
+    /// # Errors
+    /// [`PublishError`] from the HTTP publish.
+    pub async fn publish(&mut self, data: &str) -> Result<Option<String>, PublishError> {
+        if let Conn::Ws(ws) = &mut self.conn
+            && ws.send(Message::text(data.to_owned())).await.is_ok()
+        {
+            return Ok(None);
+        }
+        let topic = self.topic.clone();
+        self.client
+            .publish(&topic, "message", data.to_owned())
+            .await
+            .map(Some)
+    }
+
+    /// The next event, gap, reset or status change. Reconnects, falls back and upgrades as
+    /// needed.
+    ///
+    /// Dropping the future at worst drops the current connection (the next call reconnects
+    /// from the position): nothing delivered is lost or repeated.
+    ///
+    /// # Errors
+    /// [`SubscribeError`]: the subscription is over.
+    pub async fn next(&mut self) -> Result<Event, SubscribeError> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Ok(e);
+            }
+            let conn = std::mem::replace(&mut self.conn, Conn::Idle);
+            self.conn = match conn {
+                Conn::Idle => self.open().await?,
+                Conn::Ws(ws) => self.read_ws(ws).await?,
+                Conn::Sse { client, deadline } => self.read_sse(client, deadline).await?,
+                Conn::Poll { client, answered } => self.read_poll(client, answered).await?,
+            };
+        }
+    }
+
+    fn status(&mut self, s: Status) {
+        self.pending.push_back(Event::Status(s));
+    }
+
+    fn item(&mut self, it: Item) {
+        let verdict = match &it {
+            Item::Event { id, .. } => self.pos.event(id),
+            Item::Gap { missed } => self.pos.gap(*missed),
+            Item::Reset => self.pos.reset(),
+        };
+        if verdict == Verdict::Deliver {
+            self.pending.push_back(Event::Item(it));
+        }
+    }
+
+    fn opened(&mut self) {
+        self.failed = 0;
+        let transport = self.current;
+        self.status(Status::Open { transport });
+    }
+
+    /// A connection or attempt failed: back off (or give up).
+    fn retry(&mut self, reason: String) -> Result<Conn, SubscribeError> {
+        self.failed += 1;
+        if self.client.config.backoff.exhausted(self.failed) {
+            return Err(SubscribeError::GaveUp {
+                attempts: self.failed,
+                last: reason,
+            });
+        }
+        let delay = self.client.config.backoff.delay(self.failed);
+        self.retry_at = Some(Instant::now() + delay);
+        let transport = self.current;
+        self.status(Status::Reconnecting {
+            transport,
+            attempt: self.failed,
+            delay,
+            reason,
+        });
+        Ok(Conn::Idle)
+    }
+
+    /// Moves to `to` at once (a fallback, or an upgrade that got through).
+    fn switch(&mut self, to: Transport, reason: String) {
+        let from = self.current;
+        self.current = to;
+        self.upgrade_at = match (self.mode, to) {
+            (TransportMode::Auto, Transport::Sse | Transport::Poll) => {
+                Some(Instant::now() + self.client.config.upgrade_after)
+            }
+            _ => None,
+        };
+        self.status(Status::Switched { from, to, reason });
+    }
+
+    fn refused(&self, status: u16) -> SubscribeError {
+        SubscribeError::Refused {
+            status,
+            transport: self.current,
+        }
+    }
+
+    async fn open(&mut self) -> Result<Conn, SubscribeError> {
+        if let Some(at) = self.retry_at.take() {
+            tokio::time::sleep_until(at).await;
+        }
+        if !self.announced {
+            self.announced = true;
+            let transport = self.current;
+            self.status(Status::Connecting { transport });
+        }
+        match self.current {
+            Transport::Ws => match self.connect_ws().await {
+                Ok(ws) => {
+                    self.opened();
+                    Ok(Conn::Ws(ws))
+                }
+                Err(WsFailure::Down(reason)) => self.retry(reason),
+                Err(WsFailure::Blocked { reason, .. }) if self.mode == TransportMode::Auto => {
+                    self.switch(Transport::Sse, reason);
+                    Ok(Conn::Idle)
+                }
+                Err(WsFailure::Blocked {
+                    status: Some(s), ..
+                }) if is_terminal(s) => Err(self.refused(s)),
+                Err(WsFailure::Blocked { reason, .. }) => self.retry(reason),
+            },
+            Transport::Sse => {
+                let client = self.sse_client()?;
+                let deadline = Instant::now() + self.client.config.sse_first_byte_timeout;
+                Ok(Conn::Sse {
+                    client: Box::new(client),
+                    deadline: Some(deadline),
+                })
+            }
+            Transport::Poll => {
+                let mut q: Vec<(&str, &str)> = Vec::new();
+                if let Some(t) = &self.client.token {
+                    q.push(("token", t));
+                }
+                let url = self.client.url("poll", &self.topic, &q);
+                let client = LongPollClient::with_connector(
+                    self.client.connector.clone(),
+                    &url,
+                    self.pos.start(),
+                    self.client.config.poll.clone(),
+                )
+                .map_err(|e| SubscribeError::Invalid(format!("bad URL {url:?}: {e}")))?;
+                Ok(Conn::Poll {
+                    client: Box::new(client),
+                    answered: false,
+                })
+            }
+        }
+    }
+
+    async fn connect_ws(&self) -> Result<Box<WebSocket<sluice_http::ClientStream>>, WsFailure> {
+        let cursor = self.pos.param();
+        let q: Vec<(&str, &str)> = cursor.iter().map(|c| ("cursor", c.as_str())).collect();
+        let url = self.client.url("ws", &self.topic, &q);
+        let req = ClientRequest::get(&url)
+            .map_err(|e| WsFailure::Down(format!("bad URL {url:?}: {e}")))
+            .and_then(|r| self.client.authorized(r).map_err(WsFailure::Down))?;
+        let timeout = self.client.config.ws_open_timeout;
+        let config = self.client.config.ws.clone().handshake_timeout(timeout);
+        let attempt = ws::connect_request(&self.client.connector, &req, config);
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(Ok((ws, _))) => Ok(Box::new(ws)),
+            Ok(Err(ws::Error::Connect(e))) => Err(WsFailure::Down(e.to_string())),
+            Ok(Err(ws::Error::Response(ResponseError::UnexpectedStatus { status, .. }))) => {
+                let status = status.as_u16();
+                Err(WsFailure::Blocked {
+                    status: Some(status),
+                    reason: format!("WebSocket upgrade refused (HTTP {status})"),
+                })
+            }
+            Ok(Err(e)) => Err(WsFailure::Blocked {
+                status: None,
+                reason: format!("WebSocket upgrade failed: {e}"),
+            }),
+            Err(_) => Err(WsFailure::Blocked {
+                status: None,
+                reason: format!("no WebSocket 101 within {} ms", timeout.as_millis()),
+            }),
+        }
+    }
+
+    fn sse_client(&self) -> Result<SseClient, SubscribeError> {
+        let cursor = self.pos.param();
+        let q: Vec<(&str, &str)> = cursor.iter().map(|c| ("cursor", c.as_str())).collect();
+        let url = self.client.url("sse", &self.topic, &q);
+        let req = ClientRequest::get(&url)
+            .map_err(|e| SubscribeError::Invalid(format!("bad URL {url:?}: {e}")))?;
+        let req = self
+            .client
+            .authorized(req)
+            .map_err(SubscribeError::Invalid)?;
+        Ok(SseClient::with_connector(
+            self.client.connector.clone(),
+            req,
+            SseClientConfig::default().with_reconnect(false),
+        ))
+    }
+
+    async fn read_ws(
+        &mut self,
+        mut ws: Box<WebSocket<sluice_http::ClientStream>>,
+    ) -> Result<Conn, SubscribeError> {
+        match ws.recv().await {
+            Some(Ok(Message::Text(t))) => {
+                match WsFrame::parse(t.as_str()) {
+                    Some(WsFrame::Item(it)) => self.item(it),
+                    Some(WsFrame::Cursor(c)) => self.pos.opening(&c),
+                    None => {}
+                }
+                Ok(Conn::Ws(ws))
+            }
+            Some(Ok(_)) => Ok(Conn::Ws(ws)),
+            Some(Err(e)) => self.retry(format!("connection lost: {e}")),
+            None => {
+                let why = match ws.close_info() {
+                    Some(i) => format!("closed by the hub ({} {})", i.code.0, i.reason),
+                    None => "connection closed".to_owned(),
+                };
+                self.retry(why)
+            }
+        }
+    }
+
+    /// Sleeps until the next upgrade attempt (forever when none is due).
+    async fn upgrade_due(at: Option<Instant>) {
+        match at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    async fn read_sse(
+        &mut self,
+        mut client: Box<SseClient>,
+        deadline: Option<Instant>,
+    ) -> Result<Conn, SubscribeError> {
+        let r = if let Some(d) = deadline {
+            match tokio::time::timeout_at(d, client.next()).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let reason = format!(
+                        "no SSE body within {} ms (a buffering proxy?)",
+                        self.client.config.sse_first_byte_timeout.as_millis()
+                    );
+                    return if self.mode == TransportMode::Auto {
+                        self.switch(Transport::Poll, reason);
+                        Ok(Conn::Idle)
+                    } else {
+                        self.retry(reason)
+                    };
+                }
+            }
+        } else {
+            let due = self.upgrade_at;
+            tokio::select! {
+                r = client.next() => r,
+                () = Self::upgrade_due(due) => {
+                    return Ok(self.try_upgrade(Conn::Sse { client, deadline }).await);
+                }
+            }
+        };
+        let mut deadline = deadline;
+        match r {
+            Ok(Some(ev)) => {
+                let body = match ev {
+                    SseEvent::Event(e) => {
+                        if let Some(it) = frames::from_sse(&e) {
+                            self.item(it);
+                        }
+                        true
+                    }
+                    SseEvent::Retry(_) | SseEvent::Comment(_) => true,
+                    _ => false,
+                };
+                if body && deadline.take().is_some() {
+                    // Insert Open before what this first read delivered.
+                    let items = std::mem::take(&mut self.pending);
+                    self.opened();
+                    self.pending.extend(items);
+                }
+                if !client.last_event_id().is_empty() {
+                    self.pos.opening(client.last_event_id());
+                }
+                Ok(Conn::Sse { client, deadline })
+            }
+            Ok(None) | Err(SseError::Response(SseResponseError::NoContent)) => {
+                Err(SubscribeError::Stopped)
+            }
+            Err(SseError::Response(SseResponseError::Status(s))) if is_terminal(s) => {
+                Err(self.refused(s))
+            }
+            Err(e) => self.retry(e.to_string()),
+        }
+    }
+
+    async fn read_poll(
+        &mut self,
+        mut client: Box<LongPollClient>,
+        answered: bool,
+    ) -> Result<Conn, SubscribeError> {
+        let due = self.upgrade_at;
+        let r = tokio::select! {
+            r = client.next() => r,
+            () = Self::upgrade_due(due) => {
+                return Ok(self.try_upgrade(Conn::Poll { client, answered }).await);
+            }
+        };
+        match r {
+            Ok(ev) => {
+                if !answered {
+                    self.opened();
+                }
+                self.item(frames::from_poll(ev));
+                Ok(Conn::Poll {
+                    client,
+                    answered: true,
+                })
+            }
+            Err(e) if e.is_terminal() => {
+                use sluice_longpoll::ClientError as Lp;
+                use sluice_tokio::longpoll::PollError;
+                let status = match &e {
+                    PollError::Protocol(Lp::Refused { status }) => *status,
+                    PollError::Protocol(Lp::Gone) => 410,
+                    _ => 400,
+                };
+                Err(self.refused(status))
+            }
+            // A new client (from the position) after our backoff.
+            Err(e) => self.retry(e.to_string()),
+        }
+    }
+
+    /// On a fallback transport, tries the better ones; keeps `old` if none gets through.
+    async fn try_upgrade(&mut self, old: Conn) -> Conn {
+        self.upgrade_at = Some(Instant::now() + self.client.config.upgrade_after);
+        if let Ok(ws) = self.connect_ws().await {
+            self.switch(Transport::Ws, "the WebSocket upgrade got through".into());
+            self.failed = 0;
+            return Conn::Ws(ws);
+        }
+        if self.current == Transport::Poll
+            && let Ok(mut client) = self.sse_client()
+        {
+            let deadline = Instant::now() + self.client.config.sse_first_byte_timeout;
+            loop {
+                match tokio::time::timeout_at(deadline, client.next()).await {
+                    Ok(Ok(Some(SseEvent::Open { .. }))) => {}
+                    Ok(Ok(Some(ev))) => {
+                        self.switch(Transport::Sse, "the SSE body got through".into());
+                        self.failed = 0;
+                        if let SseEvent::Event(e) = ev
+                            && let Some(it) = frames::from_sse(&e)
+                        {
+                            self.item(it);
+                        }
+                        if !client.last_event_id().is_empty() {
+                            self.pos.opening(client.last_event_id());
+                        }
+                        return Conn::Sse {
+                            client: Box::new(client),
+                            deadline: None,
+                        };
+                    }
+                    _ => break,
+                }
+            }
+        }
+        old
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let c = HubClient::new("http://127.0.0.1:8080/rt/").unwrap();
+        assert_eq!(
+            c.url("ws", "news", &[("cursor", "1.a.3")]),
+            "ws://127.0.0.1:8080/rt/ws/news?cursor=1.a.3"
+        );
+        assert_eq!(
+            c.url("publish", "news", &[("event", "a b")]),
+            "http://127.0.0.1:8080/rt/publish/news?event=a%20b"
+        );
+        let s = HubClient::new("wss://h.example").unwrap();
+        assert_eq!(s.url("sse", "t", &[]), "https://h.example/sse/t");
+        assert_eq!(s.url("ws", "t", &[]), "wss://h.example/ws/t");
+        assert!(HubClient::new("ftp://x").is_err());
+    }
+
+    #[test]
+    fn terminal_statuses() {
+        for s in [400, 401, 403, 404, 409, 426] {
+            assert!(is_terminal(s), "{s}");
+        }
+        for s in [200, 408, 429, 500, 503] {
+            assert!(!is_terminal(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn keys_are_distinct_and_valid() {
+        let a = idempotency_key();
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, idempotency_key());
+    }
+}

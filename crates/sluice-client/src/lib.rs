@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+
+mod backoff;
+mod frames;
+mod hub;
+mod position;
+mod reconnect;
+
+pub use backoff::Backoff;
+pub use frames::Item;
+pub use hub::{
+    Event, HubClient, HubClientConfig, PublishError, Status, SubscribeError, Subscription,
+    Transport, TransportMode,
+};
+pub use reconnect::{
+    Builder, Closed, ConnState, Overflow, ReconnectConfig, ReconnectingWebSocket, SendError, States,
+};
+pub use sluice_longpoll::Start;
+pub use sluice_tokio::ws::Message;

@@ -1,0 +1,118 @@
+// Types of sluice.js, the browser client of the Sluice hub (served beside it at {BASE}sluice.d.ts).
+
+export type Transport = 'ws' | 'sse' | 'poll';
+export type TransportChoice = 'auto' | Transport;
+
+export interface Backoff {
+  /** First delay cap, ms (default 500). */
+  min: number;
+  /** Largest delay cap, ms (default 15000). */
+  max: number;
+  /** Cap growth per attempt (default 2). Delay = random(0, min(max, min * factor^(attempt-1))). */
+  factor: number;
+  /** Reconnection attempts in a row before status 'failed' (default Infinity). */
+  maxAttempts: number;
+}
+
+export interface Timeouts {
+  /** A WebSocket not open by then counts as blocked (ms, default 4000). */
+  wsOpen: number;
+  /** An SSE response with no body byte by then counts as buffered (ms, default 3000). */
+  sseFirstByte: number;
+  /** Time on a fallback transport before the better ones are tried again (ms, default 30000; 0 = never). */
+  upgradeRetry: number;
+  /** Long-poll wait, seconds (default 25; the hub caps it at 25). */
+  pollWait: number;
+  /** Time allowed for a plain request's answer: publish, probe, long-poll beyond its wait (ms, default 10000). */
+  request: number;
+}
+
+export interface HubOptions {
+  /** URL prefix of the hub's routes (default: the directory of the page, e.g. `/rt/`). */
+  base?: string;
+  /** JWT sent as `?token=` on every request. */
+  token?: string | null;
+  /** Default transport of subscriptions (default 'auto'). */
+  transport?: TransportChoice;
+  backoff?: Partial<Backoff>;
+  timeouts?: Partial<Timeouts>;
+  /** Where persistKey cursors live (default sessionStorage; null: nowhere). */
+  storage?: Pick<Storage, 'getItem' | 'setItem'> | null;
+  /** Most publishes queued or in flight (default 1000); beyond, publish() rejects (code 'queue_full'). */
+  maxQueue?: number;
+}
+
+export interface SluiceEvent {
+  /** The event's cursor: resuming "after this event" means passing it as the cursor. */
+  id: string;
+  /** The event type ('message' by default). */
+  event: string;
+  data: string;
+}
+
+export type Status =
+  | { state: 'idle' }
+  | { state: 'connecting'; transport: Transport; /** failed attempts so far (0 on a first try) */ attempt: number }
+  | { state: 'open'; transport: Transport }
+  | { state: 'reconnecting'; attempt: number; /** ms until the next try */ delay: number; why: string; transport: Transport }
+  | { state: 'fallback'; from: Transport; to: Transport; why: string }
+  | { state: 'offline' }
+  | { state: 'failed'; why: string }
+  | { state: 'closed' };
+
+export interface SubscribeOptions {
+  /** 'now' (default: live, from the hub's head), 'earliest' (oldest retained), or an event id. */
+  cursor?: 'now' | 'earliest' | string;
+  /** Overrides the hub's default transport. */
+  transport?: TransportChoice;
+  /** Overrides the hub's backoff. */
+  backoff?: Partial<Backoff>;
+  /** Keep the cursor in storage under this key after every event and start from it next time. */
+  persistKey?: string;
+  /** Every event, exactly once, in order. */
+  onEvent?: (e: SluiceEvent) => void;
+  /** `missed` events were lost (out of the hub's retention) right before the next one. */
+  onGap?: (missed: number) => void;
+  /** The hub lost its history (new epoch): events restart from the oldest of the new one. */
+  onReset?: () => void;
+  onStatus?: (s: Status) => void;
+}
+
+export class SluiceError extends Error {
+  /** HTTP status of the hub's answer, 0 for an error of this client. */
+  status: number;
+  /** The hub's `error` code, or 'queue_full' / 'unreachable'. */
+  code: string;
+}
+
+export class Subscription {
+  readonly topic: string;
+  /** The transport chosen ('auto' or a fixed one). */
+  readonly mode: TransportChoice;
+  /** The transport in use (or being tried). */
+  readonly transport: Transport;
+  /** The position: id of the last event (or head cursor) seen; null before any. */
+  readonly cursor: string | null;
+  readonly status: Status;
+  close(): void;
+}
+
+export class SluiceHub {
+  constructor(opts?: HubOptions);
+  /** The resolved base URL, ending in '/'. */
+  readonly base: string;
+  readonly online: boolean;
+  /** Publishes queued or in flight. */
+  readonly queued: number;
+  subscribe(topic: string, opts?: SubscribeOptions): Subscription;
+  /**
+   * POST `data` to `topic` with an Idempotency-Key kept across retries. Queued (in order) while
+   * offline or unreachable; network errors, 408, 429, 5xx retried with backoff; other 4xx
+   * reject with a SluiceError.
+   */
+  publish(topic: string, data: string, opts?: { event?: string }): Promise<{ id: string | null }>;
+  /** URL of a route ('ws' | 'sse' | 'poll' | 'publish') for a topic, with the token. */
+  url(kind: 'ws' | 'sse' | 'poll' | 'publish', topic: string, params?: Record<string, string | number | null | undefined>): string;
+  /** Closes every subscription and rejects queued publishes. */
+  close(): void;
+}
