@@ -1,0 +1,5 @@
+//! Test support shared by this crate's integration tests.
+#![allow(dead_code)]
+
+pub mod fault_proxy;
+pub mod hub_process;
