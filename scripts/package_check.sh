@@ -7,7 +7,7 @@
 #   scripts/package_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CRATES=(sluice-testkit sluice-ws sluice-sse sluice-longpoll sluice-store sluice-http sluice-tokio)
+CRATES=(sluice-testkit sluice-ws sluice-sse sluice-longpoll sluice-store sluice-http sluice-tokio sluice-client)
 args=()
 for c in "${CRATES[@]}"; do args+=(-p "$c"); done
 
