@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod backoff;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod frames;
 mod hub;
 mod position;
