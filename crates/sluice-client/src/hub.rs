@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_http::{ClientRequest, DefaultConnector, UrlError};
+use sluice_http::{ClientRequest, DefaultConnector, UrlError, percent_encode};
 use sluice_longpoll::Start;
 use sluice_sse::ResponseError as SseResponseError;
 use sluice_tokio::longpoll::{LongPollClient, LongPollClientConfig};
@@ -311,19 +311,6 @@ fn idempotency_key() -> String {
             .map_or(1, |d| d.as_nanos() as u64)
     });
     format!("{a:016x}{b:016x}")
-}
-
-/// Percent-encodes everything but unreserved characters (RFC 3986 §2.3).
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Why a publish failed.

@@ -1,9 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 mod backoff;
+mod frames;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-mod frames;
 mod hub;
 mod position;
 mod reconnect;

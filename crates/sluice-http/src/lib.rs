@@ -111,7 +111,7 @@ pub use server::{
 pub use status::StatusCode;
 pub use stream::{ClientStream, ServerStream};
 pub use tls::{ClientTls, ServerTls, TlsError};
-pub use url::{Url, UrlError};
+pub use url::{Url, UrlError, percent_encode};
 
 /// The README's example, compiled as a doctest.
 #[doc = include_str!("../README.md")]

@@ -79,6 +79,7 @@ export interface SubscribeOptions {
 }
 
 export class SluiceError extends Error {
+  constructor(message: string, status?: number, code?: string);
   /** HTTP status of the hub's answer, 0 for an error of this client. */
   status: number;
   /** The hub's `error` code, or 'queue_full' / 'unreachable'. */

@@ -7,7 +7,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sluice");
+mod support;
+
+use support::hub_process::{BIN, HubProcess as Hub};
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A child process killed when dropped.
@@ -17,50 +19,6 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// A running hub and its address.
-struct Hub {
-    proc: Proc,
-    addr: String,
-}
-
-impl Hub {
-    /// Starts `sluice serve` on `addr` (`127.0.0.1:0` for a free port) and waits for the startup
-    /// line (stdout) that names the port.
-    fn start(addr: &str, extra: &[&str]) -> Hub {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--addr", addr])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn sluice serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("sluice hub on ") {
-                    let addr = rest.split(": ").next().unwrap_or("").to_owned();
-                    let _ = tx.send(addr);
-                }
-            }
-        });
-        let proc = Proc(child);
-        let addr = rx.recv_timeout(WAIT).expect("the hub's startup line");
-        Hub { proc, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn stop(mut self) {
-        let _ = self.proc.0.kill();
-        let _ = self.proc.0.wait();
     }
 }
 
@@ -209,7 +167,7 @@ fn sub_resumes_across_a_hub_restart() {
     for (t, s) in &subs {
         assert_eq!(event(&s.next()).0, before, "{t}");
     }
-    hub.stop();
+    hub.kill();
     let hub = Hub::start(&addr, &[]);
     // Each client reconnects with backoff; publish once all are back (the retained event then
     // reaches every one of them after the reset, whenever it reconnects).

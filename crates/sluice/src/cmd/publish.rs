@@ -12,7 +12,7 @@
 use std::io::Read;
 use std::time::Duration;
 
-use sluice_http::{self as http, ClientError, ClientRequest, Url};
+use sluice_http::{self as http, ClientError, ClientRequest, Url, percent_encode};
 
 /// Arguments of `sluice pub`.
 #[derive(Debug, clap::Args)]
@@ -164,19 +164,6 @@ impl HubUrl {
         }
         out
     }
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-pub(crate) fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// One line for a failed request to `what` (`host:port`): refused, timed out, unreachable.
