@@ -282,6 +282,23 @@ impl std::str::FromStr for Url {
     }
 }
 
+/// Percent-encodes everything but the unreserved characters of RFC 3986 §2.3 (`A-Z a-z 0-9 - .
+/// _ ~`): a query value or path segment that reads back as exactly `s`.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,21 +352,10 @@ mod tests {
         assert_eq!(j("../../../../d"), "http://h:1/d");
         assert_eq!(j(""), "http://h:1/a/b/c?q");
     }
-}
 
-/// Percent-encodes everything but the unreserved characters of RFC 3986 §2.3 (`A-Z a-z 0-9 - .
-/// _ ~`): a query value or path segment that reads back as exactly `s`.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            const HEX: &[u8; 16] = b"0123456789ABCDEF";
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
+    #[test]
+    fn percent_encoding_keeps_only_unreserved() {
+        assert_eq!(percent_encode("a-Z_0.~"), "a-Z_0.~");
+        assert_eq!(percent_encode("a b/é&="), "a%20b%2F%C3%A9%26%3D");
     }
-    out
 }
