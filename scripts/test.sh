@@ -65,6 +65,9 @@ scripts/interop/sse_ci.sh
 step "the hub's web page in Chromium (every transport, restart and resume)"
 scripts/interop/hub_ci.sh
 
+step "sluice.js in Chromium through the fault proxy (cuts, fallback, offline queue, reloads)"
+scripts/interop/client_ci.sh
+
 step "TLS and HTTP/2 real peers (curl, nghttp, h2load, python h2 probes, websockets over wss)"
 scripts/interop/tls_h2_ci.sh
 

@@ -881,7 +881,7 @@ impl Hub {
                 .header("access-control-allow-methods", "POST, OPTIONS")
                 .header(
                     "access-control-allow-headers",
-                    "authorization, content-type",
+                    "authorization, content-type, idempotency-key",
                 )
                 .header("access-control-max-age", "600"),
             None => {

@@ -312,8 +312,10 @@ async fn cors_for_sse_poll_and_publish_with_preflight() {
             .any(|(n, v)| n == "access-control-allow-methods" && v.contains("POST"))
     );
     assert!(
-        h.iter()
-            .any(|(n, v)| n == "access-control-allow-headers" && v.contains("authorization"))
+        h.iter().any(|(n, v)| n == "access-control-allow-headers"
+            && v.contains("authorization")
+            && v.contains("idempotency-key")),
+        "a cross-origin sluice.js publish sends Idempotency-Key: {h:?}"
     );
     let bad = ClientRequest::new(
         "OPTIONS",
