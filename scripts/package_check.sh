@@ -11,6 +11,13 @@ CRATES=(sluice-testkit sluice-ws sluice-sse sluice-longpoll sluice-store sluice-
 args=()
 for c in "${CRATES[@]}"; do args+=(-p "$c"); done
 
+# Cargo unpacks the packaged crates of its temporary registry under
+# $CARGO_HOME/registry/src/-<hash of the registry path>/ and never unpacks a version again: a
+# second run from the same checkout path would verify against the first run's sources. Those
+# directories hold only what `cargo package` unpacked; drop our crates from them.
+for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/; do
+    [ -d "$d" ] && rm -rf "$d"sluice-*
+done
 # --allow-dirty: what is checked is what the package would hold; a local run on an
 # uncommitted tree checks that tree.
 cargo package --allow-dirty "${args[@]}"

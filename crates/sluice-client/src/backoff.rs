@@ -94,6 +94,17 @@ impl Backoff {
     }
 }
 
+/// `bytes` random bytes as hex (ids; not for secrets when the OS refuses randomness).
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    if getrandom::fill(&mut b).is_err() {
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = (unit_random() * 256.0) as u8 ^ (i as u8);
+        }
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 /// A uniform value in `[0, 1)` (53 random bits; jitter only, not for secrets). Falls back to
 /// the clock's nanoseconds if the OS refuses randomness.
 pub(crate) fn unit_random() -> f64 {

@@ -23,6 +23,55 @@ pub enum Item {
     /// The hub lost the history the position was in (a restart without a store, a topic
     /// re-created): events continue from the oldest of the new history.
     Reset,
+    /// A client joined the topic (subscriptions with presence notices, WebSocket and SSE).
+    Join(PresenceMember),
+    /// A client left the topic.
+    Leave(PresenceMember),
+    /// An ephemeral event: live only, never replayed, no id (WebSocket and SSE).
+    Ephemeral {
+        /// Its type.
+        event: String,
+        /// Its data.
+        data: String,
+    },
+}
+
+/// A client present on a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PresenceMember {
+    /// Its client id.
+    pub client: String,
+    /// The `sub` of its token, if any.
+    pub sub: Option<String>,
+    /// `ws`, `sse` or `poll`.
+    pub transport: String,
+    /// Since when (Unix milliseconds; only in `GET /presence` answers).
+    pub since: Option<u64>,
+}
+
+impl PresenceMember {
+    /// From the hub's JSON (`{"client","sub","transport"[,"since"]}`).
+    pub(crate) fn from_json(v: &Value) -> Option<Self> {
+        Some(Self {
+            client: v.get("client")?.as_str()?.to_owned(),
+            sub: v.get("sub").and_then(Value::as_str).map(str::to_owned),
+            transport: v.get("transport")?.as_str()?.to_owned(),
+            since: v.get("since").and_then(Value::as_u64),
+        })
+    }
+}
+
+/// `{"event":…,"data":…}` of an ephemeral event.
+fn ephemeral(v: &Value) -> Option<Item> {
+    Some(Item::Ephemeral {
+        event: v
+            .get("event")
+            .and_then(Value::as_str)
+            .unwrap_or("message")
+            .to_owned(),
+        data: v.get("data")?.as_str()?.to_owned(),
+    })
 }
 
 /// A WebSocket text frame of the hub (`docs/hub.md` §2.2).
@@ -49,6 +98,15 @@ impl WsFrame {
         if let Some(c) = v.get("cursor") {
             return c.as_str().map(|c| WsFrame::Cursor(c.to_owned()));
         }
+        if let Some(m) = v.get("join") {
+            return PresenceMember::from_json(m).map(|m| WsFrame::Item(Item::Join(m)));
+        }
+        if let Some(m) = v.get("leave") {
+            return PresenceMember::from_json(m).map(|m| WsFrame::Item(Item::Leave(m)));
+        }
+        if let Some(e) = v.get("ephemeral") {
+            return ephemeral(e).map(WsFrame::Item);
+        }
         Some(WsFrame::Item(Item::Event {
             id: v.get("id")?.as_str()?.to_owned(),
             event: v
@@ -69,6 +127,13 @@ pub(crate) fn from_sse(ev: &sluice_sse::MessageEvent) -> Option<Item> {
         "sluice-gap" => Item::Gap {
             missed: gap_count(&ev.data)?,
         },
+        "sluice-join" => Item::Join(PresenceMember::from_json(
+            &serde_json::from_str(&ev.data).ok()?,
+        )?),
+        "sluice-leave" => Item::Leave(PresenceMember::from_json(
+            &serde_json::from_str(&ev.data).ok()?,
+        )?),
+        "sluice-ephemeral" => ephemeral(&serde_json::from_str(&ev.data).ok()?)?,
         t => Item::Event {
             id: ev.last_event_id().to_owned(),
             event: t.to_owned(),
@@ -124,6 +189,22 @@ mod tests {
         assert_eq!(
             WsFrame::parse(r#"{"cursor":"1.a.9"}"#),
             Some(WsFrame::Cursor("1.a.9".into()))
+        );
+        assert_eq!(
+            WsFrame::parse(r#"{"join":{"client":"a","sub":null,"transport":"ws"}}"#),
+            Some(WsFrame::Item(Item::Join(PresenceMember {
+                client: "a".into(),
+                sub: None,
+                transport: "ws".into(),
+                since: None
+            })))
+        );
+        assert_eq!(
+            WsFrame::parse(r#"{"ephemeral":{"event":"typing","data":"x"}}"#),
+            Some(WsFrame::Item(Item::Ephemeral {
+                event: "typing".into(),
+                data: "x".into()
+            }))
         );
         assert_eq!(WsFrame::parse("nope"), None);
         assert_eq!(WsFrame::parse(r#"{"data":"no id"}"#), None);

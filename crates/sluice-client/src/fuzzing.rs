@@ -34,6 +34,7 @@ impl Dedupe {
             Item::Event { id, .. } => self.pos.event(id),
             Item::Gap { missed } => self.pos.gap(*missed),
             Item::Reset => self.pos.reset(),
+            Item::Join(_) | Item::Leave(_) | Item::Ephemeral { .. } => Verdict::Deliver,
         };
         (v == Verdict::Deliver).then_some(it)
     }

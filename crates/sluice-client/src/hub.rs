@@ -15,7 +15,7 @@ use sluice_tokio::ws::{self, Message, ResponseError, WebSocket, WsConfig};
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
-use crate::frames::{self, Item, WsFrame};
+use crate::frames::{self, Item, PresenceMember, WsFrame};
 use crate::position::{Position, Verdict};
 
 /// A transport of the hub.
@@ -228,7 +228,51 @@ impl HubClient {
             retry_at: None,
             upgrade_at: None,
             announced: false,
+            presence: false,
+            client_id: crate::backoff::random_hex(8),
         }
+    }
+
+    /// Who is present on `topic` (`GET /presence/{topic}`; on a hub with a shared store, on
+    /// every node).
+    ///
+    /// # Errors
+    /// [`PublishError`]'s variants (a refusal, an unreachable hub, a malformed answer).
+    pub async fn presence(&self, topic: &str) -> Result<Vec<PresenceMember>, PublishError> {
+        let url = self.url("presence", topic, &[]);
+        let req = ClientRequest::get(&url)
+            .map_err(|e| PublishError::Invalid(format!("bad URL {url:?}: {e}")))?;
+        let req = self.authorized(req).map_err(PublishError::Invalid)?;
+        let mut http = sluice_http::ClientConfig::default();
+        http.connect_timeout = self.config.request_timeout;
+        http.response_timeout = self.config.request_timeout;
+        http.read_timeout = Some(self.config.request_timeout);
+        let mut resp = sluice_http::fetch_with(&self.connector, req, &http)
+            .await
+            .map_err(|e| PublishError::GaveUp {
+                attempts: 1,
+                last: e.to_string(),
+            })?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .bytes(4 << 20)
+            .await
+            .map_err(|e| PublishError::GaveUp {
+                attempts: 1,
+                last: e.to_string(),
+            })?;
+        if status != 200 {
+            return Err(PublishError::Refused {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            });
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| PublishError::BadAnswer)?;
+        v.get("clients")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| a.iter().filter_map(PresenceMember::from_json).collect())
+            .ok_or(PublishError::BadAnswer)
     }
 
     /// Publishes `data` as an event of type `event` to `topic` (`POST /publish/{topic}`) and
@@ -304,13 +348,7 @@ fn is_terminal(status: u16) -> bool {
 
 /// 128 random bits, hex.
 fn idempotency_key() -> String {
-    let a = getrandom::u64().unwrap_or(0);
-    let b = getrandom::u64().unwrap_or_else(|_| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64)
-    });
-    format!("{a:016x}{b:016x}")
+    crate::backoff::random_hex(16)
 }
 
 /// Why a publish failed.
@@ -444,6 +482,8 @@ pub struct Subscription {
     retry_at: Option<Instant>,
     upgrade_at: Option<Instant>,
     announced: bool,
+    presence: bool,
+    client_id: String,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -479,6 +519,39 @@ impl Subscription {
     /// The topic.
     pub fn topic(&self) -> &str {
         &self.topic
+    }
+
+    /// Asks for join/leave notices ([`Item::Join`], [`Item::Leave`]; WebSocket and SSE).
+    #[must_use]
+    pub fn with_presence(mut self, on: bool) -> Self {
+        self.presence = on;
+        self
+    }
+
+    /// The client id this subscription presents (`?client=`; kept across reconnects, so a
+    /// reconnect is not a new member). Default: 16 random hex digits.
+    #[must_use]
+    pub fn with_client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = id.into();
+        self
+    }
+
+    /// The client id this subscription presents.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The query of a subscribe URL: cursor, client id, presence.
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(c) = self.pos.param() {
+            q.push(("cursor", c));
+        }
+        q.push(("client", self.client_id.clone()));
+        if self.presence {
+            q.push(("presence", "1".to_owned()));
+        }
+        q
     }
 
     /// Publishes `data` as a `message` event: over the open WebSocket when there is one (no
@@ -532,6 +605,8 @@ impl Subscription {
             Item::Event { id, .. } => self.pos.event(id),
             Item::Gap { missed } => self.pos.gap(*missed),
             Item::Reset => self.pos.reset(),
+            // Live items: no position, never replayed.
+            Item::Join(_) | Item::Leave(_) | Item::Ephemeral { .. } => Verdict::Deliver,
         };
         if verdict == Verdict::Deliver {
             self.pending.push_back(Event::Item(it));
@@ -619,7 +694,7 @@ impl Subscription {
                 })
             }
             Transport::Poll => {
-                let mut q: Vec<(&str, &str)> = Vec::new();
+                let mut q: Vec<(&str, &str)> = vec![("client", self.client_id.as_str())];
                 if let Some(t) = &self.client.token {
                     q.push(("token", t));
                 }
@@ -640,8 +715,8 @@ impl Subscription {
     }
 
     async fn connect_ws(&self) -> Result<Box<WebSocket<sluice_http::ClientStream>>, WsFailure> {
-        let cursor = self.pos.param();
-        let q: Vec<(&str, &str)> = cursor.iter().map(|c| ("cursor", c.as_str())).collect();
+        let query = self.query();
+        let q: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let url = self.client.url("ws", &self.topic, &q);
         let req = ClientRequest::get(&url)
             .map_err(|e| WsFailure::Down(format!("bad URL {url:?}: {e}")))
@@ -671,8 +746,8 @@ impl Subscription {
     }
 
     fn sse_client(&self) -> Result<SseClient, SubscribeError> {
-        let cursor = self.pos.param();
-        let q: Vec<(&str, &str)> = cursor.iter().map(|c| ("cursor", c.as_str())).collect();
+        let query = self.query();
+        let q: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let url = self.client.url("sse", &self.topic, &q);
         let req = ClientRequest::get(&url)
             .map_err(|e| SubscribeError::Invalid(format!("bad URL {url:?}: {e}")))?;

@@ -9,7 +9,7 @@ mod position;
 mod reconnect;
 
 pub use backoff::Backoff;
-pub use frames::Item;
+pub use frames::{Item, PresenceMember};
 pub use hub::{
     Event, HubClient, HubClientConfig, PublishError, Status, SubscribeError, Subscription,
     Transport, TransportMode,

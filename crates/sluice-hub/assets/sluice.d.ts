@@ -60,6 +60,31 @@ export type Status =
   | { state: 'failed'; why: string }
   | { state: 'closed' };
 
+/** A subscriber present on a topic (join/leave notices, the presence list). */
+export interface Member {
+  /** Its client id (`client` option, `?client=`; made up by the hub when absent). */
+  client: string;
+  /** The `sub` of its token; null without auth or without `sub`. */
+  sub: string | null;
+  transport: Transport;
+  /** Since when (Unix ms): the hub's time in a list read with `presence()`, the arrival of the
+   * join notice for a member seen joining. */
+  since: number;
+}
+
+/** `GET /presence/{topic}`: who is subscribed (on that hub process), oldest first. One client id
+ * on several connections counts once. */
+export interface PresenceList {
+  count: number;
+  clients: Member[];
+}
+
+/** An ephemeral event: live subscribers only, never stored, no id, no cursor. */
+export interface EphemeralEvent {
+  event: string;
+  data: string;
+}
+
 export interface SubscribeOptions {
   /** 'now' (default: live, from the hub's head), 'earliest' (oldest retained), or an event id. */
   cursor?: 'now' | 'earliest' | string;
@@ -76,13 +101,40 @@ export interface SubscribeOptions {
   /** The hub lost its history (new epoch): events restart from the oldest of the new one. */
   onReset?: () => void;
   onStatus?: (s: Status) => void;
+  /** The id this subscription is present under (`?client=` on every connection; 1-64 of
+   * A-Z a-z 0-9 _ -, else subscribe() throws code 'bad_client_id'). Default: 16 random hex
+   * digits, kept across reconnects and transport switches (a reconnect is not a new member). */
+  client?: string;
+  /** Ask for join/leave notices (`?presence=1`, WebSocket and SSE) and keep `members`: the list
+   * is read (`GET /presence`) on every (re)connect and kept up to date with the notices; on
+   * long-poll (no notices) it is read again every 15 s. */
+  presence?: boolean;
+  /** A join notice (with presence; the subscriber's own comes first). Raw: members already there
+   * when it connected are not announced (see onPresence / members). */
+  onJoin?: (m: Member) => void;
+  /** A leave notice (with presence). */
+  onLeave?: (m: Member) => void;
+  /** The list of who is there, whenever it changes (with presence). */
+  onPresence?: (members: Member[]) => void;
+  /** An ephemeral event on the topic (WebSocket and SSE subscriptions, with or without presence;
+   * including the subscriber's own). Never moves the cursor, never replayed. */
+  onEphemeral?: (e: EphemeralEvent) => void;
+}
+
+export interface PublishOptions {
+  /** Event type (default 'message'). */
+  event?: string;
+  /** Live subscribers only (`POST /publish/{topic}?ephemeral=1`): never stored, never queued,
+   * never retried; rejected at once while offline (code 'offline'). Sent one at a time, in
+   * call order. */
+  ephemeral?: boolean;
 }
 
 export class SluiceError extends Error {
   constructor(message: string, status?: number, code?: string);
   /** HTTP status of the hub's answer, 0 for an error of this client. */
   status: number;
-  /** The hub's `error` code, or 'queue_full' / 'unreachable'. */
+  /** The hub's `error` code, or 'queue_full' / 'unreachable' / 'offline' / 'bad_client_id'. */
   code: string;
 }
 
@@ -95,6 +147,11 @@ export class Subscription {
   /** The position: id of the last event (or head cursor) seen; null before any. */
   readonly cursor: string | null;
   readonly status: Status;
+  /** The client id it is present under. */
+  readonly client: string;
+  readonly presence: boolean;
+  /** Who is there (with presence), oldest first; kept while reconnecting, read again after. */
+  readonly members: Member[];
   close(): void;
 }
 
@@ -111,9 +168,17 @@ export class SluiceHub {
    * offline or unreachable; network errors, 408, 429, 5xx retried with backoff; other 4xx
    * reject with a SluiceError.
    */
-  publish(topic: string, data: string, opts?: { event?: string }): Promise<{ id: string | null }>;
-  /** URL of a route ('ws' | 'sse' | 'poll' | 'publish') for a topic, with the token. */
-  url(kind: 'ws' | 'sse' | 'poll' | 'publish', topic: string, params?: Record<string, string | number | null | undefined>): string;
+  publish(topic: string, data: string, opts?: PublishOptions & { ephemeral?: false }): Promise<{ id: string | null }>;
+  /**
+   * An ephemeral publish: to the topic's live WebSocket/SSE subscribers on that hub process
+   * (`receivers` of them), never stored. Not queued, not retried: rejects while offline (code
+   * 'offline'), on a network error (code 'unreachable') or with the hub's refusal.
+   */
+  publish(topic: string, data: string, opts: PublishOptions & { ephemeral: true }): Promise<{ ephemeral: true; receivers: number }>;
+  /** Who is subscribed to `topic` (`GET /presence/{topic}`; needs subscribe permission). */
+  presence(topic: string): Promise<PresenceList>;
+  /** URL of a route for a topic, with the token. */
+  url(kind: 'ws' | 'sse' | 'poll' | 'publish' | 'presence', topic: string, params?: Record<string, string | number | null | undefined>): string;
   /** Closes every subscription and rejects queued publishes. */
   close(): void;
 }

@@ -17,8 +17,15 @@
 // timeouts.sseFirstByte (the hub writes `retry:` at once, so a buffering proxy is in between):
 // fall back to long-poll. After timeouts.upgradeRetry on a fallback, the better transports are
 // tried again (switching is safe: the cursor moves with the subscription).
+//
+// Presence and live-only traffic (never in the topic's log, no cursor): every subscription
+// names itself with a client id (`client`, default a random one kept across its reconnects);
+// with `presence: true` it gets join/leave notices (WebSocket, SSE) and keeps the list of who
+// is there (`sub.members`, `onPresence`); every WebSocket/SSE subscription gets the topic's
+// ephemeral events (`onEphemeral`), sent with `hub.publish(topic, data, { ephemeral: true })`.
 
 const SEQ_RE = /^1\.([0-9a-f]{1,16})\.(0|[1-9][0-9]{0,19})$/;
+const CLIENT_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const TERMINAL = new Set([400, 401, 403, 404]);
 const LABELS = { 400: 'bad request', 401: 'token needed', 403: 'not allowed', 404: 'not found' };
 
@@ -126,6 +133,7 @@ export class SluiceHub {
     this._queue = [];
     this._pumping = false;
     this._wake = null; // resolves the publish pump's wait (backoff or offline) early
+    this._ephemeral = Promise.resolve(); // ephemeral publishes go one at a time, in order
     this._closed = false;
     this._onOnline = () => {
       this.online = true;
@@ -142,7 +150,7 @@ export class SluiceHub {
     }
   }
 
-  /** URL of a hub route for a topic, with the token: kind is 'ws', 'sse', 'poll' or 'publish'. */
+  /** URL of a hub route for a topic, with the token: 'ws', 'sse', 'poll', 'publish' or 'presence'. */
   url(kind, topic, params = {}) {
     const u = new URL(`${kind}/${encodeURIComponent(topic)}`, this.base);
     if (kind === 'ws') u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -172,9 +180,11 @@ export class SluiceHub {
    * POST data to a topic. Resolves with the hub's answer ({id}). Queued while offline or while
    * the hub is unreachable, sent in order; network errors, 408, 429 and 5xx are retried with
    * backoff and the same Idempotency-Key (the hub appends a retried publish once); other 4xx
-   * reject. A full queue (maxQueue) rejects at once.
+   * reject. A full queue (maxQueue) rejects at once. With `ephemeral: true`: see
+   * _publishEphemeral (live subscribers only, never queued).
    */
   publish(topic, data, opts = {}) {
+    if (opts.ephemeral) return this._publishEphemeral(topic, data, opts.event || null);
     if (this._closed) return Promise.reject(new SluiceError('hub closed'));
     if (this._queue.length >= this.maxQueue) {
       return Promise.reject(new SluiceError(`publish queue full (${this.maxQueue} waiting)`, 0, 'queue_full'));
@@ -183,6 +193,66 @@ export class SluiceHub {
       this._queue.push({ topic, data: String(data), event: opts.event || null, key: randomKey(), resolve, reject });
       this._pump();
     });
+  }
+
+  /**
+   * An ephemeral publish (`POST /publish/{topic}?ephemeral=1`): to the live WebSocket/SSE
+   * subscribers of the topic on that hub process, never stored. Resolves with the hub's answer
+   * ({ephemeral: true, receivers}). Never queued and never retried: stale live traffic (a typing
+   * indicator, a WebRTC offer) is worse than none, and the hub keeps no Idempotency-Key for it,
+   * so a retry could deliver it twice. Rejected at once while offline (code 'offline'); a network
+   * error or no answer rejects with code 'unreachable', a refusal with the hub's status. Sent
+   * one at a time, in call order (so a receiver gets them in that order).
+   */
+  _publishEphemeral(topic, data, event) {
+    if (this._closed) return Promise.reject(new SluiceError('hub closed'));
+    if (!this.online) return Promise.reject(new SluiceError('offline: ephemeral events are not queued', 0, 'offline'));
+    const send = async () => {
+      if (this._closed) throw new SluiceError('hub closed');
+      const ac = new AbortController();
+      const t = setTimeout(() => ac.abort(), this.timeouts.request);
+      try {
+        let r;
+        try {
+          r = await fetch(this.url('publish', topic, { ephemeral: 1, event }), {
+            method: 'POST', body: String(data), cache: 'no-store', signal: ac.signal,
+            headers: { 'content-type': 'text/plain; charset=utf-8' },
+          });
+        } catch {
+          throw new SluiceError(`ephemeral publish: ${ac.signal.aborted ? 'no answer in time' : 'hub unreachable'}`, 0, 'unreachable');
+        }
+        if (r.status !== 200) throw await describe(r);
+        return await r.json();
+      } finally {
+        clearTimeout(t);
+      }
+    };
+    const p = this._ephemeral.then(send);
+    this._ephemeral = p.catch(() => {});
+    return p;
+  }
+
+  /**
+   * Who is subscribed to `topic` right now (`GET /presence/{topic}`, subscribe permission):
+   * {count, clients: [{client, sub, transport, since}]}, oldest first. Rejects with the hub's
+   * refusal (401, 403) or code 'unreachable'.
+   */
+  async presence(topic) {
+    if (this._closed) throw new SluiceError('hub closed');
+    const ac = new AbortController();
+    const t = setTimeout(() => ac.abort(), this.timeouts.request);
+    try {
+      let r;
+      try {
+        r = await fetch(this.url('presence', topic), { cache: 'no-store', signal: ac.signal });
+      } catch {
+        throw new SluiceError(`presence: ${ac.signal.aborted ? 'no answer in time' : 'hub unreachable'}`, 0, 'unreachable');
+      }
+      if (r.status !== 200) throw await describe(r);
+      return await r.json();
+    } finally {
+      clearTimeout(t);
+    }
   }
 
   _kick() { if (this._wake) this._wake(); }
@@ -274,6 +344,17 @@ export class Subscription {
     this.transport = this.mode === 'auto' ? 'ws' : this.mode;
     this.backoff = { ...hub.backoff, ...o.backoff };
     this.cb = o;
+    // The id this subscription is present under, on every connection it makes (a reconnect is
+    // not a new member).
+    this.client = o.client ?? randomKey().slice(0, 16);
+    if (typeof this.client !== 'string' || !CLIENT_RE.test(this.client)) {
+      throw new SluiceError(`client ids are 1-64 of A-Z a-z 0-9 _ -, not ${JSON.stringify(this.client)}`, 0, 'bad_client_id');
+    }
+    this.presence = !!o.presence;
+    this._members = new Map(); // client -> member: who is there (with presence)
+    this._reported = null; // the list last given to onPresence, as a string
+    this._pres = null; // {gen, log, asked}: notices of this connection until the list is read
+    this._presTimer = null;
     this.persistKey = o.persistKey ? `sluice:${o.persistKey}` : null;
     let start = o.cursor ?? 'now';
     if (this.persistKey && hub.storage) {
@@ -308,6 +389,8 @@ export class Subscription {
     this._gen++;
     clearTimeout(this._timer);
     clearTimeout(this._upgradeTimer);
+    clearTimeout(this._presTimer);
+    this._pres = null;
     const c = this._conn;
     this._conn = null;
     if (c) c.close();
@@ -378,13 +461,100 @@ export class Subscription {
     if (m === null || typeof m !== 'object') return;
     if (typeof m.id === 'string' && typeof m.data === 'string') {
       this._advance(m.id, { id: m.id, event: m.event || 'message', data: m.data });
-    } else if (m.reset === true) this._reset();
+    } else if (m.ephemeral) this._live('ephemeral', m.ephemeral);
+    else if (m.join) this._live('join', m.join);
+    else if (m.leave) this._live('leave', m.leave);
+    else if (m.reset === true) this._reset();
     else if (m.gap && typeof m.gap.missed === 'number') this._hint = m.gap.missed;
     else if (typeof m.cursor === 'string') this._advance(m.cursor, null);
   }
 
+  _params(p) {
+    return { ...p, presence: this.presence ? 1 : null, client: this.client };
+  }
+
   _requestCursor() {
     return this.cursor ?? (this.start === 'earliest' ? 'earliest' : null);
+  }
+
+  // ---- live traffic: ephemeral events, join/leave notices (no cursor, never stored) ----
+
+  /** Who is there (with presence: true): [{client, sub, transport, since}], oldest first. */
+  get members() {
+    return [...this._members.values()].sort((a, b) => a.since - b.since || (a.client < b.client ? -1 : 1));
+  }
+
+  _live(kind, m) {
+    if (m === null || typeof m !== 'object') return;
+    if (kind === 'ephemeral') {
+      if (typeof m.data === 'string') this._call('onEphemeral', { event: typeof m.event === 'string' ? m.event : 'message', data: m.data });
+      return;
+    }
+    if (typeof m.client !== 'string') return;
+    const member = { client: m.client, sub: m.sub ?? null, transport: m.transport, since: Date.now() };
+    this._call(kind === 'join' ? 'onJoin' : 'onLeave', member);
+    if (!this.presence) return;
+    const st = this._pres;
+    if (st) st.log.push([kind, member]);
+    if (Subscription._apply(this._members, kind, member)) this._presenceChanged();
+    // The hub announces a subscriber to itself once it is in the table and listening: the list
+    // read from now on misses nobody (notices since are in st.log).
+    if (st && kind === 'join' && member.client === this.client) this._readPresence(st.gen);
+  }
+
+  static _apply(members, kind, m) {
+    if (kind === 'join') {
+      if (members.has(m.client)) return false;
+      members.set(m.client, m);
+      return true;
+    }
+    return members.delete(m.client);
+  }
+
+  _presenceChanged() {
+    const list = this.members;
+    const sig = JSON.stringify(list.map((m) => [m.client, m.transport]));
+    if (sig === this._reported) return;
+    this._reported = sig;
+    this._call('onPresence', list);
+  }
+
+  // A connection opened: read the list once this subscriber is in it (its own join notice; a
+  // second connection of the same id gets none, hence the 1 s timer), then keep it with the
+  // notices. Long-poll gets no notices: the list is read again every 15 s.
+  _presenceOpened(gen) {
+    if (!this.presence) return;
+    this._pres = { gen, log: [], asked: false };
+    clearTimeout(this._presTimer);
+    this._presTimer = setTimeout(() => this._readPresence(gen), this.transport === 'poll' ? 0 : 1000);
+  }
+
+  async _readPresence(gen) {
+    const st = this._pres;
+    if (!st || st.gen !== gen || st.asked || gen !== this._gen) return;
+    st.asked = true;
+    clearTimeout(this._presTimer);
+    let list = null;
+    try { list = await this.hub.presence(this.topic); } catch { /* keep the list the notices made */ }
+    if (gen !== this._gen || this._done) return;
+    if (list && Array.isArray(list.clients)) {
+      const m = new Map();
+      for (const c of list.clients) {
+        if (c && typeof c.client === 'string') m.set(c.client, { client: c.client, sub: c.sub ?? null, transport: c.transport, since: c.since });
+      }
+      // Notices that came since this connection opened are newer than, or as new as, the list.
+      for (const [kind, member] of st.log) Subscription._apply(m, kind, member);
+      this._members = m;
+      this._presenceChanged();
+    }
+    if (this._pres === st) this._pres = null;
+    if (this.transport === 'poll') {
+      this._presTimer = setTimeout(() => {
+        if (gen !== this._gen) return;
+        this._pres = { gen, log: [], asked: false };
+        this._readPresence(gen);
+      }, 15000);
+    }
   }
 
   // ---- connection lifecycle ----
@@ -405,6 +575,7 @@ export class Subscription {
     this._failures = 0;
     if (this.transport === 'ws') this._wsRefused = 0;
     this._status({ state: 'open', transport: this.transport });
+    if (gen === this._gen) this._presenceOpened(gen);
     if (this.mode === 'auto' && this.transport !== 'ws' && this.hub.timeouts.upgradeRetry > 0) {
       clearTimeout(this._upgradeTimer);
       this._upgradeTimer = setTimeout(() => {
@@ -479,7 +650,7 @@ export class Subscription {
 
   _ws(gen) {
     const t = this.hub.timeouts;
-    const ws = new WebSocket(this.hub.url('ws', this.topic, { cursor: this._requestCursor() }));
+    const ws = new WebSocket(this.hub.url('ws', this.topic, this._params({ cursor: this._requestCursor() })));
     let opened = false;
     const fallback = this.mode === 'auto' ? { to: 'sse' } : null;
     const timer = setTimeout(() => {
@@ -519,7 +690,12 @@ export class Subscription {
     this._conn = { close: () => { clearTimeout(timer); ac.abort(); } };
     const parser = new SseParser((b) => {
       if (gen !== this._gen) return;
-      if (b.event === 'sluice-reset') this._reset();
+      if (b.event === 'sluice-ephemeral' || b.event === 'sluice-join' || b.event === 'sluice-leave') {
+        // Live items carry no id and never move the position.
+        let m = null;
+        try { m = JSON.parse(b.data); } catch { /* ignore */ }
+        this._live(b.event.slice(7), m);
+      } else if (b.event === 'sluice-reset') this._reset();
       else if (b.event === 'sluice-gap') {
         try { this._frame({ gap: JSON.parse(b.data) }); } catch { /* ignore */ }
         if (b.id !== null) this._advance(b.id, null);
@@ -530,7 +706,7 @@ export class Subscription {
     (async () => {
       let r;
       try {
-        r = await fetch(this.hub.url('sse', this.topic, { cursor: this._requestCursor() }), {
+        r = await fetch(this.hub.url('sse', this.topic, this._params({ cursor: this._requestCursor() })), {
           cache: 'no-store', signal: ac.signal, headers: { accept: 'text/event-stream' },
         });
       } catch {
@@ -574,7 +750,7 @@ export class Subscription {
         let r;
         let body = null;
         try {
-          r = await fetch(this.hub.url('poll', this.topic, { cursor: this._requestCursor(), timeout: wait }), {
+          r = await fetch(this.hub.url('poll', this.topic, { cursor: this._requestCursor(), timeout: wait, client: this.client }), {
             cache: 'no-store', signal: ac.signal,
           });
           if (r.status === 200) body = await r.json();

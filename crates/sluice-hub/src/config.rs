@@ -103,6 +103,13 @@ pub struct HubConfig {
     /// Without a store: most `Idempotency-Key`s remembered (each for the retention age).
     /// Default 100,000. (A store keeps its own, shared by every node.)
     pub idempotency_keys: usize,
+    /// A long-poll client that names itself (`?client=ID`) stays present this long after each
+    /// answer (it is back with its next request well within it). Default 10 s.
+    pub presence_grace: Duration,
+    /// With a shared store (Redis, NATS): how long a node's presence record lives without a
+    /// refresh (it refreshes every third of it), so a node that dies has its clients leave
+    /// within this. Default 15 s.
+    pub presence_ttl: Duration,
 }
 
 impl Default for HubConfig {
@@ -136,6 +143,8 @@ impl Default for HubConfig {
             longpoll: sluice_longpoll::ServerConfig::default(),
             store_sync_interval: Duration::from_secs(2),
             idempotency_keys: 100_000,
+            presence_grace: Duration::from_secs(10),
+            presence_ttl: Duration::from_secs(15),
         }
     }
 }

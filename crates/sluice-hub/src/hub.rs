@@ -18,6 +18,7 @@ use crate::auth::{Action, Claims, TokenError, Verifier, token_from};
 use crate::config::HubConfig;
 use crate::frames::FrameCache;
 use crate::metrics::{Counters, GaugeGuard, MetricsSnapshot, Transport, rss_bytes};
+use crate::presence::{Member, Presence, is_valid_client_id};
 use crate::replica::Replica;
 use crate::topic::is_valid_topic;
 use sluice_store::{IdempotencyCache, NewEvent, Store, StoreError, is_valid_idempotency_key};
@@ -34,6 +35,9 @@ const INDEX_HTML: &str = include_str!("../assets/index.html");
 /// The browser client (an ES module, no build step) and its TypeScript declarations.
 const SLUICE_JS: &str = include_str!("../assets/sluice.js");
 const SLUICE_DTS: &str = include_str!("../assets/sluice.d.ts");
+/// The WebRTC signaling room (`GET /webrtc?room=R`): peers meet through presence and swap
+/// offers, answers and ICE candidates as ephemeral events; the chat itself is peer to peer.
+const WEBRTC_HTML: &str = include_str!("../assets/webrtc.html");
 
 use sluice_longpoll::log::MAX_EVENT_TYPE_LEN;
 
@@ -148,6 +152,12 @@ pub(crate) struct Inner {
     pub(crate) store_ok: AtomicBool,
     /// `Idempotency-Key`s of a hub without a store (a store keeps its own, for every node).
     pub(crate) idempotency: IdempotencyCache,
+    /// Who is subscribed where on this node, and the live-only traffic (join/leave notices,
+    /// ephemeral events).
+    pub(crate) presence: Arc<Presence>,
+    /// This process's id among the nodes of a shared store (presence records, ephemeral
+    /// events).
+    pub(crate) node: Arc<str>,
 }
 
 /// A publish/subscribe hub: topics with retention logs, served over WebSocket, Server-Sent
@@ -194,6 +204,9 @@ impl Hub {
         store
             .subscribe(Arc::new(move |n| Hub::on_notice(&weak, n)))
             .await?;
+        if store.is_shared() {
+            tokio::spawn(crate::presence_sync::run(Arc::downgrade(&hub.inner)));
+        }
         Ok(hub)
     }
 
@@ -228,6 +241,8 @@ impl Hub {
                 idempotency: IdempotencyCache::new(config_idempotency_keys, config_retention_age),
                 store,
                 store_ok: AtomicBool::new(true),
+                presence: Arc::new(Presence::default()),
+                node: Arc::from(crate::presence::new_client_id().as_str()),
             }),
         };
         // Within the topic cap unless it is 0, which then refuses every other topic.
@@ -590,11 +605,19 @@ impl Hub {
             let t = t.to_owned();
             return Box::pin(self.poll_route(req, &t)).await;
         }
+        if let Some(t) = path.strip_prefix("/presence/") {
+            let t = t.to_owned();
+            return self.presence_route(req, &t).await;
+        }
         let resp = match path {
             "/" | "/index.html" => Response::new(StatusCode::OK)
                 .header("content-type", "text/html; charset=utf-8")
                 .header("cache-control", "no-cache")
                 .body(INDEX_HTML),
+            "/webrtc" | "/webrtc.html" => Response::new(StatusCode::OK)
+                .header("content-type", "text/html; charset=utf-8")
+                .header("cache-control", "no-cache")
+                .body(WEBRTC_HTML),
             "/sluice.js" => Response::new(StatusCode::OK)
                 .header("content-type", "text/javascript; charset=utf-8")
                 .header("cache-control", "no-cache")
@@ -852,6 +875,24 @@ impl Hub {
                 return req.respond(r);
             }
         };
+        if flag(req.query_param("ephemeral")) {
+            // Live subscribers only: no topic created, nothing appended, no id.
+            if std::str::from_utf8(&body).is_err() {
+                return req.respond(publish_error(&PublishError::NotUtf8, cors));
+            }
+            let n = self
+                .inner
+                .presence
+                .ephemeral(topic, &event_type, body.clone());
+            crate::presence_sync::ephemeral_to_others(self, topic, &event_type, &body).await;
+            let r = with_cors(
+                Response::new(StatusCode::OK)
+                    .header("content-type", "application/json")
+                    .header("cache-control", "no-store"),
+                cors,
+            );
+            return req.respond(r.body(format!("{{\"ephemeral\":true,\"receivers\":{n}}}")));
+        }
         // The topic is created only for a body that arrived whole.
         let state = match self.topic_state(topic) {
             Ok(s) => s,
@@ -915,6 +956,10 @@ impl Hub {
             Ok(c) => c,
             Err(r) => return req.respond(*r),
         };
+        let client = match client_param(&req, cors) {
+            Ok(c) => c,
+            Err(r) => return req.respond(*r),
+        };
         // A poll that waits for nothing (`timeout=0`, or a query the protocol answers 400)
         // must not leave behind a topic it created: a burst of them on made-up names would
         // fill the topic table. The query is parsed here only for a topic that is new.
@@ -932,11 +977,52 @@ impl Hub {
         let sub = claims.as_ref().and_then(|c| c.sub.as_deref());
         tracing::trace!(topic, sub, "poll");
         let _gauge = GaugeGuard::new(self.inner.counters.gauge(Transport::Poll));
+        // A poller that names itself is present while parked and for the grace after.
+        let _present = client.map(|id| {
+            let m = Member::new(id, sub.map(str::to_owned), Transport::Poll);
+            self.inner
+                .presence
+                .poll(&state.name, m, self.inner.cfg.presence_grace)
+        });
         let reply = self.inner.lp.handle(&state.name, req).await;
         if new_and_idle {
             self.discard_if_unused(state);
         }
         reply
+    }
+
+    /// `GET /presence/{topic}`: who is subscribed on this node (subscribe permission needed).
+    async fn presence_route<S>(&self, req: Request<S>, topic: &str) -> Reply<S>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let cors = self.cors_origin(&req);
+        let cors = cors.as_deref();
+        if !is_valid_topic(topic) {
+            return req.respond(publish_error(&PublishError::BadTopic, cors));
+        }
+        if !matches!(req.method(), "GET" | "HEAD") {
+            let r = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "use GET",
+                cors,
+            )
+            .header("allow", "GET, HEAD");
+            return req.respond(r);
+        }
+        if let Err(r) = self.authorize(&req, topic, Action::Subscribe, cors) {
+            return req.respond(*r);
+        }
+        let clients = crate::presence_sync::everyone(self, topic).await;
+        let body = serde_json::json!({ "count": clients.len(), "clients": clients }).to_string();
+        let r = with_cors(
+            Response::new(StatusCode::OK)
+                .header("content-type", "application/json")
+                .header("cache-control", "no-store"),
+            cors,
+        );
+        req.respond(r.body(body))
     }
 
     /// Removes `state`'s topic if it was created for nothing: never published to, and held by
@@ -967,6 +1053,28 @@ where
 
 /// Event types the hub accepts: 1–256 bytes, no CR/LF/NUL, not starting with `sluice-`
 /// (reserved for the hub's own SSE events `sluice-gap` and `sluice-reset`).
+/// A boolean query flag: `1`, `true` or `yes`.
+pub(crate) fn flag(v: Option<&str>) -> bool {
+    matches!(v, Some("1" | "true" | "yes"))
+}
+
+/// The `?client=ID` of a subscription (`None` when absent), or the 400 for a malformed one.
+pub(crate) fn client_param(
+    head: &RequestHead,
+    cors: Option<&str>,
+) -> Result<Option<String>, Refusal> {
+    match head.query_param("client") {
+        None => Ok(None),
+        Some(id) if is_valid_client_id(id) => Ok(Some(id.to_owned())),
+        Some(_) => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "bad_client_id",
+            "client ids are 1-64 of A-Z a-z 0-9 _ -",
+            cors,
+        ))),
+    }
+}
+
 pub(crate) fn is_valid_event_type(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= MAX_EVENT_TYPE_LEN

@@ -7,6 +7,8 @@ mod hub;
 mod jwt;
 mod metrics;
 mod origin;
+mod presence;
+mod presence_sync;
 mod query;
 mod replica;
 mod server;
@@ -23,6 +25,7 @@ pub use auth::{Action, Claims, TokenError, Verifier, mint_token};
 pub use config::HubConfig;
 pub use hub::{Hub, PublishError, RESERVED_PREFIX, SYS_METRICS_TOPIC};
 pub use metrics::MetricsSnapshot;
+pub use presence::Member;
 pub use topic::{MAX_TOPIC_LEN, is_valid_topic, pattern_matches};
 
 pub use sluice_http::ServerConfig;

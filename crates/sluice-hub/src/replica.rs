@@ -339,6 +339,15 @@ impl Hub {
                     s.replica.wake.notify_one();
                 }
             }
+            // Another node's: for our live subscribers (ours were served already).
+            Notice::Ephemeral {
+                topic,
+                node,
+                event,
+                data,
+            } if node != hub.inner.node => {
+                hub.inner.presence.ephemeral(&topic, &event, data);
+            }
             _ => {}
         }
     }

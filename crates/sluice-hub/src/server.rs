@@ -505,6 +505,7 @@ async fn system_task(weak: Weak<Inner>) {
         let hub = Hub { inner };
         let now = Instant::now();
         hub.reap_topics(now);
+        hub.inner.presence.sweep(now);
         if !hub.inner.cfg.sys_metrics {
             continue;
         }

@@ -9,6 +9,9 @@
 //! event `id: <cursor>`, `event: <type>` (omitted for `message`), `data:` lines; a gap is
 //! `event: sluice-gap` / `data: {"missed":n}`, a reset `event: sluice-reset` /
 //! `data: {"reset":true}`, each followed by an `id:` when no event carries the new position.
+//! Live items, without `id:` (never in the log): `event: sluice-ephemeral` with
+//! `{"event","data"}` to every subscriber, and with `?presence=1` `sluice-join` /
+//! `sluice-leave` with `{"client","sub","transport"}`.
 //! A comment (`:`) is sent after [`HubConfig::sse_heartbeat`](crate::HubConfig::sse_heartbeat)
 //! of silence; a peer that stops reading is dropped by the write timeout and one that closes
 //! is noticed at once. At shutdown a final `retry:` is sent and the stream ends.
@@ -23,8 +26,11 @@ use sluice_tokio::sse::{Idle, SseWriter, SseWriterConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::auth::{Action, session_deadline, until};
-use crate::hub::{Hub, PublishError, TopicState, error, publish_error, with_cors};
+use crate::hub::{
+    Hub, PublishError, TopicState, client_param, error, flag, publish_error, with_cors,
+};
 use crate::metrics::{GaugeGuard, Transport};
+use crate::presence::{LiveRx, Member, new_client_id};
 use crate::topic::is_valid_topic;
 
 pub(crate) async fn route<S>(hub: &Hub, req: Request<S>, topic: &str) -> Reply<S>
@@ -61,6 +67,11 @@ where
         Ok(s) => s,
         Err(r) => return req.respond(*r),
     };
+    let client = match client_param(&req, cors) {
+        Ok(c) => c.unwrap_or_else(new_client_id),
+        Err(r) => return req.respond(*r),
+    };
+    let notices = flag(req.query_param("presence"));
     let resp = with_cors(
         // `start_with` adds the event-stream content type and `X-Accel-Buffering: no`.
         Response::new(StatusCode::OK).header("cache-control", "no-store"),
@@ -95,6 +106,10 @@ where
     let _gauge = GaugeGuard::new(hub.inner.counters.gauge(Transport::Sse));
     let sub = claims.as_ref().and_then(|c| c.sub.as_deref());
     tracing::debug!(topic, sub, "sse subscriber");
+    // Live traffic first, then the join: a subscriber that asked for notices sees its own.
+    let live = hub.inner.presence.live(&state.name, notices);
+    let member = Member::new(client, sub.map(str::to_owned), Transport::Sse);
+    let _present = hub.inner.presence.join(&state.name, member);
     if start == Start::Now {
         // An empty event with the head's id: sets the client's Last-Event-ID, fires nothing.
         let opening = format!("id: {}\n\n", first.next);
@@ -103,7 +118,7 @@ where
         }
     }
     let deadline = session_deadline(claims.as_ref());
-    match stream(hub, &state, &mut w, &mut head, first, deadline).await {
+    match stream(hub, &state, &mut w, &mut head, first, deadline, live).await {
         Ending::Expired => {
             // The token's `exp`: the stream ends with a notice. An EventSource reconnecting
             // with the same (expired) token gets 401 and stops; the page gets a new token and
@@ -141,6 +156,7 @@ async fn stream<S>(
     head: &mut tokio::sync::watch::Receiver<sluice_longpoll::Cursor>,
     first: ReadBatch,
     deadline: Option<tokio::time::Instant>,
+    mut live: LiveRx,
 ) -> Ending
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -187,6 +203,11 @@ where
                     },
                     () = &mut shutdown => return Ending::Finish,
                     () = &mut expiry => return Ending::Expired,
+                    l = live.recv() => {
+                        if w.send_bytes(l.sse_bytes()).await.is_err() {
+                            return Ending::Gone;
+                        }
+                    }
                 }
             }
         }

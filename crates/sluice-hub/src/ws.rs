@@ -2,7 +2,10 @@
 //!
 //! Frames to the client (text): `{"id":…,"event":…,"data":…}` per event (the log's JSON,
 //! encoded once per event), `{"gap":{"missed":n}}`, `{"reset":true}`; a subscription without
-//! a cursor (live from now) first gets `{"cursor":"<head>"}`, its resume point. Text frames from the
+//! a cursor (live from now) first gets `{"cursor":"<head>"}`, its resume point. Live items
+//! (never in the log, no cursor): `{"ephemeral":{"event","data"}}` to every subscriber, and
+//! with `?presence=1` `{"join":{…}}` / `{"leave":{…}}`. A client frame
+//! `{"ephemeral":{"event":…,"data":…}}` is an ephemeral publish. Text frames from the
 //! client are published to the topic as `message` events if its token allows publishing.
 //!
 //! One task per connection runs two loops over the split socket: the reader (client messages,
@@ -22,8 +25,12 @@ use sluice_ws::Utf8Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::auth::{Action, session_deadline, until};
-use crate::hub::{Hub, PublishError, RESERVED_PREFIX, TopicState, error, publish_error};
+use crate::hub::{
+    Hub, PublishError, RESERVED_PREFIX, TopicState, client_param, error, flag, is_valid_event_type,
+    publish_error,
+};
 use crate::metrics::{GaugeGuard, Transport};
+use crate::presence::{LiveRx, Member, new_client_id};
 use crate::topic::is_valid_topic;
 
 pub(crate) async fn route<S>(hub: &Hub, req: Request<S>, topic: &str) -> Reply<S>
@@ -49,6 +56,11 @@ where
         Ok(s) => s,
         Err(r) => return refuse(req, *r),
     };
+    let client = match client_param(&req, None) {
+        Ok(c) => c.unwrap_or_else(new_client_id),
+        Err(r) => return refuse(req, *r),
+    };
+    let notices = flag(req.query_param("presence"));
     let cfg = &hub.inner.cfg;
     let mut protocol = sluice_ws::Config::default();
     protocol.max_message_size = cfg.max_message_size;
@@ -116,12 +128,16 @@ where
     let _gauge = GaugeGuard::new(hub.inner.counters.gauge(Transport::Ws));
     let sub = claims.as_ref().and_then(|c| c.sub.as_deref());
     tracing::debug!(topic, sub, "websocket subscriber");
+    // Live traffic first, then the join: a subscriber that asked for notices sees its own.
+    let live = hub.inner.presence.live(&state.name, notices);
+    let member = Member::new(client, sub.map(str::to_owned), Transport::Ws);
+    let _present = hub.inner.presence.join(&state.name, member);
     // A session ends when its token expires (close 1008): the client reconnects with a fresh
     // token and its cursor, which loses nothing.
     let expiry = until(session_deadline(claims.as_ref()));
     let (mut rd, mut wr) = socket.split();
     let end = {
-        let writer = write_loop(hub, &state, &mut wr, &mut head, first, opening);
+        let writer = write_loop(hub, &state, &mut wr, &mut head, first, opening, live);
         let reader = read_loop(hub, &state, &mut rd, may_publish);
         tokio::select! {
             e = writer => e,
@@ -158,6 +174,7 @@ async fn write_loop<S>(
     head: &mut tokio::sync::watch::Receiver<sluice_longpoll::Cursor>,
     first: ReadBatch,
     opening: Option<String>,
+    mut live: LiveRx,
 ) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -206,8 +223,24 @@ where
             return End::Done;
         }
         let from = Start::At(batch.next);
-        if !batch.more && head.changed().await.is_err() {
-            return End::Close(CloseCode::GOING_AWAY, "topic removed");
+        // Idle: wait for the log to move, sending live items (presence notices, ephemeral
+        // events) as they come.
+        if !batch.more {
+            loop {
+                tokio::select! {
+                    r = head.changed() => {
+                        if r.is_err() {
+                            return End::Close(CloseCode::GOING_AWAY, "topic removed");
+                        }
+                        break;
+                    }
+                    l = live.recv() => {
+                        if wr.send(Message::text(l.ws_frame())).await.is_err() {
+                            return End::Done;
+                        }
+                    }
+                }
+            }
         }
         head.borrow_and_update();
         batch = match lp.read(&state.name, from, limits) {
@@ -233,6 +266,18 @@ where
                 if !may_publish {
                     return End::Close(CloseCode::POLICY_VIOLATION, "publish not allowed");
                 }
+                if let Some((event, data)) = ephemeral_frame(t.as_str()) {
+                    if !is_valid_event_type(&event) {
+                        return End::Close(CloseCode::POLICY_VIOLATION, "invalid event type");
+                    }
+                    let data = bytes::Bytes::from(data);
+                    hub.inner
+                        .presence
+                        .ephemeral(&state.name, &event, data.clone());
+                    crate::presence_sync::ephemeral_to_others(hub, &state.name, &event, &data)
+                        .await;
+                    continue;
+                }
                 match hub.append(state, "message", t.into_bytes(), None).await {
                     Ok(_) => {}
                     Err(PublishError::TooLarge { .. }) => {
@@ -251,5 +296,48 @@ where
             // finished close (or the idle timeout's 1001).
             Some(Err(_)) | None => return End::Done,
         }
+    }
+}
+
+/// A client frame `{"ephemeral":{"event":"…","data":"…"}}` (`event` optional, `message` by
+/// default): its type and data. Any other frame is a stored `message`.
+fn ephemeral_frame(text: &str) -> Option<(String, String)> {
+    if !text.starts_with("{\"ephemeral\"") {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let o = v.as_object()?;
+    if o.len() != 1 {
+        return None;
+    }
+    let e = o.get("ephemeral")?.as_object()?;
+    let data = e.get("data")?.as_str()?.to_owned();
+    let event = match e.get("event") {
+        None => "message".to_owned(),
+        Some(t) => t.as_str()?.to_owned(),
+    };
+    Some((event, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ephemeral_frame;
+
+    #[test]
+    fn ephemeral_frames() {
+        assert_eq!(
+            ephemeral_frame(r#"{"ephemeral":{"event":"typing","data":"x"}}"#),
+            Some(("typing".into(), "x".into()))
+        );
+        assert_eq!(
+            ephemeral_frame(r#"{"ephemeral":{"data":"x"}}"#),
+            Some(("message".into(), "x".into()))
+        );
+        assert_eq!(
+            ephemeral_frame(r#"{"ephemeral":{"data":"x"},"more":1}"#),
+            None
+        );
+        assert_eq!(ephemeral_frame(r#"{"ephemeral":{"data":1}}"#), None);
+        assert_eq!(ephemeral_frame("hello"), None);
     }
 }

@@ -131,6 +131,18 @@ pub enum Notice {
     /// Notices may have been lost (the notification connection dropped and came back):
     /// re-read every topic of interest.
     Lost,
+    /// An ephemeral event sent by `node` ([`Store::ephemeral`]): for the live subscribers of
+    /// `topic`, never stored.
+    Ephemeral {
+        /// The topic.
+        topic: Arc<str>,
+        /// The sending node (which delivered it to its own subscribers already).
+        node: Arc<str>,
+        /// The event type.
+        event: String,
+        /// The data (UTF-8).
+        data: Bytes,
+    },
 }
 
 /// Receives [`Notice`]s. Called on the store's own task: keep it short (no blocking).
@@ -241,6 +253,57 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     /// As [`Store::append`].
     fn subscribe(&self, notify: NoticeFn) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Whether several hub processes share this store (presence and ephemeral events then go
+    /// through it). `false` for the file store.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Records `node`'s members of `topic` (`members`: a JSON array; empty: none) for `ttl`:
+    /// the node refreshes it well within, so a node that dies has its members gone after at
+    /// most `ttl`.
+    ///
+    /// # Errors
+    /// As [`Store::append`].
+    fn presence_put<'a>(
+        &'a self,
+        topic: &'a str,
+        node: &'a str,
+        members: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (topic, node, members, ttl);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Every node's unexpired presence record of `topic`: `(node, members JSON)`.
+    ///
+    /// # Errors
+    /// As [`Store::append`].
+    fn presence_get<'a>(
+        &'a self,
+        topic: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, StoreError>> {
+        let _ = topic;
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Sends an ephemeral event of `node` to every node's subscriber ([`Notice::Ephemeral`]);
+    /// at most once, never stored.
+    ///
+    /// # Errors
+    /// As [`Store::append`].
+    fn ephemeral<'a>(
+        &'a self,
+        topic: &'a str,
+        node: &'a str,
+        event: &'a str,
+        data: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (topic, node, event, data);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// 64 random bits from the operating system: a new epoch.

@@ -25,6 +25,13 @@
 //!   message after N is found by a binary search over stream sequences (each probe one direct
 //!   get of "the subject's first message at or after S"), then one direct get per message.
 //!   Nodes remember where their replica's head is, so a catch-up starts there with no search.
+//! - **Presence and ephemeral events** use core NATS only (nothing about them is stored):
+//!   each node publishes its members of a topic on `sluice.x.pres.<topic>` (headers
+//!   `Sluice-Node`, `Sluice-Ttl`) whenever they change and as a heartbeat well within the TTL;
+//!   every node keeps the latest record per (topic, node) and forgets one older than its TTL —
+//!   so a node that dies has its members gone within the TTL. Ephemeral events go on
+//!   `sluice.x.eph.<topic>` (`Sluice-Node`, `Sluice-Type`). A node that just started knows
+//!   the others' members after their next heartbeat.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,6 +51,8 @@ const STREAM: &str = "SLUICE";
 const SEQ: &str = "Sluice-Seq";
 const EPOCH: &str = "Sluice-Epoch";
 const TYPE: &str = "Sluice-Type";
+const NODE: &str = "Sluice-Node";
+const TTL: &str = "Sluice-Ttl";
 const TIMEOUT: Duration = Duration::from_secs(2);
 /// Topics whose last message / read position a node caches (memory bound; beyond it unused
 /// entries are dropped and re-read from the stream when needed).
@@ -87,7 +96,12 @@ pub struct NatsStore {
     task: crate::sync::NoticeTask,
     /// The stream handle and when it was last looked up.
     stream: Mutex<Option<(stream::Stream, std::time::Instant)>>,
+    /// Every node's latest presence record per topic: (topic, node) → (members JSON, valid
+    /// until).
+    presence: Arc<Mutex<PresenceView>>,
 }
+
+type PresenceView = HashMap<(String, String), (String, std::time::Instant)>;
 
 /// How long a looked-up stream handle (and its creation time) is trusted.
 const STREAM_REFRESH: Duration = Duration::from_secs(1);
@@ -176,6 +190,7 @@ impl NatsStore {
             notify,
             task: crate::sync::NoticeTask::default(),
             stream: Mutex::new(None),
+            presence: Arc::new(Mutex::new(HashMap::new())),
         };
         s.ensure_stream().await?;
         Ok(s)
@@ -335,8 +350,66 @@ impl NatsStore {
     }
 }
 
-async fn live_loop(mut sub: async_nats::Subscriber, notify: Arc<Mutex<Option<NoticeFn>>>) {
-    while let Some(m) = sub.next().await {
+/// The subject of a topic's live-only traffic (`pres` or `eph`).
+fn live_subject(kind: &str, topic: &str) -> String {
+    format!("sluice.x.{kind}.{}", topic.replace('.', "~"))
+}
+
+/// Presence records and ephemeral events of other nodes (`sluice.x.>`).
+fn on_live_only(
+    m: &async_nats::Message,
+    view: &Mutex<PresenceView>,
+    notify: &Mutex<Option<NoticeFn>>,
+) {
+    let h = m.headers.as_ref();
+    let header = |n: &str| h.and_then(|h| h.get_last(n)).map(|v| v.as_str().to_owned());
+    let Some(node) = header(NODE) else {
+        return;
+    };
+    if let Some(token) = m.subject.as_str().strip_prefix("sluice.x.pres.") {
+        let topic = token.replace('~', ".");
+        let mut v = crate::sync::lock(view);
+        let ttl = header(TTL).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+        match std::str::from_utf8(&m.payload) {
+            Ok(members) if !members.is_empty() && members != "[]" && ttl > 0 => {
+                let until = std::time::Instant::now() + Duration::from_millis(ttl);
+                v.insert((topic, node), (members.to_owned(), until));
+            }
+            _ => {
+                v.remove(&(topic, node));
+            }
+        }
+    } else if let Some(token) = m.subject.as_str().strip_prefix("sluice.x.eph.") {
+        let Some(event) = header(TYPE) else {
+            return;
+        };
+        if std::str::from_utf8(&m.payload).is_err() {
+            return;
+        }
+        let f = crate::sync::lock(notify).clone();
+        if let Some(f) = f {
+            f(Notice::Ephemeral {
+                topic: Arc::from(token.replace('~', ".").as_str()),
+                node: Arc::from(node.as_str()),
+                event,
+                data: m.payload.clone(),
+            });
+        }
+    }
+}
+
+async fn live_loop(
+    sub: async_nats::Subscriber,
+    live_only: async_nats::Subscriber,
+    notify: Arc<Mutex<Option<NoticeFn>>>,
+    view: Arc<Mutex<PresenceView>>,
+) {
+    let mut both = futures_util::stream::select(sub, live_only);
+    while let Some(m) = both.next().await {
+        if m.subject.as_str().starts_with("sluice.x.") {
+            on_live_only(&m, &view, &notify);
+            continue;
+        }
         let Some(token) = m.subject.as_str().strip_prefix("sluice.live.") else {
             continue;
         };
@@ -481,6 +554,65 @@ impl Store for NatsStore {
         })
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn presence_put<'a>(
+        &'a self,
+        topic: &'a str,
+        node: &'a str,
+        members: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut h = HeaderMap::new();
+            h.insert(NODE, node);
+            h.insert(TTL, ttl.as_millis().to_string().as_str());
+            self.client
+                .publish_with_headers(
+                    live_subject("pres", topic),
+                    h,
+                    Bytes::copy_from_slice(members.as_bytes()),
+                )
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn presence_get<'a>(
+        &'a self,
+        topic: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, StoreError>> {
+        Box::pin(async move {
+            let now = std::time::Instant::now();
+            let mut v = crate::sync::lock(&self.presence);
+            v.retain(|_, (_, until)| *until > now);
+            Ok(v.iter()
+                .filter(|((t, _), _)| t == topic)
+                .map(|((_, n), (m, _))| (n.clone(), m.clone()))
+                .collect())
+        })
+    }
+
+    fn ephemeral<'a>(
+        &'a self,
+        topic: &'a str,
+        node: &'a str,
+        event: &'a str,
+        data: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut h = HeaderMap::new();
+            h.insert(NODE, node);
+            h.insert(TYPE, event);
+            self.client
+                .publish_with_headers(live_subject("eph", topic), h, Bytes::copy_from_slice(data))
+                .await
+                .map_err(unavailable)
+        })
+    }
+
     fn subscribe(&self, notify: NoticeFn) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             *crate::sync::lock(&self.notify) = Some(notify);
@@ -489,9 +621,19 @@ impl Store for NatsStore {
                 .subscribe("sluice.live.>")
                 .await
                 .map_err(unavailable)?;
+            let live_only = self
+                .client
+                .subscribe("sluice.x.>")
+                .await
+                .map_err(unavailable)?;
             // The subscription is registered with the server once a round trip completes.
             self.client.flush().await.map_err(unavailable)?;
-            let task = tokio::spawn(live_loop(sub, Arc::clone(&self.notify)));
+            let task = tokio::spawn(live_loop(
+                sub,
+                live_only,
+                Arc::clone(&self.notify),
+                Arc::clone(&self.presence),
+            ));
             self.task.replace(task);
             Ok(())
         })

@@ -13,7 +13,10 @@
 //! channel per topic) before they read anything.
 //!
 //! Keys: `sluice:{T}:s` stream, `sluice:{T}:m` meta, `sluice:{T}:i:<key>` idempotency,
-//! `sluice:salt` one random value per Redis; channel `sluice:n:T`. (A single Redis or a
+//! `sluice:salt` one random value per Redis; channel `sluice:n:T`. Presence: per node a key
+//! `sluice:{T}:p:<node>` (its members, JSON, with a TTL the node refreshes) and the set
+//! `sluice:{T}:pn` of nodes that wrote one (pruned when a node's key has expired); ephemeral
+//! events on channel `sluice:e:T` (`node\ntype\ndata`). (A single Redis or a
 //! primary with replicas; Redis Cluster is not supported: the scripts touch the salt key
 //! beside a topic's keys.) A topic without meta hash has the epoch SHA-1(salt, topic): reads
 //! write nothing per topic, and the first publish creates the meta hash with that epoch. A
@@ -158,6 +161,13 @@ fn channel(topic: &str) -> String {
     format!("sluice:n:{topic}")
 }
 const CHANNEL_PATTERN: &str = "sluice:n:*";
+const EPHEMERAL_PATTERN: &str = "sluice:e:*";
+fn presence_key(topic: &str, node: &str) -> String {
+    format!("sluice:{{{topic}}}:p:{node}")
+}
+fn presence_nodes_key(topic: &str) -> String {
+    format!("sluice:{{{topic}}}:pn")
+}
 
 fn secs(d: Duration) -> u64 {
     d.as_secs().max(1)
@@ -223,8 +233,22 @@ fn parse_entry(v: &Value) -> Result<StoredEvent, StoreError> {
     ))
 }
 
-/// A notification `epoch\nseq\nts\ntype\ndata` on channel `sluice:n:T`.
+/// A notification `epoch\nseq\nts\ntype\ndata` on channel `sluice:n:T`, or an ephemeral
+/// event `node\ntype\ndata` on `sluice:e:T`.
 fn parse_notice(channel: &str, payload: &[u8]) -> Option<Notice> {
+    if let Some(topic) = channel.strip_prefix("sluice:e:") {
+        let mut parts = payload.splitn(3, |&b| b == b'\n');
+        let node = std::str::from_utf8(parts.next()?).ok()?;
+        let event = std::str::from_utf8(parts.next()?).ok()?.to_owned();
+        let data = parts.next()?;
+        std::str::from_utf8(data).ok()?;
+        return Some(Notice::Ephemeral {
+            topic: Arc::from(topic),
+            node: Arc::from(node),
+            event,
+            data: Bytes::copy_from_slice(data),
+        });
+    }
     let topic = channel.strip_prefix("sluice:n:")?;
     let mut parts = payload.splitn(5, |&b| b == b'\n');
     let num = |p: Option<&[u8]>| -> Option<u64> { std::str::from_utf8(p?).ok()?.parse().ok() };
@@ -274,6 +298,7 @@ impl RedisStore {
                 redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
             })??;
         ps.psubscribe(CHANNEL_PATTERN).await?;
+        ps.psubscribe(EPHEMERAL_PATTERN).await?;
         Ok(ps)
     }
 }
@@ -427,6 +452,113 @@ impl Store for RedisStore {
         })
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn presence_put<'a>(
+        &'a self,
+        topic: &'a str,
+        node: &'a str,
+        members: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let mut p = redis::pipe();
+            p.atomic();
+            if members.is_empty() || members == "[]" {
+                p.del(presence_key(topic, node))
+                    .srem(presence_nodes_key(topic), node);
+            } else {
+                let ms = ttl.as_millis().max(1) as u64;
+                p.cmd("SET")
+                    .arg(presence_key(topic, node))
+                    .arg(members)
+                    .arg("PX")
+                    .arg(ms)
+                    .sadd(presence_nodes_key(topic), node)
+                    .pexpire(presence_nodes_key(topic), (ms * 4) as i64);
+            }
+            let _: Value = tokio::time::timeout(RESPONSE_TIMEOUT, p.query_async(&mut conn))
+                .await
+                .map_err(|_| StoreError::unavailable("redis: presence write timed out"))?
+                .map_err(|e| unavailable(&e))?;
+            Ok(())
+        })
+    }
+
+    fn presence_get<'a>(
+        &'a self,
+        topic: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let work = async {
+                let nodes: Vec<String> = redis::cmd("SMEMBERS")
+                    .arg(presence_nodes_key(topic))
+                    .query_async(&mut conn)
+                    .await?;
+                if nodes.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let keys: Vec<String> = nodes.iter().map(|n| presence_key(topic, n)).collect();
+                let vals: Vec<Option<String>> =
+                    redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
+                let mut out = Vec::new();
+                let mut gone = Vec::new();
+                for (n, v) in nodes.into_iter().zip(vals) {
+                    match v {
+                        Some(v) => out.push((n, v)),
+                        None => gone.push(n),
+                    }
+                }
+                if !gone.is_empty() {
+                    // Nodes whose record expired (dead, or without members): prune the set.
+                    let _: i64 = redis::cmd("SREM")
+                        .arg(presence_nodes_key(topic))
+                        .arg(&gone)
+                        .query_async(&mut conn)
+                        .await?;
+                }
+                Ok::<_, redis::RedisError>(out)
+            };
+            tokio::time::timeout(RESPONSE_TIMEOUT, work)
+                .await
+                .map_err(|_| StoreError::unavailable("redis: presence read timed out"))?
+                .map_err(|e| unavailable(&e))
+        })
+    }
+
+    fn ephemeral<'a>(
+        &'a self,
+        topic: &'a str,
+        node: &'a str,
+        event: &'a str,
+        data: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let mut payload = Vec::with_capacity(node.len() + event.len() + data.len() + 2);
+            payload.extend_from_slice(node.as_bytes());
+            payload.push(b'\n');
+            payload.extend_from_slice(event.as_bytes());
+            payload.push(b'\n');
+            payload.extend_from_slice(data);
+            let _: i64 = tokio::time::timeout(
+                RESPONSE_TIMEOUT,
+                redis::cmd("PUBLISH")
+                    .arg(format!("sluice:e:{topic}"))
+                    .arg(payload)
+                    .query_async(&mut conn),
+            )
+            .await
+            .map_err(|_| StoreError::unavailable("redis: publish timed out"))?
+            .map_err(|e| unavailable(&e))?;
+            Ok(())
+        })
+    }
+
     fn subscribe(&self, notify: NoticeFn) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let ps = RedisStore::pubsub(&self.client)
@@ -455,6 +587,16 @@ mod tests {
             }
         );
         assert!(parse_notice("other", b"1\n1\n1\nm\nd").is_none());
+        assert_eq!(
+            parse_notice("sluice:e:room", b"n1\ntyping\na\nb").unwrap(),
+            Notice::Ephemeral {
+                topic: Arc::from("room"),
+                node: Arc::from("n1"),
+                event: "typing".into(),
+                data: Bytes::from_static(b"a\nb"),
+            }
+        );
+        assert!(parse_notice("sluice:e:room", b"n1").is_none());
         assert!(parse_notice("sluice:n:t", b"x\n1\n1\nm\nd").is_none());
         assert!(parse_notice("sluice:n:t", b"1\nx\n1\nm\nd").is_none());
         assert!(parse_notice("sluice:n:t", b"1\n1\n1").is_none());

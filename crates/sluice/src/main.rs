@@ -30,6 +30,8 @@ enum Command {
     Sse(cmd::sse::SseCommand),
     /// Long-poll client: print events as JSON lines and resume from cursors.
     Poll(cmd::poll::PollArgs),
+    /// Who is subscribed to a hub topic (every node with a shared store).
+    Presence(cmd::presence::PresenceArgs),
 }
 
 fn main() {
@@ -42,6 +44,7 @@ fn main() {
         Command::Token(a) => cmd::token::run(a),
         Command::Sse(c) => cmd::sse::run(c),
         Command::Poll(a) => cmd::poll::run(a),
+        Command::Presence(a) => cmd::presence::run(a),
     };
     std::process::exit(code);
 }

@@ -643,3 +643,170 @@ async fn refused_upgrades_on_a_stored_topic_leave_nothing() {
         .unwrap();
     assert_eq!(topics().await, before + 1, "an accepted one did");
 }
+
+/// `sluice sub` with extra arguments, collecting its lines.
+fn start_sub_with(args: &[&str], lines: Arc<Mutex<Vec<String>>>) -> Sub {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("sub")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let l = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            l.lock().unwrap().push(line);
+        }
+    });
+    Sub {
+        proc: Proc(child),
+        lines,
+    }
+}
+
+/// A node with a short presence TTL.
+fn start_presence_node(store: &str, port: u16) -> Node {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .args(["--store", store, "--presence-ttl", "3s"])
+        .env_remove("SLUICE_AUTH_SECRET")
+        .env_remove("SLUICE_STORE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split_once("open ")
+        .map(|(_, u)| u.trim().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| panic!("no URL in the startup line {line:?} (store {store})"));
+    Node {
+        proc: Proc(child),
+        base,
+    }
+}
+
+/// Waits until `sub` printed a line with `needle`; returns when (≤ T).
+async fn wait_line(sub: &Sub, needle: &str) {
+    let deadline = Instant::now() + T;
+    while !sub.lines.lock().unwrap().iter().any(|l| l.contains(needle)) {
+        assert!(
+            Instant::now() < deadline,
+            "no line with {needle}: {:?}",
+            sub.lines.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The client ids `GET /presence/room` lists on `base`.
+async fn present(base: &str, topic: &str) -> Vec<String> {
+    let (st, body) = get(&format!("{base}/presence/{topic}")).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut ids: Vec<String> = v["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(v["count"].as_u64(), Some(ids.len() as u64));
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_presence_and_ephemeral_across_three_nodes_and_a_node_loss() {
+    let mut r = Redis::start();
+    presence_across_nodes(&mut r).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_presence_and_ephemeral_across_three_nodes_and_a_node_loss() {
+    let mut n = Nats::start();
+    presence_across_nodes(&mut n).await;
+}
+
+/// Three nodes: a watcher with notices on node 1, members on nodes 2 (WebSocket) and 3 (SSE)
+/// and a long-poller on node 2. Everyone is listed on every node; joins from other nodes reach
+/// the watcher; an ephemeral event published on node 3 reaches live subscribers on every
+/// node and no replay; node 3 killed (-9): its member leaves within the TTL (3 s).
+async fn presence_across_nodes(server: &mut dyn StoreServer) {
+    let store = server.url();
+    let nodes: Vec<Node> = (0..3)
+        .map(|_| start_presence_node(&store, free_port()))
+        .collect();
+    let b = |i: usize| nodes[i].base.clone();
+    let ws = |i: usize| b(i).replace("http://", "ws://");
+    let watcher = start_sub_with(
+        &[
+            &format!("{}/ws/room", ws(0)),
+            "--presence",
+            "--client",
+            "watcher",
+        ],
+        Arc::new(Mutex::new(Vec::new())),
+    );
+    wait_line(&watcher, r#""client":"watcher""#).await;
+    let m2 = start_sub_with(
+        &[&format!("{}/ws/room", ws(1)), "--client", "m2"],
+        Arc::new(Mutex::new(Vec::new())),
+    );
+    let mut m3 = start_sub_with(
+        &[&format!("{}/sse/room", b(2)), "--client", "m3"],
+        Arc::new(Mutex::new(Vec::new())),
+    );
+    let p2 = start_sub_with(
+        &[&format!("{}/poll/room", b(1)), "--client", "p2"],
+        Arc::new(Mutex::new(Vec::new())),
+    );
+    // Joins on other nodes reach the watcher (each node writes its members; the watcher's
+    // node reads them every second).
+    for id in ["m2", "m3", "p2"] {
+        wait_line(&watcher, &format!(r#"{{"join":{{"client":"{id}""#)).await;
+    }
+    for i in 0..3 {
+        let deadline = Instant::now() + T;
+        loop {
+            let ids = present(&b(i), "room").await;
+            if ids == ["m2", "m3", "p2", "watcher"] {
+                break;
+            }
+            assert!(Instant::now() < deadline, "node {i}: {ids:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // An ephemeral event published on node 3 reaches live subscribers on nodes 1 and 2.
+    let (st, body, _) = post(&b(2), "room?ephemeral=1&event=typing", "typing…", None).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let eph = r#"{"ephemeral":{"event":"typing","data":"typing…"}}"#;
+    wait_line(&watcher, eph).await;
+    wait_line(&m2, eph).await;
+    wait_line(&m3, eph).await;
+    // Never in the log, on any node.
+    let (_, body) = get(&format!("{}/poll/room?cursor=earliest&timeout=0", b(1))).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["events"].as_array().unwrap().len(), 0, "{body}");
+
+    // Node 3 dies without a word: m3 leaves within the TTL (3 s) plus one read (1 s).
+    let killed = Instant::now();
+    m3.proc.kill9();
+    let mut n3 = nodes;
+    let dead = n3.remove(2);
+    drop(dead);
+    wait_line(&watcher, r#"{"leave":{"client":"m3""#).await;
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    let deadline = Instant::now() + T;
+    while present(&n3[0].base, "room").await != ["m2", "p2", "watcher"] {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop((watcher, m2, p2, n3));
+}

@@ -2,6 +2,7 @@
 //! `run(args) -> i32` returning the process exit code.
 
 pub(crate) mod poll;
+pub(crate) mod presence;
 pub(crate) mod publish;
 pub(crate) mod serve;
 pub(crate) mod sse;

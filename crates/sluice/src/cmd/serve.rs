@@ -43,6 +43,14 @@ pub(crate) struct ServeArgs {
     /// Oldest event age retained (e.g. 90s, 10m, 1h; a bare number is seconds).
     #[arg(long, value_name = "AGE", default_value = "10m", value_parser = parse_duration)]
     retention_age: Duration,
+    /// With a shared store (redis://, nats://): a node's presence record lives this long
+    /// without a refresh, so the clients of a node that dies leave within it.
+    #[arg(long, value_name = "T", default_value = "15s", value_parser = parse_duration)]
+    presence_ttl: Duration,
+    /// A long-poll client that names itself (?client=ID) stays present this long after each
+    /// answer.
+    #[arg(long, value_name = "T", default_value = "10s", value_parser = parse_duration)]
+    presence_grace: Duration,
     /// HS256 secret for access tokens: turns authentication on.
     #[arg(
         long,
@@ -191,6 +199,8 @@ pub(crate) fn run(a: ServeArgs) -> i32 {
     cfg.retention.max_events = a.retention_events;
     cfg.retention.max_bytes = a.retention_bytes;
     cfg.retention.max_age = a.retention_age;
+    cfg.presence_ttl = a.presence_ttl.max(Duration::from_millis(300));
+    cfg.presence_grace = a.presence_grace;
     cfg.max_connections = a.max_connections;
     cfg.max_connections_per_ip = a.max_connections_per_ip;
     cfg.max_topics = a.max_topics;

@@ -23,6 +23,8 @@ object per line, the same on every transport:
   {\"id\":\"<cursor>\",\"event\":\"<type>\",\"data\":\"<text>\"}   an event
   {\"gap\":{\"missed\":N}}                                 N events were lost (out of retention)
   {\"reset\":true}                                       the hub lost its history (restart)
+  {\"ephemeral\":{\"event\":..,\"data\":..}}                live only, never replayed
+  {\"join\":{..}} / {\"leave\":{..}}                        with --presence
 Diagnostics go to stderr (one line per reconnect and per transport switch). After a dropped
 connection the client reconnects with exponential backoff and full jitter and resumes after the
 last id printed: every event once, in order, across reconnects and transport switches. Exit
@@ -49,6 +51,13 @@ pub(crate) struct SubArgs {
     /// Exit after printing this many events.
     #[arg(long)]
     count: Option<u64>,
+    /// Also print who joins and leaves the topic ({"join":{…}} / {"leave":{…}} lines;
+    /// WebSocket and SSE).
+    #[arg(long)]
+    presence: bool,
+    /// The client id to present (default: a random one, kept across reconnects).
+    #[arg(long)]
+    client: Option<String>,
     /// A JWT for a hub with --auth-secret (default: the SLUICE_TOKEN environment variable, or
     /// `?token=` in the URL). Sent as `Authorization: Bearer`, or as `?token=` for long-poll.
     #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
@@ -70,8 +79,20 @@ pub(crate) fn line(item: &Item) -> Option<String> {
         ),
         Item::Gap { missed } => format!(r#"{{"gap":{{"missed":{missed}}}}}"#),
         Item::Reset => r#"{"reset":true}"#.to_owned(),
+        Item::Join(m) => format!(r#"{{"join":{}}}"#, member_json(m)),
+        Item::Leave(m) => format!(r#"{{"leave":{}}}"#, member_json(m)),
+        Item::Ephemeral { event, data } => format!(
+            r#"{{"ephemeral":{{"event":{},"data":{}}}}}"#,
+            js(event),
+            js(data)
+        ),
         _ => return None,
     })
+}
+
+/// `{"client":…,"sub":…,"transport":…}`.
+fn member_json(m: &sluice_client::PresenceMember) -> String {
+    serde_json::json!({"client": m.client, "sub": m.sub, "transport": m.transport}).to_string()
 }
 
 /// Prints items and counts events; `false` once done (enough events, or stdout closed).
@@ -177,7 +198,12 @@ pub(crate) fn run(a: SubArgs) -> i32 {
         printed: 0,
         count: a.count,
     };
-    let mut sub = client.subscribe(&hub.topic, start, mode);
+    let mut sub = client
+        .subscribe(&hub.topic, start, mode)
+        .with_presence(a.presence);
+    if let Some(id) = &a.client {
+        sub = sub.with_client_id(id.clone());
+    }
     let authority = hub.authority.clone();
     let work = async {
         let mut ever_open = false;
