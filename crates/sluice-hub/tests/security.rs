@@ -222,9 +222,9 @@ async fn websocket_publish_needs_the_publish_claim() {
         .ws(&format!("/ws/news.eu?token={reader}"), &[])
         .await
         .unwrap();
-    ws.send(Message::text("sneaky".to_owned())).await.unwrap();
     // A live subscription's first frame is its starting cursor.
     assert!(matches!(ws_next(&mut ws).await, Some(Seen::Cursor(_))));
+    ws.send(Message::text("sneaky".to_owned())).await.unwrap();
     assert_eq!(ws_next(&mut ws).await, None);
     assert_eq!(ws.close_info().unwrap().code, CloseCode::POLICY_VIOLATION);
     assert_eq!(
@@ -238,8 +238,8 @@ async fn websocket_publish_needs_the_publish_claim() {
         .ws(&format!("/ws/news.eu?token={writer}"), &[])
         .await
         .unwrap();
-    ws.send(Message::text("fine".to_owned())).await.unwrap();
     assert!(matches!(ws_next(&mut ws).await, Some(Seen::Cursor(_))));
+    ws.send(Message::text("fine".to_owned())).await.unwrap();
     assert_eq!(ws_next(&mut ws).await.unwrap().data(), Some("fine"));
 }
 
