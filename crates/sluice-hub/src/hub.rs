@@ -644,14 +644,7 @@ impl Hub {
             }
         };
         if !matches!(req.method(), "GET" | "HEAD") {
-            let r = error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "use GET",
-                None,
-            )
-            .header("allow", "GET, HEAD");
-            return req.respond(r);
+            return req.respond(use_get(None));
         }
         req.respond(resp)
     }
@@ -1002,14 +995,7 @@ impl Hub {
             return req.respond(publish_error(&PublishError::BadTopic, cors));
         }
         if !matches!(req.method(), "GET" | "HEAD") {
-            let r = error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "use GET",
-                cors,
-            )
-            .header("allow", "GET, HEAD");
-            return req.respond(r);
+            return req.respond(use_get(cors));
         }
         if let Err(r) = self.authorize(&req, topic, Action::Subscribe, cors) {
             return req.respond(*r);
@@ -1053,6 +1039,17 @@ where
 
 /// Event types the hub accepts: 1–256 bytes, no CR/LF/NUL, not starting with `sluice-`
 /// (reserved for the hub's own SSE events `sluice-gap` and `sluice-reset`).
+/// `405` for a GET-only route.
+pub(crate) fn use_get(cors: Option<&str>) -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "use GET",
+        cors,
+    )
+    .header("allow", "GET, HEAD")
+}
+
 /// A boolean query flag: `1`, `true` or `yes`.
 pub(crate) fn flag(v: Option<&str>) -> bool {
     matches!(v, Some("1" | "true" | "yes"))

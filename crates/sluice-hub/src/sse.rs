@@ -27,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::auth::{Action, session_deadline, until};
 use crate::hub::{
-    Hub, PublishError, TopicState, client_param, error, flag, publish_error, with_cors,
+    Hub, PublishError, TopicState, client_param, error, flag, publish_error, use_get, with_cors,
 };
 use crate::metrics::{GaugeGuard, Transport};
 use crate::presence::{LiveRx, Member, new_client_id};
@@ -43,14 +43,7 @@ where
         return req.respond(publish_error(&PublishError::BadTopic, cors));
     }
     if !matches!(req.method(), "GET" | "HEAD") {
-        let r = error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "use GET",
-            cors,
-        )
-        .header("allow", "GET, HEAD");
-        return req.respond(r);
+        return req.respond(use_get(cors));
     }
     let claims = match hub.authorize(&req, topic, Action::Subscribe, cors) {
         Ok(c) => c,

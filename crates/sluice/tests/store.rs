@@ -47,9 +47,14 @@ struct Node {
 }
 
 fn start_node(store: &str, port: u16) -> Node {
+    start_node_with(store, port, &["--retention-events", "10000"])
+}
+
+fn start_node_with(store: &str, port: u16, extra: &[&str]) -> Node {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .args(["--store", store, "--retention-events", "10000"])
+        .args(["--store", store])
+        .args(extra)
         .env_remove("SLUICE_AUTH_SECRET")
         .env_remove("SLUICE_STORE")
         .stdout(Stdio::piped())
@@ -77,24 +82,7 @@ struct Sub {
 }
 
 fn start_sub(url: &str, from: &str, lines: Arc<Mutex<Vec<String>>>) -> Sub {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["sub", url, "--from", from])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let l = Arc::clone(&lines);
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            l.lock().unwrap().push(line);
-        }
-    });
-    Sub {
-        proc: Proc(child),
-        lines,
-    }
+    start_sub_with(&[url, "--from", from], lines)
 }
 
 impl Sub {
@@ -669,27 +657,7 @@ fn start_sub_with(args: &[&str], lines: Arc<Mutex<Vec<String>>>) -> Sub {
 
 /// A node with a short presence TTL.
 fn start_presence_node(store: &str, port: u16) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .args(["--store", store, "--presence-ttl", "3s"])
-        .env_remove("SLUICE_AUTH_SECRET")
-        .env_remove("SLUICE_STORE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .split_once("open ")
-        .map(|(_, u)| u.trim().trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| panic!("no URL in the startup line {line:?} (store {store})"));
-    Node {
-        proc: Proc(child),
-        base,
-    }
+    start_node_with(store, port, &["--presence-ttl", "3s"])
 }
 
 /// Waits until `sub` printed a line with `needle`; returns when (≤ T).
