@@ -338,3 +338,54 @@ fn help_has_examples() {
         assert!(text.contains(&format!("sluice {cmd} ")), "{cmd}");
     }
 }
+
+/// `sluice sub --presence` prints joins and leaves (its own first) and ephemeral events;
+/// `sluice presence` lists who is there.
+#[test]
+fn presence_and_ephemeral_on_the_command_line() {
+    let hub = Hub::start("127.0.0.1:0", &[]);
+    let ws = format!("ws://{}/ws/room", hub.addr);
+    let watcher = Lines::spawn(&["sub", &ws, "--presence", "--client", "watcher"]);
+    assert_eq!(watcher.next()["join"]["client"], "watcher");
+    let other = Lines::spawn(&["sub", &hub.url("/sse/room"), "--client", "other"]);
+    let j = watcher.next();
+    assert_eq!(
+        (
+            j["join"]["client"].as_str(),
+            j["join"]["transport"].as_str()
+        ),
+        (Some("other"), Some("sse"))
+    );
+    let out = sluice(&["presence", &hub.url("/presence/room")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut ids: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert!(v["since"].as_u64().is_some(), "{l}");
+            v["client"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["other", "watcher"]);
+    // An ephemeral publish reaches both live subscribers, as an `ephemeral` line.
+    let out = sluice(&[
+        "pub",
+        &hub.url("/publish/room"),
+        "hi",
+        "--event",
+        "typing",
+        "--ephemeral",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        "ephemeral: 2 receivers"
+    );
+    let want = serde_json::json!({"ephemeral": {"event": "typing", "data": "hi"}});
+    assert_eq!(watcher.next(), want);
+    assert_eq!(other.next(), want);
+    drop(other);
+    assert_eq!(watcher.next()["leave"]["client"], "other");
+}

@@ -25,6 +25,7 @@ refuses or cannot be reached, 2 for bad arguments.
 Examples:
   sluice pub http://127.0.0.1:8080/publish/news 'hello world'
   sluice pub http://127.0.0.1:8080/publish/chat.lobby '{\"text\":\"hi\"}' --event chat
+  sluice pub http://127.0.0.1:8080/publish/chat.lobby 'alice is typing' --event typing --ephemeral
   date | sluice pub http://127.0.0.1:8080/publish/clock -
   sluice pub http://127.0.0.1:8080/publish/news hi --token \"$(sluice token --secret S --publish news)\"")]
 pub(crate) struct PubArgs {
@@ -42,6 +43,10 @@ pub(crate) struct PubArgs {
     /// Seconds to wait for the hub's answer.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// An ephemeral event: to live subscribers only, never stored, no id (prints how many
+    /// live subscribers of this hub got it).
+    #[arg(long)]
+    ephemeral: bool,
     #[command(flatten)]
     tls: super::tls::TlsArgs,
 }
@@ -254,8 +259,11 @@ pub(crate) fn run(a: PubArgs) -> i32 {
     } else {
         a.data
     };
-    let extra: Vec<(&str, &str)> = a.event.iter().map(|e| ("event", e.as_str())).collect();
-    let url = hub.to(Endpoint::Publish, &["event", "cursor"], &extra);
+    let mut extra: Vec<(&str, &str)> = a.event.iter().map(|e| ("event", e.as_str())).collect();
+    if a.ephemeral {
+        extra.push(("ephemeral", "1"));
+    }
+    let url = hub.to(Endpoint::Publish, &["event", "cursor", "ephemeral"], &extra);
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -319,7 +327,15 @@ async fn publish(
     }
     serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
-        .and_then(|v| v.get("id").and_then(|i| i.as_str().map(str::to_owned)))
+        .and_then(|v| {
+            v.get("id")
+                .and_then(|i| i.as_str().map(str::to_owned))
+                .or_else(|| {
+                    // An ephemeral publish: no id, the number of live receivers.
+                    let n = v.get("receivers")?.as_u64()?;
+                    (v.get("ephemeral")? == true).then(|| format!("ephemeral: {n} receivers"))
+                })
+        })
         .ok_or_else(|| {
             format!(
                 "{what} answered 200 without an id: {}",
