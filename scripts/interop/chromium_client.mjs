@@ -26,6 +26,13 @@
 //               and no missing event
 //   cors        a page of another origin with `base` = the hub (--allow-origin): ws, sse, poll and
 //               hub.publish (its Idempotency-Key header must pass the CORS preflight)
+//   presence    presence, join/leave notices and ephemeral events (through the proxy): watchers
+//               with presence on ws and sse see their own join first, then every join and leave
+//               in order (ws, sse and long-poll members, the poller leaving after its grace);
+//               onPresence and hub.presence() list the same clients and transports; an ephemeral
+//               publish (the page's and node's) reaches every ws/sse subscriber, not the poller,
+//               moves no cursor and is in no replay from earliest; a subscription's client id
+//               (given or made up) survives a cut; ephemeral publishes are refused offline
 //   restart     the hub restarted (history in memory): one reset notice, then the new events
 //   attempts    hub stopped, maxAttempts 3: reconnecting attempts 1, 2, 3 then failed; a queued
 //               publish is rejected
@@ -35,13 +42,12 @@
 // interception also answers CORS preflights itself, so `cors` proves nothing in that mode.
 import { spawn, execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import readline from 'node:readline';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
-import { Results, portOpen, withTimeout } from './lib.mjs';
+import { Results, freePort, startSluice, withTimeout } from './lib.mjs';
 
 const exec = promisify(execFile);
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '../..');
@@ -49,7 +55,7 @@ const ASSETS = join(ROOT, 'crates/sluice-hub/assets');
 const EXE = process.env.CHROMIUM || '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run'];
-const ALL = ['served', 'cuts', 'split', 'fallback', 'offline', 'live', 'reload', 'cors', 'restart', 'attempts', 'auth'];
+const ALL = ['served', 'cuts', 'split', 'fallback', 'offline', 'live', 'reload', 'cors', 'presence', 'restart', 'attempts', 'auth'];
 const USAGE = `usage: chromium_client.mjs [--bin SLUICE] [--proxy FAULT_PROXY] [--screenshot PATH] [--only ${ALL.join(',')}] [--intercept-assets]`;
 
 const opt = {
@@ -71,39 +77,8 @@ for (const o of opt.only) if (!ALL.includes(o)) { console.error(`unknown test ${
 const r = new Results('chromium_client');
 const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
-  });
-}
-
 // `sluice serve` on 127.0.0.1:port; resolves once it listens. stop(): SIGTERM, wait for the exit.
-async function startHub(port, extra = []) {
-  if (await portOpen('127.0.0.1', port)) throw new Error(`127.0.0.1:${port} already in use`);
-  const child = spawn(opt.bin, ['serve', '--addr', `127.0.0.1:${port}`, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr.on('data', (d) => { log = (log + d).slice(-4000); });
-  let exited = null;
-  const done = new Promise((res) => child.on('exit', (code, sig) => { exited = code ?? sig; res(); }));
-  const deadline = Date.now() + 20000;
-  while (!(await portOpen('127.0.0.1', port))) {
-    if (exited !== null) throw new Error(`sluice serve exited (${exited}) before listening:\n${log}`);
-    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`sluice serve not listening on ${port}`); }
-    await sleep(50);
-  }
-  return {
-    port,
-    async stop() {
-      if (exited !== null) return exited;
-      child.kill('SIGTERM');
-      await Promise.race([done, sleep(10000)]);
-      if (exited === null) { child.kill('SIGKILL'); await done; }
-      return exited;
-    },
-  };
-}
+const startHub = (port, extra = []) => startSluice(opt.bin, port, extra);
 
 // The fault proxy in front of 127.0.0.1:upstream. cmd('cut-every 200 500') resolves on its `ok`.
 async function startProxy(upstream) {
@@ -509,6 +484,128 @@ try {
       r.check('cors: ws, sse and poll subscriptions cross-origin each deliver it once', got.every((l) => JSON.stringify(l) === '["cross-origin publish"]'), JSON.stringify(got));
     }
     await page.evaluate(() => T.hub.close());
+    await page.close();
+  }
+
+  // 4c. Presence and live-only traffic.
+  if (run('presence')) {
+    const topic = 'c.presence';
+    const page = await newPage(context, errors);
+    await page.evaluate(async (topic) => {
+      const { SluiceHub } = await import('/sluice.js');
+      const P = window.P = { hub: new SluiceHub({ backoff: { min: 100, max: 500 } }), subs: {}, log: {}, eph: {}, lists: {}, events: {}, opens: {} };
+      P.open = (name, transport, extra = {}) => {
+        for (const k of ['log', 'eph', 'events']) P[k][name] = [];
+        P.opens[name] = 0;
+        P.subs[name] = P.hub.subscribe(topic, {
+          transport, client: name, cursor: 'earliest', ...extra,
+          onJoin: (m) => P.log[name].push(`join ${m.client} ${m.transport}`),
+          onLeave: (m) => P.log[name].push(`leave ${m.client} ${m.transport}`),
+          onEphemeral: (e) => P.eph[name].push(`${e.event}:${e.data}`),
+          onPresence: (l) => { P.lists[name] = l.map((m) => `${m.client} ${m.transport}`).sort(); },
+          onEvent: (e) => P.events[name].push(e.data),
+          onStatus: (st) => { if (st.state === 'open') P.opens[name]++; },
+        });
+        return P.subs[name].client;
+      };
+    }, topic);
+    const open = (name, transport, extra) => page.evaluate(([n, t, x]) => P.open(n, t, x), [name, transport, extra]);
+    const logOf = (name) => page.evaluate((n) => P.log[n], name);
+    const sees = (who, line, ms = 10000) => waitFor(page, `presence: ${who} sees "${line}"`, ([w, l]) => P.log[w].includes(l), [who, line], ms);
+    const watchers = ['watch-ws', 'watch-sse'];
+    await open('watch-ws', 'ws', { presence: true });
+    await sees('watch-ws', 'join watch-ws ws');
+    await open('watch-sse', 'sse', { presence: true });
+    await sees('watch-sse', 'join watch-sse sse');
+    await sees('watch-ws', 'join watch-sse sse');
+    for (const [name, t] of [['alice', 'ws'], ['bob', 'sse'], ['carol', 'poll']]) {
+      await open(name, t);
+      for (const w of watchers) await sees(w, `join ${name} ${t}`);
+    }
+    const members = ['alice ws', 'bob sse', 'carol poll', 'watch-sse sse', 'watch-ws ws'];
+    const listed = await page.evaluate((t) => P.hub.presence(t), topic);
+    const got = (listed.clients || []).map((c) => `${c.client} ${c.transport}`).sort();
+    r.check('presence: hub.presence() lists the 5 subscribers (ws, sse, long-poll) with transport, sub null and since',
+      listed.count === 5 && JSON.stringify(got) === JSON.stringify(members)
+        && listed.clients.every((c) => c.sub === null && Number.isFinite(c.since) && Math.abs(Date.now() - c.since) < 120000), JSON.stringify(listed));
+    await waitFor(page, 'presence: onPresence lists them', (m) => ['watch-ws', 'watch-sse'].every((w) => JSON.stringify(P.lists[w]) === m), JSON.stringify(members), 10000);
+    const lists = await page.evaluate(() => [P.lists['watch-ws'], P.lists['watch-sse'], P.subs['watch-ws'].members.length]);
+    r.check('presence: onPresence (list read on open + notices) of both watchers = the hub\'s list; sub.members too',
+      lists.slice(0, 2).every((l) => JSON.stringify(l) === JSON.stringify(members)) && lists[2] === 5, JSON.stringify(lists));
+
+    // Ephemeral events, between two stored ones.
+    await publish(topic, 'stored-1');
+    await waitFor(page, 'presence: stored-1 delivered', () => Object.values(P.events).every((l) => l.includes('stored-1')), null, 10000);
+    const before = await page.evaluate(() => Object.fromEntries(Object.entries(P.subs).map(([k, s]) => [k, s.cursor])));
+    const pe = await page.evaluate((t) => P.hub.publish(t, 'typing…\nline 2 · ü', { event: 'typing', ephemeral: true }).catch((e) => ({ error: `${e.code} ${e.message}` })), topic);
+    r.check('ephemeral: hub.publish(…, {ephemeral: true}) -> {ephemeral: true, receivers: 4} (the ws and sse subscribers)',
+      pe.ephemeral === true && pe.receivers === 4, JSON.stringify(pe));
+    const res = await fetch(`${hubUrl}/publish/${topic}?ephemeral=1`, { method: 'POST', body: 'from node' });
+    const ne = await res.json();
+    r.check('ephemeral: POST /publish?ephemeral=1 from node -> 200 {ephemeral, receivers: 4}, no id', res.status === 200 && ne.receivers === 4 && !('id' in ne), JSON.stringify(ne));
+    const live = ['watch-ws', 'watch-sse', 'alice', 'bob'];
+    const wantEph = JSON.stringify(['typing:typing…\nline 2 · ü', 'message:from node']);
+    if (await waitFor(page, 'ephemeral: delivered to ws and sse', ([l, w]) => l.every((n) => JSON.stringify(P.eph[n]) === w), [live, wantEph], 10000)) {
+      r.check('ephemeral: both reach every ws and sse subscriber once, in order, event type and data intact', true);
+    }
+    const moved = await page.evaluate((b) => Object.entries(P.subs).filter(([k, s]) => s.cursor !== b[k]).map(([k]) => k), before);
+    r.check('ephemeral: no cursor moved (live items carry no id)', moved.length === 0, `moved: ${moved.join(', ')}`);
+    await publish(topic, 'stored-2');
+    await waitFor(page, 'presence: stored-2 delivered', () => Object.values(P.events).every((l) => l.includes('stored-2')), null, 15000);
+    await sleep(300);
+    const after = await page.evaluate(() => [P.eph.carol, Object.fromEntries(Object.entries(P.events).map(([k, l]) => [k, l]))]);
+    r.check('ephemeral: the long-poll subscriber gets none (live traffic is ws/sse only)', after[0].length === 0, JSON.stringify(after[0]));
+    r.check('ephemeral: no subscriber got one as an event (events: stored-1, stored-2)',
+      Object.values(after[1]).every((l) => JSON.stringify(l) === '["stored-1","stored-2"]'), JSON.stringify(after[1]));
+    for (const t of ['ws', 'sse', 'poll']) await open(`late-${t}`, t);
+    await waitFor(page, 'ephemeral: replay from earliest', () => ['late-ws', 'late-sse', 'late-poll'].every((n) => P.events[n].length >= 2), null, 15000);
+    await sleep(300);
+    const replay = await page.evaluate(() => ['late-ws', 'late-sse', 'late-poll'].map((n) => [P.events[n], P.eph[n]]));
+    const log = (await hubLog(topic)).map(([, d]) => d);
+    r.check('ephemeral: not in a replay from earliest (ws, sse, long-poll) nor in the hub\'s log',
+      replay.every(([e, x]) => JSON.stringify(e) === '["stored-1","stored-2"]' && x.length === 0) && JSON.stringify(log) === '["stored-1","stored-2"]',
+      `${JSON.stringify(replay)}; log ${JSON.stringify(log)}`);
+    await page.evaluate(() => { for (const n of ['late-ws', 'late-sse', 'late-poll']) P.subs[n].close(); });
+
+    // Leaves, in order; the poller after its grace.
+    for (const [name, t] of [['alice', 'ws'], ['bob', 'sse']]) {
+      await page.evaluate((n) => P.subs[n].close(), name);
+      for (const w of watchers) await sees(w, `leave ${name} ${t}`);
+    }
+    const t0 = Date.now();
+    await page.evaluate(() => P.subs.carol.close());
+    for (const w of watchers) await sees(w, 'leave carol poll', 40000);
+    console.log(`info: presence: the long-poll client left ${((Date.now() - t0) / 1000).toFixed(1)} s after its last request`);
+    const order = await Promise.all(watchers.map(logOf));
+    const keep = (l) => l.filter((x) => !/ late-/.test(x));
+    const want = (w) => [...(w === 'watch-ws' ? ['join watch-ws ws', 'join watch-sse sse'] : ['join watch-sse sse']),
+      'join alice ws', 'join bob sse', 'join carol poll', 'leave alice ws', 'leave bob sse', 'leave carol poll'];
+    watchers.forEach((w, i) => r.check(`presence: ${w} saw its own join first, then every join and leave in order`,
+      JSON.stringify(keep(order[i])) === JSON.stringify(want(w)), JSON.stringify(order[i])));
+
+    // Client ids across a cut: given ('watch-ws') and made up (a subscription without `client`).
+    const anon = await page.evaluate((t) => { P.anon = P.hub.subscribe(t, { transport: 'ws', onStatus: (s) => { if (s.state === 'open') P.opens.anon = (P.opens.anon || 0) + 1; } }); return P.anon.client; }, topic);
+    r.check('client: a subscription without `client` gets a random id (16 hex digits), sent to the hub', /^[0-9a-f]{16}$/.test(anon), anon);
+    await waitFor(page, 'client: anon opens', () => P.opens.anon >= 1, null, 10000);
+    await proxy.cmd('cut');
+    await waitFor(page, 'client: everyone reconnected after the cut', () => P.opens.anon >= 2 && P.opens['watch-ws'] >= 2 && P.opens['watch-sse'] >= 2, null, 15000);
+    await sleep(1500);
+    const cut = await page.evaluate((t) => P.hub.presence(t), topic);
+    const ids = (cut.clients || []).map((c) => c.client).sort();
+    r.check('client: after a cut the hub lists the same ids, each once (a reconnect is not a new member)',
+      JSON.stringify(ids) === JSON.stringify([anon, 'watch-sse', 'watch-ws'].sort()), JSON.stringify(ids));
+    const reread = await page.evaluate(() => [P.lists['watch-ws'], P.lists['watch-sse']]);
+    r.check('client: the watchers\' lists after the reconnect = the hub\'s', reread.every((l) => JSON.stringify(l) === JSON.stringify(cut.clients.map((c) => `${c.client} ${c.transport}`).sort())), JSON.stringify(reread));
+    await page.evaluate(() => P.anon.close());
+
+    // Refusals.
+    const bad = await page.evaluate((t) => { try { P.hub.subscribe(t, { client: 'not valid!' }); return 'accepted'; } catch (e) { return `${e.name} ${e.code}`; } }, topic);
+    r.check('client: an invalid client id is refused by subscribe() (SluiceError bad_client_id)', bad === 'SluiceError bad_client_id', bad);
+    await context.setOffline(true);
+    const off = await page.evaluate((t) => P.hub.publish(t, 'x', { ephemeral: true }).then(() => 'sent', (e) => e.code), topic);
+    await context.setOffline(false);
+    r.check('ephemeral: refused at once while offline (code offline), not queued', off === 'offline' && (await page.evaluate(() => P.hub.queued)) === 0, off);
+    await page.evaluate(() => P.hub.close());
     await page.close();
   }
 

@@ -84,3 +84,41 @@ export function parseArgs(argv, usage) {
   loopbackPort(out.url);
   return out;
 }
+
+const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+
+// A free TCP port on 127.0.0.1 (free when asked: bind it soon).
+export function freePort() {
+  return new Promise((res, rej) => {
+    const s = net.createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
+  });
+}
+
+// `BIN serve --addr 127.0.0.1:port EXTRA...`; resolves once it listens. stop(): SIGTERM, wait for
+// the exit (SIGKILL after 10 s); resolves with the exit code.
+export async function startSluice(bin, port, extra = []) {
+  if (await portOpen('127.0.0.1', port)) throw new Error(`127.0.0.1:${port} already in use`);
+  const child = spawn(bin, ['serve', '--addr', `127.0.0.1:${port}`, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => { log = (log + d).slice(-4000); });
+  let exited = null;
+  const done = new Promise((res) => child.on('exit', (code, sig) => { exited = code ?? sig; res(); }));
+  const deadline = Date.now() + 20000;
+  while (!(await portOpen('127.0.0.1', port))) {
+    if (exited !== null) throw new Error(`sluice serve exited (${exited}) before listening:\n${log}`);
+    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`sluice serve not listening on ${port}`); }
+    await sleep(50);
+  }
+  return {
+    port,
+    async stop() {
+      if (exited !== null) return exited;
+      child.kill('SIGTERM');
+      await Promise.race([done, sleep(10000)]);
+      if (exited === null) { child.kill('SIGKILL'); await done; }
+      return exited;
+    },
+  };
+}
