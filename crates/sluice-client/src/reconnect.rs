@@ -204,7 +204,10 @@ impl Shared {
     }
 }
 
-/// A WebSocket client that reconnects. See the [module docs](self).
+/// A WebSocket client that reconnects: one task owns the connection; the handle queues
+/// messages ([`ReconnectingWebSocket::send`] never waits for the network) and receives what
+/// the server sends. A message leaves the queue once written to a connection; the messages
+/// the `on_open` hook returns are sent first on every (re)open.
 pub struct ReconnectingWebSocket {
     shared: Arc<Shared>,
     config: ReconnectConfig,
