@@ -607,7 +607,7 @@ impl Hub {
         }
         if let Some(t) = path.strip_prefix("/presence/") {
             let t = t.to_owned();
-            return self.presence_route(req, &t).await;
+            return Box::pin(self.presence_route(req, &t)).await;
         }
         let resp = match path {
             "/" | "/index.html" => Response::new(StatusCode::OK)
