@@ -224,6 +224,7 @@ impl Hub {
         let verifier = config.auth_secret.as_deref().map(Verifier::new);
         let config_idempotency_keys = config.idempotency_keys;
         let config_retention_age = config.retention.max_age;
+        let shared = store.as_ref().is_some_and(|s| s.is_shared());
         let hub = Hub {
             inner: Arc::new(Inner {
                 cfg: config,
@@ -241,7 +242,7 @@ impl Hub {
                 idempotency: IdempotencyCache::new(config_idempotency_keys, config_retention_age),
                 store,
                 store_ok: AtomicBool::new(true),
-                presence: Arc::new(Presence::default()),
+                presence: Arc::new(Presence::new(shared)),
                 node: Arc::from(crate::presence::new_client_id().as_str()),
             }),
         };
@@ -878,13 +879,8 @@ impl Hub {
                 .presence
                 .ephemeral(topic, &event_type, body.clone());
             crate::presence_sync::ephemeral_to_others(self, topic, &event_type, &body).await;
-            let r = with_cors(
-                Response::new(StatusCode::OK)
-                    .header("content-type", "application/json")
-                    .header("cache-control", "no-store"),
-                cors,
-            );
-            return req.respond(r.body(format!("{{\"ephemeral\":true,\"receivers\":{n}}}")));
+            let body = format!("{{\"ephemeral\":true,\"receivers\":{n}}}");
+            return req.respond(json(StatusCode::OK, body, cors));
         }
         // The topic is created only for a body that arrived whole.
         let state = match self.topic_state(topic) {
@@ -895,13 +891,7 @@ impl Hub {
         match self.append(&state, &event_type, body, key.as_deref()).await {
             Ok(c) => {
                 let body = format!("{{\"id\":\"{c}\"}}");
-                let r = with_cors(
-                    Response::new(StatusCode::OK)
-                        .header("content-type", "application/json")
-                        .header("cache-control", "no-store"),
-                    cors,
-                );
-                req.respond(r.body(body))
+                req.respond(json(StatusCode::OK, body, cors))
             }
             Err(e) => req.respond(publish_error(&e, cors)),
         }
@@ -1002,13 +992,7 @@ impl Hub {
         }
         let clients = crate::presence_sync::everyone(self, topic).await;
         let body = serde_json::json!({ "count": clients.len(), "clients": clients }).to_string();
-        let r = with_cors(
-            Response::new(StatusCode::OK)
-                .header("content-type", "application/json")
-                .header("cache-control", "no-store"),
-            cors,
-        );
-        req.respond(r.body(body))
+        req.respond(json(StatusCode::OK, body, cors))
     }
 
     /// Removes `state`'s topic if it was created for nothing: never published to, and held by
@@ -1094,6 +1078,11 @@ pub(crate) fn with_cors(r: Response, cors: Option<&str>) -> Response {
 /// shape, used on every route).
 pub(crate) fn error(status: StatusCode, code: &str, message: &str, cors: Option<&str>) -> Response {
     let body = serde_json::json!({ "error": code, "message": message }).to_string();
+    json(status, body, cors)
+}
+
+/// A JSON answer, never cached, with the CORS grant for `cors`.
+pub(crate) fn json(status: StatusCode, body: String, cors: Option<&str>) -> Response {
     with_cors(
         Response::new(status)
             .header("content-type", "application/json")

@@ -241,6 +241,9 @@ pub(crate) struct Presence {
     /// Topics whose local members changed since the last [`Presence::take_dirty`] (with a
     /// shared store: to be written there).
     dirty: Mutex<HashSet<Arc<str>>>,
+    /// Whether anything drains `dirty` (a shared store's sync task): without one, every topic
+    /// name ever joined would stay in it.
+    shared: bool,
     /// Members other nodes have, per topic watched by a local subscriber with notices (with a
     /// shared store), as last read.
     remote: Mutex<HashMap<Arc<str>, Members>>,
@@ -256,11 +259,22 @@ impl std::fmt::Debug for Presence {
 }
 
 impl Presence {
+    /// A table; `shared`: a shared store's sync task reads the changes ([`Presence::take_dirty`]).
+    pub(crate) fn new(shared: bool) -> Self {
+        Self {
+            shared,
+            ..Self::default()
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, TopicPresence>> {
         self.topics.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn mark(&self, topic: &Arc<str>) {
+        if !self.shared {
+            return;
+        }
         self.dirty
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -621,5 +635,15 @@ mod tests {
         assert_eq!(a.len(), 16);
         assert!(is_valid_client_id(&a));
         assert_ne!(a, new_client_id());
+    }
+
+    #[test]
+    fn changes_are_kept_only_for_a_shared_store() {
+        for shared in [false, true] {
+            let p = Arc::new(Presence::new(shared));
+            let topic: Arc<str> = Arc::from("t");
+            drop(p.join(&topic, m("a", Transport::Ws)));
+            assert_eq!(p.take_dirty().len(), usize::from(shared), "shared {shared}");
+        }
     }
 }

@@ -101,7 +101,14 @@ pub struct NatsStore {
     presence: Arc<Mutex<PresenceView>>,
 }
 
-type PresenceView = HashMap<(String, String), (String, std::time::Instant)>;
+/// Every node's latest presence record per (topic, node): members JSON and valid-until.
+#[derive(Default)]
+struct PresenceView {
+    records: HashMap<(String, String), (String, std::time::Instant)>,
+    /// When expired records were last dropped (at most once a second, on insert: records of
+    /// topics nobody reads must not pile up).
+    pruned: Option<std::time::Instant>,
+}
 
 /// How long a looked-up stream handle (and its creation time) is trusted.
 const STREAM_REFRESH: Duration = Duration::from_secs(1);
@@ -190,7 +197,7 @@ impl NatsStore {
             notify,
             task: crate::sync::NoticeTask::default(),
             stream: Mutex::new(None),
-            presence: Arc::new(Mutex::new(HashMap::new())),
+            presence: Arc::new(Mutex::new(PresenceView::default())),
         };
         s.ensure_stream().await?;
         Ok(s)
@@ -372,11 +379,20 @@ fn on_live_only(
         let ttl = header(TTL).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
         match std::str::from_utf8(&m.payload) {
             Ok(members) if !members.is_empty() && members != "[]" && ttl > 0 => {
-                let until = std::time::Instant::now() + Duration::from_millis(ttl);
-                v.insert((topic, node), (members.to_owned(), until));
+                let now = std::time::Instant::now();
+                v.records.insert(
+                    (topic, node),
+                    (members.to_owned(), now + Duration::from_millis(ttl)),
+                );
+                if v.pruned
+                    .is_none_or(|p| now.duration_since(p) >= Duration::from_secs(1))
+                {
+                    v.records.retain(|_, (_, until)| *until > now);
+                    v.pruned = Some(now);
+                }
             }
             _ => {
-                v.remove(&(topic, node));
+                v.records.remove(&(topic, node));
             }
         }
     } else if let Some(token) = m.subject.as_str().strip_prefix("sluice.x.eph.") {
@@ -586,9 +602,10 @@ impl Store for NatsStore {
     ) -> BoxFuture<'a, Result<Vec<(String, String)>, StoreError>> {
         Box::pin(async move {
             let now = std::time::Instant::now();
-            let mut v = crate::sync::lock(&self.presence);
-            v.retain(|_, (_, until)| *until > now);
-            Ok(v.iter()
+            let v = crate::sync::lock(&self.presence);
+            Ok(v.records
+                .iter()
+                .filter(|(_, (_, until))| *until > now)
                 .filter(|((t, _), _)| t == topic)
                 .map(|((_, n), (m, _))| (n.clone(), m.clone()))
                 .collect())
