@@ -62,16 +62,16 @@ impl PresenceMember {
     }
 }
 
+/// The `event` (default `message`) and `data` members of a hub JSON object.
+fn event_and_data(v: &Value) -> Option<(String, String)> {
+    let event = v.get("event").and_then(Value::as_str).unwrap_or("message");
+    Some((event.to_owned(), v.get("data")?.as_str()?.to_owned()))
+}
+
 /// `{"event":…,"data":…}` of an ephemeral event.
 fn ephemeral(v: &Value) -> Option<Item> {
-    Some(Item::Ephemeral {
-        event: v
-            .get("event")
-            .and_then(Value::as_str)
-            .unwrap_or("message")
-            .to_owned(),
-        data: v.get("data")?.as_str()?.to_owned(),
-    })
+    let (event, data) = event_and_data(v)?;
+    Some(Item::Ephemeral { event, data })
 }
 
 /// A WebSocket text frame of the hub (`docs/hub.md` §2.2).
@@ -107,15 +107,9 @@ impl WsFrame {
         if let Some(e) = v.get("ephemeral") {
             return ephemeral(e).map(WsFrame::Item);
         }
-        Some(WsFrame::Item(Item::Event {
-            id: v.get("id")?.as_str()?.to_owned(),
-            event: v
-                .get("event")
-                .and_then(Value::as_str)
-                .unwrap_or("message")
-                .to_owned(),
-            data: v.get("data")?.as_str()?.to_owned(),
-        }))
+        let id = v.get("id")?.as_str()?.to_owned();
+        let (event, data) = event_and_data(&v)?;
+        Some(WsFrame::Item(Item::Event { id, event, data }))
     }
 }
 
