@@ -34,6 +34,9 @@ pub enum Item {
         /// Its data.
         data: String,
     },
+    /// The topic ended (`POST /close/{topic}`) after the events before it: nothing will
+    /// follow, and the subscription finishes after this item (no reconnect).
+    End,
 }
 
 /// A client present on a topic.
@@ -95,6 +98,9 @@ impl WsFrame {
         if v.get("reset").and_then(Value::as_bool) == Some(true) {
             return Some(WsFrame::Item(Item::Reset));
         }
+        if v.get("end").and_then(Value::as_bool) == Some(true) {
+            return Some(WsFrame::Item(Item::End));
+        }
         if let Some(c) = v.get("cursor") {
             return c.as_str().map(|c| WsFrame::Cursor(c.to_owned()));
         }
@@ -118,6 +124,7 @@ impl WsFrame {
 pub(crate) fn from_sse(ev: &sluice_sse::MessageEvent) -> Option<Item> {
     Some(match ev.event_type() {
         "sluice-reset" => Item::Reset,
+        "sluice-end" => Item::End,
         "sluice-gap" => Item::Gap {
             missed: gap_count(&ev.data)?,
         },
@@ -155,6 +162,7 @@ pub(crate) fn from_poll(ev: sluice_longpoll::ClientEvent) -> Item {
         },
         sluice_longpoll::ClientEvent::Gap { missed } => Item::Gap { missed },
         sluice_longpoll::ClientEvent::Reset => Item::Reset,
+        sluice_longpoll::ClientEvent::End => Item::End,
     }
 }
 

@@ -228,6 +228,7 @@ impl HubClient {
             retry_at: None,
             upgrade_at: None,
             announced: false,
+            ended: false,
             presence: false,
             client_id: crate::backoff::random_hex(8),
         }
@@ -394,6 +395,9 @@ pub enum SubscribeError {
     /// The hub answered `204 No Content`: stop.
     #[error("the hub asked the client to stop (HTTP 204)")]
     Stopped,
+    /// The topic ended ([`Item::End`] was delivered): a normal finish, nothing will follow.
+    #[error("the topic ended")]
+    Ended,
     /// [`Backoff::max_attempts`] attempts in a row failed.
     #[error("gave up after {attempts} attempts: {last}")]
     GaveUp {
@@ -482,6 +486,8 @@ pub struct Subscription {
     retry_at: Option<Instant>,
     upgrade_at: Option<Instant>,
     announced: bool,
+    /// [`Item::End`] was queued: no more reads, no reconnects.
+    ended: bool,
     presence: bool,
     client_id: String,
 }
@@ -586,6 +592,10 @@ impl Subscription {
             if let Some(e) = self.pending.pop_front() {
                 return Ok(e);
             }
+            if self.ended {
+                self.conn = Conn::Idle;
+                return Err(SubscribeError::Ended);
+            }
             let conn = std::mem::replace(&mut self.conn, Conn::Idle);
             self.conn = match conn {
                 Conn::Idle => self.open().await?,
@@ -597,7 +607,9 @@ impl Subscription {
     }
 
     fn status(&mut self, s: Status) {
-        self.pending.push_back(Event::Status(s));
+        if !self.ended {
+            self.pending.push_back(Event::Status(s));
+        }
     }
 
     fn item(&mut self, it: Item) {
@@ -605,6 +617,11 @@ impl Subscription {
             Item::Event { id, .. } => self.pos.event(id),
             Item::Gap { missed } => self.pos.gap(*missed),
             Item::Reset => self.pos.reset(),
+            Item::End if self.ended => Verdict::Duplicate,
+            Item::End => {
+                self.ended = true;
+                Verdict::Deliver
+            }
             // Live items: no position, never replayed.
             Item::Join(_) | Item::Leave(_) | Item::Ephemeral { .. } => Verdict::Deliver,
         };
@@ -849,9 +866,12 @@ impl Subscription {
                 }
                 Ok(Conn::Sse { client, deadline })
             }
-            Ok(None) | Err(SseError::Response(SseResponseError::NoContent)) => {
-                Err(SubscribeError::Stopped)
+            // The hub answers 204 to a reconnect after the end of the topic.
+            Err(SseError::Response(SseResponseError::NoContent)) => {
+                self.item(Item::End);
+                Ok(Conn::Idle)
             }
+            Ok(None) => Err(SubscribeError::Stopped),
             Err(SseError::Response(SseResponseError::Status(s))) if is_terminal(s) => {
                 Err(self.refused(s))
             }

@@ -26,10 +26,14 @@ impl Frames {
         self.sse.get_or_init(|| encode_sse(ev)).clone()
     }
 
-    /// The WebSocket text payload `{"id":…,"event":…,"data":…}` (the log's cached JSON).
+    /// The WebSocket text payload `{"id":…,"event":…,"data":…}` (the log's cached JSON), or
+    /// `{"end":true,"id":…}` for the end of the topic.
     pub(crate) fn ws(&self, ev: &Event) -> Utf8Bytes {
         self.ws
             .get_or_init(|| {
+                if ev.is_end() {
+                    return end_ws(ev.id());
+                }
                 // The log's JSON is built from validated UTF-8 and JSON escapes only.
                 Utf8Bytes::try_from(ev.json().clone()).unwrap_or_default()
             })
@@ -37,6 +41,18 @@ impl Frames {
     }
 }
 
+/// The WebSocket frame of the end of a topic whose end has the id `id`.
+pub(crate) fn end_ws(id: &str) -> Utf8Bytes {
+    Utf8Bytes::from(format!("{{\"end\":true,\"id\":\"{id}\"}}"))
+}
+
+/// The SSE frame of the end of a topic whose end has the id `id` (what [`encode_sse`] makes
+/// of the end event: `data:` with nothing, so that browsers dispatch it).
+pub(crate) fn end_sse(id: &str) -> Bytes {
+    Bytes::from(format!("id: {id}\nevent: sluice-end\ndata:\n\n"))
+}
+
+/// The SSE form of a log event (the end included: `event: sluice-end`, empty `data:`).
 pub(crate) fn encode_sse(ev: &Event) -> Bytes {
     let mut e = sluice_sse::Event::new().id(ev.id()).data(ev.data_str());
     if ev.event_type() != "message" {

@@ -39,6 +39,7 @@ const SLUICE_DTS: &str = include_str!("../assets/sluice.d.ts");
 /// offers, answers and ICE candidates as ephemeral events; the chat itself is peer to peer.
 const WEBRTC_HTML: &str = include_str!("../assets/webrtc.html");
 
+use sluice_longpoll::END_EVENT_TYPE;
 use sluice_longpoll::log::MAX_EVENT_TYPE_LEN;
 
 /// Why [`Hub::publish`] did not append an event.
@@ -72,6 +73,9 @@ pub enum PublishError {
     /// The `Idempotency-Key` is not 1–128 visible ASCII characters (HTTP 400).
     #[error("invalid Idempotency-Key")]
     BadIdempotencyKey,
+    /// The topic has ended ([`Hub::close`]): nothing is appended after its end (HTTP 409).
+    #[error("the topic has ended")]
+    Ended,
     /// The store did not accept the event (unreachable, or failing): nothing was appended
     /// (HTTP 503 with `Retry-After`; retry with the same `Idempotency-Key`).
     #[error("{0}")]
@@ -89,7 +93,9 @@ impl PublishError {
             | PublishError::BadIdempotencyKey => StatusCode::BAD_REQUEST,
             PublishError::TooManyTopics { .. } => StatusCode::SERVICE_UNAVAILABLE,
             PublishError::Store(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
-            PublishError::Store(StoreError::Conflict { .. }) => StatusCode::CONFLICT,
+            PublishError::Store(StoreError::Conflict { .. }) | PublishError::Ended => {
+                StatusCode::CONFLICT
+            }
             PublishError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             PublishError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
@@ -103,6 +109,7 @@ impl PublishError {
             PublishError::TooLarge { .. } => "too_large",
             PublishError::NotUtf8 => "not_utf8",
             PublishError::BadIdempotencyKey => "bad_idempotency_key",
+            PublishError::Ended => "ended",
             PublishError::Store(StoreError::Conflict { .. }) => "conflict",
             PublishError::Store(_) => "store_unavailable",
         }
@@ -293,6 +300,51 @@ impl Hub {
         self.append(&state, event_type, data, None).await
     }
 
+    /// Ends `topic` (as `POST /close/{topic}` does, minus the auth and reserved-topic checks):
+    /// appends its end after the last event (`docs/hub.md` §2.8), so every subscriber gets
+    /// the events, then the end (SSE `event: sluice-end` and the stream ends; WebSocket
+    /// `{"end":true,…}` and close 1000; long-poll `"end": true`), and later publishes get
+    /// [`PublishError::Ended`]. Creates the topic if needed (it then ends with no event).
+    /// Closing an ended topic changes nothing and returns the same cursor. Returns the end's
+    /// cursor: a client resuming from it gets the end at once (SSE: 204).
+    ///
+    /// # Errors
+    /// [`PublishError`] (bad topic, topic cap, store).
+    pub async fn close(&self, topic: &str) -> Result<Cursor, PublishError> {
+        let state = self.topic_state(topic)?;
+        self.end(&state, None).await
+    }
+
+    /// Appends the end unless the topic already ended (then: its head, the end's cursor).
+    async fn end(
+        &self,
+        state: &Arc<TopicState>,
+        key: Option<&str>,
+    ) -> Result<Cursor, PublishError> {
+        if let Err(e) = self.load(state).await {
+            return Err(PublishError::Store(e));
+        }
+        if self.inner.lp.is_ended(&state.name) == Some(true)
+            && let Some(h) = self.inner.lp.head(&state.name)
+        {
+            return Ok(h);
+        }
+        match self.append(state, END_EVENT_TYPE, Bytes::new(), key).await {
+            // A concurrent close won the race: same answer.
+            Err(PublishError::Ended) => self.inner.lp.head(&state.name).ok_or(PublishError::Ended),
+            r => r,
+        }
+    }
+
+    /// A subscriber's start on `state`: "from now" on an ended topic would be nothing
+    /// forever, so a new subscriber gets what is retained, then the end.
+    pub(crate) fn start_for(&self, state: &TopicState, start: Start) -> Start {
+        match start {
+            Start::Now if self.inner.lp.is_ended(&state.name) == Some(true) => Start::Earliest,
+            s => s,
+        }
+    }
+
     /// Appends to the topic: into the store and then the replica (stored topics), or into the
     /// process's log. `key` is the request's `Idempotency-Key`: a retry gets the first answer.
     pub(crate) async fn append(
@@ -304,6 +356,14 @@ impl Hub {
     ) -> Result<Cursor, PublishError> {
         if key.is_some_and(|k| !is_valid_idempotency_key(k)) {
             return Err(PublishError::BadIdempotencyKey);
+        }
+        if self.is_stored(&state.name)
+            && let Err(e) = self.load(state).await
+        {
+            return Err(PublishError::Store(e));
+        }
+        if self.inner.lp.is_ended(&state.name) == Some(true) {
+            return Err(PublishError::Ended);
         }
         if let Some(store) = self.store().filter(|_| self.is_stored(&state.name)) {
             if std::str::from_utf8(&data).is_err() {
@@ -369,6 +429,7 @@ impl Hub {
                 Err(PublishError::TooLarge { size, max })
             }
             Err(LpError::Append(AppendError::BadEventType)) => Err(PublishError::BadEventType),
+            Err(LpError::Append(AppendError::Ended)) => Err(PublishError::Ended),
             // Removed by the reaper between lookup and publish: impossible while `state` is
             // held (the reaper only removes topics nobody holds); report it as a full table.
             Err(_) => Err(PublishError::TooManyTopics {
@@ -592,7 +653,11 @@ impl Hub {
         }
         if let Some(t) = path.strip_prefix("/publish/") {
             let t = t.to_owned();
-            return Box::pin(self.publish_route(req, &t)).await;
+            return Box::pin(self.publish_route(req, &t, false)).await;
+        }
+        if let Some(t) = path.strip_prefix("/close/") {
+            let t = t.to_owned();
+            return Box::pin(self.publish_route(req, &t, true)).await;
         }
         if let Some(t) = path.strip_prefix("/ws/") {
             let t = t.to_owned();
@@ -792,7 +857,9 @@ impl Hub {
     }
 
     /// `POST /publish/{topic}[?event=TYPE]` (and its CORS preflight).
-    async fn publish_route<S>(&self, mut req: Request<S>, topic: &str) -> Reply<S>
+    /// `POST /publish/{topic}`, or with `close` `POST /close/{topic}` (same checks; the body
+    /// is ignored).
+    async fn publish_route<S>(&self, mut req: Request<S>, topic: &str, close: bool) -> Reply<S>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
@@ -869,6 +936,20 @@ impl Hub {
                 return req.respond(r);
             }
         };
+        if close {
+            let state = match self.topic_state(topic) {
+                Ok(s) => s,
+                Err(e) => return req.respond(publish_error(&e, cors)),
+            };
+            let key = req.header("idempotency-key").map(str::to_owned);
+            return match self.end(&state, key.as_deref()).await {
+                Ok(c) => {
+                    let body = format!("{{\"id\":\"{c}\",\"end\":true}}");
+                    req.respond(json(StatusCode::OK, body, cors))
+                }
+                Err(e) => req.respond(publish_error(&e, cors)),
+            };
+        }
         if flag(req.query_param("ephemeral")) {
             // Live subscribers only: no topic created, nothing appended, no id.
             if std::str::from_utf8(&body).is_err() {

@@ -12,6 +12,8 @@
 //! Live items, without `id:` (never in the log): `event: sluice-ephemeral` with
 //! `{"event","data"}` to every subscriber, and with `?presence=1` `sluice-join` /
 //! `sluice-leave` with `{"client","sub","transport"}`.
+//! An ended topic ends the stream after its events with `id: <end>` / `event: sluice-end` /
+//! `data:`, and answers a reconnect from the end (`Last-Event-ID`) with 204: browsers stop.
 //! A comment (`:`) is sent after [`HubConfig::sse_heartbeat`](crate::HubConfig::sse_heartbeat)
 //! of silence; a peer that stops reading is dropped by the write timeout and one that closes
 //! is noticed at once. At shutdown a final `retry:` is sent and the stream ends.
@@ -65,11 +67,9 @@ where
         Err(r) => return req.respond(*r),
     };
     let notices = flag(req.query_param("presence"));
-    let resp = with_cors(
-        // `start_with` adds the event-stream content type and `X-Accel-Buffering: no`.
-        Response::new(StatusCode::OK).header("cache-control", "no-store"),
-        cors,
-    );
+    // `start_with` adds the event-stream content type, `Cache-Control: no-cache,
+    // no-transform` and `X-Accel-Buffering: no` (no proxy buffers, compresses or caches it).
+    let resp = with_cors(Response::new(StatusCode::OK), cors);
     let cfg = &hub.inner.cfg;
     let sse_cfg = SseWriterConfig::default()
         .with_heartbeat_interval(Some(cfg.sse_heartbeat))
@@ -89,10 +89,15 @@ where
         return req.respond(error(StatusCode::GONE, "gone", "topic removed", cors));
     };
     head.borrow_and_update();
+    let start = hub.start_for(&state, start);
     let first = match hub.first_read(&state, start, cors) {
         Ok(b) => b,
         Err(r) => return req.respond(*r),
     };
+    if first.ended && first.events.is_empty() && !first.reset && first.gap.is_none() {
+        // A reconnect after the end: 204 tells an EventSource to stop reconnecting.
+        return req.respond(with_cors(Response::new(StatusCode::NO_CONTENT), cors));
+    }
     let Ok(mut w) = Box::pin(SseWriter::start_with(req, resp, sse_cfg)).await else {
         return Reply::closed();
     };
@@ -122,6 +127,7 @@ where
             }
             w.finish().await
         }
+        Ending::Ended => w.finish().await,
         Ending::Finish => {
             let last = sluice_sse::Event::new().retry(cfg.sse_retry);
             if w.send(&last).await.is_err() {
@@ -136,6 +142,8 @@ where
 enum Ending {
     /// End the body properly (shutdown, topic removed).
     Finish,
+    /// The topic ended and its end was sent: end the body.
+    Ended,
     /// The token expired: say so, then end the body.
     Expired,
     /// The client went away or stopped reading.
@@ -175,6 +183,9 @@ where
                 .counters
                 .delivered_sse
                 .fetch_add(batch.events.len() as u64, Relaxed);
+        }
+        if batch.ended {
+            return Ending::Ended;
         }
         let from = Start::At(batch.next);
         if !batch.more {
@@ -217,11 +228,11 @@ where
 /// as its shared `Bytes` (no copy); several are gathered into one write.
 fn encode_batch(state: &TopicState, batch: &ReadBatch) -> Option<Bytes> {
     let notices = batch.reset || batch.gap.is_some();
-    if !notices && batch.events.len() == 1 {
+    if !notices && batch.events.len() == 1 && (!batch.ended || batch.events[0].is_end()) {
         let ev = &batch.events[0];
         return Some(state.frames.get(ev).sse(ev));
     }
-    if !notices && batch.events.is_empty() {
+    if !notices && batch.events.is_empty() && !batch.ended {
         return None;
     }
     let mut out = BytesMut::new();
@@ -233,12 +244,16 @@ fn encode_batch(state: &TopicState, batch: &ReadBatch) -> Option<Bytes> {
             format!("event: sluice-gap\ndata: {{\"missed\":{missed}}}\n\n").as_bytes(),
         );
     }
-    if notices && batch.events.is_empty() {
+    if notices && batch.events.is_empty() && !batch.ended {
         // Move the client's Last-Event-ID past what it can no longer get.
         out.extend_from_slice(format!("id: {}\n\n", batch.next).as_bytes());
     }
     for ev in &batch.events {
         out.extend_from_slice(&state.frames.get(ev).sse(ev));
+    }
+    if batch.ended && !batch.events.last().is_some_and(|e| e.is_end()) {
+        // The end is no longer retained (or was before a gap notice): say it anyway.
+        out.extend_from_slice(&crate::frames::end_sse(&batch.next.to_string()));
     }
     Some(out.freeze())
 }

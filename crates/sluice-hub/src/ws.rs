@@ -7,6 +7,7 @@
 //! with `?presence=1` `{"join":{…}}` / `{"leave":{…}}`. A client frame
 //! `{"ephemeral":{"event":…,"data":…}}` is an ephemeral publish. Text frames from the
 //! client are published to the topic as `message` events if its token allows publishing.
+//! An ended topic sends `{"end":true,"id":"<end>"}` after its events and closes with 1000.
 //!
 //! One task per connection runs two loops over the split socket: the reader (client messages,
 //! Pongs, the keepalive Ping and idle timeout) and the writer, which reads the log from its
@@ -107,8 +108,9 @@ where
             return Err(error(StatusCode::GONE, "gone", "topic removed", None));
         };
         head.borrow_and_update();
+        let start = hub.start_for(&state, start);
         let first = hub.first_read(&state, start, None).map_err(|r| *r)?;
-        session = Some((state, head, first));
+        session = Some((state, head, first, start));
         Ok(Accept::new())
     };
     let over_h2 = req.version() == sluice_http::Version::Http2;
@@ -116,7 +118,7 @@ where
         Ok((socket, _)) => socket,
         Err(reply) => return reply,
     };
-    let Some((state, mut head, first)) = session else {
+    let Some((state, mut head, first, start)) = session else {
         return Reply::closed();
     };
     // A subscription that starts live gets its starting cursor first (as the SSE stream's
@@ -219,6 +221,19 @@ where
                 .delivered_ws
                 .fetch_add(batch.events.len() as u64, Relaxed);
         }
+        if batch.ended {
+            if !batch.events.last().is_some_and(|e| e.is_end()) {
+                // The end is no longer retained (or the client resumed from it): say it.
+                let end = crate::frames::end_ws(&batch.next.to_string());
+                if wr.feed(Message::Text(end)).await.is_err() {
+                    return End::Done;
+                }
+            }
+            if wr.flush().await.is_err() {
+                return End::Done;
+            }
+            return End::Close(CloseCode::NORMAL, "topic ended");
+        }
         if wrote && wr.flush().await.is_err() {
             return End::Done;
         }
@@ -286,6 +301,8 @@ where
                     Err(PublishError::Store(_)) => {
                         return End::Close(CloseCode::TRY_AGAIN_LATER, "store unavailable");
                     }
+                    // The writer is sending the end and closes with 1000: let it.
+                    Err(PublishError::Ended) => std::future::pending::<()>().await,
                     Err(_) => return End::Close(CloseCode::INTERNAL_ERROR, "publish failed"),
                 }
             }

@@ -367,7 +367,10 @@ async fn sse_heartbeats_when_idle_and_one_cache_control() {
         .filter(|(n, _)| n.eq_ignore_ascii_case(b"cache-control"))
         .map(|(_, v)| v.clone())
         .collect();
-    assert_eq!(cc, vec![bytes::Bytes::from_static(b"no-store")]);
+    assert_eq!(
+        cc,
+        vec![bytes::Bytes::from_static(b"no-cache, no-transform")]
+    );
     assert_eq!(sse.resp.header("x-accel-buffering"), Some("no"));
     assert_eq!(sse.next_item().await, SseItem::Retry(2000));
     let started = std::time::Instant::now();

@@ -66,6 +66,9 @@ pub enum ClientEvent {
     },
     /// The server lost its history (new epoch): resynchronise application state.
     Reset,
+    /// The stream ended after the events before it (`"end": true`): nothing will follow and
+    /// the client has stopped ([`Client::next_request`] returns `None`, [`Client::is_ended`]).
+    End,
 }
 
 /// Why a response was not accepted.
@@ -118,6 +121,8 @@ struct WireBody {
     more: bool,
     gap: Option<WireGap>,
     reset: bool,
+    #[serde(default)]
+    end: bool,
 }
 
 #[derive(Deserialize)]
@@ -142,6 +147,7 @@ pub struct Client {
     attempt: u32,
     retry_at: Option<Instant>,
     stopped: bool,
+    ended: bool,
     more: bool,
     events: VecDeque<ClientEvent>,
 }
@@ -159,6 +165,7 @@ impl Client {
             attempt: 0,
             retry_at: None,
             stopped: false,
+            ended: false,
             more: false,
             events: VecDeque::new(),
         }
@@ -182,6 +189,11 @@ impl Client {
             timeout: self.config.timeout,
             max: self.config.max,
         })
+    }
+
+    /// The stream ended ([`ClientEvent::End`]): a normal stop, not an error.
+    pub fn is_ended(&self) -> bool {
+        self.ended
     }
 
     /// The last accepted response said more events are available now.
@@ -273,7 +285,13 @@ impl Client {
         let bad = |m: &str| ClientError::MalformedBody(m.to_owned());
         let b: WireBody =
             serde_json::from_slice(body).map_err(|e| ClientError::MalformedBody(e.to_string()))?;
-        let cursor = Cursor::parse(&b.cursor).map_err(|_| bad("bad cursor"))?;
+        let end_cursor = Cursor::parse(&b.cursor).map_err(|_| bad("bad cursor"))?;
+        // The end takes a sequence number and is not in `events`: the events end before it.
+        let cursor = match (b.end, end_cursor.seq()) {
+            (false, _) => end_cursor,
+            (true, 0) => return Err(bad("end at sequence number 0")),
+            (true, s) => Cursor::new(end_cursor.epoch(), s - 1),
+        };
         let mut events = Vec::with_capacity(b.events.len());
         let mut prev = None;
         for e in b.events {
@@ -339,6 +357,13 @@ impl Client {
         }
         self.more = b.more;
         self.last = Some(Cursor::new(epoch, seen));
+        if b.end {
+            self.last = Some(end_cursor);
+            self.events.push_back(ClientEvent::End);
+            self.ended = true;
+            self.stopped = true;
+            self.more = false;
+        }
         Ok(())
     }
 }
@@ -365,6 +390,7 @@ mod tests {
                 ClientEvent::Event(e) => e.data,
                 ClientEvent::Gap { missed } => format!("gap{missed}"),
                 ClientEvent::Reset => "reset".into(),
+                ClientEvent::End => "end".into(),
             })
             .collect()
     }

@@ -18,7 +18,7 @@ pub mod protocol {}
 
 pub use client::{Client, ClientConfig, ClientError, ClientEvent, ReceivedEvent};
 pub use cursor::{Cursor, CursorError, EncodedCursor};
-pub use log::{AppendError, Batch, Event, Log, LogConfig, ReadLimits, ReadOutcome};
+pub use log::{AppendError, Batch, END_EVENT_TYPE, Event, Log, LogConfig, ReadLimits, ReadOutcome};
 pub use query::{QueryError, Request, Start};
 pub use response::{Response, StatusCode};
 pub use server::{Handled, PublishError, Server, ServerConfig, WaiterId};

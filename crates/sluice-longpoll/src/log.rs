@@ -17,6 +17,12 @@ use crate::cursor::{Cursor, EncodedCursor};
 /// Longest accepted event type, in bytes.
 pub const MAX_EVENT_TYPE_LEN: usize = 256;
 
+/// The event type that ends a log (`docs/longpoll.md` §7, "Ended streams"): appended once,
+/// after the last event; nothing is appended after it ([`AppendError::Ended`]). It takes a
+/// sequence number like any event, so a reader that has seen it is at the head, and every
+/// store keeps it like any event (the end survives restarts and reaches every node).
+pub const END_EVENT_TYPE: &str = "sluice-end";
+
 /// Retention limits of a [`Log`]. Oldest events are dropped first when any limit is exceeded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -82,6 +88,9 @@ pub enum AppendError {
         /// The configured maximum.
         max: usize,
     },
+    /// The log ended ([`END_EVENT_TYPE`]): nothing is appended after the end.
+    #[error("the stream has ended")]
+    Ended,
     /// [`Log::append_at`] with a sequence number that is not after the head (a replica fed
     /// out of order: the caller's bug, or a duplicate it should have dropped).
     #[error("sequence number {seq} is not after the head {head}")]
@@ -123,6 +132,11 @@ impl Event {
     /// The event type (SSE `event:`).
     pub fn event_type(&self) -> &str {
         &self.event_type
+    }
+
+    /// This is the end of its log ([`END_EVENT_TYPE`]), not an event for the application.
+    pub fn is_end(&self) -> bool {
+        &*self.event_type == END_EVENT_TYPE
     }
 
     /// The data, as shared bytes (validated UTF-8).
@@ -178,6 +192,7 @@ pub struct Batch<'a> {
     events: std::collections::vec_deque::Iter<'a, Arc<Event>>,
     next: Cursor,
     more: bool,
+    ended: bool,
 }
 
 impl<'a> Batch<'a> {
@@ -204,6 +219,12 @@ impl<'a> Batch<'a> {
     /// The batch was cut by a limit: more events are available right now.
     pub fn more(&self) -> bool {
         self.more
+    }
+
+    /// The batch reaches the end of an ended log: its last event is the end (or the reader
+    /// was already past it), and nothing will follow.
+    pub fn ended(&self) -> bool {
+        self.ended
     }
 }
 
@@ -246,6 +267,8 @@ pub struct Log {
     head_seq: u64,
     bytes: usize,
     events: VecDeque<Arc<Event>>,
+    /// The end was appended in this epoch ([`END_EVENT_TYPE`]), even if no longer retained.
+    ended: bool,
 }
 
 impl Log {
@@ -260,6 +283,7 @@ impl Log {
             head_seq: 0,
             bytes: 0,
             events: VecDeque::new(),
+            ended: false,
         }
     }
 
@@ -297,6 +321,11 @@ impl Log {
         Cursor::new(self.epoch, self.oldest_seq - 1)
     }
 
+    /// The end was appended ([`END_EVENT_TYPE`]): the head is the end, nothing follows.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
     /// Number of retained events.
     pub fn len(&self) -> usize {
         self.events.len()
@@ -319,7 +348,11 @@ impl Log {
     }
 
     /// Append an event at `now`; returns its cursor (its id). Applies retention (count,
-    /// bytes, and age relative to `now`). Never blocks on readers.
+    /// bytes, and age relative to `now`). Never blocks on readers. An event of type
+    /// [`END_EVENT_TYPE`] ends the log.
+    ///
+    /// # Errors
+    /// [`AppendError`]: a bad event, or [`AppendError::Ended`] after the end.
     pub fn append(
         &mut self,
         now: Instant,
@@ -360,6 +393,9 @@ impl Log {
     }
 
     fn check(&self, event_type: &str, data: &Bytes) -> Result<(), AppendError> {
+        if self.ended {
+            return Err(AppendError::Ended);
+        }
         if event_type.is_empty()
             || event_type.len() > MAX_EVENT_TYPE_LEN
             || event_type.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
@@ -389,6 +425,7 @@ impl Log {
     ) -> Result<Cursor, AppendError> {
         let size = event_type.len() + data.len();
         self.head_seq = seq;
+        self.ended = event_type == END_EVENT_TYPE;
         let cursor = Cursor::new(self.epoch, self.head_seq);
         self.events.push_back(Arc::new(Event {
             cursor,
@@ -448,6 +485,7 @@ impl Log {
     pub fn reset(&mut self, epoch: u64, head_seq: u64) {
         self.events.clear();
         self.bytes = 0;
+        self.ended = false;
         self.epoch = epoch;
         self.head_seq = head_seq;
         self.oldest_seq = head_seq + 1;
@@ -476,6 +514,17 @@ impl Log {
         }
     }
 
+    /// An empty read at the head (a reader "from now").
+    pub fn read_head(&self) -> Batch<'_> {
+        self.batch_from(
+            self.head_seq + 1,
+            ReadLimits {
+                max_events: 0,
+                max_bytes: 0,
+            },
+        )
+    }
+
     /// Read from the oldest retained event (`cursor=earliest`): never a gap.
     pub fn read_earliest(&self, limits: ReadLimits) -> Batch<'_> {
         self.batch_from(self.oldest_seq, limits)
@@ -500,6 +549,7 @@ impl Log {
             events: self.events.range(start..start + n),
             next: Cursor::new(self.epoch, first - 1 + n as u64),
             more: n < avail,
+            ended: self.ended && n == avail,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Responses: status codes and the JSON body.
 //!
 //! `200` body: `{"cursor":"…","events":[{"id":"…","event":"…","data":"…"},…],"more":false,
-//! "gap":null|{"missed":n},"reset":false}`. Error bodies: `{"error":"<code>","message":"…"}`.
+//! "gap":null|{"missed":n},"reset":false}`, plus `"end":true` when the stream has ended (the
+//! end itself is not in `events`; `cursor` is its id). Error bodies:
+//! `{"error":"<code>","message":"…"}`.
 
 use bytes::Bytes;
 
@@ -50,7 +52,7 @@ impl Response {
         out.extend_from_slice(b"{\"cursor\":\"");
         out.extend_from_slice(batch.next().encode().as_bytes());
         out.extend_from_slice(b"\",\"events\":[");
-        for (i, e) in batch.events().enumerate() {
+        for (i, e) in batch.events().filter(|e| !e.is_end()).enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -68,7 +70,11 @@ impl Response {
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"reset\":");
-        out.extend_from_slice(if reset { b"true}" } else { b"false}" });
+        out.extend_from_slice(if reset { b"true" } else { b"false" });
+        if batch.ended() {
+            out.extend_from_slice(b",\"end\":true");
+        }
+        out.push(b'}');
         Self {
             status: StatusCode::OK,
             retry_after: None,

@@ -336,11 +336,17 @@ impl<K: Clone + Eq + Hash> Server<K> {
             max_events: max_events as usize,
             max_bytes: self.config.max_response_bytes,
         };
-        let cursor = match req.start {
+        // "From now" on an ended stream would be nothing, forever: a new reader gets what is
+        // retained, then the end.
+        let start = match req.start {
+            Start::Now if t.log.is_ended() => Start::Earliest,
+            s => s,
+        };
+        let cursor = match start {
             Start::Now => return Handled::Ready(Response::empty(t.log.head())),
             Start::Earliest => {
                 let b = t.log.read_earliest(limits);
-                if !b.is_empty() {
+                if !b.is_empty() || b.ended() {
                     return Handled::Ready(Response::events(&b, None, false));
                 }
                 b.next()
@@ -552,7 +558,7 @@ fn gone() -> Response {
 /// The response for a read, or `None` when there is nothing to say yet (park).
 fn outcome_response(o: ReadOutcome<'_>) -> Option<Response> {
     match o {
-        ReadOutcome::Events(b) if b.is_empty() => None,
+        ReadOutcome::Events(b) if b.is_empty() && !b.ended() => None,
         ReadOutcome::Events(b) => Some(Response::events(&b, None, false)),
         ReadOutcome::Gap { missed, batch } => Some(Response::events(&batch, Some(missed), false)),
         ReadOutcome::Reset { missed, batch } => Some(Response::events(

@@ -52,6 +52,7 @@ impl Checker {
     fn check(&mut self, evs: Vec<ClientEvent>, epochs: &[(u64, Vec<String>)]) {
         for e in evs {
             match e {
+                ClientEvent::End => panic!("nothing ends a stream in this model"),
                 ClientEvent::Reset => {
                     if let Some(e) = self.epoch {
                         self.prev_epoch = e;

@@ -113,7 +113,10 @@ async fn events_ids_retry_and_comments_end_to_end() {
         Some(SseEvent::Open { url, headers }) => {
             assert_eq!(url.path(), "/events");
             assert_eq!(headers.get_str("content-type"), Some("text/event-stream"));
-            assert_eq!(headers.get_str("cache-control"), Some("no-cache"));
+            assert_eq!(
+                headers.get_str("cache-control"),
+                Some("no-cache, no-transform")
+            );
             assert_eq!(headers.get_str("x-accel-buffering"), Some("no"));
             assert_eq!(headers.get_str("transfer-encoding"), Some("chunked"));
         }
@@ -615,7 +618,10 @@ async fn http10_head_first_then_close_delimited_body() {
         lower.contains("content-type: text/event-stream\r\n"),
         "{head}"
     );
-    assert!(lower.contains("cache-control: no-cache\r\n"), "{head}");
+    assert!(
+        lower.contains("cache-control: no-cache, no-transform\r\n"),
+        "{head}"
+    );
     assert!(lower.contains("x-accel-buffering: no\r\n"), "{head}");
     assert!(!lower.contains("transfer-encoding"), "{head}");
     assert!(!lower.contains("content-length"), "{head}");

@@ -169,6 +169,8 @@ pub enum Seen {
     Reset,
     /// `{"cursor":"…"}`: the first frame of a WebSocket subscription that starts live.
     Cursor(String),
+    /// The topic ended (`{"end":true,"id":…}`, SSE `sluice-end`): with the end's id.
+    End(String),
 }
 
 impl Seen {
@@ -197,6 +199,9 @@ pub fn ws_item(text: &str) -> Seen {
     }
     if let Some(c) = v.get("cursor") {
         return Seen::Cursor(c.as_str().unwrap().to_owned());
+    }
+    if v.get("end").is_some() {
+        return Seen::End(v["id"].as_str().unwrap().to_owned());
     }
     Seen::Event {
         id: v["id"].as_str().unwrap().to_owned(),
@@ -252,6 +257,7 @@ impl Sse {
                             Seen::Gap(v["missed"].as_u64().unwrap())
                         }
                         "sluice-reset" => Seen::Reset,
+                        "sluice-end" => Seen::End(e.last_event_id().to_owned()),
                         t => Seen::Event {
                             id: e.last_event_id().to_owned(),
                             event: t.to_owned(),

@@ -179,6 +179,7 @@ pub fn render(evs: &[ClientEvent]) -> Vec<String> {
             ClientEvent::Event(e) => e.data.clone(),
             ClientEvent::Gap { missed } => format!("gap{missed}"),
             ClientEvent::Reset => "reset".into(),
+            ClientEvent::End => "end".into(),
         })
         .collect()
 }

@@ -153,6 +153,14 @@ impl LongPollClient {
         self.answered
     }
 
+    /// The stream ended ([`ClientEvent::End`] was returned): nothing follows; [`next`] would
+    /// answer a terminal error.
+    ///
+    /// [`next`]: LongPollClient::next
+    pub fn is_ended(&self) -> bool {
+        self.core.is_ended()
+    }
+
     /// The next event, gap or reset. Waits (long-polls, backs off) as needed. A non-terminal
     /// [`PollError`] reports a failed request that will be retried by the next call.
     ///

@@ -51,6 +51,9 @@ pub struct ReadBatch {
     pub gap: Option<u64>,
     /// The cursor's epoch is not the topic's: history was lost, resynchronise.
     pub reset: bool,
+    /// The batch reaches the end of an ended topic (its last event is the end, or the reader
+    /// was already past it): nothing will follow. See [`sluice_longpoll::END_EVENT_TYPE`].
+    pub ended: bool,
 }
 
 /// Why [`LongPoll::read`] has no batch.
@@ -433,6 +436,19 @@ where
             .map(sluice_longpoll::Log::head)
     }
 
+    /// Whether `topic` has ended ([`sluice_longpoll::END_EVENT_TYPE`]); `None` if it does not
+    /// exist.
+    pub fn is_ended<Q>(&self, topic: &Q) -> Option<bool>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lock()
+            .server
+            .log(topic)
+            .map(sluice_longpoll::Log::is_ended)
+    }
+
     /// A watch of `topic`'s head cursor, updated by every publish and purge (a new epoch shows
     /// as a cursor of another epoch). `changed()` fails once the topic is removed. For SSE and
     /// WebSocket subscribers: mark the value seen, [`LongPoll::read`], send, then await
@@ -474,15 +490,10 @@ where
             more: b.more(),
             gap,
             reset,
+            ended: b.ended(),
         };
         Ok(match from {
-            Start::Now => ReadBatch {
-                events: Vec::new(),
-                next: log.head(),
-                more: false,
-                gap: None,
-                reset: false,
-            },
+            Start::Now => own(log.read_head(), None, false),
             Start::Earliest => own(log.read_earliest(limits), None, false),
             Start::At(c) => match log.read(c, limits) {
                 ReadOutcome::Events(b) => own(b, None, false),

@@ -90,7 +90,8 @@ pub enum ForwardEnd {
 /// The body of a `text/event-stream` response, written event by event.
 ///
 /// [`SseWriter::start`] writes the head at once, before any event: `200`, `Content-Type:
-/// text/event-stream`, `Cache-Control: no-cache` and `X-Accel-Buffering: no` (nginx must not
+/// text/event-stream`, `Cache-Control: no-cache, no-transform` (no proxy may compress or rewrite
+/// it) and `X-Accel-Buffering: no` (nginx must not
 /// buffer the stream). The body is chunked for HTTP/1.1 clients and close-delimited for
 /// HTTP/1.0 ones; every event is one piece, flushed as it is written.
 ///
@@ -148,7 +149,7 @@ where
     pub fn response() -> Response {
         Response::new(StatusCode::OK)
             .header("content-type", "text/event-stream")
-            .header("cache-control", "no-cache")
+            .header("cache-control", "no-cache, no-transform")
             .header("x-accel-buffering", "no")
     }
 
@@ -172,7 +173,7 @@ where
     ) -> io::Result<SseWriter<S>> {
         for (name, value) in [
             ("content-type", "text/event-stream"),
-            ("cache-control", "no-cache"),
+            ("cache-control", "no-cache, no-transform"),
             ("x-accel-buffering", "no"),
         ] {
             if !response.headers().contains(name) {

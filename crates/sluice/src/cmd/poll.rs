@@ -13,6 +13,7 @@ Output: one JSON object per line:
   {\"id\":\"<cursor>\",\"event\":\"<type>\",\"data\":\"<text>\"}   an event
   {\"gap\":{\"missed\":N}}                                 N events were lost (out of retention)
   {\"reset\":true}                                       the server lost its history (new epoch)
+  {\"end\":true}                                         the topic ended: nothing follows (exit 0)
 Diagnostics go to stderr. An event's id is a cursor: resume later with --from <id>.
 
 Examples:
@@ -60,6 +61,7 @@ fn line(ev: &ClientEvent) -> String {
         },
         ClientEvent::Gap { missed } => sluice_client::Item::Gap { missed: *missed },
         ClientEvent::Reset => sluice_client::Item::Reset,
+        ClientEvent::End => sluice_client::Item::End,
     };
     super::sub::line(&item).unwrap_or_default()
 }
@@ -122,6 +124,9 @@ async fn poll(a: PollArgs) -> i32 {
                     .is_err()
                 {
                     return 0; // stdout closed (e.g. `| head`)
+                }
+                if client.is_ended() {
+                    return 0;
                 }
             }
             Err(e) if e.is_terminal() => {

@@ -79,6 +79,7 @@ pub(crate) fn line(item: &Item) -> Option<String> {
         ),
         Item::Gap { missed } => format!(r#"{{"gap":{{"missed":{missed}}}}}"#),
         Item::Reset => r#"{"reset":true}"#.to_owned(),
+        Item::End => r#"{"end":true}"#.to_owned(),
         Item::Join(m) => format!(r#"{{"join":{}}}"#, member_json(m)),
         Item::Leave(m) => format!(r#"{{"leave":{}}}"#, member_json(m)),
         Item::Ephemeral { event, data } => format!(
@@ -239,6 +240,8 @@ pub(crate) fn run(a: SubArgs) -> i32 {
                     let what = format!("{authority} refused the {}", name(transport));
                     return Err(describe_status(status, b"", &what));
                 }
+                // The topic ended: a normal finish (`{"end":true}` was printed).
+                Err(SubscribeError::Ended) => return Ok(()),
                 Err(e) => return Err(format!("{authority}: {e}")),
             }
         }
