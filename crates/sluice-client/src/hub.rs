@@ -289,14 +289,34 @@ impl HubClient {
         event: &str,
         data: impl Into<Bytes>,
     ) -> Result<String, PublishError> {
-        let data = data.into();
-        let key = idempotency_key();
         let query: &[(&str, &str)] = if event.is_empty() || event == "message" {
             &[]
         } else {
             &[("event", event)]
         };
-        let url = self.url("publish", topic, query);
+        self.post("publish", topic, query, data.into()).await
+    }
+
+    /// Ends `topic` (`POST /close/{topic}`, publish permission): its subscribers get the end
+    /// after the last event and stop, later publishes are refused (409). Returns the end's id.
+    /// Retried like [`HubClient::publish`]; closing an ended topic is not an error.
+    ///
+    /// # Errors
+    /// [`PublishError`].
+    pub async fn close(&self, topic: &str) -> Result<String, PublishError> {
+        self.post("close", topic, &[], Bytes::new()).await
+    }
+
+    /// `POST /{route}/{topic}` with one `Idempotency-Key` across retries; the answer's `id`.
+    async fn post(
+        &self,
+        route: &str,
+        topic: &str,
+        query: &[(&str, &str)],
+        data: Bytes,
+    ) -> Result<String, PublishError> {
+        let key = idempotency_key();
+        let url = self.url(route, topic, query);
         let mut failed = 0u32;
         let mut http = sluice_http::ClientConfig::default();
         http.connect_timeout = self.config.request_timeout;

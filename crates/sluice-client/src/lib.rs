@@ -7,6 +7,7 @@ pub mod fuzzing;
 mod hub;
 mod position;
 mod reconnect;
+pub mod relay;
 
 pub use backoff::Backoff;
 pub use frames::{Item, PresenceMember};
@@ -17,5 +18,6 @@ pub use hub::{
 pub use reconnect::{
     Builder, Closed, ConnState, Overflow, ReconnectConfig, ReconnectingWebSocket, SendError, States,
 };
+pub use relay::{RelayError, RelaySink, RelaySummary, relay};
 pub use sluice_longpoll::Start;
 pub use sluice_tokio::ws::Message;

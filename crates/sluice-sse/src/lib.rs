@@ -13,6 +13,8 @@ pub mod arbitrary;
 mod client;
 mod encoder;
 mod error;
+#[cfg(feature = "llm")]
+pub mod llm;
 mod parser;
 #[cfg(feature = "arbitrary")]
 pub mod split;

@@ -32,6 +32,9 @@ enum Command {
     Poll(cmd::poll::PollArgs),
     /// Who is subscribed to a hub topic (every node with a shared store).
     Presence(cmd::presence::PresenceArgs),
+    /// Relay an upstream event stream (an LLM API, any SSE URL) into a hub topic, then end
+    /// the topic: resumable, many followers, any transport.
+    Relay(cmd::relay::RelayArgs),
 }
 
 fn main() {
@@ -45,6 +48,7 @@ fn main() {
         Command::Sse(c) => cmd::sse::run(c),
         Command::Poll(a) => cmd::poll::run(a),
         Command::Presence(a) => cmd::presence::run(a),
+        Command::Relay(a) => cmd::relay::run(a),
     };
     std::process::exit(code);
 }

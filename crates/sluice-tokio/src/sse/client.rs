@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use sluice_sse::llm::{Completion, Dialect, Signal, StreamError};
 use sluice_sse::{Item, MessageEvent, ParseError, ResponseError, State};
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, sleep_until, timeout_at};
 
 use sluice_http::{
     self as http, ClientError, ClientRequest, ClientResponse, Connector, DefaultConnector, Headers,
@@ -29,6 +30,23 @@ pub struct SseClientConfig {
     /// the client stops there: one request, one response (for example an LLM API answering a
     /// POST, which must not be repeated).
     pub reconnect: bool,
+    /// Re-send a request whose method is not idempotent (`POST`, `PATCH`…, with its body)
+    /// when reconnecting. Default `false`: such a request is sent once, and a lost
+    /// connection ends the client ([`SseError::Disconnected`], [`SseError::Incomplete`]) —
+    /// re-sending would start a second generation (and bill it).
+    pub resend: bool,
+    /// The stream's dialect: which events end it ([`sluice_sse::llm`]). Default `None`:
+    /// a plain `EventSource` (only `204` stops it). With a dialect, the terminal success
+    /// event is the last item ([`SseClient::next`] then returns `Ok(None)`: no reconnect), a
+    /// reported error ends the client with [`SseError::Failed`], and a stream that ends
+    /// before its terminal event is [`SseError::Incomplete`] unless reconnecting is on and
+    /// safe (an idempotent request, or [`SseClientConfig::resend`]).
+    pub dialect: Option<Dialect>,
+    /// Longest wait for an *event* once open (`None`: no limit). Keep-alive comments and
+    /// keep-alive events (`ping`, `keepalive`) do not count, unlike the byte-level
+    /// [`http::ClientConfig::read_timeout`]: a server that only sends heartbeats trips this
+    /// one ([`Disconnect::Idle`]), a dead connection trips the other. Default `None`.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for SseClientConfig {
@@ -42,6 +60,9 @@ impl Default for SseClientConfig {
             },
             sse: sluice_sse::ClientConfig::default(),
             reconnect: true,
+            resend: false,
+            dialect: None,
+            idle_timeout: None,
         }
     }
 }
@@ -74,6 +95,27 @@ impl SseClientConfig {
         self.reconnect = reconnect;
         self
     }
+
+    /// Sets [`SseClientConfig::resend`].
+    #[must_use]
+    pub fn with_resend(mut self, resend: bool) -> Self {
+        self.resend = resend;
+        self
+    }
+
+    /// Sets [`SseClientConfig::dialect`].
+    #[must_use]
+    pub fn with_dialect(mut self, dialect: Option<Dialect>) -> Self {
+        self.dialect = dialect;
+        self
+    }
+
+    /// Sets [`SseClientConfig::idle_timeout`].
+    #[must_use]
+    pub fn with_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
 }
 
 /// Why a connection ended (reported in [`SseEvent::Reconnecting`], or in
@@ -90,6 +132,12 @@ pub enum Disconnect {
     /// The stream broke a parser limit (line or event too large).
     #[error(transparent)]
     Parse(#[from] ParseError),
+    /// No event (keep-alives aside) for [`SseClientConfig::idle_timeout`].
+    #[error("no event for {} ms (keep-alives aside)", after.as_millis())]
+    Idle {
+        /// The timeout.
+        after: Duration,
+    },
 }
 
 /// What [`SseClient::next`] yields.
@@ -134,9 +182,18 @@ pub enum SseError {
     /// scheme without connector, invalid method, too many redirects.
     #[error(transparent)]
     Request(ClientError),
-    /// The connection ended with an error and [`SseClientConfig::reconnect`] is off.
+    /// The connection ended with an error and reconnecting is off (or, for a request that
+    /// is not idempotent, not safe: see [`SseClientConfig::resend`]).
     #[error("connection lost: {0}")]
     Disconnected(Disconnect),
+    /// The stream reported an error ([`SseClientConfig::dialect`]): `{"error":…}` data,
+    /// `event: error`, `response.failed`… The event itself was returned just before.
+    #[error(transparent)]
+    Failed(StreamError),
+    /// The stream ended before its terminal event ([`SseClientConfig::dialect`]): the
+    /// generation was cut, and reconnecting is off or not safe.
+    #[error("the stream ended before its terminal event: {0}")]
+    Incomplete(Disconnect),
 }
 
 enum Phase<S> {
@@ -182,6 +239,12 @@ pub struct SseClient<C: Connector = DefaultConnector> {
     config: SseClientConfig,
     machine: sluice_sse::Client,
     phase: Phase<C::Stream>,
+    /// The dialect tracker ([`SseClientConfig::dialect`]).
+    completion: Option<Completion>,
+    /// A terminal event was returned: no more items; `Some(Err)` once, then `Ok(None)`.
+    finished: Option<Option<StreamError>>,
+    /// When the open stream counts as idle ([`SseClientConfig::idle_timeout`]).
+    idle_at: Option<Instant>,
 }
 
 impl<C: Connector> std::fmt::Debug for SseClient<C> {
@@ -222,9 +285,12 @@ impl<C: Connector> SseClient<C> {
         Self {
             connector,
             request,
+            completion: config.dialect.map(Completion::new),
             config,
             machine,
             phase: Phase::Connect,
+            finished: None,
+            idle_at: None,
         }
     }
 
@@ -260,6 +326,18 @@ impl<C: Connector> SseClient<C> {
         &self.request
     }
 
+    /// The dialect recognised so far ([`SseClientConfig::dialect`]).
+    #[must_use]
+    pub fn dialect(&self) -> Option<Dialect> {
+        self.completion.as_ref().and_then(Completion::detected)
+    }
+
+    /// The stream's terminal success event was received ([`SseClientConfig::dialect`]).
+    #[must_use]
+    pub fn is_done(&self) -> bool {
+        self.completion.as_ref().is_some_and(Completion::is_done)
+    }
+
     /// Stops for good and drops the connection; [`next`](SseClient::next) returns `Ok(None)`.
     pub fn close(&mut self) {
         self.machine.close();
@@ -279,9 +357,18 @@ impl<C: Connector> SseClient<C> {
     /// or (reconnecting off) a lost connection.
     pub async fn next(&mut self) -> Result<Option<SseEvent>, SseError> {
         loop {
+            if let Some(end) = &mut self.finished {
+                return match end.take() {
+                    Some(e) => Err(SseError::Failed(e)),
+                    None => Ok(None),
+                };
+            }
             if let Some(item) = self.machine.poll_item() {
                 match item {
-                    Item::Event(e) => return Ok(Some(SseEvent::Event(e))),
+                    Item::Event(e) => {
+                        self.on_event(&e);
+                        return Ok(Some(SseEvent::Event(e)));
+                    }
                     Item::Retry(ms) => return Ok(Some(SseEvent::Retry(ms))),
                     Item::Comment(c) => return Ok(Some(SseEvent::Comment(c))),
                     _ => continue,
@@ -306,6 +393,8 @@ impl<C: Connector> SseClient<C> {
                                         headers: resp.headers().clone(),
                                     };
                                     self.phase = Phase::Open(Box::new(resp));
+                                    self.idle_at =
+                                        self.config.idle_timeout.map(|d| Instant::now() + d);
                                     return Ok(Some(open));
                                 }
                                 Err(ResponseError::NoContent) => {
@@ -325,14 +414,18 @@ impl<C: Connector> SseClient<C> {
                         Err(e) => return self.disconnect(Disconnect::Http(e)),
                     }
                 }
-                Phase::Open(resp) => match resp.chunk().await {
-                    Ok(Some(bytes)) => {
+                Phase::Open(resp) => match read_chunk(resp, self.idle_at).await {
+                    None => {
+                        let after = self.config.idle_timeout.unwrap_or_default();
+                        return self.disconnect(Disconnect::Idle { after });
+                    }
+                    Some(Ok(Some(bytes))) => {
                         if let Err(e) = self.machine.handle_input(&bytes) {
                             return self.disconnect(Disconnect::Parse(e));
                         }
                     }
-                    Ok(None) => return self.disconnect(Disconnect::Ended),
-                    Err(e) => return self.disconnect(Disconnect::Http(e)),
+                    Some(Ok(None)) => return self.disconnect(Disconnect::Ended),
+                    Some(Err(e)) => return self.disconnect(Disconnect::Http(e)),
                 },
             }
         }
@@ -376,10 +469,45 @@ impl<C: Connector> SseClient<C> {
         req
     }
 
+    /// Keeps the idle clock and the dialect's outcome for a dispatched event.
+    fn on_event(&mut self, e: &MessageEvent) {
+        if let Some(d) = self.config.idle_timeout
+            && !sluice_sse::llm::is_keep_alive(e)
+        {
+            self.idle_at = Some(Instant::now() + d);
+        }
+        let Some(c) = &mut self.completion else {
+            return;
+        };
+        match c.handle_event(e) {
+            Signal::Done => {
+                self.close();
+                self.finished = Some(None);
+            }
+            Signal::Failed(err) => {
+                self.close();
+                self.finished = Some(Some(err));
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether reconnecting may repeat the request: an idempotent method (RFC 9110 §9.2.2),
+    /// or the caller opted in.
+    fn may_resend(&self) -> bool {
+        self.config.resend
+            || matches!(
+                self.request.method(),
+                "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+            )
+    }
+
     fn disconnect(&mut self, cause: Disconnect) -> Result<Option<SseEvent>, SseError> {
-        if !self.config.reconnect {
+        self.idle_at = None;
+        if !self.config.reconnect || !self.may_resend() {
             self.close();
             return match cause {
+                _ if self.completion.is_some() => Err(SseError::Incomplete(cause)),
                 Disconnect::Ended => Ok(None),
                 cause => Err(SseError::Disconnected(cause)),
             };
@@ -395,6 +523,20 @@ impl<C: Connector> SseClient<C> {
                 Ok(None)
             }
         }
+    }
+}
+
+/// The next chunk of the body; `None` when `idle_at` passed first.
+async fn read_chunk<S>(
+    resp: &mut ClientResponse<S>,
+    idle_at: Option<Instant>,
+) -> Option<Result<Option<Bytes>, ClientError>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    match idle_at {
+        Some(at) => timeout_at(at, resp.chunk()).await.ok(),
+        None => Some(resp.chunk().await),
     }
 }
 

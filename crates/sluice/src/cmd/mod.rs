@@ -4,6 +4,7 @@
 pub(crate) mod poll;
 pub(crate) mod presence;
 pub(crate) mod publish;
+pub(crate) mod relay;
 pub(crate) mod serve;
 pub(crate) mod sse;
 pub(crate) mod sub;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sluice_http::{ClientRequest, Url};
+use sluice_sse::llm::Dialect;
 use sluice_sse::{Config, Event, Item, MessageEvent, Parser};
 use sluice_tokio::sse::{SseClient, SseClientConfig, SseEvent};
 
@@ -39,13 +40,15 @@ Example:
     /// `EventSource` rules (`retry`, `Last-Event-ID`, 204 stops).
     #[command(after_help = "\
 Output: the JSON lines of `sluice sse decode` (events, and comments with --comments).
-Connection changes and errors go to stderr. Exit 0 after a 204 (or the end of the stream
-with --no-reconnect, or --count events), 1 on a fatal answer or error, 2 on bad arguments.
+Connection changes and errors go to stderr. Exit 0 after the stream's terminal event (see
+--dialect: `data: [DONE]`, `message_stop`, `response.completed`, `sluice-end`…), a 204, or
+--count events; 1 when the stream reports an error, ends before its terminal event (a POST
+is not re-sent without --resend), or gets a fatal answer; 2 on bad arguments.
 
 Examples:
   sluice sse connect http://127.0.0.1:8080/sse/news
   sluice sse connect http://127.0.0.1:8000/v1/chat -X POST -H 'Authorization: Bearer KEY' \\
-      -H 'Content-Type: application/json' -d '{\"stream\":true}' --no-reconnect")]
+      -H 'Content-Type: application/json' -d @request.json --idle-timeout 30")]
     Connect(ConnectArgs),
     /// `sluice sse URL [OPTIONS]` is short for `sluice sse connect URL [OPTIONS]`.
     #[command(external_subcommand)]
@@ -77,20 +80,102 @@ pub(crate) struct DecodeArgs {
     max_event_size: usize,
 }
 
-/// Arguments of `sluice sse connect`.
+/// The request to an event-stream URL (`sluice sse connect`, `sluice relay`).
 #[derive(Debug, clap::Args)]
-pub(crate) struct ConnectArgs {
+pub(crate) struct RequestArgs {
     /// The event-stream URL (http:// or https://).
-    url: String,
+    pub(crate) url: String,
     /// Request method (default GET, or POST with -d).
     #[arg(short = 'X', long = "request")]
     method: Option<String>,
     /// A request header field, `Name: value` (repeatable).
     #[arg(short = 'H', long = "header")]
     headers: Vec<String>,
-    /// Request body (sent on every (re)connection).
+    /// Request body; `@FILE` reads it from FILE (`@-`: stdin). A POST is sent once: it is
+    /// re-sent on reconnection only with --resend.
     #[arg(short = 'd', long = "data")]
     body: Option<String>,
+    /// Which events end the stream: auto (OpenAI Chat Completions `[DONE]`, Responses
+    /// `response.completed`, Anthropic `message_stop`, Vercel AI SDK `finish`, Sluice
+    /// `sluice-end`; their error events), one of openai, openai-responses, anthropic,
+    /// vercel, sluice, or none (a plain EventSource: only 204 stops it).
+    #[arg(long, default_value = "auto", value_parser = parse_dialect)]
+    pub(crate) dialect: DialectArg,
+    /// Re-send a request that is not idempotent (POST with its body) when reconnecting.
+    #[arg(long)]
+    resend: bool,
+    /// Seconds without an event (keep-alive comments and ping events aside) before the
+    /// stream counts as stalled (0: never).
+    #[arg(long, default_value_t = 0)]
+    idle_timeout: u64,
+    /// Seconds without any byte (events or heartbeats) before the connection counts as dead
+    /// and is replaced (0: never).
+    #[arg(long, default_value_t = 60)]
+    read_timeout: u64,
+}
+
+/// `--dialect`: a dialect, or `none`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DialectArg(Option<Dialect>);
+
+fn parse_dialect(s: &str) -> Result<DialectArg, String> {
+    if s == "none" {
+        return Ok(DialectArg(None));
+    }
+    Dialect::from_name(s)
+        .map(|d| DialectArg(Some(d)))
+        .ok_or_else(|| {
+            "one of auto, openai, openai-responses, anthropic, vercel, sluice, none".to_owned()
+        })
+}
+
+impl RequestArgs {
+    /// The request and the client configuration these arguments describe.
+    pub(crate) fn build(&self) -> Result<(ClientRequest, SseClientConfig), String> {
+        let url = Url::parse(&self.url).map_err(|e| format!("bad URL {:?}: {e}", self.url))?;
+        let method = self
+            .method
+            .clone()
+            .unwrap_or_else(|| if self.body.is_some() { "POST" } else { "GET" }.to_owned());
+        let mut req = ClientRequest::new(method, url);
+        for h in &self.headers {
+            let Some((name, value)) = h.split_once(':') else {
+                return Err(format!("header {h:?} is not `Name: value`"));
+            };
+            req = req
+                .try_header(name.trim().to_owned(), value.trim().to_owned())
+                .map_err(|e| format!("header {h:?}: {e}"))?;
+        }
+        match self.body.as_deref() {
+            Some("@-") => {
+                let mut b = Vec::new();
+                io::stdin()
+                    .read_to_end(&mut b)
+                    .map_err(|e| format!("cannot read the body from stdin: {e}"))?;
+                req = req.body(b);
+            }
+            Some(b) if b.starts_with('@') => {
+                let b = std::fs::read(&b[1..]).map_err(|e| format!("cannot read {b}: {e}"))?;
+                req = req.body(b);
+            }
+            Some(b) => req = req.body(b.to_owned()),
+            None => {}
+        }
+        let secs = |n: u64| (n > 0).then(|| Duration::from_secs(n));
+        let config = SseClientConfig::default()
+            .with_read_timeout(secs(self.read_timeout))
+            .with_idle_timeout(secs(self.idle_timeout))
+            .with_dialect(self.dialect.0)
+            .with_resend(self.resend);
+        Ok((req, config))
+    }
+}
+
+/// Arguments of `sluice sse connect`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConnectArgs {
+    #[command(flatten)]
+    request: RequestArgs,
     /// Start from this last event ID (sent as `Last-Event-ID`).
     #[arg(long)]
     last_event_id: Option<String>,
@@ -100,10 +185,6 @@ pub(crate) struct ConnectArgs {
     /// Exit after printing this many events.
     #[arg(long)]
     count: Option<u64>,
-    /// Seconds without any byte (events or heartbeats) before the connection counts as dead
-    /// and is replaced (0: never).
-    #[arg(long, default_value_t = 60)]
-    read_timeout: u64,
     /// Also print comment lines (heartbeats are empty comments).
     #[arg(long)]
     comments: bool,
@@ -388,37 +469,14 @@ fn encode() -> i32 {
 }
 
 fn connect(a: ConnectArgs) -> i32 {
-    let url = match Url::parse(&a.url) {
-        Ok(u) => u,
+    let (req, config) = match a.request.build() {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("sluice sse connect: bad URL {:?}: {e}", a.url);
+            eprintln!("sluice sse connect: {e}");
             return 2;
         }
     };
-    let method = a
-        .method
-        .clone()
-        .unwrap_or_else(|| if a.body.is_some() { "POST" } else { "GET" }.to_owned());
-    let mut req = ClientRequest::new(method, url);
-    for h in &a.headers {
-        let Some((name, value)) = h.split_once(':') else {
-            eprintln!("sluice sse connect: header {h:?} is not `Name: value`");
-            return 2;
-        };
-        req = match req.try_header(name.trim().to_owned(), value.trim().to_owned()) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("sluice sse connect: header {h:?}: {e}");
-                return 2;
-            }
-        };
-    }
-    if let Some(b) = &a.body {
-        req = req.body(b.clone());
-    }
-    let mut config = SseClientConfig::default()
-        .with_reconnect(!a.no_reconnect)
-        .with_read_timeout((a.read_timeout > 0).then(|| Duration::from_secs(a.read_timeout)));
+    let mut config = config.with_reconnect(!a.no_reconnect);
     config.sse.parser.emit_comments = a.comments;
     let connector = match a.tls.connector() {
         Ok(c) => c,
@@ -482,12 +540,17 @@ async fn stream(mut client: SseClient, a: &ConnectArgs) -> i32 {
                 continue;
             }
             Ok(Some(_)) => continue,
+            Ok(None) if client.is_done() => {
+                let d = client.dialect().map_or("the", |d| d.name());
+                eprintln!("sluice sse: done ({d} stream's terminal event)");
+                return 0;
+            }
             Ok(None) => {
                 eprintln!("sluice sse: stream finished");
                 return 0;
             }
             Err(e) => {
-                eprintln!("sluice sse: {}: {e}", a.url);
+                eprintln!("sluice sse: {}: {e}", a.request.url);
                 return 1;
             }
         };
