@@ -26,28 +26,16 @@ use sluice_client::{RelaySink, relay};
 use sluice_http::{self as http, ClientRequest, Reply, Request, Response, StatusCode};
 use sluice_hub::{Hub, HubConfig};
 use sluice_sse::llm::Dialect;
-use sluice_tokio::sse::{Event, SseClient, SseClientConfig, SseWriter, SseWriterConfig};
+use sluice_tokio::sse::{SseClient, SseClientConfig};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "../../tests/support/llm_upstream.rs"]
+mod llm_upstream;
+use llm_upstream::{
+    DEFAULT_TOKENS, MAX_TOKENS, answer, completions, json_body, json_response, usize_field,
+};
+
 const PAGE: &str = include_str!("index.html");
-
-/// Tokens of a generation when the request does not say.
-const DEFAULT_TOKENS: usize = 40;
-/// Most tokens one generation may ask for.
-const MAX_TOKENS: usize = 2000;
-
-/// The answer the fake model gives: `{prompt}:` then ` t1` … ` tN` (distinct tokens, so a
-/// lost or doubled one shows).
-fn answer(prompt: &str, n: usize) -> Vec<String> {
-    let head: String = prompt
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(60)
-        .collect();
-    std::iter::once(format!("{head}:"))
-        .chain((1..=n).map(|i| format!(" t{i}")))
-        .collect()
-}
 
 struct App {
     hub: Hub,
@@ -76,25 +64,8 @@ impl RelaySink for InProcess {
     }
 }
 
-fn json_response(status: StatusCode, v: &Value) -> Response {
-    Response::new(status)
-        .header("content-type", "application/json")
-        .header("cache-control", "no-store")
-        .body(v.to_string())
-}
-
 fn bad(msg: &str) -> Response {
     json_response(StatusCode::BAD_REQUEST, &json!({"error": msg}))
-}
-
-async fn json_body(req: &mut Request<TcpStream>) -> Option<Value> {
-    req.set_body_limit(64 * 1024);
-    let body = req.body().await.ok()?;
-    serde_json::from_slice(&body).ok()
-}
-
-fn usize_field(v: &Value, k: &str) -> Option<usize> {
-    v.get(k)?.as_u64().and_then(|n| usize::try_from(n).ok())
 }
 
 impl App {
@@ -128,7 +99,7 @@ impl App {
                 let text: String = answer(&prompt, n.min(MAX_TOKENS)).concat();
                 req.respond(json_response(StatusCode::OK, &json!({ "text": text })))
             }
-            ("POST", "/v1/chat/completions") => self.upstream(req).await,
+            ("POST", "/v1/chat/completions") => completions(req, self.token_pace).await,
             _ => self.hub.route(req).await,
         }
     }
@@ -162,65 +133,6 @@ impl App {
                 Err(e) => eprintln!("llm_chat: {topic}: {e}"),
             }
         });
-    }
-
-    /// The fake OpenAI Chat Completions endpoint (`stream: true`): one chunk per token at
-    /// token pace, a final chunk with `finish_reason`, then `data: [DONE]`.
-    async fn upstream(&self, mut req: Request<TcpStream>) -> Reply<TcpStream> {
-        let Some(v) = json_body(&mut req).await else {
-            return req.respond(bad("a JSON body"));
-        };
-        let prompt = v
-            .pointer("/messages/0/content")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let n = usize_field(&v, "max_tokens")
-            .unwrap_or(DEFAULT_TOKENS)
-            .min(MAX_TOKENS);
-        let cut_after = usize_field(&v, "cut_after");
-        let fail_after = usize_field(&v, "fail_after");
-        let Ok(mut sse) = SseWriter::start(req, SseWriterConfig::default()).await else {
-            return Reply::closed();
-        };
-        let id = format!("chatcmpl-{:012x}", getrandom_u64() >> 16);
-        let chunk = |delta: Value, finish: Value| {
-            json!({
-                "id": id, "object": "chat.completion.chunk", "created": 1_767_874_658,
-                "model": "fake-1",
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            })
-            .to_string()
-        };
-        let first = chunk(json!({"role": "assistant", "content": ""}), Value::Null);
-        if sse.send(&Event::new().data(first)).await.is_err() {
-            return Reply::closed();
-        }
-        for (i, tok) in answer(&prompt, n).into_iter().enumerate() {
-            if cut_after == Some(i) {
-                return Reply::closed(); // the connection drops mid-generation
-            }
-            if fail_after == Some(i) {
-                let err = json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}});
-                let _ = sse.send(&Event::new().data(err.to_string())).await;
-                return sse.finish().await;
-            }
-            tokio::time::sleep(self.token_pace).await;
-            if sse
-                .send(&Event::new().data(chunk(json!({"content": tok}), Value::Null)))
-                .await
-                .is_err()
-            {
-                return Reply::closed();
-            }
-        }
-        let last = chunk(json!({}), json!("stop"));
-        if sse.send(&Event::new().data(last)).await.is_err()
-            || sse.send(&Event::new().data("[DONE]")).await.is_err()
-        {
-            return Reply::closed();
-        }
-        sse.finish().await
     }
 }
 

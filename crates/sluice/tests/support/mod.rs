@@ -3,3 +3,4 @@
 
 pub mod fault_proxy;
 pub mod hub_process;
+pub mod llm_upstream;
