@@ -30,12 +30,7 @@ impl Dedupe {
             }
             WsFrame::Item(it) => it,
         };
-        let v = match &it {
-            Item::Event { id, .. } => self.pos.event(id),
-            Item::Gap { missed } => self.pos.gap(*missed),
-            Item::Reset => self.pos.reset(),
-            Item::Join(_) | Item::Leave(_) | Item::Ephemeral { .. } => Verdict::Deliver,
-        };
+        let v = self.pos.item(&it);
         (v == Verdict::Deliver).then_some(it)
     }
 

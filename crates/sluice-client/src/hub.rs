@@ -634,16 +634,12 @@ impl Subscription {
 
     fn item(&mut self, it: Item) {
         let verdict = match &it {
-            Item::Event { id, .. } => self.pos.event(id),
-            Item::Gap { missed } => self.pos.gap(*missed),
-            Item::Reset => self.pos.reset(),
             Item::End if self.ended => Verdict::Duplicate,
             Item::End => {
                 self.ended = true;
                 Verdict::Deliver
             }
-            // Live items: no position, never replayed.
-            Item::Join(_) | Item::Leave(_) | Item::Ephemeral { .. } => Verdict::Deliver,
+            other => self.pos.item(other),
         };
         if verdict == Verdict::Deliver {
             self.pending.push_back(Event::Item(it));

@@ -20,6 +20,18 @@ pub(crate) struct Position {
 }
 
 impl Position {
+    /// The verdict on an item of the subscription: events, gaps and resets move the
+    /// position (or are replays); live items (presence, ephemeral) and the end have none.
+    pub(crate) fn item(&mut self, it: &crate::Item) -> Verdict {
+        use crate::Item;
+        match it {
+            Item::Event { id, .. } => self.event(id),
+            Item::Gap { missed } => self.gap(*missed),
+            Item::Reset => self.reset(),
+            _ => Verdict::Deliver,
+        }
+    }
+
     pub(crate) fn new(start: Start) -> Self {
         Self { start }
     }

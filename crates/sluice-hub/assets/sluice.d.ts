@@ -58,7 +58,17 @@ export type Status =
   | { state: 'fallback'; from: Transport; to: Transport; why: string }
   | { state: 'offline' }
   | { state: 'failed'; why: string }
+  /** The topic ended (see SubscribeOptions.onEnd): final, like 'failed' and 'closed'. `id` is
+   * the end's cursor (also `Subscription.cursor`). */
+  | { state: 'ended'; id: string | null }
   | { state: 'closed' };
+
+/** The end of a topic (`POST /close/{topic}`): nothing comes after it. */
+export interface End {
+  /** The end's cursor (the subscription's last position; kept under persistKey, so a reload
+   * resumes at the end and gets it again at once). null only if the hub never sent a cursor. */
+  id: string | null;
+}
 
 /** A subscriber present on a topic (join/leave notices, the presence list). */
 export interface Member {
@@ -101,6 +111,14 @@ export interface SubscribeOptions {
   /** The hub lost its history (new epoch): events restart from the oldest of the new one. */
   onReset?: () => void;
   onStatus?: (s: Status) => void;
+  /**
+   * The topic ended (after its last event, on every transport: WebSocket `{"end":true}`, SSE
+   * `event: sluice-end` or a 204 for a request resuming at the end, long-poll `"end": true`).
+   * Called once; the status is then 'ended' and the subscription is over: no reconnect, no
+   * fallback or upgrade, `close()` does nothing. With persistKey the end's id is kept, so the
+   * next document's subscription gets the end at once (and no event again).
+   */
+  onEnd?: (end: End) => void;
   /** The id this subscription is present under (`?client=` on every connection; 1-64 of
    * A-Z a-z 0-9 _ -, else subscribe() throws code 'bad_client_id'). Default: 16 random hex
    * digits, kept across reconnects and transport switches (a reconnect is not a new member). */
@@ -134,7 +152,7 @@ export class SluiceError extends Error {
   constructor(message: string, status?: number, code?: string);
   /** HTTP status of the hub's answer, 0 for an error of this client. */
   status: number;
-  /** The hub's `error` code, or 'queue_full' / 'unreachable' / 'offline' / 'bad_client_id'. */
+  /** The hub's `error` code (e.g. 'ended': a publish to a topic that has ended, HTTP 409), or 'queue_full' / 'unreachable' / 'offline' / 'bad_client_id'. */
   code: string;
 }
 
@@ -144,14 +162,17 @@ export class Subscription {
   readonly mode: TransportChoice;
   /** The transport in use (or being tried). */
   readonly transport: Transport;
-  /** The position: id of the last event (or head cursor) seen; null before any. */
+  /** The position: id of the last event (or head cursor, or the end) seen; null before any. */
   readonly cursor: string | null;
   readonly status: Status;
   /** The client id it is present under. */
   readonly client: string;
+  /** True once the topic's end was received (status 'ended', onEnd called). */
+  readonly ended: boolean;
   readonly presence: boolean;
   /** Who is there (with presence), oldest first; kept while reconnecting, read again after. */
   readonly members: Member[];
+  /** Stops the subscription (status 'closed'); does nothing once it ended or failed. */
   close(): void;
 }
 
@@ -166,7 +187,7 @@ export class SluiceHub {
   /**
    * POST `data` to `topic` with an Idempotency-Key kept across retries. Queued (in order) while
    * offline or unreachable; network errors, 408, 429, 5xx retried with backoff; other 4xx
-   * reject with a SluiceError.
+   * reject with a SluiceError (409 code 'ended': the topic has ended).
    */
   publish(topic: string, data: string, opts?: PublishOptions & { ephemeral?: false }): Promise<{ id: string | null }>;
   /**

@@ -23,6 +23,13 @@
 // with `presence: true` it gets join/leave notices (WebSocket, SSE) and keeps the list of who
 // is there (`sub.members`, `onPresence`); every WebSocket/SSE subscription gets the topic's
 // ephemeral events (`onEphemeral`), sent with `hub.publish(topic, data, { ephemeral: true })`.
+//
+// Topics that end (`POST /close/{topic}`, docs/hub.md): after the last event the hub sends the
+// end (WebSocket `{"end":true,"id"}`, SSE `event: sluice-end`, long-poll `"end": true`; an SSE
+// request resuming at the end gets 204). The subscription then delivers `onEnd({ id })` once,
+// takes the status 'ended' and stops for good: no reconnect, no fallback, no upgrade. The end's
+// id is its last position (kept under persistKey), so a reload resumes at the end and gets it
+// again at once.
 
 const SEQ_RE = /^1\.([0-9a-f]{1,16})\.(0|[1-9][0-9]{0,19})$/;
 const CLIENT_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -305,8 +312,14 @@ export class SluiceHub {
         headers: { 'content-type': 'text/plain; charset=utf-8', 'idempotency-key': item.key },
       });
       if (r.status === 200) return { ok: true, body: await r.json() };
-      // 409: the first publish with this key has left the store's retention: it was published.
-      if (r.status === 409) return { ok: true, body: { id: null } };
+      if (r.status === 409) {
+        // 409 `ended`: the topic has ended, nothing is appended after its end (final).
+        const e = await describe(r);
+        if (e.code === 'ended') return { error: e };
+        // 409 `conflict`: the first publish with this key has left the store's retention: it
+        // was published.
+        return { ok: true, body: { id: null } };
+      }
       if (r.status === 408 || r.status === 429 || r.status >= 500) {
         return { why: `HTTP ${r.status}`, status: r.status, after: retryAfterMs(r) };
       }
@@ -374,6 +387,7 @@ export class Subscription {
     this._failures = 0;
     this._wsRefused = 0;
     this._done = false;
+    this.ended = false; // the topic ended (onEnd was called)
   }
 
   /** Stops the subscription (status 'closed'). */
@@ -457,9 +471,41 @@ export class Subscription {
     this._afterReset = true;
   }
 
+  // The topic ended at `id` (the end's cursor; null: at the current position, an SSE 204).
+  // Moves the position there (reporting a gap or reset before it as _advance does; the end
+  // takes one sequence number), keeps it, tells the page once and stops for good.
+  _end(id) {
+    if (this._done) return;
+    const p = typeof id === 'string' ? parseCursor(id) : null;
+    if (p && !this._opaque) {
+      let prev = null;
+      if (this._pos && this._pos.e === p.e) prev = this._pos.s;
+      else if (this._pos) {
+        if (this._pos.s > 0n) this._call('onReset');
+        prev = 0n;
+      } else if (this._afterReset) prev = 0n;
+      if (prev !== null && p.s > prev + 1n) this._call('onGap', Number(p.s - prev - 1n));
+      if (prev === null || p.s >= prev) { this._pos = p; this.cursor = id; }
+      this._afterReset = false;
+    } else if (typeof id === 'string' && id) {
+      if (this._hint) this._call('onGap', this._hint);
+      this._opaque = true;
+      this.cursor = id;
+    }
+    this._hint = 0;
+    this._persist();
+    this._stop();
+    this._done = true;
+    this.ended = true;
+    this.hub._subs.delete(this);
+    this._status({ state: 'ended', id: this.cursor });
+    this._call('onEnd', { id: this.cursor });
+  }
+
   _frame(m) {
     if (m === null || typeof m !== 'object') return;
-    if (typeof m.id === 'string' && typeof m.data === 'string') {
+    if (m.end === true) this._end(typeof m.id === 'string' ? m.id : null);
+    else if (typeof m.id === 'string' && typeof m.data === 'string') {
       this._advance(m.id, { id: m.id, event: m.event || 'message', data: m.data });
     } else if (m.ephemeral) this._live('ephemeral', m.ephemeral);
     else if (m.join) this._live('join', m.join);
@@ -699,7 +745,8 @@ export class Subscription {
       else if (b.event === 'sluice-gap') {
         try { this._frame({ gap: JSON.parse(b.data) }); } catch { /* ignore */ }
         if (b.id !== null) this._advance(b.id, null);
-      } else if (b.event === 'sluice-expired') this._lost(gen, 'token expired', { probe: true });
+      } else if (b.event === 'sluice-end') this._end(b.id);
+      else if (b.event === 'sluice-expired') this._lost(gen, 'token expired', { probe: true });
       else if (b.data !== null && b.id !== null) this._advance(b.id, { id: b.id, event: b.event, data: b.data });
       else if (b.id !== null) this._advance(b.id, null);
     });
@@ -715,6 +762,12 @@ export class Subscription {
         return;
       }
       if (gen !== this._gen) return;
+      if (r.status === 204) {
+        // The hub's answer to a request resuming at the end of an ended topic.
+        clearTimeout(timer);
+        this._end(null);
+        return;
+      }
       if (r.status !== 200) {
         clearTimeout(timer);
         if (TERMINAL.has(r.status)) { const e = await describe(r); if (gen === this._gen) this._fail(e.message); return; }
@@ -775,6 +828,8 @@ export class Subscription {
           this._advance(ev.id, { id: ev.id, event: ev.event || 'message', data: ev.data });
         }
         if (gen !== this._gen) return;
+        // `end`: the end is not in `events`; `cursor` is its id.
+        if (body.end === true) { this._end(body.cursor); return; }
         this._advance(body.cursor, null);
         wait = body.more ? 0 : t.pollWait;
       }
