@@ -1,7 +1,7 @@
 //! LLM token streaming end to end, in one process: a fake OpenAI-compatible upstream that
 //! streams Chat Completions chunks at token pace, a Sluice hub, and a chat page. A prompt
 //! starts a generation: the server relays the upstream stream into a hub topic
-//! ([`sluice_client::relay`], with the in-process hub as the sink), and pages follow the topic
+//! ([`sluice_client::relay()`], with the in-process hub as the sink), and pages follow the topic
 //! with `sluice.js` — so the generation runs to completion whoever watches, a reload resumes
 //! from its cursor without a lost or doubled token, any number of tabs show the same
 //! generation, and a tab opened after the end gets the whole answer.

@@ -1,6 +1,6 @@
 //! `sluice relay SRC_URL DEST_PUBLISH_URL [-X METHOD] [-H 'K: V']... [-d BODY|@FILE]`: reads an
 //! upstream event stream (an LLM API answering a POST, any SSE endpoint) and publishes every
-//! event to a hub topic, then ends the topic ([`sluice_client::relay`]).
+//! event to a hub topic, then ends the topic ([`sluice_client::relay()`]).
 
 use sluice_client::{HubClient, RelayError, relay};
 use sluice_tokio::sse::SseClient;
