@@ -1,7 +1,8 @@
-//! SSE parsing throughput: sluice-sse against sse-stream and eventsource-stream, on the same
-//! bytes, in the same criterion groups.
+//! SSE parsing throughput: sluice-sse against sse-stream 0.3, sse-parse 0.1 and
+//! eventsource-stream 0.2, on the same bytes, in the same criterion groups.
 //!
-//! Workloads (16 MiB of input per iteration, fed in 1 KiB, 16 KiB and 64 KiB reads):
+//! Workloads (16 MiB of input per iteration, fed in 1,460-byte reads — one TCP segment — and
+//! 16 KiB reads):
 //! - `llm`: LLM token events `data: {"choices":[{"delta":{"content":"tok"}}]}\n\n`
 //! - `event64k`: events of one 64 KiB `data` line
 //! - `lines64x1k`: events of 64 `data` lines of 1 KiB
@@ -9,10 +10,14 @@
 //! and `line_1460`: one huge line in 1460-byte reads (8 MiB; eventsource-stream, which is
 //! quadratic there, only at 1 MiB).
 //!
-//! Every parser is driven to completion and every event's data is consumed. The peers are
-//! `Stream`s over a ready in-memory stream of `Bytes`, polled with a no-op waker (no runtime).
+//! Every parser is driven to completion and every event's data is consumed. sluice-sse runs
+//! twice: `sluice-sse` is its zero-allocation path (`handle_input_with`, events borrowed),
+//! `sluice-sse/owned` its `poll_item` path (an owned `MessageEvent` per event, like the peers'
+//! events). sse-parse is sans-IO (`feed`/`next_event`); the other peers are `Stream`s over a
+//! ready in-memory stream of `Bytes`, polled with a no-op waker (no runtime).
 //!
-//! Run: `cargo bench -p sluice-benches --bench sse_parse -- --warm-up-time 1 --measurement-time 3`
+//! Run: `scripts/bench/sse_compare.sh` (ratios), or
+//! `cargo bench -p sluice-benches --bench sse_parse -- --warm-up-time 1 --measurement-time 3`
 
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
@@ -66,6 +71,21 @@ fn sluice(chunks: &[Bytes]) -> usize {
     let mut p = sluice_sse::Parser::new();
     let mut n = 0;
     for c in chunks {
+        p.handle_input_with(c, |item| {
+            if let sluice_sse::ItemRef::Event(e) = item {
+                n += black_box(e).data().len();
+            }
+        })
+        .unwrap();
+    }
+    p.handle_eof();
+    n
+}
+
+fn sluice_owned(chunks: &[Bytes]) -> usize {
+    let mut p = sluice_sse::Parser::new();
+    let mut n = 0;
+    for c in chunks {
         p.handle_input(c).unwrap();
         while let Some(item) = p.poll_item() {
             if let sluice_sse::Item::Event(e) = item {
@@ -96,13 +116,26 @@ fn byte_stream(chunks: &[Bytes]) -> impl Stream<Item = Result<Bytes, Infallible>
 
 fn sse_stream(chunks: &[Bytes]) -> usize {
     let mut n = 0;
-    drain(
-        sse_stream::SseStream::from_bytes_stream(byte_stream(chunks)),
-        |sse| {
-            let sse = sse.expect("sse-stream parses the workload");
-            n += black_box(sse).data.map_or(0, |d| d.len());
-        },
-    );
+    drain(sse_stream::SseByteStream::new(byte_stream(chunks)), |sse| {
+        let sse = sse.expect("sse-stream parses the workload");
+        n += black_box(sse).data.map_or(0, |d| d.len());
+    });
+    n
+}
+
+fn sse_parse(chunks: &[Bytes]) -> usize {
+    let mut p = sse_parse::SseParser::new();
+    let mut n = 0;
+    for c in chunks {
+        p.feed(c);
+        while let Some(ev) = p.next_event() {
+            n += black_box(ev).data.len();
+        }
+    }
+    p.finish();
+    while let Some(ev) = p.next_event() {
+        n += black_box(ev).data.len();
+    }
     n
 }
 
@@ -116,6 +149,15 @@ fn eventsource_stream(chunks: &[Bytes]) -> usize {
     n
 }
 
+/// Each parser under its name.
+const PARSERS: [(&str, fn(&[Bytes]) -> usize); 5] = [
+    ("sluice-sse", sluice),
+    ("sluice-sse/owned", sluice_owned),
+    ("sse-stream", sse_stream),
+    ("sse-parse", sse_parse),
+    ("eventsource-stream", eventsource_stream),
+];
+
 fn workloads(c: &mut Criterion) {
     for (name, input) in [
         ("llm", llm()),
@@ -125,26 +167,15 @@ fn workloads(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("sse_parse/{name}"));
         g.sample_size(10);
         g.throughput(Throughput::Bytes(input.len() as u64));
-        for read in [1024, 16 * 1024, 64 * 1024] {
+        for read in [1460, 16 * 1024] {
             let ch = chunks(&input, read);
             let expect = sluice(&ch);
-            assert_eq!(sse_stream(&ch), expect, "same data from sse-stream");
-            assert_eq!(
-                eventsource_stream(&ch),
-                expect,
-                "same data from eventsource-stream"
-            );
-            g.bench_with_input(BenchmarkId::new("sluice-sse", read), &ch, |b, ch| {
-                b.iter(|| sluice(ch))
-            });
-            g.bench_with_input(BenchmarkId::new("sse-stream", read), &ch, |b, ch| {
-                b.iter(|| sse_stream(ch))
-            });
-            g.bench_with_input(
-                BenchmarkId::new("eventsource-stream", read),
-                &ch,
-                |b, ch| b.iter(|| eventsource_stream(ch)),
-            );
+            for (parser, f) in PARSERS {
+                assert_eq!(f(&ch), expect, "same data from {parser}");
+                g.bench_with_input(BenchmarkId::new(parser, read), &ch, |b, ch| {
+                    b.iter(|| f(ch))
+                });
+            }
         }
         g.finish();
     }
@@ -157,22 +188,13 @@ fn huge_lines(c: &mut Criterion) {
         let input = huge_line(mib);
         let ch = chunks(&input, 1460);
         g.throughput(Throughput::Bytes(input.len() as u64));
-        g.bench_with_input(
-            BenchmarkId::new("sluice-sse", format!("{mib}MiB")),
-            &ch,
-            |b, ch| b.iter(|| sluice(ch)),
-        );
-        g.bench_with_input(
-            BenchmarkId::new("sse-stream", format!("{mib}MiB")),
-            &ch,
-            |b, ch| b.iter(|| sse_stream(ch)),
-        );
-        if mib == 1 {
-            g.bench_with_input(
-                BenchmarkId::new("eventsource-stream", format!("{mib}MiB")),
-                &ch,
-                |b, ch| b.iter(|| eventsource_stream(ch)),
-            );
+        for (parser, f) in PARSERS {
+            // eventsource-stream is quadratic on one long line: 1 MiB only.
+            if parser == "eventsource-stream" && mib > 1 {
+                continue;
+            }
+            let id = BenchmarkId::new(parser, format!("{mib}MiB"));
+            g.bench_with_input(id, &ch, |b, ch| b.iter(|| f(ch)));
         }
     }
     g.finish();

@@ -2,7 +2,8 @@
 //!
 //! Invariants: no panic; memory bounded by the limits (`buffered_len`, event and comment
 //! sizes); the same items, final last event ID, retry and error kind whatever the split (the
-//! whole input at once vs. reads whose sizes are derived from the input).
+//! whole input at once vs. reads whose sizes are derived from the input); the borrowed path
+//! (`handle_input_with`) reports exactly what the owned one does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -25,6 +26,25 @@ fn kind(e: &ParseError) -> (u8, usize) {
         ParseError::EventTooLarge { max, .. } => (1, *max),
         _ => (255, 0),
     }
+}
+
+/// The borrowed path over the same reads: its items (owned copies) and error kind.
+fn run_borrowed(input: &[u8], sizes: &mut dyn Iterator<Item = usize>) -> (Vec<Item>, Option<(u8, usize)>) {
+    let config = Config::default()
+        .with_max_line_length(MAX_LINE)
+        .with_max_event_size(MAX_EVENT);
+    let mut p = Parser::with_config(config);
+    let mut items = Vec::new();
+    let mut rest = input;
+    while !rest.is_empty() {
+        let n = sizes.next().unwrap_or(rest.len()).clamp(1, rest.len());
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        if let Err(e) = p.handle_input_with(chunk, |it| items.push(it.to_owned())) {
+            return (items, Some(kind(&e)));
+        }
+    }
+    (items, None)
 }
 
 fn run(input: &[u8], sizes: &mut dyn Iterator<Item = usize>) -> Outcome {
@@ -88,4 +108,6 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(whole, split);
     let bytewise = run(input, &mut std::iter::repeat(1));
     assert_eq!(whole, bytewise);
+    let (items, error) = run_borrowed(input, &mut std::iter::repeat(3));
+    assert_eq!((&whole.items, whole.error), (&items, error), "borrowed path");
 });

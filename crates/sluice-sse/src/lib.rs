@@ -24,4 +24,4 @@ pub mod strategy;
 pub use client::{Client, ClientConfig, State};
 pub use encoder::{Event, HEARTBEAT, comment, heartbeat};
 pub use error::{EncodeError, ParseError, ResponseError};
-pub use parser::{Config, Item, MessageEvent, Parser};
+pub use parser::{Config, EventRef, Item, ItemRef, MessageEvent, Parser};

@@ -136,11 +136,154 @@ pub enum Item {
     Comment(String),
 }
 
+/// A dispatched event borrowed from the parser ([`Parser::handle_input_with`]): no allocation
+/// per event. The data may point straight into the input (an event whose one `data` line and
+/// blank line came in the same read) or into the parser's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    event: &'a str,
+    data: &'a str,
+    id: Option<&'a Arc<str>>,
+}
+
+impl<'a> EventRef<'a> {
+    /// The event type buffer (empty for `"message"`, see [`EventRef::event_type`]).
+    #[must_use]
+    pub fn event(&self) -> &'a str {
+        self.event
+    }
+
+    /// The type a browser dispatches this event as: `"message"` when no `event` field was
+    /// seen.
+    #[must_use]
+    pub fn event_type(&self) -> &'a str {
+        if self.event.is_empty() {
+            "message"
+        } else {
+            self.event
+        }
+    }
+
+    /// The data (lines joined with `\n`, without the final line feed).
+    #[must_use]
+    pub fn data(&self) -> &'a str {
+        self.data
+    }
+
+    /// The last event ID string at dispatch (empty when none was set).
+    #[must_use]
+    pub fn last_event_id(&self) -> &'a str {
+        self.id.map_or("", |a| a)
+    }
+
+    /// The owned event ([`MessageEvent`]): copies the type and data.
+    #[must_use]
+    pub fn to_owned(&self) -> MessageEvent {
+        MessageEvent {
+            event: String::from(self.event),
+            data: String::from(self.data),
+            id: self.id.cloned(),
+        }
+    }
+}
+
+/// One thing found in the stream, borrowed ([`Parser::handle_input_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ItemRef<'a> {
+    /// A blank line dispatched an event with a non-empty data buffer.
+    Event(EventRef<'a>),
+    /// A valid `retry` field set the reconnection time to this many milliseconds.
+    Retry(u64),
+    /// A comment line's text (only with [`Config::emit_comments`]).
+    Comment(&'a str),
+}
+
+impl ItemRef<'_> {
+    /// The owned item.
+    #[must_use]
+    pub fn to_owned(&self) -> Item {
+        match *self {
+            ItemRef::Event(e) => Item::Event(e.to_owned()),
+            ItemRef::Retry(ms) => Item::Retry(ms),
+            ItemRef::Comment(c) => Item::Comment(String::from(c)),
+        }
+    }
+}
+
+/// The data of a dispatched event as the core hands it to a [`Sink`].
+enum Data<'a> {
+    /// Straight from the input (or the line buffer): copy it to keep it.
+    Borrowed(&'a str),
+    /// The data buffer: an owning sink may take it.
+    Buffer(&'a mut String),
+}
+
+/// Where the core puts what it finds: the owned queue, or a caller's closure.
+trait Sink {
+    fn event(&mut self, event: &mut String, data: Data<'_>, id: Option<&Arc<str>>);
+    fn retry(&mut self, ms: u64);
+    fn comment(&mut self, text: &str);
+}
+
+/// The owned path ([`Parser::poll_item`]): events move the parser's buffers out when they
+/// can (no copy of a large event), else copy what they borrow.
+impl Sink for VecDeque<Item> {
+    #[inline]
+    fn event(&mut self, event: &mut String, data: Data<'_>, id: Option<&Arc<str>>) {
+        let data = match data {
+            Data::Borrowed(s) => String::from(s),
+            Data::Buffer(b) => core::mem::take(b),
+        };
+        self.push_back(Item::Event(MessageEvent {
+            event: core::mem::take(event),
+            data,
+            id: id.cloned(),
+        }));
+    }
+
+    fn retry(&mut self, ms: u64) {
+        self.push_back(Item::Retry(ms));
+    }
+
+    fn comment(&mut self, text: &str) {
+        self.push_back(Item::Comment(String::from(text)));
+    }
+}
+
+/// The borrowed path ([`Parser::handle_input_with`]).
+struct Callback<F>(F);
+
+impl<F: FnMut(ItemRef<'_>)> Sink for Callback<F> {
+    #[inline]
+    fn event(&mut self, event: &mut String, data: Data<'_>, id: Option<&Arc<str>>) {
+        let data: &str = match &data {
+            Data::Borrowed(s) => s,
+            Data::Buffer(b) => b,
+        };
+        (self.0)(ItemRef::Event(EventRef {
+            event,
+            data,
+            id,
+        }));
+    }
+
+    fn retry(&mut self, ms: u64) {
+        (self.0)(ItemRef::Retry(ms));
+    }
+
+    fn comment(&mut self, text: &str) {
+        (self.0)(ItemRef::Comment(text));
+    }
+}
+
 /// Sans-IO event-stream parser.
 ///
 /// Input: [`handle_input`](Parser::handle_input) with any split of the byte stream (a read
 /// of one byte is as good as a read of a megabyte) and [`handle_eof`](Parser::handle_eof)
-/// when the connection ends. Output: [`poll_item`](Parser::poll_item) until it returns `None`.
+/// when the connection ends. Output: [`poll_item`](Parser::poll_item) until it returns `None`
+/// — or, with no allocation per event, [`handle_input_with`](Parser::handle_input_with) and a
+/// closure that sees each item borrowed.
 ///
 /// Decoding follows the standard exactly: the bytes are UTF-8 with invalid sequences replaced
 /// by U+FFFD (a character split across reads is reassembled first); one leading byte order
@@ -152,6 +295,13 @@ pub enum Item {
 /// `EventSource`-like client, as browsers do.
 #[derive(Debug, Default)]
 pub struct Parser {
+    core: Core,
+    items: VecDeque<Item>,
+}
+
+/// The parser's state, apart from the queue of owned items.
+#[derive(Debug, Default)]
+struct Core {
     config: Config,
     /// Number of BOM bytes matched at stream start; 3 (or more) once the start is decided.
     bom: u8,
@@ -167,11 +317,14 @@ pub struct Parser {
     id_buffer: Option<Arc<str>>,
     last_event_id: Option<Arc<str>>,
     retry: Option<u64>,
-    items: VecDeque<Item>,
     error: Option<ParseError>,
 }
 
 const BOM_DONE: u8 = 3;
+
+/// Buffers above this capacity are released after use rather than kept for the next line or
+/// event: a burst of large events does not pin their size for the stream's life.
+const KEEP_CAPACITY: usize = 64 * 1024;
 
 impl Parser {
     /// A parser with the default [`Config`].
@@ -184,8 +337,11 @@ impl Parser {
     #[must_use]
     pub fn with_config(config: Config) -> Self {
         Self {
-            config,
-            ..Self::default()
+            core: Core {
+                config,
+                ..Core::default()
+            },
+            items: VecDeque::new(),
         }
     }
 
@@ -193,38 +349,36 @@ impl Parser {
     #[must_use]
     pub fn with_last_event_id(mut self, id: &str) -> Self {
         let id: Option<Arc<str>> = (!id.is_empty()).then(|| Arc::from(id));
-        self.id_buffer = id.clone();
-        self.last_event_id = id;
+        self.core.id_buffer = id.clone();
+        self.core.last_event_id = id;
         self
     }
 
     /// The configuration in force.
     #[must_use]
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.core.config
     }
 
     /// The last event ID string: the last event ID buffer as of the last blank line (updated
     /// even when the blank line fired no event).
     #[must_use]
     pub fn last_event_id(&self) -> &str {
-        self.last_event_id.as_deref().unwrap_or("")
+        self.core.last_event_id.as_deref().unwrap_or("")
     }
 
     /// The reconnection time in milliseconds set by the last valid `retry` field, if any.
     #[must_use]
     pub fn retry(&self) -> Option<u64> {
-        self.retry
+        self.core.retry
     }
 
     /// Bytes held in the parser's buffers for the line and event in progress (not counting
     /// queued items). Bounded by `2 * max_line_length + max_event_size` plus a few bytes.
     #[must_use]
     pub fn buffered_len(&self) -> usize {
-        self.partial.len()
-            + self.data.len()
-            + self.event.len()
-            + self.id_buffer.as_deref().map_or(0, str::len)
+        let c = &self.core;
+        c.partial.len() + c.data.len() + c.event.len() + c.id_buffer.as_deref().map_or(0, str::len)
     }
 
     /// Feeds the next bytes of the stream.
@@ -233,7 +387,67 @@ impl Parser {
     /// limit error the stream is broken: items queued before the offending line stay
     /// available, and every later call returns the same error until
     /// [`handle_eof`](Parser::handle_eof) starts a new stream.
-    pub fn handle_input(&mut self, mut bytes: &[u8]) -> Result<(), ParseError> {
+    ///
+    /// # Errors
+    /// [`ParseError`]: a line or an event over its limit.
+    pub fn handle_input(&mut self, bytes: &[u8]) -> Result<(), ParseError> {
+        self.core.input(bytes, &mut self.items)
+    }
+
+    /// Feeds the next bytes of the stream and hands each item they complete to `f`, borrowed:
+    /// no allocation per event (the data points into `bytes` or the parser's buffers). Items
+    /// queued by earlier [`handle_input`](Parser::handle_input) calls are not touched. Same
+    /// errors and split-independence as `handle_input`.
+    ///
+    /// ```
+    /// use sluice_sse::{ItemRef, Parser};
+    /// let mut p = Parser::new();
+    /// let mut total = 0;
+    /// p.handle_input_with(b"data: tok\n\ndata: en\n\n", |item| {
+    ///     if let ItemRef::Event(e) = item {
+    ///         total += e.data().len();
+    ///     }
+    /// })?;
+    /// assert_eq!(total, 5);
+    /// # Ok::<(), sluice_sse::ParseError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ParseError`]: a line or an event over its limit.
+    pub fn handle_input_with(
+        &mut self,
+        bytes: &[u8],
+        f: impl FnMut(ItemRef<'_>),
+    ) -> Result<(), ParseError> {
+        self.core.input(bytes, &mut Callback(f))
+    }
+
+    /// Tells the parser the stream ended. An unterminated line and an event that was not
+    /// ended by a blank line are discarded (§9.2.6: "any pending data must be discarded").
+    ///
+    /// Queued items stay available. The parser is then ready for a new stream (a reconnect):
+    /// a BOM is stripped again, and the last event ID and reconnection time are kept.
+    pub fn handle_eof(&mut self) {
+        let c = &mut self.core;
+        c.bom = 0;
+        c.skip_lf = false;
+        c.partial = Vec::new();
+        c.data = String::new();
+        c.has_data = false;
+        c.event = String::new();
+        c.id_buffer = c.last_event_id.clone();
+        c.error = None;
+    }
+
+    /// The next parsed item, in stream order.
+    #[must_use]
+    pub fn poll_item(&mut self) -> Option<Item> {
+        self.items.pop_front()
+    }
+}
+
+impl Core {
+    fn input(&mut self, mut bytes: &[u8], sink: &mut impl Sink) -> Result<(), ParseError> {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
@@ -254,12 +468,12 @@ impl Parser {
             } else {
                 // Not a BOM: the bytes matched so far are ordinary content.
                 self.bom = BOM_DONE;
-                let res = self.feed(&BOM[..matched]);
+                let res = self.feed(&BOM[..matched], sink);
                 self.record(res)?;
                 bytes = &bytes[i..];
             }
         }
-        let res = self.feed(bytes);
+        let res = self.feed(bytes, sink);
         self.record(res)
     }
 
@@ -270,30 +484,8 @@ impl Parser {
         res
     }
 
-    /// Tells the parser the stream ended. An unterminated line and an event that was not
-    /// ended by a blank line are discarded (§9.2.6: "any pending data must be discarded").
-    ///
-    /// Queued items stay available. The parser is then ready for a new stream (a reconnect):
-    /// a BOM is stripped again, and the last event ID and reconnection time are kept.
-    pub fn handle_eof(&mut self) {
-        self.bom = 0;
-        self.skip_lf = false;
-        self.partial = Vec::new();
-        self.data = String::new();
-        self.has_data = false;
-        self.event = String::new();
-        self.id_buffer = self.last_event_id.clone();
-        self.error = None;
-    }
-
-    /// The next parsed item, in stream order.
-    #[must_use]
-    pub fn poll_item(&mut self) -> Option<Item> {
-        self.items.pop_front()
-    }
-
     /// Splits `bytes` into lines; `bytes` follows everything fed before (BOM already handled).
-    fn feed(&mut self, bytes: &[u8]) -> Result<(), ParseError> {
+    fn feed(&mut self, bytes: &[u8], sink: &mut impl Sink) -> Result<(), ParseError> {
         let mut pos = 0;
         if self.skip_lf && !bytes.is_empty() {
             self.skip_lf = false;
@@ -315,11 +507,19 @@ impl Parser {
             }
             let mut line = core::mem::take(&mut self.partial);
             line.extend_from_slice(&bytes[pos..end]);
-            let res = self.process_line(&line);
-            line.clear();
-            self.partial = line;
-            res?;
             pos = self.after_line_end(bytes, end);
+            let res = match self.single_data_line(&line, bytes, pos) {
+                Some((value, next)) => {
+                    pos = next;
+                    self.dispatch_borrowed(value, sink)
+                }
+                None => self.process_line(&line, sink),
+            };
+            if line.capacity() <= KEEP_CAPACITY {
+                line.clear();
+                self.partial = line;
+            }
+            res?;
         }
         while pos < bytes.len() {
             let Some(off) = memchr::memchr2(b'\n', b'\r', &bytes[pos..]) else {
@@ -332,10 +532,35 @@ impl Parser {
                 });
             }
             let end = pos + off;
-            self.process_line(&bytes[pos..end])?;
+            let line = &bytes[pos..end];
             pos = self.after_line_end(bytes, end);
+            match self.single_data_line(line, bytes, pos) {
+                Some((value, next)) => {
+                    pos = next;
+                    self.dispatch_borrowed(value, sink)?;
+                }
+                None => self.process_line(line, sink)?,
+            }
         }
         Ok(())
+    }
+
+    /// The fast path: `line` is a `data` line with valid UTF-8, nothing is buffered for the
+    /// event, and the blank line that dispatches it starts at `bytes[at]`. Then the event's
+    /// data is the line's value, used in place: `(value, position after the blank line)`.
+    #[inline]
+    fn single_data_line<'l>(
+        &mut self,
+        line: &'l [u8],
+        bytes: &[u8],
+        at: usize,
+    ) -> Option<(&'l str, usize)> {
+        if self.has_data || !matches!(bytes.get(at), Some(b'\n' | b'\r')) {
+            return None;
+        }
+        let value = strip_space(line.strip_prefix(b"data:")?);
+        let text = core::str::from_utf8(value).ok()?;
+        Some((text, self.after_line_end(bytes, at)))
     }
 
     /// Position after the line ending at `end` (a CR or LF); notes a CR ending the read.
@@ -369,9 +594,9 @@ impl Parser {
 
     /// §9.2.6: interprets one line (without its line ending).
     #[inline]
-    fn process_line(&mut self, line: &[u8]) -> Result<(), ParseError> {
+    fn process_line(&mut self, line: &[u8], sink: &mut impl Sink) -> Result<(), ParseError> {
         if line.is_empty() {
-            self.dispatch();
+            self.dispatch(sink);
             return Ok(());
         }
         // Fast path for the most common line.
@@ -382,8 +607,7 @@ impl Parser {
                 Some(0) => {
                     if self.config.emit_comments {
                         let text = strip_space(&line[1..]);
-                        self.items
-                            .push_back(Item::Comment(String::from_utf8_lossy(text).into_owned()));
+                        sink.comment(&String::from_utf8_lossy(text));
                     }
                     return Ok(());
                 }
@@ -424,7 +648,7 @@ impl Parser {
             b"retry" => {
                 if let Some(ms) = parse_retry(value) {
                     self.retry = Some(ms);
-                    self.items.push_back(Item::Retry(ms));
+                    sink.retry(ms);
                 }
             }
             _ => {}
@@ -432,9 +656,10 @@ impl Parser {
         Ok(())
     }
 
-    /// §9.2.6 "dispatch the event".
+    /// §9.2.6 "dispatch the event", first step: the last event ID buffer becomes the last
+    /// event ID.
     #[inline]
-    fn dispatch(&mut self) {
+    fn commit_id(&mut self) {
         let same = match (&self.last_event_id, &self.id_buffer) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             (a, b) => a.is_none() && b.is_none(),
@@ -442,16 +667,48 @@ impl Parser {
         if !same {
             self.last_event_id = self.id_buffer.clone();
         }
+    }
+
+    /// §9.2.6 "dispatch the event".
+    #[inline]
+    fn dispatch(&mut self, sink: &mut impl Sink) {
+        self.commit_id();
         if !self.has_data {
             self.event.clear();
             return;
         }
         self.has_data = false;
-        self.items.push_back(Item::Event(MessageEvent {
-            event: core::mem::take(&mut self.event),
-            data: core::mem::take(&mut self.data),
-            id: self.last_event_id.clone(),
-        }));
+        sink.event(
+            &mut self.event,
+            Data::Buffer(&mut self.data),
+            self.last_event_id.as_ref(),
+        );
+        self.event.clear();
+        if self.data.capacity() > KEEP_CAPACITY {
+            self.data = String::new();
+        } else {
+            self.data.clear();
+        }
+    }
+
+    /// Dispatches an event whose whole data is `value` (the fast path: one `data` line, then
+    /// the blank line).
+    #[inline]
+    fn dispatch_borrowed(&mut self, value: &str, sink: &mut impl Sink) -> Result<(), ParseError> {
+        if value.len() > self.config.max_event_size {
+            return Err(ParseError::EventTooLarge {
+                size: value.len(),
+                max: self.config.max_event_size,
+            });
+        }
+        self.commit_id();
+        sink.event(
+            &mut self.event,
+            Data::Borrowed(value),
+            self.last_event_id.as_ref(),
+        );
+        self.event.clear();
+        Ok(())
     }
 }
 
