@@ -149,8 +149,11 @@ fn eventsource_stream(chunks: &[Bytes]) -> usize {
     n
 }
 
+/// A parser run over pre-split reads: the total data length it saw.
+type Run = fn(&[Bytes]) -> usize;
+
 /// Each parser under its name.
-const PARSERS: [(&str, fn(&[Bytes]) -> usize); 5] = [
+const PARSERS: [(&str, Run); 5] = [
     ("sluice-sse", sluice),
     ("sluice-sse/owned", sluice_owned),
     ("sse-stream", sse_stream),

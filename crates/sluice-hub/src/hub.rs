@@ -362,6 +362,21 @@ impl Hub {
         {
             return Err(PublishError::Store(e));
         }
+        let now = Instant::now();
+        // A retry gets the first answer, even after the topic ended (memory topics: a store
+        // keeps its own keys, and a stored topic's retry after the end gets 409).
+        if !self.is_stored(&state.name)
+            && let Some(k) = key
+            && let Some(c) = self.inner.idempotency.get(now, &state.name, k)
+            && self
+                .inner
+                .lp
+                .head(&state.name)
+                .is_some_and(|h| h.epoch() == c.epoch())
+        {
+            self.inner.counters.duplicates.fetch_add(1, Relaxed);
+            return Ok(c);
+        }
         if self.inner.lp.is_ended(&state.name) == Some(true) {
             return Err(PublishError::Ended);
         }
@@ -387,18 +402,6 @@ impl Hub {
                 self.applied_own(state, a.cursor, event_type, data).await;
             }
             return Ok(a.cursor);
-        }
-        let now = Instant::now();
-        if let Some(k) = key
-            && let Some(c) = self.inner.idempotency.get(now, &state.name, k)
-            && self
-                .inner
-                .lp
-                .head(&state.name)
-                .is_some_and(|h| h.epoch() == c.epoch())
-        {
-            self.inner.counters.duplicates.fetch_add(1, Relaxed);
-            return Ok(c);
         }
         let c = self.append_local(state, event_type, data)?;
         if let Some(k) = key {

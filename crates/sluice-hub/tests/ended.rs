@@ -218,3 +218,22 @@ async fn close_has_the_publish_checks() {
     let req = ClientRequest::get(&s.url("/close/x")).unwrap();
     assert_eq!(s.request(req).await.0, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_retried_after_the_end_gets_its_first_answer() {
+    let s = Server::start(HubConfig::default()).await;
+    let publish = |key: &'static str| {
+        ClientRequest::post(&s.url("/publish/k"), "x".to_owned())
+            .unwrap()
+            .header("idempotency-key", key)
+    };
+    let (st, first) = s.request(publish("key-1")).await;
+    assert_eq!(st, StatusCode::OK);
+    close(&s, "k").await;
+    // The same key again (a retry whose first answer was lost): the first answer, not 409.
+    let (st, again) = s.request(publish("key-1")).await;
+    assert_eq!((st, again), (StatusCode::OK, first));
+    // A new key: refused.
+    let (st, _) = s.request(publish("key-2")).await;
+    assert_eq!(st, StatusCode::CONFLICT);
+}

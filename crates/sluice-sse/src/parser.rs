@@ -261,11 +261,7 @@ impl<F: FnMut(ItemRef<'_>)> Sink for Callback<F> {
             Data::Borrowed(s) => s,
             Data::Buffer(b) => b,
         };
-        (self.0)(ItemRef::Event(EventRef {
-            event,
-            data,
-            id,
-        }));
+        (self.0)(ItemRef::Event(EventRef { event, data, id }));
     }
 
     fn retry(&mut self, ms: u64) {
@@ -642,8 +638,7 @@ impl Core {
                 if memchr::memchr(0, value).is_none()
                     && value != self.id_buffer.as_deref().unwrap_or("").as_bytes() =>
             {
-                self.id_buffer =
-                    (!value.is_empty()).then(|| Arc::from(lossy(value)));
+                self.id_buffer = (!value.is_empty()).then(|| Arc::from(lossy(value)));
             }
             b"retry" => {
                 if let Some(ms) = parse_retry(value) {

@@ -27,7 +27,10 @@ pub fn parse_pieces(
     let borrowed = run(config, &pieces, |p, piece, items| {
         p.handle_input_with(piece, |it| items.push(it.to_owned()))
     });
-    assert_eq!(owned, borrowed, "the borrowed path differs from the owned one");
+    assert_eq!(
+        owned, borrowed,
+        "the borrowed path differs from the owned one"
+    );
     owned
 }
 

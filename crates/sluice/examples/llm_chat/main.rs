@@ -37,10 +37,15 @@ use llm_upstream::{
 
 const PAGE: &str = include_str!("index.html");
 
+/// Most generations relayed at once: `/chat` answers 503 beyond it.
+const MAX_RUNNING: usize = 64;
+
 struct App {
     hub: Hub,
     addr: SocketAddr,
     token_pace: Duration,
+    /// Generations being relayed now.
+    running: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The hub in this process as the relay's sink.
@@ -84,7 +89,14 @@ impl App {
                 let prompt = v.get("prompt").and_then(Value::as_str).unwrap_or("");
                 let tokens = usize_field(&v, "tokens").unwrap_or(DEFAULT_TOKENS);
                 let topic = format!("gen-{:016x}", getrandom_u64());
-                self.start_generation(&topic, prompt, tokens.min(MAX_TOKENS));
+                if !self.start_generation(&topic, prompt, tokens.min(MAX_TOKENS)) {
+                    let busy =
+                        json!({"error": "busy", "message": "too many generations; retry later"});
+                    return req.respond(
+                        json_response(StatusCode::SERVICE_UNAVAILABLE, &busy)
+                            .header("retry-after", "1"),
+                    );
+                }
                 req.respond(json_response(StatusCode::OK, &json!({ "topic": topic })))
             }
             ("GET", "/v1/answer") => {
@@ -105,8 +117,13 @@ impl App {
     }
 
     /// Relays a generation from the upstream into `topic`, in its own task: it runs to the
-    /// end whoever watches.
-    fn start_generation(&self, topic: &str, prompt: &str, tokens: usize) {
+    /// end whoever watches. `false` when [`MAX_RUNNING`] are running.
+    fn start_generation(&self, topic: &str, prompt: &str, tokens: usize) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.running.fetch_add(1, SeqCst) >= MAX_RUNNING {
+            self.running.fetch_sub(1, SeqCst);
+            return false;
+        }
         let body = json!({
             "model": "fake-1",
             "stream": true,
@@ -117,8 +134,9 @@ impl App {
         let req = match ClientRequest::post(&url, body.to_string()) {
             Ok(r) => r.header("content-type", "application/json"),
             Err(e) => {
+                self.running.fetch_sub(1, SeqCst);
                 eprintln!("llm_chat: {e}");
-                return;
+                return false;
             }
         };
         let config = SseClientConfig::default()
@@ -127,12 +145,15 @@ impl App {
         let upstream = SseClient::new(req, config);
         let sink = InProcess(self.hub.clone());
         let topic = topic.to_owned();
+        let running = Arc::clone(&self.running);
         tokio::spawn(async move {
             match relay(upstream, &sink, &topic).await {
                 Ok(s) => eprintln!("llm_chat: {topic}: {} events, ended", s.events),
                 Err(e) => eprintln!("llm_chat: {topic}: {e}"),
             }
+            running.fetch_sub(1, SeqCst);
         });
+        true
     }
 }
 
@@ -201,6 +222,7 @@ async fn main() {
         hub: Hub::new(HubConfig::default()),
         addr,
         token_pace: Duration::from_millis(token_ms),
+        running: Arc::default(),
     });
     println!("llm_chat on http://{addr}");
     let handler = move |req: Request<TcpStream>| Arc::clone(&app).handle(req);
