@@ -161,6 +161,13 @@ impl Hub {
         {
             Ok(done) => done,
             Err(LpError::NoTopic) => false,
+            // Another node published while this one closed the topic (hub §2.8): the store
+            // holds an event after the end. Nothing after the end is ever read: drop it, and
+            // keep the end at the head.
+            Err(LpError::Append(sluice_longpoll::AppendError::Ended)) => {
+                tracing::warn!(topic = &**topic, seq, "stored event after the end ignored");
+                true
+            }
             Err(e) => {
                 // An event this node cannot hold (another node's larger message limit): the
                 // replica moves past it, so readers see it as a gap of one.

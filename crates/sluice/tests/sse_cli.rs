@@ -193,7 +193,8 @@ fn errors_exit_non_zero_with_a_message() {
 }
 
 /// `sluice sse connect` against an in-process server: POST with body and headers, events as
-/// JSON lines, a reconnection with `Last-Event-ID`, then 204 stops it with exit 0.
+/// JSON lines, a reconnection with `Last-Event-ID` (`--resend`: the POST may be repeated), then
+/// 204 stops it with exit 0.
 #[test]
 fn connect_prints_events_and_stops_on_204() {
     use sluice_http::{self as http, Reply, Request, Response, StatusCode};
@@ -244,6 +245,8 @@ fn connect_prints_events_and_stops_on_204() {
             "X-Token: t0k",
             "-d",
             "hi",
+            // A POST is re-sent on reconnection only when asked to.
+            "--resend",
         ])
         .output()
         .unwrap();

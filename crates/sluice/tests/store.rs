@@ -778,3 +778,85 @@ async fn presence_across_nodes(server: &mut dyn StoreServer) {
     }
     drop((watcher, m2, p2, n3));
 }
+
+/// Waits until `sub` printed the end (`{"end":true}`); its event ids.
+async fn wait_end(sub: &Sub, what: &str) -> Vec<String> {
+    let deadline = Instant::now() + T;
+    loop {
+        let (ids, other) = sub.seen();
+        if other.iter().any(|l| l.contains("\"end\":true")) {
+            return ids;
+        }
+        assert!(Instant::now() < deadline, "{what}: no end; saw {ids:?} {other:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn close_topic(base: &str, topic: &str) -> String {
+    let req = ClientRequest::post(&format!("{base}/close/{topic}"), String::new()).unwrap();
+    let mut r = tokio::time::timeout(T, http::fetch(req, &ClientConfig::default()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&r.bytes(4096).await.unwrap()).unwrap();
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// Topics that end (hub §2.8) with a store: the end is stored like an event, so it survives a
+/// kill -9 (file) and reaches every node (Redis, NATS): followers on another node get the
+/// events then the end, and publishing there is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ended_topics_survive_kill_9_and_reach_every_node() {
+    // File store: kill -9 after the end, restart: the end is still there.
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file:{}", dir.path().display());
+    let port = free_port();
+    let mut node = start_node(&store, port);
+    let ids = [
+        publish(&node.base, "gen", "a").await,
+        publish(&node.base, "gen", "b").await,
+    ];
+    let end = close_topic(&node.base, "gen").await;
+    node.proc.kill9();
+    let node = start_node(&store, port);
+    let (st, body) = get(&format!("{}/poll/gen?cursor=earliest&timeout=0", node.base)).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((v["end"].as_bool(), v["cursor"].as_str()), (Some(true), Some(&*end)));
+    assert_eq!(v["events"].as_array().map(Vec::len), Some(2));
+    let (st, _, _) = post(&node.base, "gen", "late", None).await;
+    assert_eq!(st, StatusCode::CONFLICT, "still ended after kill -9");
+    for u in urls(&node.base, "gen") {
+        let sub = start_sub(&u, "earliest", Arc::new(Mutex::new(Vec::new())));
+        assert_eq!(wait_end(&sub, &u).await, ids, "{u}");
+    }
+
+    // Shared stores: closed on node 0, seen ended on node 1.
+    let mut redis = Redis::start();
+    let mut nats = Nats::start();
+    for server in [&mut redis as &mut dyn StoreServer, &mut nats] {
+        let store = server.url();
+        let (n0, n1) = (start_node(&store, free_port()), start_node(&store, free_port()));
+        let first = publish(&n0.base, "gen.x", "one").await;
+        let subs: Vec<Sub> = urls(&n1.base, "gen.x")
+            .iter()
+            .map(|u| start_sub(u, &first, Arc::new(Mutex::new(Vec::new()))))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let two = publish(&n0.base, "gen.x", "two").await;
+        close_topic(&n0.base, "gen.x").await;
+        for s in &subs {
+            assert_eq!(wait_end(s, &store).await, [two.clone()], "{store}");
+        }
+        let deadline = Instant::now() + T;
+        loop {
+            let (st, b, _) = post(&n1.base, "gen.x", "late", None).await;
+            if st == StatusCode::CONFLICT {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{store}: node 1 still takes publishes: {st} {b}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
