@@ -1,5 +1,7 @@
 #![allow(missing_docs)] // criterion_main! generates an undocumented `main`.
-//! sluice-ws codec benchmarks, side by side with tungstenite and fastwebsockets.
+//! sluice-ws codec benchmarks, side by side with tungstenite, fastwebsockets, sockudo-ws 3.1 and
+//! tokio-websockets 0.13 (the last two: their streams over the same in-memory replay; neither
+//! exposes a sans-IO decoder for this, so they pay their stream layer, as fastwebsockets does).
 //!
 //! - `ws_header_parse`: decoding a frame header (sluice `decode_header` vs tungstenite
 //!   `FrameHeader::parse`).
@@ -201,6 +203,11 @@ fn decode(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
+    let rt_time = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    sockudo_ws::init_clock();
     for (name, frame, payload) in [
         ("text_20B", &text20, 20u64),
         ("binary_16KiB", &bin16k, 16 * 1024),
@@ -249,6 +256,49 @@ fn decode(c: &mut Criterion) {
                     for _ in 0..iters {
                         let f = fws.read_frame().await.unwrap();
                         black_box(f.payload.len());
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+
+        // sockudo-ws 3.1: its stream over the same replay (keep-alive ping off, as in the echo
+        // server; its timers need the runtime's clock).
+        let sockudo_cfg = sockudo_ws::Config::builder()
+            .max_message_size(usize::MAX)
+            .max_frame_size(usize::MAX)
+            .auto_ping(false)
+            .idle_timeout(0)
+            .build();
+        let mut sockudo = rt_time.block_on(async {
+            sockudo_ws::WebSocketStream::server(Replay::new(frame), sockudo_cfg)
+        });
+        g.bench_function(BenchmarkId::new("sockudo-ws", name), |b| {
+            b.iter_custom(|iters| {
+                rt_time.block_on(async {
+                    use futures_util::StreamExt as _;
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let m = sockudo.next().await.unwrap().unwrap();
+                        black_box(m);
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+
+        // tokio-websockets 0.13: no public sans-IO codec; its server stream over the replay.
+        let mut tws = tokio_websockets::ServerBuilder::new()
+            .limits(tokio_websockets::Limits::unlimited())
+            .serve(Replay::new(frame));
+        g.bench_function(BenchmarkId::new("tokio-websockets", name), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    use futures_util::StreamExt as _;
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let m = tws.next().await.unwrap().unwrap();
+                        black_box(m.as_payload().len());
                     }
                     start.elapsed()
                 })

@@ -8,8 +8,10 @@
 #   A sluice           target/release/examples/ws_echo_server   (sluice-tokio)
 #   B tungstenite      target/release/ws_echo_tungstenite       (tokio-tungstenite)
 #   C fastwebsockets   target/release/ws_echo_fastwebsockets    (fastwebsockets)
+#   D sockudo          target/release/examples/ws_echo_sockudo  (sockudo-ws 3.1)
+#   E tokio_websockets target/release/examples/ws_echo_tokio_websockets (tokio-websockets 0.13)
 # Load: target/release/ws_load (sluice-tokio client, the same for every server),
-# closed loop, binary messages. Runs alternate A B C A B C ... within each case;
+# closed loop, binary messages. Runs alternate A B C D E A B C D E ... within each case;
 # each run starts a fresh server. The table shows the median over the rounds.
 #
 # Knobs (environment): ROUNDS (2), DURATION seconds measured (3), WARMUP seconds
@@ -37,6 +39,9 @@ source scripts/lib/ws_bench.sh
 if [[ -z "${NO_BUILD:-}" ]]; then
     bench_cargo build --release -p sluice-tokio --example ws_echo_server
     bench_cargo build --release -p sluice-benches --bin ws_load --bin ws_echo_tungstenite --bin ws_echo_fastwebsockets
+    if [[ "${TLS:-0}" != 1 ]]; then
+        bench_cargo build --release -p sluice-benches --example ws_echo_sockudo --example ws_echo_tokio_websockets
+    fi
 fi
 
 R=target/release
@@ -44,8 +49,12 @@ declare -A BIN=(
     [sluice]=$R/examples/ws_echo_server
     [tungstenite]=$R/ws_echo_tungstenite
     [fastwebsockets]=$R/ws_echo_fastwebsockets
+    [sockudo]=$R/examples/ws_echo_sockudo
+    [tokio_websockets]=$R/examples/ws_echo_tokio_websockets
 )
-ORDER=(sluice tungstenite fastwebsockets)
+ORDER=(sluice tungstenite fastwebsockets sockudo tokio_websockets)
+# The two newest peers have no TLS mode here (their own TLS stacks differ): plain ws:// only.
+[[ "${TLS:-0}" == 1 ]] && ORDER=(sluice tungstenite fastwebsockets)
 
 OUT=$(mktemp -d /tmp/ws_compare.XXXXXX)
 SCHEME=ws SERVER_TLS=() LOAD_TLS=()
@@ -74,10 +83,15 @@ END {
     for (k = 1; k <= ncase; k++) {
         c = cases[k]
         for (i = 1; i <= ns; i++) cpu[names[i]] = cpu_row(c, names[i])
-        if (cpu["fastwebsockets"] > 0 && cpu["tungstenite"] > 0) {
-            best = (cpu["fastwebsockets"] < cpu["tungstenite"]) ? cpu["fastwebsockets"] : cpu["tungstenite"]
-            printf "%-16s sluice server CPU/msg = %.2f x fastwebsockets, %.2f x tokio-tungstenite, %.2f x the best peer\n", c, cpu["sluice"] / cpu["fastwebsockets"], cpu["sluice"] / cpu["tungstenite"], cpu["sluice"] / best
+        best = 0; bestname = ""; line = ""
+        for (i = 2; i <= ns; i++) {
+            n = names[i]
+            if (cpu[n] <= 0) continue
+            line = line sprintf(", %.2f x %s", cpu["sluice"] / cpu[n], n)
+            if (best == 0 || cpu[n] < best) { best = cpu[n]; bestname = n }
         }
+        if (best > 0)
+            printf "%-16s sluice server CPU/msg%s; %.2f x the best peer (%s)\n", c, line, cpu["sluice"] / best, bestname
         delete cpu
     }
 }' "$RESULTS"

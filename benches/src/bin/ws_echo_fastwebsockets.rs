@@ -30,11 +30,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use fastwebsockets::{FragmentCollector, Frame, OpCode, Role, WebSocket};
+use sluice_benches::handshake;
 use sluice_http::ServerTls;
-use sluice_ws::handshake::{Accept, HandshakeLimits, RequestParser};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// TLS handshake timeout (`--tls-cert`), as in `ws_echo_server`.
@@ -143,34 +141,4 @@ async fn serve(addr: String, tls: Option<Arc<ServerTls>>) -> std::io::Result<()>
             }
         }
     }
-}
-
-/// Reads the request head and answers 101. The client sends nothing before the
-/// answer, so no frame bytes can be left over in `buf`. (`flush` is a no-op on a
-/// `TcpStream`; a TLS stream may still hold part of the answer without it.)
-async fn handshake<S>(mut tcp: S) -> std::io::Result<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut parser = RequestParser::new(HandshakeLimits::default());
-    let mut buf = BytesMut::with_capacity(1024);
-    let req = loop {
-        match parser.parse(&buf) {
-            Ok(Some((req, n))) if n == buf.len() => break req,
-            Ok(None) => {}
-            _ => return Err(std::io::ErrorKind::InvalidData.into()),
-        }
-        if buf.len() == buf.capacity() {
-            buf.reserve(1024);
-        }
-        if tcp.read_buf(&mut buf).await? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-    };
-    let answer = req
-        .accept(&Accept::new())
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
-    tcp.write_all(&answer).await?;
-    tcp.flush().await?;
-    Ok(tcp)
 }
