@@ -46,17 +46,22 @@ pub(crate) fn end_ws(id: &str) -> Utf8Bytes {
     Utf8Bytes::from(format!("{{\"end\":true,\"id\":\"{id}\"}}"))
 }
 
-/// The SSE frame of the end of a topic whose end has the id `id` (what [`encode_sse`] makes
-/// of the end event: `data:` with nothing, so that browsers dispatch it).
+/// The SSE frame of the end of a topic whose end has the id `id`: what [`encode_sse`] makes of
+/// the end event (`data:` with nothing, so that browsers dispatch it).
 pub(crate) fn end_sse(id: &str) -> Bytes {
-    Bytes::from(format!("id: {id}\nevent: sluice-end\ndata:\n\n"))
+    sse_frame(id, sluice_longpoll::END_EVENT_TYPE, "")
 }
 
 /// The SSE form of a log event (the end included: `event: sluice-end`, empty `data:`).
 pub(crate) fn encode_sse(ev: &Event) -> Bytes {
-    let mut e = sluice_sse::Event::new().id(ev.id()).data(ev.data_str());
-    if ev.event_type() != "message" {
-        e = e.event(ev.event_type());
+    sse_frame(ev.id(), ev.event_type(), ev.data_str())
+}
+
+/// `id:`, `event:` (omitted for `message`), `data:` lines, blank line.
+fn sse_frame(id: &str, event_type: &str, data: &str) -> Bytes {
+    let mut e = sluice_sse::Event::new().id(id).data(data);
+    if event_type != "message" {
+        e = e.event(event_type);
     }
     // The log validated the type (no CR/LF/NUL) and ids are cursors: encoding cannot fail.
     e.to_bytes().unwrap_or_default()

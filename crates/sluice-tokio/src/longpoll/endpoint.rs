@@ -430,10 +430,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.lock()
-            .server
-            .log(topic)
-            .map(sluice_longpoll::Log::head)
+        self.with_log(topic, sluice_longpoll::Log::head)
     }
 
     /// Whether `topic` has ended ([`sluice_longpoll::END_EVENT_TYPE`]); `None` if it does not
@@ -443,10 +440,16 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.lock()
-            .server
-            .log(topic)
-            .map(sluice_longpoll::Log::is_ended)
+        self.with_log(topic, sluice_longpoll::Log::is_ended)
+    }
+
+    /// `f` of `topic`'s log, under the lock; `None` if the topic does not exist.
+    fn with_log<Q, R>(&self, topic: &Q, f: impl FnOnce(&sluice_longpoll::Log) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lock().server.log(topic).map(f)
     }
 
     /// A watch of `topic`'s head cursor, updated by every publish and purge (a new epoch shows

@@ -471,20 +471,24 @@ impl<C: Connector> SseClient<C> {
 
     /// Keeps the idle clock and the dialect's outcome for a dispatched event.
     fn on_event(&mut self, e: &MessageEvent) {
-        if let Some(d) = self.config.idle_timeout
-            && !sluice_sse::llm::is_keep_alive(e)
-        {
-            self.idle_at = Some(Instant::now() + d);
+        // With a dialect, its classification already says whether this is a keep-alive (the
+        // data's JSON is read once per event, not twice).
+        let signal = self.completion.as_mut().map(|c| c.handle_event(e));
+        if let Some(d) = self.config.idle_timeout {
+            let keep_alive = match &signal {
+                Some(s) => *s == Signal::KeepAlive,
+                None => sluice_sse::llm::is_keep_alive(e),
+            };
+            if !keep_alive {
+                self.idle_at = Some(Instant::now() + d);
+            }
         }
-        let Some(c) = &mut self.completion else {
-            return;
-        };
-        match c.handle_event(e) {
-            Signal::Done => {
+        match signal {
+            Some(Signal::Done) => {
                 self.close();
                 self.finished = Some(None);
             }
-            Signal::Failed(err) => {
+            Some(Signal::Failed(err)) => {
                 self.close();
                 self.finished = Some(Some(err));
             }

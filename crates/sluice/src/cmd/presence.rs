@@ -1,7 +1,5 @@
 //! `sluice presence URL`: who is subscribed to a hub topic (`GET /presence/{topic}`).
 
-use sluice_client::HubClient;
-
 use super::publish::{HubUrl, describe_status};
 
 /// Arguments of `sluice presence`.
@@ -41,9 +39,8 @@ pub(crate) fn run(a: PresenceArgs) -> i32 {
             return 2;
         }
     };
-    let base = format!("{}://{}{}", hub.scheme, hub.authority, hub.base);
-    let client = match HubClient::new(&base) {
-        Ok(c) => c.with_connector(connector).with_token(a.token.clone()),
+    let client = match hub.client(connector, a.token.clone()) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("sluice presence: bad URL {:?}: {e}", a.url);
             return 2;

@@ -134,6 +134,19 @@ impl HubUrl {
         })
     }
 
+    /// A `HubClient` for this hub (scheme, authority and prefix), over `connector`, with
+    /// `token` sent as `Authorization: Bearer`.
+    pub(crate) fn client(
+        &self,
+        connector: sluice_http::DefaultConnector,
+        token: Option<String>,
+    ) -> Result<sluice_client::HubClient, sluice_http::UrlError> {
+        let base = format!("{}://{}{}", self.scheme, self.authority, self.base);
+        Ok(sluice_client::HubClient::new(&base)?
+            .with_connector(connector)
+            .with_token(token))
+    }
+
     /// The URL of `endpoint` for the same topic, with the scheme that endpoint needs, the
     /// query pairs kept except those named in `drop`, then `extra` pairs appended.
     pub(crate) fn to(&self, endpoint: Endpoint, drop: &[&str], extra: &[(&str, &str)]) -> String {

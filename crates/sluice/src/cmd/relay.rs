@@ -2,7 +2,7 @@
 //! upstream event stream (an LLM API answering a POST, any SSE endpoint) and publishes every
 //! event to a hub topic, then ends the topic ([`sluice_client::relay()`]).
 
-use sluice_client::{HubClient, RelayError, relay};
+use sluice_client::{RelayError, relay};
 use sluice_tokio::sse::SseClient;
 
 use super::publish::{Endpoint, HubUrl};
@@ -68,11 +68,8 @@ pub(crate) fn run(a: RelayArgs) -> i32 {
             return 2;
         }
     };
-    let base = format!("{}://{}{}", hub.scheme, hub.authority, hub.base);
-    let client = match HubClient::new(&base) {
-        Ok(c) => c
-            .with_connector(connector.clone())
-            .with_token(a.token.clone()),
+    let client = match hub.client(connector.clone(), a.token.clone()) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("sluice relay: bad URL {:?}: {e}", a.dest);
             return 2;

@@ -7,7 +7,7 @@
 
 use std::io::Write;
 
-use sluice_client::{Event, HubClient, Item, Status, SubscribeError, Transport, TransportMode};
+use sluice_client::{Event, Item, Status, SubscribeError, Transport, TransportMode};
 use sluice_tokio::longpoll::Start;
 
 use super::publish::{Endpoint, HubUrl, describe_status};
@@ -171,9 +171,8 @@ pub(crate) fn run(a: SubArgs) -> i32 {
             return 2;
         }
     };
-    let base = format!("{}://{}{}", hub.scheme, hub.authority, hub.base);
-    let client = match HubClient::new(&base) {
-        Ok(c) => c.with_connector(connector).with_token(token),
+    let client = match hub.client(connector, token) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("sluice sub: bad URL {:?}: {e}", a.url);
             return 2;
