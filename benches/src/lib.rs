@@ -1,5 +1,8 @@
 //! Shared helpers for the Sluice benchmarks.
 
+pub mod keepalive;
+pub mod procfs;
+
 use bytes::BytesMut;
 use sluice_ws::handshake::{Accept, HandshakeLimits, RequestParser};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

@@ -1,24 +1,35 @@
 #!/usr/bin/env bash
-# Hub broadcast bench: one event stream from `sluice serve` to N subscribers (default 10,000;
-# a mix of WebSocket, SSE and long-poll), client and server as separate processes on loopback.
-# The load tool (benches/src/bin/hub_broadcast.rs) measures:
-#   - hub CPU per delivery (utime+stime of /proc/<pid>/stat over the broadcast phase)
-#   - hub RSS per subscriber (VmRSS with all subscribers connected minus before any)
-#   - publish-to-last-delivery latency per event (p50 / p90 / max)
+# Hub broadcast bench: one event stream to N subscribers (default 10,000) of one topic, from
+# `sluice serve` and — in the same run, same subscribers, same events — from nchan (Debian
+# nginx + libnginx-mod-nchan: one channel serving WebSocket, EventSource and long-poll), client
+# and server as separate processes on loopback, servers alternating round by round.
+# The load tool (benches/src/bin/hub_broadcast.rs) measures per run:
+#   - server CPU per delivery (schedstat of every thread of the server's processes over the
+#     broadcast phase; nchan: master + worker)
+#   - server RSS per subscriber (VmRSS with all subscribers connected minus before any)
+#   - publish-to-last-delivery latency per event (p50 / p90 / p99 / max)
 # The fd limit here is 20,000 per process: each process raises its soft limit to the hard one.
 # STORE=memory|file|redis|nats runs the hub with that store (file: a temporary directory;
 # redis/nats: a server started here on a free loopback port, stopped by PID at the end), so
 # node-local fan-out can be compared with the memory hub in CPU per delivery.
 # Usage:
-#   scripts/bench/hub_broadcast.sh [N]      (env MIX=1:1:1 EVENTS=30 PAYLOAD=64 WS_DEFLATE=1 PORT=18490 STORE=memory)
+#   scripts/bench/hub_broadcast.sh [N]
+#   env: MIXES="1:0:0 0:1:0 0:0:1" (ws:sse:poll, one run each; MIX=1:1:1 sets a single mix)
+#        TARGETS="sluice nchan" ROUNDS=1 EVENTS=30 PAYLOAD=64 WS_DEFLATE=1 PORT=18490 STORE=memory
+# Prints every run, then a table of medians and sluice ÷ nchan ratios per mix.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 N=${1:-10000}
-MIX=${MIX:-1:1:1}
+MIXES=${MIXES:-${MIX:-1:0:0 0:1:0 0:0:1}}
+TARGETS=${TARGETS:-sluice nchan}
+ROUNDS=${ROUNDS:-1}
 EVENTS=${EVENTS:-30}
 PAYLOAD=${PAYLOAD:-64}
 ADDR=127.0.0.1:${PORT:-18490}
+
+. scripts/lib/nchan.sh
+case " $TARGETS " in *" nchan "*) ensure_nchan ;; esac
 
 cargo build --release -q -p sluice
 cargo build --release -q -p sluice-benches --bin hub_broadcast
@@ -26,45 +37,97 @@ SERVER=target/release/sluice
 LOAD=target/release/hub_broadcast
 
 ulimit -n "$(ulimit -Hn)"
-echo "fd limit $(ulimit -n); N=$N mix(ws:sse:poll)=$MIX events=$EVENTS payload=${PAYLOAD}B ws_deflate=${WS_DEFLATE:-0}" >&2
+echo "fd limit $(ulimit -n); N=$N mixes(ws:sse:poll)=$MIXES targets=$TARGETS rounds=$ROUNDS events=$EVENTS payload=${PAYLOAD}B ws_deflate=${WS_DEFLATE:-0}" >&2
 
-LOG=$(mktemp)
-STORE_DIR=$(mktemp -d)
+TMP=$(mktemp -d)
 HUB_PID=
 STORE_PID=
 cleanup() {
     [ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null || true
+    stop_nchan
     [ -n "$STORE_PID" ] && kill -9 "$STORE_PID" 2>/dev/null || true
-    rm -rf "$LOG" "$STORE_DIR"
+    rm -rf "$TMP"
 }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+mkdir -p "$TMP/store"
 case "${STORE:-memory}" in
     memory) STORE_URL=memory ;;
-    file) STORE_URL="file:$STORE_DIR" ;;
+    file) STORE_URL="file:$TMP/store" ;;
     redis)
         SP=$(free_port)
-        redis-server --port "$SP" --bind 127.0.0.1 --dir "$STORE_DIR" --appendonly yes --appendfsync always --save "" >/dev/null 2>&1 &
+        redis-server --port "$SP" --bind 127.0.0.1 --dir "$TMP/store" --appendonly yes --appendfsync always --save "" >/dev/null 2>&1 &
         STORE_PID=$!; disown $!; wait_port "$SP"; sleep 0.2
         STORE_URL="redis://127.0.0.1:$SP" ;;
     nats)
         SP=$(free_port)
-        nats-server -js -a 127.0.0.1 -p "$SP" -sd "$STORE_DIR" >/dev/null 2>&1 &
+        nats-server -js -a 127.0.0.1 -p "$SP" -sd "$TMP/store" >/dev/null 2>&1 &
         STORE_PID=$!; disown $!; wait_port "$SP"; sleep 0.2
         STORE_URL="nats://127.0.0.1:$SP" ;;
     *) echo "STORE must be memory, file, redis or nats" >&2; exit 2 ;;
 esac
-echo "store $STORE_URL" >&2
+echo "store (sluice) $STORE_URL" >&2
 
-RUST_LOG=warn $SERVER serve --addr "$ADDR" --max-connections $((N + 1000)) --store "$STORE_URL" >"$LOG" 2>&1 &
-HUB_PID=$!
-for _ in $(seq 1 200); do
-    grep -q "sluice hub on" "$LOG" && break
-    sleep 0.05
+start_sluice() {
+    local log="$TMP/hub.log"
+    : >"$log"
+    RUST_LOG=warn $SERVER serve --addr "$ADDR" --max-connections $((N + 1000)) --store "$STORE_URL" >"$log" 2>&1 &
+    HUB_PID=$!
+    for _ in $(seq 1 200); do
+        grep -q "sluice hub on" "$log" && break
+        sleep 0.05
+    done
+    grep -q "sluice hub on" "$log" || { echo "the hub did not start:" >&2; cat "$log" >&2; exit 1; }
+    PIDS=$HUB_PID
+}
+stop_sluice() {
+    kill "$HUB_PID" 2>/dev/null || true
+    wait "$HUB_PID" 2>/dev/null || true
+    HUB_PID=
+}
+
+RESULTS="$TMP/results"
+: >"$RESULTS"
+for mix in $MIXES; do
+    for round in $(seq 1 "$ROUNDS"); do
+        for target in $TARGETS; do
+            case $target in
+                sluice) start_sluice ;;
+                nchan) start_nchan "$TMP/nginx" "$ADDR" "websocket eventsource longpoll" 0
+                       PIDS="$NGINX_MASTER,$NGINX_WORKERS" ;;
+                *) echo "TARGETS: sluice, nchan" >&2; exit 2 ;;
+            esac
+            echo "== mix $mix round $round: $target" >&2
+            $LOAD --target "$target" --addr "$ADDR" --pid "$PIDS" --n "$N" --mix "$mix" \
+                --events "$EVENTS" --payload "$PAYLOAD" ${WS_DEFLATE:+--ws-deflate} | tee -a "$RESULTS"
+            case $target in sluice) stop_sluice ;; nchan) stop_nchan ;; esac
+            sleep 1
+        done
+    done
 done
-grep -q "sluice hub on" "$LOG" || { echo "the hub did not start:" >&2; cat "$LOG" >&2; exit 1; }
 
-$LOAD --addr "$ADDR" --pid "$HUB_PID" --n "$N" --mix "$MIX" --events "$EVENTS" --payload "$PAYLOAD" \
-    ${WS_DEFLATE:+--ws-deflate}
+python3 - "$RESULTS" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l.split(" ", 1)[1]) for l in open(sys.argv[1]) if l.startswith("RESULT ")]
+def mix(r): return f"{r['ws']}:{r['sse']}:{r['poll']}"
+keys = ["cpu_us_per_delivery", "rss_bytes_per_subscriber", "latency_ms_p50", "latency_ms_p99"]
+med = {}
+for r in rows:
+    med.setdefault((mix(r), r["target"]), []).append(r)
+agg = {k: {f: statistics.median(x[f] for x in v) for f in keys} | {"runs": len(v)} for k, v in med.items()}
+print()
+print("| subscribers ws:sse:poll | server | runs | CPU / delivery (µs) | RSS / subscriber (B) | publish → last p50 (ms) | p99 (ms) |")
+print("|---|---|---|---|---|---|---|")
+for (m, t), a in sorted(agg.items()):
+    print(f"| {m} | {t} | {a['runs']} | {a['cpu_us_per_delivery']:.2f} | {a['rss_bytes_per_subscriber']:.0f} | {a['latency_ms_p50']:.1f} | {a['latency_ms_p99']:.1f} |")
+print()
+print("| subscribers ws:sse:poll | CPU sluice ÷ nchan | RSS sluice ÷ nchan | p99 sluice ÷ nchan |")
+print("|---|---|---|---|")
+for m in sorted({m for m, _ in agg}):
+    s, c = agg.get((m, "sluice")), agg.get((m, "nchan"))
+    if s and c:
+        rat = lambda k: s[k] / c[k] if c[k] else float("nan")
+        print(f"| {m} | {rat('cpu_us_per_delivery'):.2f} | {rat('rss_bytes_per_subscriber'):.2f} | {rat('latency_ms_p99'):.2f} |")
+PY

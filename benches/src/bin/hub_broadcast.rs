@@ -1,14 +1,15 @@
 //! Load tool for the hub broadcast bench (`scripts/bench/hub_broadcast.sh`): connects N
-//! subscribers to one topic of a `sluice serve` running in another process — a mix of
-//! WebSocket, SSE and long-poll, using the sluice-tokio clients — then publishes events one at
-//! a time and measures, per event, the time from sending the publish request until the last
-//! subscriber has the event; over the whole broadcast phase, the hub's CPU time per delivery
-//! (`utime + stime` of `/proc/<pid>/stat`); and the hub's RSS per subscriber (`VmRSS` with
-//! every subscriber connected minus before any).
+//! subscribers to one topic of a server running in another process — `sluice serve`, or nchan
+//! (nginx + libnginx-mod-nchan, one channel that takes WebSocket, EventSource and long-poll
+//! subscribers) — a mix of WebSocket, SSE and long-poll, using the sluice-tokio clients; then
+//! publishes events one at a time and measures, per event, the time from sending the publish
+//! request until the last subscriber has the event; over the whole broadcast phase, the
+//! server's CPU time per delivery (every thread of every `--pid`, from `schedstat`); and its
+//! RSS per subscriber (`VmRSS` with every subscriber connected minus before any).
 //!
 //! ```text
-//! hub_broadcast --addr 127.0.0.1:PORT --pid PID [--n 10000] [--mix 1:1:1] [--events 30]
-//!               [--payload 64] [--ws-deflate]
+//! hub_broadcast --addr 127.0.0.1:PORT --pid PID[,PID...] [--target sluice|nchan] [--n 10000]
+//!               [--mix 1:1:1] [--events 30] [--payload 64] [--ws-deflate]
 //! ```
 //!
 //! `--mix ws:sse:poll` gives the shares of each transport. WebSocket clients offer no
@@ -19,6 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use sluice_benches::keepalive::{NchanCursor, client_cfg, count_after, request};
+use sluice_benches::procfs::{cpu_ns, parse_pids, rss_bytes};
 use sluice_http::{self as http, ClientRequest};
 use sluice_tokio::longpoll::{ClientEvent, LongPollClient, LongPollClientConfig, Start};
 use sluice_tokio::sse::{SseClient, SseClientConfig, SseEvent};
@@ -28,9 +31,17 @@ use tokio::time::{Instant, sleep, timeout};
 
 const TOPIC: &str = "bench.broadcast";
 
+/// The server under test.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Target {
+    Sluice,
+    Nchan,
+}
+
 struct Args {
+    target: Target,
     addr: String,
-    pid: u32,
+    pids: Vec<u32>,
     n: usize,
     mix: [usize; 3],
     events: usize,
@@ -40,8 +51,9 @@ struct Args {
 
 fn args() -> Args {
     let mut a = Args {
+        target: Target::Sluice,
         addr: "127.0.0.1:8080".into(),
-        pid: 0,
+        pids: Vec::new(),
         n: 10_000,
         mix: [1, 1, 1],
         events: 30,
@@ -57,7 +69,14 @@ fn args() -> Args {
         let v = it.next().unwrap_or_else(|| panic!("{k} needs a value"));
         match k.as_str() {
             "--addr" => a.addr = v,
-            "--pid" => a.pid = v.parse().expect("pid"),
+            "--pid" => a.pids = parse_pids(&v),
+            "--target" => {
+                a.target = match v.as_str() {
+                    "sluice" => Target::Sluice,
+                    "nchan" => Target::Nchan,
+                    o => panic!("unknown target {o}"),
+                }
+            }
             "--n" => a.n = v.parse().expect("n"),
             "--events" => a.events = v.parse().expect("events"),
             "--payload" => a.payload = v.parse().expect("payload"),
@@ -72,36 +91,37 @@ fn args() -> Args {
             o => panic!("unknown argument {o}"),
         }
     }
-    assert!(a.pid != 0, "--pid of the hub is required");
+    assert!(!a.pids.is_empty(), "--pid of the server is required");
     a
 }
 
-/// Server CPU time in clock ticks: (`utime`, `stime`), fields 14 and 15 of `/proc/<pid>/stat`.
-fn cpu_ticks(pid: u32) -> (u64, u64) {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
-    // The command name (field 2) may contain spaces: count fields after its closing paren.
-    let rest = &s[s.rfind(')').expect("stat format") + 2..];
-    let f: Vec<&str> = rest.split(' ').collect();
-    (f[11].parse().unwrap(), f[12].parse().unwrap())
+/// nchan's subscriber count (`GET /stats`, `nchan_stub_status`): every WebSocket, EventSource
+/// and parked long-poll subscriber of every channel.
+async fn nchan_subscribers(addr: &str) -> Option<u64> {
+    let req = ClientRequest::get(&format!("http://{addr}/stats")).ok()?;
+    let mut conn = None;
+    let (_, _, body) = request(&mut conn, &req, &client_cfg()).await.ok()?;
+    Some(count_after(&String::from_utf8_lossy(&body), "subscribers: ") as u64)
 }
 
-fn ticks_per_sec() -> f64 {
-    // getconf CLK_TCK; 100 on every Linux configuration in practice.
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
-        .unwrap_or(100.0)
+/// Has every subscriber registered (WS and SSE handlers open, long-polls parked)?
+async fn all_registered(target: Target, addr: &str, want: (u64, u64, u64)) -> bool {
+    match target {
+        Target::Sluice => hub_counts(addr)
+            .await
+            .is_some_and(|c| c.0 >= want.0 && c.1 >= want.1 && c.2 >= want.2),
+        Target::Nchan => nchan_subscribers(addr)
+            .await
+            .is_some_and(|c| c >= want.0 + want.1 + want.2),
+    }
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .expect("/proc/<pid>/status")
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+/// Long-polls parked again after an event (the other subscribers stay registered).
+async fn polls_parked(target: Target, addr: &str, want: (u64, u64, u64)) -> bool {
+    match target {
+        Target::Sluice => hub_counts(addr).await.is_some_and(|c| c.2 >= want.2),
+        Target::Nchan => all_registered(target, addr, want).await,
+    }
 }
 
 /// Subscribers the hub reports: (ws, sse, parked long-polls), from `GET /metrics`.
@@ -134,8 +154,16 @@ struct Tally {
 }
 
 impl Tally {
-    /// `data` is `ev-<index>-` and padding.
+    /// `data` is `ev-<index>-` and padding (what nchan sends as is), or a hub envelope
+    /// `{"id":"..","event":"message","data":"ev-<index>-..."}` around it.
     fn delivered(&self, data: &str) {
+        let data = match data.find("\"data\":\"") {
+            _ if data.starts_with("ev-") => data,
+            Some(p) => &data[p + 8..],
+            // A hub message that carries no event (the WebSocket's opening `{"cursor":..}`).
+            None if data.starts_with('{') => return,
+            None => data,
+        };
         let idx = data
             .strip_prefix("ev-")
             .and_then(|r| r.split('-').next())
@@ -162,33 +190,34 @@ enum Kind {
 
 /// One subscriber: connects, reports `ready`, then counts events until the process ends.
 async fn subscriber(
+    target: Target,
     kind: Kind,
     addr: Arc<str>,
     tally: Arc<Tally>,
     ws_deflate: bool,
 ) -> Result<(), String> {
-    match kind {
-        Kind::Ws => {
+    let path = |sluice: &str| match target {
+        Target::Sluice => format!("{sluice}/{TOPIC}"),
+        Target::Nchan => format!("/sub/{TOPIC}"),
+    };
+    match (kind, target) {
+        (Kind::Ws, _) => {
             let mut cfg = WsConfig::default().ping_interval(None).idle_timeout(None);
             if !ws_deflate {
                 cfg = cfg.deflate(None);
             }
-            let (mut sock, _) = ws::connect(&format!("ws://{addr}/ws/{TOPIC}"), cfg)
+            let (mut sock, _) = ws::connect(&format!("ws://{addr}{}", path("/ws")), cfg)
                 .await
                 .map_err(|e| format!("ws connect: {e}"))?;
             while let Some(m) = sock.recv().await {
                 if let Message::Text(t) = m.map_err(|e| format!("ws: {e}"))? {
-                    // {"id":"..","event":"message","data":"ev-N-..."}
-                    let s = t.as_str();
-                    if let Some(p) = s.find("\"data\":\"") {
-                        tally.delivered(&s[p + 8..]);
-                    }
+                    tally.delivered(t.as_str());
                 }
             }
             Err("ws closed".into())
         }
-        Kind::Sse => {
-            let req = ClientRequest::get(&format!("http://{addr}/sse/{TOPIC}")).unwrap();
+        (Kind::Sse, _) => {
+            let req = ClientRequest::get(&format!("http://{addr}{}", path("/sse"))).unwrap();
             let mut c = SseClient::new(req, SseClientConfig::default().with_read_timeout(None));
             loop {
                 match c.next().await {
@@ -202,7 +231,27 @@ async fn subscriber(
                 }
             }
         }
-        Kind::Poll => {
+        (Kind::Poll, Target::Nchan) => {
+            // nchan's own long-poll: each answer's Last-Modified/Etag resume the next request.
+            let cfg = client_cfg();
+            let mut conn = None;
+            let mut cursor = NchanCursor::default();
+            let url = http::Url::parse(&format!("http://{addr}{}", path(""))).unwrap();
+            loop {
+                let req = cursor.apply(ClientRequest::new("GET", url.clone()));
+                match request(&mut conn, &req, &cfg).await {
+                    Ok((200, h, body)) => {
+                        cursor.advance(&h);
+                        tally.delivered(&String::from_utf8_lossy(&body));
+                    }
+                    // 304/408: nothing yet, ask again.
+                    Ok((304 | 408, _, _)) => {}
+                    Ok((s, _, _)) => return Err(format!("poll: HTTP {s}")),
+                    Err(e) => return Err(format!("poll: {e}")),
+                }
+            }
+        }
+        (Kind::Poll, Target::Sluice) => {
             let mut cfg = LongPollClientConfig::default();
             cfg.poll.timeout = Some(Duration::from_secs(25));
             let mut c =
@@ -220,14 +269,18 @@ async fn subscriber(
     }
 }
 
-async fn publish(addr: &str, data: String) -> Result<(), String> {
-    let req = ClientRequest::post(&format!("http://{addr}/publish/{TOPIC}"), data).unwrap();
+async fn publish(target: Target, addr: &str, data: String) -> Result<(), String> {
+    let path = match target {
+        Target::Sluice => "publish",
+        Target::Nchan => "pub",
+    };
+    let req = ClientRequest::post(&format!("http://{addr}/{path}/{TOPIC}"), data).unwrap();
     let mut resp = http::fetch(req, &http::ClientConfig::default())
         .await
         .map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
     let _ = resp.bytes(4096).await;
-    if status == 200 {
+    if (200..300).contains(&status) {
         Ok(())
     } else {
         Err(format!("publish: HTTP {status}"))
@@ -257,11 +310,11 @@ async fn run(a: Args) {
     let n_sse = a.n * a.mix[1] / total;
     let n_poll = a.n - n_ws - n_sse;
     // Make sure the topic exists before measuring the baseline (an event nobody counts).
-    publish(&addr, "warmup".into())
+    publish(a.target, &addr, "warmup".into())
         .await
-        .expect("hub reachable");
+        .expect("server reachable");
     sleep(Duration::from_millis(500)).await;
-    let rss_before = rss_kib(a.pid);
+    let rss_before = rss_bytes(&a.pids);
 
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let tally = Arc::new(Tally {
@@ -280,9 +333,9 @@ async fn run(a: Args) {
             sleep(Duration::from_millis(20)).await;
         }
         let (addr, tally, failures) = (addr.clone(), tally.clone(), failures.clone());
-        let deflate = a.ws_deflate;
+        let (deflate, target) = (a.ws_deflate, a.target);
         tokio::spawn(async move {
-            if let Err(e) = subscriber(kind, addr, tally, deflate).await
+            if let Err(e) = subscriber(target, kind, addr, tally, deflate).await
                 && failures.fetch_add(1, Ordering::Relaxed) < 5
             {
                 eprintln!("subscriber {kind:?}: {e}");
@@ -292,27 +345,30 @@ async fn run(a: Args) {
     // Every subscriber is registered at the hub: WS and SSE handlers open, long-polls parked.
     let want = (n_ws as u64, n_sse as u64, n_poll as u64);
     let deadline = Instant::now() + Duration::from_secs(120);
-    let mut last = (0, 0, 0);
+    let mut registered = false;
     while Instant::now() < deadline {
-        if let Some(c) = hub_counts(&addr).await {
-            last = c;
-            if c.0 >= want.0 && c.1 >= want.1 && c.2 >= want.2 {
-                break;
-            }
+        if all_registered(a.target, &addr, want).await {
+            registered = true;
+            break;
         }
         sleep(Duration::from_millis(200)).await;
     }
     let connect_secs = t_connect.elapsed().as_secs_f64();
     assert!(
-        last.0 >= want.0 && last.1 >= want.1 && last.2 >= want.2,
-        "subscribers at the hub {last:?}, wanted {want:?}; failures {}",
+        registered,
+        "not every subscriber registered at the server in 120 s (wanted {want:?}; sluice: {:?}, nchan: {:?}); failures {}",
+        hub_counts(&addr).await,
+        nchan_subscribers(&addr).await,
         failures.load(Ordering::Relaxed)
     );
     sleep(Duration::from_millis(1000)).await;
-    let rss_after = rss_kib(a.pid);
+    let rss_after = rss_bytes(&a.pids);
     println!(
-        "{} subscribers (ws {n_ws}, sse {n_sse}, poll {n_poll}) connected in {connect_secs:.1} s; hub RSS {rss_before} -> {rss_after} KiB",
-        a.n
+        "{:?}: {} subscribers (ws {n_ws}, sse {n_sse}, poll {n_poll}) connected in {connect_secs:.1} s; server RSS {} -> {} KiB",
+        a.target,
+        a.n,
+        rss_before / 1024,
+        rss_after / 1024
     );
 
     // Broadcast: one event at a time; the next once every subscriber has the previous one and
@@ -320,11 +376,11 @@ async fn run(a: Args) {
     let pad = "x".repeat(a.payload.saturating_sub(12));
     let mut lat_ms = Vec::with_capacity(a.events);
     let mut missed = 0usize;
-    let cpu0 = cpu_ticks(a.pid);
+    let cpu0 = cpu_ns(&a.pids);
     let t_bcast = Instant::now();
     for i in 0..a.events {
         let t0 = Instant::now();
-        publish(&addr, format!("ev-{i}-{pad}"))
+        publish(a.target, &addr, format!("ev-{i}-{pad}"))
             .await
             .expect("publish");
         match timeout(Duration::from_secs(30), done_rx.recv()).await {
@@ -339,47 +395,44 @@ async fn run(a: Args) {
         // Let the long-poll clients park again (cheap: one request to the hub).
         let until = Instant::now() + Duration::from_secs(2);
         while Instant::now() < until {
-            match hub_counts(&addr).await {
-                Some(c) if c.2 >= want.2 => break,
-                _ => sleep(Duration::from_millis(20)).await,
+            if want.2 == 0 || polls_parked(a.target, &addr, want).await {
+                break;
             }
+            sleep(Duration::from_millis(20)).await;
         }
     }
     let bcast_secs = t_bcast.elapsed().as_secs_f64();
-    let cpu1 = cpu_ticks(a.pid);
-    let (user, sys) = (
-        (cpu1.0 - cpu0.0) as f64 / ticks_per_sec(),
-        (cpu1.1 - cpu0.1) as f64 / ticks_per_sec(),
-    );
-    let cpu_secs = user + sys;
+    let cpu_secs = (cpu_ns(&a.pids) - cpu0) as f64 / 1e9;
     let deliveries = (a.n * a.events - missed) as f64;
     let us_per_delivery = cpu_secs / deliveries * 1e6;
-    let rss_per_sub = (rss_after.saturating_sub(rss_before)) as f64 * 1024.0 / a.n as f64;
+    let rss_per_sub = (rss_after.saturating_sub(rss_before)) as f64 / a.n as f64;
     lat_ms.sort_by(f64::total_cmp);
-    let (p50, p90, max) = (
+    let (p50, p90, p99, max) = (
         percentile(&lat_ms, 0.5),
         percentile(&lat_ms, 0.9),
+        percentile(&lat_ms, 0.99),
         lat_ms.last().copied().unwrap_or(f64::NAN),
     );
     println!(
-        "{} events x {} subscribers in {bcast_secs:.1} s: hub CPU {cpu_secs:.2} s (user {user:.2}, system {sys:.2}) = {us_per_delivery:.2} us/delivery; \
-         publish -> last delivery p50 {p50:.1} ms, p90 {p90:.1} ms, max {max:.1} ms; RSS/subscriber {rss_per_sub:.0} B; \
+        "{:?}: {} events x {} subscribers in {bcast_secs:.1} s: server CPU {cpu_secs:.2} s = {us_per_delivery:.2} us/delivery; \
+         publish -> last delivery p50 {p50:.1} ms, p90 {p90:.1} ms, p99 {p99:.1} ms, max {max:.1} ms; RSS/subscriber {rss_per_sub:.0} B; \
          missed {missed}, strays {}, failed subscribers {}",
+        a.target,
         a.events,
         a.n,
         tally.strays.load(Ordering::Relaxed),
         failures.load(Ordering::Relaxed),
     );
     println!(
-        "RESULT {{\"n\":{},\"ws\":{n_ws},\"sse\":{n_sse},\"poll\":{n_poll},\"events\":{},\"payload\":{},\"ws_deflate\":{},\
-         \"cpu_us_per_delivery\":{us_per_delivery:.3},\"user_share\":{:.2},\"rss_bytes_per_subscriber\":{rss_per_sub:.0},\
-         \"latency_ms_p50\":{p50:.2},\"latency_ms_p90\":{p90:.2},\"latency_ms_max\":{max:.2},\"missed\":{missed},\
+        "RESULT {{\"target\":\"{}\",\"n\":{},\"ws\":{n_ws},\"sse\":{n_sse},\"poll\":{n_poll},\"events\":{},\"payload\":{},\"ws_deflate\":{},\
+         \"cpu_us_per_delivery\":{us_per_delivery:.3},\"rss_bytes_per_subscriber\":{rss_per_sub:.0},\
+         \"latency_ms_p50\":{p50:.2},\"latency_ms_p90\":{p90:.2},\"latency_ms_p99\":{p99:.2},\"latency_ms_max\":{max:.2},\"missed\":{missed},\
          \"connect_secs\":{connect_secs:.2}}}",
+        format!("{:?}", a.target).to_lowercase(),
         a.n,
         a.events,
         a.payload,
         a.ws_deflate,
-        user / cpu_secs.max(1e-9)
     );
     std::process::exit(if missed == 0 { 0 } else { 1 });
 }

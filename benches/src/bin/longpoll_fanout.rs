@@ -14,7 +14,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use sluice_http::{self as http, ClientRequest, Url};
+use sluice_benches::keepalive::{NchanCursor, client_cfg, count_after, request};
+use sluice_benches::procfs::{cpu_ns, parse_pids, rss_bytes};
+use sluice_http::{ClientRequest, Url};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep, timeout};
@@ -58,7 +60,7 @@ fn args() -> Args {
                 }
             }
             "--addr" => a.addr = v.parse().expect("host:port"),
-            "--pid" => a.pids = v.split(',').map(|p| p.parse().expect("pid")).collect(),
+            "--pid" => a.pids = parse_pids(&v),
             "--n" => a.n = v.parse().expect("n"),
             "--rounds" => a.rounds = v.parse().expect("rounds"),
             "--publish-secs" => a.publish_secs = v.parse().expect("secs"),
@@ -69,68 +71,8 @@ fn args() -> Args {
     a
 }
 
-/// CPU time of every thread of the processes, in nanoseconds.
-fn cpu_ns(pids: &[u32]) -> u64 {
-    let mut total = 0;
-    for pid in pids {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            continue;
-        };
-        for t in tasks.flatten() {
-            if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
-                total += s
-                    .split_whitespace()
-                    .next()
-                    .and_then(|x| x.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
-        }
-    }
-    total
-}
-
-/// Resident set size of the processes, in bytes.
-fn rss_bytes(pids: &[u32]) -> u64 {
-    pids.iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-        .filter_map(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .sum::<u64>()
-        * 1024
-}
-
-/// One request on a kept-alive connection (reconnecting if needed): status, headers, body.
-async fn request(
-    conn: &mut Option<TcpStream>,
-    req: &ClientRequest,
-    cfg: &http::ClientConfig,
-) -> Result<(u16, http::Headers, bytes::Bytes), http::ClientError> {
-    let io = match conn.take() {
-        Some(io) => io,
-        None => http::connect(req.url().clone(), cfg.clone()).await?,
-    };
-    let mut resp = http::send(io, req, cfg).await?;
-    let body = resp.bytes(1 << 20).await?;
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    if !resp.headers().has_token("connection", "close") {
-        *conn = resp.into_upgraded().map(|u| u.io);
-    }
-    Ok((status, headers, body))
-}
-
 fn url(addr: SocketAddr, path: &str) -> Url {
     Url::parse(&format!("http://{addr}{path}")).unwrap()
-}
-
-fn client_cfg() -> http::ClientConfig {
-    let mut c = http::ClientConfig::default();
-    c.response_timeout = Duration::from_secs(60);
-    c.read_timeout = Some(Duration::from_secs(60));
-    c
 }
 
 /// How many subscribers the server has parked.
@@ -143,16 +85,7 @@ async fn parked(a: &Args, conn: &mut Option<TcpStream>) -> usize {
     let Ok((_, _, body)) = request(conn, &req, &client_cfg()).await else {
         return 0;
     };
-    let text = String::from_utf8_lossy(&body);
-    text.split_once(key)
-        .and_then(|(_, rest)| {
-            rest.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
+    count_after(&String::from_utf8_lossy(&body), key)
 }
 
 fn publish_req(a: &Args) -> ClientRequest {
@@ -188,7 +121,7 @@ async fn subscriber(
     let cfg = client_cfg();
     let mut conn = None;
     // nchan: resume with If-Modified-Since / If-None-Match from the previous answer.
-    let mut last: Option<(String, String)> = None;
+    let mut last = NchanCursor::default();
     let mut round = 0;
     loop {
         let cursor = loop {
@@ -201,24 +134,17 @@ async fn subscriber(
                 return;
             }
         };
-        let mut req = match target {
+        let req = match target {
             Target::Sluice => ClientRequest::new(
                 "GET",
                 url(addr, &format!("/poll/{TOPIC}?cursor={cursor}&timeout=25")),
             ),
             Target::Nchan => ClientRequest::new("GET", url(addr, &format!("/sub/{TOPIC}"))),
         };
-        if let Some((lm, etag)) = &last {
-            req = req
-                .header("if-modified-since", lm.clone())
-                .header("if-none-match", etag.clone());
-        }
-        let r = request(&mut conn, &req, &cfg).await;
+        let r = request(&mut conn, &last.apply(req), &cfg).await;
         let report = match r {
             Ok((200, h, body)) if String::from_utf8_lossy(&body).contains(PAYLOAD) => {
-                if let (Some(lm), Some(et)) = (h.get_str("last-modified"), h.get_str("etag")) {
-                    last = Some((lm.to_owned(), et.to_owned()));
-                }
+                last.advance(&h);
                 Ok(Instant::now())
             }
             Ok((s, _, body)) => Err(format!("status {s}: {}", String::from_utf8_lossy(&body))),

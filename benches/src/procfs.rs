@@ -1,0 +1,48 @@
+//! What a server process costs, read from `/proc`: CPU time of every thread and resident
+//! memory, summed over a list of pids (nginx runs a master and workers; `sluice serve` is one).
+
+/// CPU time of every thread of the processes, in nanoseconds (first field of
+/// `/proc/<pid>/task/<tid>/schedstat`: finer than the clock ticks of `/proc/<pid>/stat`).
+/// A pid that is gone counts 0.
+#[must_use]
+pub fn cpu_ns(pids: &[u32]) -> u64 {
+    let mut total = 0;
+    for pid in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
+                total += s
+                    .split_whitespace()
+                    .next()
+                    .and_then(|x| x.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+/// Resident set size of the processes (`VmRSS`), in bytes.
+#[must_use]
+pub fn rss_bytes(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .filter_map(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .sum::<u64>()
+        * 1024
+}
+
+/// `--pid PID[,PID...]` as a list.
+///
+/// # Panics
+/// An item that is not a number.
+#[must_use]
+pub fn parse_pids(s: &str) -> Vec<u32> {
+    s.split(',').map(|p| p.trim().parse().expect("pid")).collect()
+}
