@@ -44,5 +44,7 @@ pub fn rss_bytes(pids: &[u32]) -> u64 {
 /// An item that is not a number.
 #[must_use]
 pub fn parse_pids(s: &str) -> Vec<u32> {
-    s.split(',').map(|p| p.trim().parse().expect("pid")).collect()
+    s.split(',')
+        .map(|p| p.trim().parse().expect("pid"))
+        .collect()
 }

@@ -20,6 +20,7 @@ use crate::frames::FrameCache;
 use crate::metrics::{Counters, GaugeGuard, MetricsSnapshot, Transport, rss_bytes};
 use crate::presence::{Member, Presence, is_valid_client_id};
 use crate::replica::Replica;
+use crate::server::ConnSlot;
 use crate::topic::is_valid_topic;
 use sluice_store::{IdempotencyCache, NewEvent, Store, StoreError, is_valid_idempotency_key};
 
@@ -634,9 +635,20 @@ impl Hub {
     }
 
     /// Answers one request: the hub's routes (see `docs/hub.md`). Unknown paths get 404.
+    /// A WebSocket session continues in a task of its own after the handshake (the request's
+    /// task is done with it), hence `'static`.
     pub async fn route<S>(&self, req: Request<S>) -> Reply<S>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        self.route_in(req, None).await
+    }
+
+    /// [`Hub::route`] for a request of one of the hub's own connections: a session detached
+    /// from it carries `conn` (the connection's slots stay taken while the session runs).
+    pub(crate) async fn route_in<S>(&self, req: Request<S>, conn: Option<ConnSlot>) -> Reply<S>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         // Each route's future is boxed: a connection's task holds the state of the route it is
         // in, not room for the largest one (a WebSocket session is several times a parked
@@ -664,7 +676,7 @@ impl Hub {
         }
         if let Some(t) = path.strip_prefix("/ws/") {
             let t = t.to_owned();
-            return Box::pin(crate::ws::route(self, req, &t)).await;
+            return Box::pin(crate::ws::route(self, req, &t, conn)).await;
         }
         if let Some(t) = path.strip_prefix("/sse/") {
             let t = t.to_owned();
@@ -1098,7 +1110,7 @@ impl Hub {
 
 impl<S> Handler<S> for Hub
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     fn handle(&self, req: Request<S>) -> impl Future<Output = Reply<S>> + Send {
         self.route(req)

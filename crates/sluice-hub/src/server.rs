@@ -138,16 +138,24 @@ impl Hub {
         let deadline = tokio::time::Instant::now() + self.inner.cfg.shutdown_grace;
         tracing::info!(
             connections = conns.len(),
+            sessions = self.inner.counters.detached.load(Relaxed),
             "shutting down: closing subscribers"
         );
         loop {
             // A poll parked just after the first release is answered by the next one.
             self.inner.lp.release_all();
+            if conns.is_empty() && self.inner.counters.detached.load(Relaxed) == 0 {
+                break;
+            }
             tokio::select! {
-                r = conns.join_next() => if r.is_none() { break },
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
                 () = tokio::time::sleep(Duration::from_millis(100)) => {}
                 () = tokio::time::sleep_until(deadline) => {
-                    tracing::warn!(connections = conns.len(), "shutdown grace over: dropping the rest");
+                    tracing::warn!(
+                        connections = conns.len(),
+                        sessions = self.inner.counters.detached.load(Relaxed),
+                        "shutdown grace over: dropping the rest"
+                    );
                     break;
                 }
             }
@@ -244,15 +252,54 @@ impl Hub {
         };
         let hub = self.clone();
         let tls = tls.cloned();
-        conns.spawn(async move {
-            let _guard = guard;
-            serve_one(hub, stream, peer, tls).await;
-        });
+        conns.spawn(serve_one(hub, stream, peer, tls, Arc::new(guard)));
+    }
+
+    /// Runs a long-lived session (a WebSocket after its handshake) in a task of its own, so
+    /// that the connection's HTTP task — sized for the largest request it might serve — ends
+    /// instead of idling under it for the session's life. `session` gets a [`SessionSlot`] to
+    /// hold while it runs: it keeps the connection's slots (`conn`) taken and counts the
+    /// session, so that shutdown waits for it within the grace period as it waits for
+    /// connections. (The slot is an argument, not held by a wrapper future around the
+    /// session's: such a wrapper would reserve the session's future twice.)
+    pub(crate) fn detach<F, Fut>(&self, conn: Option<ConnSlot>, session: F)
+    where
+        F: FnOnce(SessionSlot) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.inner.counters.detached.fetch_add(1, Relaxed);
+        tokio::spawn(session(SessionSlot {
+            hub: self.clone(),
+            _conn: conn,
+        }));
     }
 }
 
+/// Held by a detached session while it runs (see [`Hub::detach`]): its connection's slots and
+/// its place in the count of sessions.
+pub(crate) struct SessionSlot {
+    hub: Hub,
+    _conn: Option<ConnSlot>,
+}
+
+impl SessionSlot {
+    /// The hub the session belongs to.
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.hub
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.hub.inner.counters.detached.fetch_sub(1, Relaxed);
+    }
+}
+
+/// A connection's slots, shared by its HTTP task and any session detached from it.
+pub(crate) type ConnSlot = Arc<ConnGuard>;
+
 /// Releases a connection's slots (total and per-IP) however its task ends.
-struct ConnGuard {
+pub(crate) struct ConnGuard {
     hub: Hub,
     ip: IpAddr,
     ips: Option<Arc<Mutex<HashMap<IpAddr, usize>>>>,
@@ -280,6 +327,7 @@ impl Drop for ConnGuard {
 /// but lets requests finish.
 struct ConnHandler {
     hub: Hub,
+    slot: ConnSlot,
     busy: AtomicUsize,
     idle: Notify,
 }
@@ -292,7 +340,7 @@ impl Handler<ServerStream> for ConnHandler {
         self.busy.fetch_add(1, Relaxed);
         // The request moves into the route's future now: an `async fn` here would keep a
         // second request-sized slot in every connection's future.
-        let route = self.hub.route(req);
+        let route = self.hub.route_in(req, Some(Arc::clone(&self.slot)));
         async move {
             let r = route.await;
             self.busy.fetch_sub(1, Relaxed);
@@ -325,12 +373,19 @@ async fn open(
     }
 }
 
-async fn serve_one(hub: Hub, stream: TcpStream, peer: SocketAddr, tls: Option<ServerTls>) {
+async fn serve_one(
+    hub: Hub,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<ServerTls>,
+    slot: ConnSlot,
+) {
     let Some(stream) = open(&hub, stream, peer, tls).await else {
         return;
     };
     let handler = ConnHandler {
         hub: hub.clone(),
+        slot,
         busy: AtomicUsize::new(0),
         idle: Notify::new(),
     };

@@ -9,7 +9,8 @@
 //! client are published to the topic as `message` events if its token allows publishing.
 //! An ended topic sends `{"end":true,"id":"<end>"}` after its events and closes with 1000.
 //!
-//! One task per connection runs two loops over the split socket: the reader (client messages,
+//! After the handshake the session runs in a task of its own (the HTTP connection's task
+//! ends): two loops over the split socket: the reader (client messages,
 //! Pongs, the keepalive Ping and idle timeout) and the writer, which reads the log from its
 //! cursor whenever the socket has room (the write buffer is bounded by
 //! [`HubConfig::ws_write_buffer`](crate::HubConfig::ws_write_buffer)), so a slow subscriber
@@ -32,11 +33,17 @@ use crate::hub::{
 };
 use crate::metrics::{GaugeGuard, Transport};
 use crate::presence::{LiveRx, Member, new_client_id};
+use crate::server::{ConnSlot, SessionSlot};
 use crate::topic::is_valid_topic;
 
-pub(crate) async fn route<S>(hub: &Hub, req: Request<S>, topic: &str) -> Reply<S>
+pub(crate) async fn route<S>(
+    hub: &Hub,
+    req: Request<S>,
+    topic: &str,
+    conn: Option<ConnSlot>,
+) -> Reply<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     // Every refusal closes the connection: behind a proxy that does not check for the 101, a
     // connection kept open after a refused upgrade would carry whatever the client sends next
@@ -118,26 +125,79 @@ where
         Ok((socket, _)) => socket,
         Err(reply) => return reply,
     };
-    let Some((state, mut head, first, start)) = session else {
+    let Some((state, head, first, start)) = session else {
         return Reply::closed();
     };
-    // A subscription that starts live gets its starting cursor first (as the SSE stream's
-    // opening `id:`), so a client cut before its first event resumes without a hole.
-    let opening = (start == Start::Now).then(|| format!("{{\"cursor\":\"{}\"}}", first.next));
     if over_h2 {
         hub.inner.counters.ws_h2.fetch_add(1, Relaxed);
     }
+    // A subscription that starts live gets its starting cursor first (as the SSE stream's
+    // opening `id:`), so a client cut before its first event resumes without a hole.
+    let opening = (start == Start::Now).then(|| format!("{{\"cursor\":\"{}\"}}", first.next));
+    let session = Session {
+        state,
+        head,
+        first,
+        opening,
+        member: Member::new(
+            client,
+            claims.as_ref().and_then(|c| c.sub.clone()),
+            Transport::Ws,
+        ),
+        notices,
+        may_publish,
+        deadline: session_deadline(claims.as_ref()),
+    };
+    // The session outlives this request's task: it runs in one of its own, which holds only
+    // what a subscriber needs (the HTTP connection's state and this route's are freed).
+    let (rd, wr) = socket.split();
+    hub.detach(conn, |slot| run(slot, rd, wr, session));
+    Reply::closed()
+}
+
+/// What a WebSocket subscriber's session holds once the handshake is done.
+struct Session {
+    state: std::sync::Arc<TopicState>,
+    head: tokio::sync::watch::Receiver<sluice_longpoll::Cursor>,
+    first: ReadBatch,
+    opening: Option<String>,
+    member: Member,
+    notices: bool,
+    may_publish: bool,
+    /// When the token expires (close 1008).
+    deadline: Option<tokio::time::Instant>,
+}
+
+/// A subscriber's session: the writer (log → client) and the reader (client → topic,
+/// keepalive) over the split socket, until either ends, the token expires or the hub shuts
+/// down; then the closing handshake.
+async fn run<S>(slot: SessionSlot, mut rd: WsReader<S>, mut wr: WsWriter<S>, s: Session)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let Session {
+        state,
+        mut head,
+        first,
+        opening,
+        member,
+        notices,
+        may_publish,
+        deadline,
+    } = s;
+    let hub = slot.hub();
     let _gauge = GaugeGuard::new(hub.inner.counters.gauge(Transport::Ws));
-    let sub = claims.as_ref().and_then(|c| c.sub.as_deref());
-    tracing::debug!(topic, sub, "websocket subscriber");
+    tracing::debug!(
+        topic = &*state.name,
+        sub = member.sub.as_deref(),
+        "websocket subscriber"
+    );
     // Live traffic first, then the join: a subscriber that asked for notices sees its own.
     let live = hub.inner.presence.live(&state.name, notices);
-    let member = Member::new(client, sub.map(str::to_owned), Transport::Ws);
     let _present = hub.inner.presence.join(&state.name, member);
     // A session ends when its token expires (close 1008): the client reconnects with a fresh
     // token and its cursor, which loses nothing.
-    let expiry = until(session_deadline(claims.as_ref()));
-    let (mut rd, mut wr) = socket.split();
+    let expiry = until(deadline);
     let end = {
         let writer = write_loop(hub, &state, &mut wr, &mut head, first, opening, live);
         let reader = read_loop(hub, &state, &mut rd, may_publish);
@@ -158,7 +218,6 @@ where
             }
         }
     }
-    Reply::closed()
 }
 
 /// How a session ends.
@@ -293,7 +352,9 @@ where
                         .await;
                     continue;
                 }
-                match hub.append(state, "message", t.into_bytes(), None).await {
+                // Boxed: a rare path for a subscriber, which would otherwise reserve a
+                // publish's state in every session.
+                match Box::pin(hub.append(state, "message", t.into_bytes(), None)).await {
                     Ok(_) => {}
                     Err(PublishError::TooLarge { .. }) => {
                         return End::Close(CloseCode::MESSAGE_TOO_BIG, "message too large");

@@ -197,6 +197,42 @@ async fn max_connections_503_and_per_ip_429() {
     assert_eq!(s.hub.metrics().refused_per_ip, 1);
 }
 
+/// A WebSocket session runs in a task of its own after the handshake (the HTTP connection's
+/// task ends): its connection still holds its slot until the socket closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_sessions_keep_their_connection_slots() {
+    let mut cfg = HubConfig::default();
+    cfg.max_connections = 2;
+    let s = Server::start(cfg).await;
+    let mut a = s.ws("/ws/t", &[]).await.expect("first websocket");
+    let _b = s.ws("/ws/t", &[]).await.expect("second websocket");
+    // Both sessions are past their handshake and still count.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (st, _) = s
+        .request(ClientRequest::get(&s.url("/healthz")).unwrap())
+        .await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        s.ws("/ws/t", &[]).await.is_err(),
+        "a third websocket got in"
+    );
+    // Closing one frees its slot.
+    a.close(CloseCode::NORMAL, "bye").await.unwrap();
+    while a.recv().await.is_some() {}
+    drop(a);
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let (st, _) = s
+            .request(ClientRequest::get(&s.url("/healthz")).unwrap())
+            .await;
+        if st == StatusCode::OK {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "slot never freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_topics_503_and_idle_topics_are_reaped() {
     let mut cfg = HubConfig::default();
