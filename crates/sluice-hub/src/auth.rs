@@ -158,11 +158,16 @@ pub(crate) fn session_deadline(claims: Option<&Claims>) -> Option<tokio::time::I
     Some(tokio::time::Instant::now() + left)
 }
 
-/// Resolves at `deadline`; never without one.
-pub(crate) async fn until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
+/// Resolves at `deadline`; never without one. The timer is boxed, and only with a deadline:
+/// every subscriber's session holds this future, most of them without a token expiry (an
+/// inline `Sleep` is 120 bytes).
+pub(crate) fn until(deadline: Option<tokio::time::Instant>) -> impl Future<Output = ()> {
+    let timer = deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
+    async move {
+        match timer {
+            Some(t) => t.await,
+            None => std::future::pending().await,
+        }
     }
 }
 

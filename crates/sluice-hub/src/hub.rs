@@ -680,7 +680,7 @@ impl Hub {
         }
         if let Some(t) = path.strip_prefix("/sse/") {
             let t = t.to_owned();
-            return Box::pin(crate::sse::route(self, req, &t)).await;
+            return Box::pin(crate::sse::route(self, req, &t, conn)).await;
         }
         if let Some(t) = path.strip_prefix("/poll/") {
             let t = t.to_owned();

@@ -33,11 +33,17 @@ use crate::hub::{
 };
 use crate::metrics::{GaugeGuard, Transport};
 use crate::presence::{LiveRx, Member, new_client_id};
+use crate::server::{ConnSlot, SessionSlot};
 use crate::topic::is_valid_topic;
 
-pub(crate) async fn route<S>(hub: &Hub, req: Request<S>, topic: &str) -> Reply<S>
+pub(crate) async fn route<S>(
+    hub: &Hub,
+    req: Request<S>,
+    topic: &str,
+    conn: Option<ConnSlot>,
+) -> Reply<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let cors = hub.cors_origin(&req);
     let cors = cors.as_deref();
@@ -69,7 +75,12 @@ where
     let notices = flag(req.query_param("presence"));
     // `start_with` adds the event-stream content type, `Cache-Control: no-cache,
     // no-transform` and `X-Accel-Buffering: no` (no proxy buffers, compresses or caches it).
-    let resp = with_cors(Response::new(StatusCode::OK), cors);
+    let mut resp = with_cors(Response::new(StatusCode::OK), cors);
+    if req.version() != sluice_http::Version::Http2 && req.method() == "GET" {
+        // The stream runs detached from the connection's HTTP task (see below), which then
+        // takes no further request: say so.
+        resp = resp.header("connection", "close");
+    }
     let cfg = &hub.inner.cfg;
     let sse_cfg = SseWriterConfig::default()
         .with_heartbeat_interval(Some(cfg.sse_heartbeat))
@@ -98,44 +109,101 @@ where
         // A reconnect after the end: 204 tells an EventSource to stop reconnecting.
         return req.respond(with_cors(Response::new(StatusCode::NO_CONTENT), cors));
     }
-    let Ok(mut w) = Box::pin(SseWriter::start_with(req, resp, sse_cfg)).await else {
+    let Ok(w) = Box::pin(SseWriter::start_with(req, resp, sse_cfg)).await else {
         return Reply::closed();
     };
-    let _gauge = GaugeGuard::new(hub.inner.counters.gauge(Transport::Sse));
-    let sub = claims.as_ref().and_then(|c| c.sub.as_deref());
-    tracing::debug!(topic, sub, "sse subscriber");
-    // Live traffic first, then the join: a subscriber that asked for notices sees its own.
-    let live = hub.inner.presence.live(&state.name, notices);
-    let member = Member::new(client, sub.map(str::to_owned), Transport::Sse);
-    let _present = hub.inner.presence.join(&state.name, member);
-    if start == Start::Now {
-        // An empty event with the head's id: sets the client's Last-Event-ID, fires nothing.
-        let opening = format!("id: {}\n\n", first.next);
-        if w.send_bytes(Bytes::from(opening)).await.is_err() {
-            return Reply::closed();
-        }
-    }
-    let deadline = session_deadline(claims.as_ref());
-    match stream(hub, &state, &mut w, &mut head, first, deadline, live).await {
-        Ending::Expired => {
-            // The token's `exp`: the stream ends with a notice. An EventSource reconnecting
-            // with the same (expired) token gets 401 and stops; the page gets a new token and
-            // resumes from its last id (`?cursor=`), losing nothing.
-            let notice = Bytes::from_static(b"event: sluice-expired\ndata: {\"expired\":true}\n\n");
-            if w.send_bytes(notice).await.is_err() {
-                return Reply::closed();
+    let session = Session {
+        state,
+        head,
+        first,
+        opening: start == Start::Now,
+        member: Member::new(
+            client,
+            claims.as_ref().and_then(|c| c.sub.clone()),
+            Transport::Sse,
+        ),
+        notices,
+        deadline: session_deadline(claims.as_ref()),
+    };
+    // The stream outlives this request's task: it runs in one of its own, which holds only
+    // what a subscriber needs (the HTTP connection's state and this route's are freed). The
+    // connection is not reused after the stream ends (it rarely does: an end, an expired
+    // token, shutdown).
+    hub.detach(conn, |slot| run(slot, w, session));
+    Reply::closed()
+}
+
+/// What an SSE subscriber's stream holds once its head is sent.
+struct Session {
+    state: std::sync::Arc<TopicState>,
+    head: tokio::sync::watch::Receiver<sluice_longpoll::Cursor>,
+    first: ReadBatch,
+    /// Starts live: send the head cursor first.
+    opening: bool,
+    member: Member,
+    notices: bool,
+    /// When the token expires.
+    deadline: Option<tokio::time::Instant>,
+}
+
+/// A subscriber's stream, until the client goes, the topic ends, the token expires or the hub
+/// shuts down; then the body's end (the connection closes after it).
+///
+/// An `async` block over its captures, not an `async fn`: an `async fn` moves each argument
+/// into a local and keeps both slots in its state (the writer alone is 456 bytes).
+fn run<S>(slot: SessionSlot, mut w: SseWriter<S>, mut s: Session) -> impl Future<Output = ()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    async move {
+        let hub = slot.hub();
+        let _gauge = GaugeGuard::new(hub.inner.counters.gauge(Transport::Sse));
+        tracing::debug!(
+            topic = &*s.state.name,
+            sub = s.member.sub.as_deref(),
+            "sse subscriber"
+        );
+        // Live traffic first, then the join: a subscriber that asked for notices sees its own.
+        let live = hub.inner.presence.live(&s.state.name, s.notices);
+        let _present = hub.inner.presence.join(&s.state.name, s.member);
+        if s.opening {
+            // An empty event with the head's id: sets the client's Last-Event-ID, fires
+            // nothing.
+            let opening = format!("id: {}\n\n", s.first.next);
+            if w.send_bytes(Bytes::from(opening)).await.is_err() {
+                return;
             }
-            w.finish().await
         }
-        Ending::Ended => w.finish().await,
-        Ending::Finish => {
-            let last = sluice_sse::Event::new().retry(cfg.sse_retry);
-            if w.send(&last).await.is_err() {
-                return Reply::closed();
+        let ending = stream(
+            hub,
+            &s.state,
+            &mut w,
+            &mut s.head,
+            s.first,
+            s.deadline,
+            live,
+        )
+        .await;
+        match ending {
+            Ending::Expired => {
+                // The token's `exp`: the stream ends with a notice. An EventSource
+                // reconnecting with the same (expired) token gets 401 and stops; the page gets
+                // a new token and resumes from its last id (`?cursor=`), losing nothing.
+                let notice =
+                    Bytes::from_static(b"event: sluice-expired\ndata: {\"expired\":true}\n\n");
+                if w.send_bytes(notice).await.is_ok() {
+                    drop(w.finish().await);
+                }
             }
-            w.finish().await
+            Ending::Ended => drop(w.finish().await),
+            Ending::Finish => {
+                let last = sluice_sse::Event::new().retry(hub.inner.cfg.sse_retry);
+                if w.send(&last).await.is_ok() {
+                    drop(w.finish().await);
+                }
+            }
+            Ending::Gone => {}
         }
-        Ending::Gone => Reply::closed(),
     }
 }
 

@@ -171,50 +171,58 @@ struct Session {
 /// A subscriber's session: the writer (log → client) and the reader (client → topic,
 /// keepalive) over the split socket, until either ends, the token expires or the hub shuts
 /// down; then the closing handshake.
-async fn run<S>(slot: SessionSlot, mut rd: WsReader<S>, mut wr: WsWriter<S>, s: Session)
+///
+/// An `async` block over its captures, not an `async fn`: an `async fn` moves each argument
+/// into a local and keeps both slots in its state.
+fn run<S>(
+    slot: SessionSlot,
+    mut rd: WsReader<S>,
+    mut wr: WsWriter<S>,
+    mut s: Session,
+) -> impl Future<Output = ()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let Session {
-        state,
-        mut head,
-        first,
-        opening,
-        member,
-        notices,
-        may_publish,
-        deadline,
-    } = s;
-    let hub = slot.hub();
-    let _gauge = GaugeGuard::new(hub.inner.counters.gauge(Transport::Ws));
-    tracing::debug!(
-        topic = &*state.name,
-        sub = member.sub.as_deref(),
-        "websocket subscriber"
-    );
-    // Live traffic first, then the join: a subscriber that asked for notices sees its own.
-    let live = hub.inner.presence.live(&state.name, notices);
-    let _present = hub.inner.presence.join(&state.name, member);
-    // A session ends when its token expires (close 1008): the client reconnects with a fresh
-    // token and its cursor, which loses nothing.
-    let expiry = until(deadline);
-    let end = {
-        let writer = write_loop(hub, &state, &mut wr, &mut head, first, opening, live);
-        let reader = read_loop(hub, &state, &mut rd, may_publish);
-        tokio::select! {
-            e = writer => e,
-            e = reader => e,
-            () = expiry => End::Close(CloseCode::POLICY_VIOLATION, "token expired"),
-            () = hub.shutdown_signal() => End::Close(CloseCode::GOING_AWAY, "server shutting down"),
-        }
-    };
-    if let End::Close(code, reason) = end
-        && wr.close(code, reason).await.is_ok()
-    {
-        // Complete the closing handshake (bounded by the close timeout).
-        while let Some(r) = rd.recv().await {
-            if r.is_err() {
-                break;
+    async move {
+        let hub = slot.hub();
+        let _gauge = GaugeGuard::new(hub.inner.counters.gauge(Transport::Ws));
+        tracing::debug!(
+            topic = &*s.state.name,
+            sub = s.member.sub.as_deref(),
+            "websocket subscriber"
+        );
+        // Live traffic first, then the join: a subscriber that asked for notices sees its own.
+        let live = hub.inner.presence.live(&s.state.name, s.notices);
+        let _present = hub.inner.presence.join(&s.state.name, s.member);
+        // A session ends when its token expires (close 1008): the client reconnects with a
+        // fresh token and its cursor, which loses nothing.
+        let expiry = until(s.deadline);
+        let end = {
+            let writer = write_loop(
+                hub,
+                &s.state,
+                &mut wr,
+                &mut s.head,
+                s.first,
+                s.opening,
+                live,
+            );
+            let reader = read_loop(hub, &s.state, &mut rd, s.may_publish);
+            tokio::select! {
+                e = writer => e,
+                e = reader => e,
+                () = expiry => End::Close(CloseCode::POLICY_VIOLATION, "token expired"),
+                () = hub.shutdown_signal() => End::Close(CloseCode::GOING_AWAY, "server shutting down"),
+            }
+        };
+        if let End::Close(code, reason) = end
+            && wr.close(code, reason).await.is_ok()
+        {
+            // Complete the closing handshake (bounded by the close timeout).
+            while let Some(r) = rd.recv().await {
+                if r.is_err() {
+                    break;
+                }
             }
         }
     }
