@@ -48,3 +48,23 @@ pub fn parse_pids(s: &str) -> Vec<u32> {
         .map(|p| p.trim().parse().expect("pid"))
         .collect()
 }
+
+/// (`utime`, `stime`) of the processes in clock ticks (fields 14 and 15 of `/proc/<pid>/stat`):
+/// how their CPU time splits between user space and the kernel.
+#[must_use]
+pub fn user_system_ticks(pids: &[u32]) -> (u64, u64) {
+    let mut total = (0, 0);
+    for pid in pids {
+        let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The command name (field 2) may contain spaces: count fields after its closing paren.
+        let Some(rest) = s.rfind(')').map(|i| &s[i + 2..]) else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split(' ').collect();
+        total.0 += f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+        total.1 += f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    }
+    total
+}

@@ -112,16 +112,16 @@ python3 - "$RESULTS" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l.split(" ", 1)[1]) for l in open(sys.argv[1]) if l.startswith("RESULT ")]
 def mix(r): return f"{r['ws']}:{r['sse']}:{r['poll']}"
-keys = ["cpu_us_per_delivery", "rss_bytes_per_subscriber", "latency_ms_p50", "latency_ms_p99"]
+keys = ["cpu_us_per_delivery", "system_share", "rss_bytes_per_subscriber", "latency_ms_p50", "latency_ms_p99"]
 med = {}
 for r in rows:
     med.setdefault((mix(r), r["target"]), []).append(r)
 agg = {k: {f: statistics.median(x[f] for x in v) for f in keys} | {"runs": len(v)} for k, v in med.items()}
 print()
-print("| subscribers ws:sse:poll | server | runs | CPU / delivery (µs) | RSS / subscriber (B) | publish → last p50 (ms) | p99 (ms) |")
-print("|---|---|---|---|---|---|---|")
+print("| subscribers ws:sse:poll | server | runs | CPU / delivery (µs) | of it in the kernel | RSS / subscriber (B) | publish → last p50 (ms) | p99 (ms) |")
+print("|---|---|---|---|---|---|---|---|")
 for (m, t), a in sorted(agg.items()):
-    print(f"| {m} | {t} | {a['runs']} | {a['cpu_us_per_delivery']:.2f} | {a['rss_bytes_per_subscriber']:.0f} | {a['latency_ms_p50']:.1f} | {a['latency_ms_p99']:.1f} |")
+    print(f"| {m} | {t} | {a['runs']} | {a['cpu_us_per_delivery']:.2f} | {a['system_share']*100:.0f} % | {a['rss_bytes_per_subscriber']:.0f} | {a['latency_ms_p50']:.1f} | {a['latency_ms_p99']:.1f} |")
 print()
 print("| subscribers ws:sse:poll | CPU sluice ÷ nchan | RSS sluice ÷ nchan | p99 sluice ÷ nchan |")
 print("|---|---|---|---|")

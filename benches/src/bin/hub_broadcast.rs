@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sluice_benches::keepalive::{NchanCursor, client_cfg, count_after, request};
-use sluice_benches::procfs::{cpu_ns, parse_pids, rss_bytes};
+use sluice_benches::procfs::{cpu_ns, parse_pids, rss_bytes, user_system_ticks};
 use sluice_http::{self as http, ClientRequest};
 use sluice_tokio::longpoll::{ClientEvent, LongPollClient, LongPollClientConfig, Start};
 use sluice_tokio::sse::{SseClient, SseClientConfig, SseEvent};
@@ -377,6 +377,7 @@ async fn run(a: Args) {
     let mut lat_ms = Vec::with_capacity(a.events);
     let mut missed = 0usize;
     let cpu0 = cpu_ns(&a.pids);
+    let ticks0 = user_system_ticks(&a.pids);
     let t_bcast = Instant::now();
     for i in 0..a.events {
         let t0 = Instant::now();
@@ -403,6 +404,9 @@ async fn run(a: Args) {
     }
     let bcast_secs = t_bcast.elapsed().as_secs_f64();
     let cpu_secs = (cpu_ns(&a.pids) - cpu0) as f64 / 1e9;
+    let ticks1 = user_system_ticks(&a.pids);
+    let (user_t, sys_t) = (ticks1.0 - ticks0.0, ticks1.1 - ticks0.1);
+    let system_share = sys_t as f64 / (user_t + sys_t).max(1) as f64;
     let deliveries = (a.n * a.events - missed) as f64;
     let us_per_delivery = cpu_secs / deliveries * 1e6;
     let rss_per_sub = (rss_after.saturating_sub(rss_before)) as f64 / a.n as f64;
@@ -414,18 +418,19 @@ async fn run(a: Args) {
         lat_ms.last().copied().unwrap_or(f64::NAN),
     );
     println!(
-        "{:?}: {} events x {} subscribers in {bcast_secs:.1} s: server CPU {cpu_secs:.2} s = {us_per_delivery:.2} us/delivery; \
+        "{:?}: {} events x {} subscribers in {bcast_secs:.1} s: server CPU {cpu_secs:.2} s = {us_per_delivery:.2} us/delivery ({:.0} % in the kernel); \
          publish -> last delivery p50 {p50:.1} ms, p90 {p90:.1} ms, p99 {p99:.1} ms, max {max:.1} ms; RSS/subscriber {rss_per_sub:.0} B; \
          missed {missed}, strays {}, failed subscribers {}",
         a.target,
         a.events,
         a.n,
+        system_share * 100.0,
         tally.strays.load(Ordering::Relaxed),
         failures.load(Ordering::Relaxed),
     );
     println!(
         "RESULT {{\"target\":\"{}\",\"n\":{},\"ws\":{n_ws},\"sse\":{n_sse},\"poll\":{n_poll},\"events\":{},\"payload\":{},\"ws_deflate\":{},\
-         \"cpu_us_per_delivery\":{us_per_delivery:.3},\"rss_bytes_per_subscriber\":{rss_per_sub:.0},\
+         \"cpu_us_per_delivery\":{us_per_delivery:.3},\"system_share\":{system_share:.3},\"rss_bytes_per_subscriber\":{rss_per_sub:.0},\
          \"latency_ms_p50\":{p50:.2},\"latency_ms_p90\":{p90:.2},\"latency_ms_p99\":{p99:.2},\"latency_ms_max\":{max:.2},\"missed\":{missed},\
          \"connect_secs\":{connect_secs:.2}}}",
         format!("{:?}", a.target).to_lowercase(),

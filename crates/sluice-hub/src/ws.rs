@@ -174,6 +174,7 @@ struct Session {
 ///
 /// An `async` block over its captures, not an `async fn`: an `async fn` moves each argument
 /// into a local and keeps both slots in its state.
+#[allow(clippy::manual_async_fn)] // on purpose: see above (the session's size)
 fn run<S>(
     slot: SessionSlot,
     mut rd: WsReader<S>,
