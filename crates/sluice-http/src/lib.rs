@@ -90,6 +90,7 @@ mod response;
 mod server;
 mod status;
 mod stream;
+mod timed_write;
 pub mod tls;
 mod url;
 

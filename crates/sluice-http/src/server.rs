@@ -20,6 +20,7 @@ use crate::headers::Headers;
 use crate::request::{Kind, Request};
 use crate::response::{Body, Response, encode_status_line};
 use crate::status::{StatusCode, forbids_body};
+use crate::timed_write::write_all_within;
 
 /// Limits and timeouts of the server side. Every buffer a client can grow is bounded here.
 ///
@@ -600,14 +601,11 @@ where
         r
     }
 
+    /// Writes and flushes within the write timeout. No timer lives in this future unless the
+    /// socket makes it wait: a streaming response's task holds one of these for its whole
+    /// life (see [`crate::timed_write`]).
     async fn write_buf<B: Buf + Send>(&mut self, buf: &mut B) -> io::Result<()> {
-        let io = &mut self.req.conn.io;
-        timeout(self.req.limits.write_timeout, async {
-            io.write_all_buf(buf).await?;
-            io.flush().await
-        })
-        .await
-        .map_err(|_| timed_out())?
+        write_all_within(&mut self.req.conn.io, buf, self.req.limits.write_timeout).await
     }
 
     /// Resolves when the client has gone away (its side reached end of stream or failed), as
@@ -874,8 +872,10 @@ pub async fn serve_stream<H>(
 where
     H: Handler<crate::ServerStream> + ?Sized,
 {
+    // The HTTP/2 connection's future is boxed: only HTTP/2 connections pay for its size, not
+    // every HTTP/1.1 connection's task (which lives as long as its connection).
     if io.alpn_protocol() == Some(crate::tls::ALPN_H2) {
-        return crate::h2::serve_h2(io, config, handler).await;
+        return Box::pin(crate::h2::serve_h2(io, config, handler)).await;
     }
     if io.is_tls() || !config.h2c {
         return serve_connection(io, config, handler).await;
@@ -899,7 +899,10 @@ where
     }
     if conn.buf.starts_with(preface) {
         let io = crate::h2::Rewind::new(conn.buf.freeze(), conn.io);
-        return crate::h2::serve_h2::<_, crate::ServerStream, H>(io, config, handler).await;
+        return Box::pin(crate::h2::serve_h2::<_, crate::ServerStream, H>(
+            io, config, handler,
+        ))
+        .await;
     }
     serve_h1(conn.io, conn.buf, config, handler).await
 }

@@ -2,6 +2,7 @@
 //! origins, limits) every route applies before it reads a body or upgrades.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU8};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -190,6 +191,27 @@ impl std::fmt::Debug for Hub {
 
 /// A refusal: the response to send.
 type Refusal = Box<Response>;
+
+/// A routed request ([`Hub::route_in`]): answered already, or the chosen route's boxed future.
+pub(crate) enum Routed<'a, S> {
+    /// The answer (taken by the first poll).
+    Ready(Option<Reply<S>>),
+    /// The route's future.
+    Boxed(Pin<Box<dyn Future<Output = Reply<S>> + Send + 'a>>),
+}
+
+impl<S> Future for Routed<'_, S> {
+    type Output = Reply<S>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Reply<S>> {
+        match self.get_mut() {
+            Routed::Ready(r) => {
+                std::task::Poll::Ready(r.take().expect("Routed polled after it was ready"))
+            }
+            Routed::Boxed(f) => f.as_mut().poll(cx),
+        }
+    }
+}
 
 impl Hub {
     /// A hub with the built-in `sys.metrics` topic and no other. Needs no runtime until it
@@ -646,13 +668,14 @@ impl Hub {
 
     /// [`Hub::route`] for a request of one of the hub's own connections: a session detached
     /// from it carries `conn` (the connection's slots stay taken while the session runs).
-    pub(crate) async fn route_in<S>(&self, req: Request<S>, conn: Option<ConnSlot>) -> Reply<S>
+    pub(crate) fn route_in<S>(&self, req: Request<S>, conn: Option<ConnSlot>) -> Routed<'_, S>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        // Each route's future is boxed: a connection's task holds the state of the route it is
-        // in, not room for the largest one (a WebSocket session is several times a parked
-        // poll). One allocation per request.
+        // The route is chosen here, synchronously, and its future boxed: a connection's task
+        // holds a pointer to the state of the route it is in — not room for the largest route,
+        // nor the request a second time beside it. One allocation per routed request; the
+        // static answers (page, health, metrics, 404) need none.
         let path = req.path();
         tracing::trace!(
             method = req.method(),
@@ -664,31 +687,31 @@ impl Hub {
             self.inner.counters.requests_h2.fetch_add(1, Relaxed);
         }
         if let Err(r) = self.check_host(&req) {
-            return req.respond(*r);
+            return Routed::Ready(Some(req.respond(*r)));
         }
         if let Some(t) = path.strip_prefix("/publish/") {
             let t = t.to_owned();
-            return Box::pin(self.publish_route(req, &t, false)).await;
+            return Routed::Boxed(Box::pin(self.publish_route(req, t, false)));
         }
         if let Some(t) = path.strip_prefix("/close/") {
             let t = t.to_owned();
-            return Box::pin(self.publish_route(req, &t, true)).await;
+            return Routed::Boxed(Box::pin(self.publish_route(req, t, true)));
         }
         if let Some(t) = path.strip_prefix("/ws/") {
             let t = t.to_owned();
-            return Box::pin(crate::ws::route(self, req, &t, conn)).await;
+            return Routed::Boxed(Box::pin(crate::ws::route(self, req, t, conn)));
         }
         if let Some(t) = path.strip_prefix("/sse/") {
             let t = t.to_owned();
-            return Box::pin(crate::sse::route(self, req, &t, conn)).await;
+            return Routed::Boxed(Box::pin(crate::sse::route(self, req, t, conn)));
         }
         if let Some(t) = path.strip_prefix("/poll/") {
             let t = t.to_owned();
-            return Box::pin(self.poll_route(req, &t)).await;
+            return Routed::Boxed(Box::pin(self.poll_route(req, t)));
         }
         if let Some(t) = path.strip_prefix("/presence/") {
             let t = t.to_owned();
-            return Box::pin(self.presence_route(req, &t)).await;
+            return Routed::Boxed(Box::pin(self.presence_route(req, t)));
         }
         let resp = match path {
             "/" | "/index.html" => Response::new(StatusCode::OK)
@@ -721,13 +744,13 @@ impl Hub {
                 .body(self.metrics().prometheus()),
             _ => {
                 let r = error(StatusCode::NOT_FOUND, "not_found", "no such route", None);
-                return req.respond(r);
+                return Routed::Ready(Some(req.respond(r)));
             }
         };
         if !matches!(req.method(), "GET" | "HEAD") {
-            return req.respond(use_get(None));
+            return Routed::Ready(Some(req.respond(use_get(None))));
         }
-        req.respond(resp)
+        Routed::Ready(Some(req.respond(resp)))
     }
 
     /// Checks the request's token for `action` on `topic`: `Ok(None)` when authentication is
@@ -874,10 +897,11 @@ impl Hub {
     /// `POST /publish/{topic}[?event=TYPE]` (and its CORS preflight).
     /// `POST /publish/{topic}`, or with `close` `POST /close/{topic}` (same checks; the body
     /// is ignored).
-    async fn publish_route<S>(&self, mut req: Request<S>, topic: &str, close: bool) -> Reply<S>
+    async fn publish_route<S>(&self, mut req: Request<S>, topic: String, close: bool) -> Reply<S>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
+        let topic = topic.as_str();
         let cors = self.cors_origin(&req);
         let cors = cors.as_deref();
         if !is_valid_topic(topic) {
@@ -1017,64 +1041,76 @@ impl Hub {
     }
 
     /// `GET /poll/{topic}`: policies here, the protocol in [`LongPoll::handle`].
-    async fn poll_route<S>(&self, req: Request<S>, topic: &str) -> Reply<S>
+    /// The parked request's state lives for the whole wait, so it is an `async` block over its
+    /// captures (an `async fn` keeps the 376-byte request twice) and holds only what the wait
+    /// needs (the token's `sub`, not its claims).
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
+    fn poll_route<'a, S>(
+        &'a self,
+        req: Request<S>,
+        topic: String,
+    ) -> impl Future<Output = Reply<S>> + Send + 'a
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'a,
     {
-        let cors = self.cors_origin(&req);
-        let cors = cors.as_deref();
-        if !is_valid_topic(topic) {
-            return req.respond(publish_error(&PublishError::BadTopic, cors));
+        async move {
+            let topic = topic.as_str();
+            let cors = self.cors_origin(&req);
+            let cors = cors.as_deref();
+            if !is_valid_topic(topic) {
+                return req.respond(publish_error(&PublishError::BadTopic, cors));
+            }
+            if req.method() != "GET" {
+                // The endpoint answers 405 (with `Allow` and CORS) without touching the topic.
+                let key: Arc<str> = Arc::from(topic);
+                return self.inner.lp.handle(&key, req).await;
+            }
+            let claims = match self.authorize(&req, topic, Action::Subscribe, cors) {
+                Ok(c) => c,
+                Err(r) => return req.respond(*r),
+            };
+            let client = match client_param(&req, cors) {
+                Ok(c) => c,
+                Err(r) => return req.respond(*r),
+            };
+            // A poll that waits for nothing (`timeout=0`, or a query the protocol answers 400)
+            // must not leave behind a topic it created: a burst of them on made-up names would
+            // fill the topic table. The query is parsed here only for a topic that is new.
+            let new_and_idle = !self.topics().contains_key(topic)
+                && !matches!(
+                    sluice_longpoll::Request::parse_query(req.query().unwrap_or("")),
+                    Ok(q) if q.timeout != Some(std::time::Duration::ZERO)
+                );
+            let start = sluice_longpoll::Request::parse_query(req.query().unwrap_or(""))
+                .map_or(Start::Now, |q| q.start);
+            let state = match self.ready_topic(topic, start, cors).await {
+                Ok(s) => s,
+                Err(r) => return req.respond(*r),
+            };
+            let sub = claims.and_then(|c| c.sub);
+            tracing::trace!(topic, sub, "poll");
+            let _gauge = GaugeGuard::new(self.inner.counters.gauge(Transport::Poll));
+            // A poller that names itself is present while parked and for the grace after.
+            let _present = client.map(|id| {
+                let m = Member::new(id, sub, Transport::Poll);
+                self.inner
+                    .presence
+                    .poll(&state.name, m, self.inner.cfg.presence_grace)
+            });
+            let reply = self.inner.lp.handle(&state.name, req).await;
+            if new_and_idle {
+                self.discard_if_unused(state);
+            }
+            reply
         }
-        if req.method() != "GET" {
-            // The endpoint answers 405 (with `Allow` and CORS) without touching the topic.
-            let key: Arc<str> = Arc::from(topic);
-            return self.inner.lp.handle(&key, req).await;
-        }
-        let claims = match self.authorize(&req, topic, Action::Subscribe, cors) {
-            Ok(c) => c,
-            Err(r) => return req.respond(*r),
-        };
-        let client = match client_param(&req, cors) {
-            Ok(c) => c,
-            Err(r) => return req.respond(*r),
-        };
-        // A poll that waits for nothing (`timeout=0`, or a query the protocol answers 400)
-        // must not leave behind a topic it created: a burst of them on made-up names would
-        // fill the topic table. The query is parsed here only for a topic that is new.
-        let new_and_idle = !self.topics().contains_key(topic)
-            && !matches!(
-                sluice_longpoll::Request::parse_query(req.query().unwrap_or("")),
-                Ok(q) if q.timeout != Some(std::time::Duration::ZERO)
-            );
-        let start = sluice_longpoll::Request::parse_query(req.query().unwrap_or(""))
-            .map_or(Start::Now, |q| q.start);
-        let state = match self.ready_topic(topic, start, cors).await {
-            Ok(s) => s,
-            Err(r) => return req.respond(*r),
-        };
-        let sub = claims.as_ref().and_then(|c| c.sub.as_deref());
-        tracing::trace!(topic, sub, "poll");
-        let _gauge = GaugeGuard::new(self.inner.counters.gauge(Transport::Poll));
-        // A poller that names itself is present while parked and for the grace after.
-        let _present = client.map(|id| {
-            let m = Member::new(id, sub.map(str::to_owned), Transport::Poll);
-            self.inner
-                .presence
-                .poll(&state.name, m, self.inner.cfg.presence_grace)
-        });
-        let reply = self.inner.lp.handle(&state.name, req).await;
-        if new_and_idle {
-            self.discard_if_unused(state);
-        }
-        reply
     }
 
     /// `GET /presence/{topic}`: who is subscribed on this node (subscribe permission needed).
-    async fn presence_route<S>(&self, req: Request<S>, topic: &str) -> Reply<S>
+    async fn presence_route<S>(&self, req: Request<S>, topic: String) -> Reply<S>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
+        let topic = topic.as_str();
         let cors = self.cors_origin(&req);
         let cors = cors.as_deref();
         if !is_valid_topic(topic) {

@@ -360,10 +360,9 @@ async fn open(
     let Some(tls) = tls else {
         return Some(stream.into());
     };
-    match tls
-        .accept(stream, hub.inner.cfg.http.header_read_timeout)
-        .await
-    {
+    // Boxed: the handshake's state is large and over once the connection is open; inline it
+    // would size every connection's task, TLS or not, for its whole life.
+    match Box::pin(tls.accept(stream, hub.inner.cfg.http.header_read_timeout)).await {
         Ok(s) => Some(s.into()),
         Err(e) => {
             hub.inner.counters.tls_failed.fetch_add(1, Relaxed);

@@ -39,12 +39,13 @@ use crate::topic::is_valid_topic;
 pub(crate) async fn route<S>(
     hub: &Hub,
     req: Request<S>,
-    topic: &str,
+    topic: String,
     conn: Option<ConnSlot>,
 ) -> Reply<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let topic = topic.as_str();
     let cors = hub.cors_origin(&req);
     let cors = cors.as_deref();
     if !is_valid_topic(topic) {

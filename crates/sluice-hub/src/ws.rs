@@ -39,12 +39,13 @@ use crate::topic::is_valid_topic;
 pub(crate) async fn route<S>(
     hub: &Hub,
     req: Request<S>,
-    topic: &str,
+    topic: String,
     conn: Option<ConnSlot>,
 ) -> Reply<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let topic = topic.as_str();
     // Every refusal closes the connection: behind a proxy that does not check for the 101, a
     // connection kept open after a refused upgrade would carry whatever the client sends next
     // as if it were WebSocket data (WebSocket smuggling).

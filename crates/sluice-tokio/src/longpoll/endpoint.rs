@@ -547,66 +547,75 @@ where
     /// topic removal (`410`) or timeout, with the connection kept alive. While parked the
     /// connection is watched ([`Request::closed`]): a client that goes away is cancelled in the
     /// core at once; so is a handler future that is dropped.
-    pub async fn handle<S, Q>(&self, topic: &Q, mut req: Request<S>) -> Reply<S>
+    ///
+    /// The future is an `async` block over the request, not an `async fn`: a parked request's
+    /// state lives for the whole wait, and an `async fn` keeps each argument twice (the request
+    /// is 376 bytes).
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
+    pub fn handle<'a, S, Q>(
+        &'a self,
+        topic: &'a Q,
+        mut req: Request<S>,
+    ) -> impl Future<Output = Reply<S>> + Send + 'a
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'a,
         K: Borrow<Q>,
         Q: Hash + Eq + Sync + ?Sized,
     {
-        let origin = self.cors_origin(req.header("origin"));
-        if req.method() != "GET" {
-            let r = Response::new(StatusCode::METHOD_NOT_ALLOWED).header("allow", "GET");
-            return req.respond(
-                with_headers(r, origin.as_deref())
-                    .body(error_body("method_not_allowed", "use GET")),
-            );
-        }
-        let query = match PollRequest::parse_query(req.query().unwrap_or("")) {
-            Ok(q) => q,
-            Err(e) => {
-                let r = with_headers(Response::new(StatusCode::BAD_REQUEST), origin.as_deref());
-                return req.respond(r.body(error_body("bad_request", &e.to_string())));
+        async move {
+            let origin = self.cors_origin(req.header("origin"));
+            if req.method() != "GET" {
+                let r = Response::new(StatusCode::METHOD_NOT_ALLOWED).header("allow", "GET");
+                return req.respond(
+                    with_headers(r, origin.as_deref())
+                        .body(error_body("method_not_allowed", "use GET")),
+                );
             }
-        };
-        let (rx, id) = {
-            let mut st = self.lock();
-            let jitter = st.jitter.next_u64();
-            match st.server.handle_request(now(), topic, &query, jitter) {
-                Handled::Ready(r) => {
-                    drop(st);
+            let query = match PollRequest::parse_query(req.query().unwrap_or("")) {
+                Ok(q) => q,
+                Err(e) => {
+                    let r = with_headers(Response::new(StatusCode::BAD_REQUEST), origin.as_deref());
+                    return req.respond(r.body(error_body("bad_request", &e.to_string())));
+                }
+            };
+            let (rx, id) = {
+                let mut st = self.lock();
+                let jitter = st.jitter.next_u64();
+                match st.server.handle_request(now(), topic, &query, jitter) {
+                    Handled::Ready(r) => {
+                        drop(st);
+                        self.count_delivered(&r);
+                        return req.respond(full_response(&r, origin.as_deref()));
+                    }
+                    Handled::Parked(id) => {
+                        let (tx, rx) = oneshot::channel();
+                        st.waiters.insert(id, tx);
+                        self.arm_timer(&mut st);
+                        (rx, id)
+                    }
+                }
+            };
+            let mut guard = WaiterGuard {
+                store: self,
+                id,
+                done: false,
+            };
+            // Wait without writing anything: the whole answer goes out in one write, with its
+            // real status (200, or 410 if the topic was removed meanwhile) and a Content-Length.
+            let answer = tokio::select! {
+                biased;
+                r = rx => r,
+                () = req.closed() => return Reply::closed(),
+            };
+            guard.done = true;
+            match answer {
+                Ok(r) => {
                     self.count_delivered(&r);
-                    return req.respond(full_response(&r, origin.as_deref()));
+                    req.respond(full_response(&r, origin.as_deref()))
                 }
-                Handled::Parked(id) => {
-                    let (tx, rx) = oneshot::channel();
-                    st.waiters.insert(id, tx);
-                    self.arm_timer(&mut st);
-                    (rx, id)
-                }
+                // The store was dropped (shutdown): nothing to say.
+                Err(_) => Reply::closed(),
             }
-        };
-        let mut guard = WaiterGuard {
-            store: self,
-            id,
-            done: false,
-        };
-        // Wait without writing anything: the whole answer goes out in one write, with its
-        // real status (200, or 410 if the topic was removed meanwhile) and a Content-Length.
-        // (`req` is the parameter itself: a `let mut req = req` rebinding would take a second
-        // slot of the size of a request in this future.)
-        let answer = tokio::select! {
-            biased;
-            r = rx => r,
-            () = req.closed() => return Reply::closed(),
-        };
-        guard.done = true;
-        match answer {
-            Ok(r) => {
-                self.count_delivered(&r);
-                req.respond(full_response(&r, origin.as_deref()))
-            }
-            // The store was dropped (shutdown): nothing to say.
-            Err(_) => Reply::closed(),
         }
     }
 
