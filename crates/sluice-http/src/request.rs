@@ -30,7 +30,10 @@ pub struct Request<S>(pub(crate) Kind<S>);
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Kind<S> {
-    H1(H1<S>),
+    /// Boxed like the others: a request moves through several futures (router, route, parked
+    /// wait), each of which would otherwise hold all of it inline, and the box is handed on to
+    /// the response writer and back to the connection loop (one allocation per request).
+    H1(Box<H1<S>>),
     H2(Box<H2Request<S>>),
     /// From another HTTP server ([`crate::bridge`]).
     Bridge(Box<BridgeRequest<S>>),

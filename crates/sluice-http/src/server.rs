@@ -404,7 +404,10 @@ where
     ///
     /// # Errors
     /// Writing the head failed or timed out: the client is gone; return [`Reply::closed`].
-    pub(crate) async fn respond_streaming(self, response: Response) -> io::Result<H1Writer<S>> {
+    pub(crate) async fn respond_streaming(
+        self: Box<Self>,
+        response: Response,
+    ) -> io::Result<H1Writer<S>> {
         let Response {
             status,
             headers,
@@ -423,7 +426,10 @@ where
     ///
     /// # Errors
     /// Writing the response failed or timed out.
-    pub(crate) async fn upgrade(mut self, response: Response) -> io::Result<Upgraded<S>> {
+    pub(crate) async fn upgrade(
+        mut self: Box<Self>,
+        response: Response,
+    ) -> io::Result<Upgraded<S>> {
         let mut out = Vec::with_capacity(256);
         encode_status_line(response.status, &mut out);
         response.headers.encode(&mut out);
@@ -463,7 +469,7 @@ where
 
     /// Writes the head (and a full body) and returns the writer for what follows.
     async fn start(
-        self,
+        self: Box<Self>,
         status: StatusCode,
         headers: &Headers,
         plan: Plan,
@@ -561,7 +567,7 @@ enum Mode {
 /// The HTTP/1.1 side of a [`ResponseWriter`].
 #[derive(Debug)]
 pub(crate) struct H1Writer<S> {
-    req: H1<S>,
+    req: Box<H1<S>>,
     mode: Mode,
     keep_alive: bool,
     read_done: bool,
@@ -661,7 +667,7 @@ where
             Mode::Discard => {}
         }
         Reply(ReplyInner::Finished {
-            req: Box::new(self.req),
+            req: self.req,
             keep_alive: self.keep_alive,
         })
     }
@@ -797,7 +803,7 @@ async fn linger_close<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, l: 
 }
 
 /// Writes a response with a stream body, stopping early if the client goes away.
-async fn write_stream<S>(req: H1<S>, response: Response) -> Reply<S>
+async fn write_stream<S>(req: Box<H1<S>>, response: Response) -> Reply<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -931,16 +937,9 @@ where
                 return Ok(());
             }
             Err(ServeError::BadRequest(e)) => {
-                let out = Response::from_status(e.status())
-                    .to_http1_closing()
-                    .unwrap_or_default();
-                let w = async {
-                    conn.io.write_all(&out).await?;
-                    conn.io.flush().await
-                };
-                if let Ok(Ok(())) = timeout(limits.write_timeout, w).await {
-                    linger_close(&mut conn, limits).await;
-                }
+                // Boxed, as every rare path below: a connection's future holds the state of
+                // the request it is in, not room for the ways a connection can end.
+                Box::pin(refuse_head(&mut conn, &e, limits)).await;
                 return Err(e.into());
             }
             Err(e) => return Err(e),
@@ -957,8 +956,8 @@ where
             body_deadline: None,
             limits,
         };
-        let reply = handler.handle(Request(Kind::H1(req))).await;
-        let (mut req, keep_alive) = match reply.0 {
+        let reply = handler.handle(Request(Kind::H1(Box::new(req)))).await;
+        let (req, keep_alive) = match reply.0 {
             ReplyInner::Closed => return Ok(()),
             ReplyInner::Respond(b) => {
                 let (req, response) = *b;
@@ -968,32 +967,68 @@ where
                 // Boxed: the state of a response being written (~1.4 KB) then takes no room in
                 // every connection's future while it waits for or handles a request.
                 match Box::pin(write_stream(req, response)).await.0 {
-                    ReplyInner::Finished { req, keep_alive } => (*req, keep_alive),
+                    ReplyInner::Finished { req, keep_alive } => (req, keep_alive),
                     _ => return Ok(()),
                 }
             }
-            ReplyInner::Finished { req, keep_alive } => (*req, keep_alive),
+            ReplyInner::Finished { req, keep_alive } => (req, keep_alive),
         };
-        if !keep_alive {
-            if req.decoder.is_done() {
-                let _ = timeout(limits.write_timeout, req.conn.io.shutdown()).await;
-            } else {
-                linger_close(&mut req.conn, limits).await;
-            }
-            return Ok(());
+        if keep_alive && req.decoder.is_done() {
+            // The usual case: the next request, with no wait in between.
+            // An empty read buffer is released by the next head read (`Conn::read_waiting`).
+            conn = req.conn;
+            continue;
         }
-        // Discard an unread (small, announced) body before the next request.
-        while !req.decoder.is_done() {
-            req.body_limit = u64::MAX;
-            match req.body_chunk().await {
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(_) => return Ok(()),
-            }
+        match Box::pin(after_response(req, keep_alive)).await {
+            Some(c) => conn = c,
+            None => return Ok(()),
         }
-        // An empty read buffer is released by the next head read (`Conn::read_waiting`).
-        conn = req.conn;
     }
+}
+
+/// Answers a bad request head with its status and closes (lingering so the answer is read).
+async fn refuse_head<S>(conn: &mut Conn<S>, e: &HeadError, limits: Limits)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let out = Response::from_status(e.status())
+        .to_http1_closing()
+        .unwrap_or_default();
+    let w = async {
+        conn.io.write_all(&out).await?;
+        conn.io.flush().await
+    };
+    if let Ok(Ok(())) = timeout(limits.write_timeout, w).await {
+        linger_close(conn, limits).await;
+    }
+}
+
+/// After a response that leaves work before the next request: closes the connection (not
+/// kept alive), or discards the unread rest of a small announced body. The connection back
+/// when it serves another request.
+async fn after_response<S>(mut req: Box<H1<S>>, keep_alive: bool) -> Option<Conn<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let limits = req.limits;
+    if !keep_alive {
+        if req.decoder.is_done() {
+            let _ = timeout(limits.write_timeout, req.conn.io.shutdown()).await;
+        } else {
+            linger_close(&mut req.conn, limits).await;
+        }
+        return None;
+    }
+    // Discard an unread (small, announced) body before the next request.
+    while !req.decoder.is_done() {
+        req.body_limit = u64::MAX;
+        match req.body_chunk().await {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => return None,
+        }
+    }
+    Some(req.conn)
 }
 
 /// Accepts connections on `listener` forever, serving each in its own task with
