@@ -255,23 +255,47 @@ impl Hub {
         conns.spawn(serve_one(hub, stream, peer, tls, Arc::new(guard)));
     }
 
-    /// Runs a long-lived session (a WebSocket after its handshake) in a task of its own, so
-    /// that the connection's HTTP task — sized for the largest request it might serve — ends
-    /// instead of idling under it for the session's life. `session` gets a [`SessionSlot`] to
-    /// hold while it runs: it keeps the connection's slots (`conn`) taken and counts the
-    /// session, so that shutdown waits for it within the grace period as it waits for
-    /// connections. (The slot is an argument, not held by a wrapper future around the
-    /// session's: such a wrapper would reserve the session's future twice.)
-    pub(crate) fn detach<F, Fut>(&self, conn: Option<ConnSlot>, session: F)
+    /// Runs a long-lived session (a WebSocket after its handshake, an SSE stream after its
+    /// head). On one of the hub's own HTTP/1.1 connections (`conn` given, `h2` false) it runs in
+    /// a task of its own, so that the connection's task — sized for the largest request it
+    /// might serve — ends instead of idling under it for the session's life; the session
+    /// carries `conn` (the connection's slots stay taken). Otherwise it runs inline, in the
+    /// caller's future: over HTTP/2 the connection's task must keep driving the connection
+    /// (and counts the stream as a request in progress, for its idle timer and for shutdown),
+    /// and a request routed by another server (`sluice-axum`) belongs to that server's task.
+    /// `session` gets a [`SessionSlot`] to hold while it runs, which counts it so that
+    /// shutdown waits for it within the grace period. (The slot is an argument, not held by a
+    /// wrapper future around the session's: such a wrapper would reserve the session twice.)
+    /// Returns the session's output when it ran inline, `None` when detached.
+    pub(crate) async fn run_session<F, Fut, R>(
+        &self,
+        conn: Option<ConnSlot>,
+        h2: bool,
+        session: F,
+    ) -> Option<R>
     where
         F: FnOnce(SessionSlot) -> Fut,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: Send + 'static,
     {
         self.inner.counters.detached.fetch_add(1, Relaxed);
-        tokio::spawn(session(SessionSlot {
+        let detach = Hub::detaches(conn.as_ref(), h2);
+        let slot = SessionSlot {
             hub: self.clone(),
             _conn: conn,
-        }));
+        };
+        if detach {
+            tokio::spawn(session(slot));
+            None
+        } else {
+            Some(session(slot).await)
+        }
+    }
+
+    /// Whether [`Hub::run_session`] will run a session of this request in a task of its own
+    /// (the hub's own HTTP/1.1 connection): an SSE response then says `Connection: close`.
+    pub(crate) fn detaches(conn: Option<&ConnSlot>, h2: bool) -> bool {
+        conn.is_some() && !h2
     }
 }
 

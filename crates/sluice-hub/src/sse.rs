@@ -77,7 +77,8 @@ where
     // `start_with` adds the event-stream content type, `Cache-Control: no-cache,
     // no-transform` and `X-Accel-Buffering: no` (no proxy buffers, compresses or caches it).
     let mut resp = with_cors(Response::new(StatusCode::OK), cors);
-    if req.version() != sluice_http::Version::Http2 && req.method() == "GET" {
+    let h2 = req.version() == sluice_http::Version::Http2;
+    if req.method() == "GET" && Hub::detaches(conn.as_ref(), h2) {
         // The stream runs detached from the connection's HTTP task (see below), which then
         // takes no further request: say so.
         resp = resp.header("connection", "close");
@@ -126,12 +127,14 @@ where
         notices,
         deadline: session_deadline(claims.as_ref()),
     };
-    // The stream outlives this request's task: it runs in one of its own, which holds only
-    // what a subscriber needs (the HTTP connection's state and this route's are freed). The
-    // connection is not reused after the stream ends (it rarely does: an end, an expired
-    // token, shutdown).
-    hub.detach(conn, |slot| run(slot, w, session));
-    Reply::closed()
+    // On the hub's own HTTP/1.1 connections the stream outlives this request's task: it runs
+    // in one of its own, which holds only what a subscriber needs (the HTTP connection's state
+    // and this route's are freed), and the connection is not reused after the stream ends (it
+    // rarely does: an end, an expired token, shutdown). Inline otherwise (`Hub::run_session`),
+    // and the connection goes on as the body's end says.
+    hub.run_session(conn, h2, |slot| run(slot, w, session))
+        .await
+        .unwrap_or_else(Reply::closed)
 }
 
 /// What an SSE subscriber's stream holds once its head is sent.
@@ -153,7 +156,7 @@ struct Session {
 /// An `async` block over its captures, not an `async fn`: an `async fn` moves each argument
 /// into a local and keeps both slots in its state (the writer alone is 456 bytes).
 #[allow(clippy::manual_async_fn)] // on purpose: see above (the session's size)
-fn run<S>(slot: SessionSlot, mut w: SseWriter<S>, mut s: Session) -> impl Future<Output = ()>
+fn run<S>(slot: SessionSlot, mut w: SseWriter<S>, mut s: Session) -> impl Future<Output = Reply<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -173,7 +176,7 @@ where
             // nothing.
             let opening = format!("id: {}\n\n", s.first.next);
             if w.send_bytes(Bytes::from(opening)).await.is_err() {
-                return;
+                return Reply::closed();
             }
         }
         let ending = stream(
@@ -193,29 +196,31 @@ where
                 // a new token and resumes from its last id (`?cursor=`), losing nothing.
                 let notice =
                     Bytes::from_static(b"event: sluice-expired\ndata: {\"expired\":true}\n\n");
-                if w.send_bytes(notice).await.is_ok() {
-                    finish(w).await;
+                if w.send_bytes(notice).await.is_err() {
+                    return Reply::closed();
                 }
+                finish(w).await
             }
             Ending::Ended => finish(w).await,
             Ending::Finish => {
                 let last = sluice_sse::Event::new().retry(hub.inner.cfg.sse_retry);
-                if w.send(&last).await.is_ok() {
-                    finish(w).await;
+                if w.send(&last).await.is_err() {
+                    return Reply::closed();
                 }
+                finish(w).await
             }
-            Ending::Gone => {}
+            Ending::Gone => Reply::closed(),
         }
     }
 }
 
 /// Ends the body. Boxed: the writer's `finish` keeps the writer (by value) at each of its
-/// layers, 2.6 KB of state that every stream would otherwise reserve for its one last write.
-async fn finish<S>(w: SseWriter<S>)
+/// layers, state that every stream would otherwise reserve for its one last write.
+async fn finish<S>(w: SseWriter<S>) -> Reply<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    drop(Box::pin(w.finish()).await);
+    Box::pin(w.finish()).await
 }
 
 enum Ending {

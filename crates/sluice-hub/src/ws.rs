@@ -149,10 +149,12 @@ where
         may_publish,
         deadline: session_deadline(claims.as_ref()),
     };
-    // The session outlives this request's task: it runs in one of its own, which holds only
-    // what a subscriber needs (the HTTP connection's state and this route's are freed).
+    // On the hub's own HTTP/1.1 connections the session outlives this request's task: it runs
+    // in one of its own, which holds only what a subscriber needs (the HTTP connection's state
+    // and this route's are freed). See `Hub::run_session`.
     let (rd, wr) = socket.split();
-    hub.detach(conn, |slot| run(slot, rd, wr, session));
+    hub.run_session(conn, over_h2, |slot| run(slot, rd, wr, session))
+        .await;
     Reply::closed()
 }
 

@@ -3,8 +3,9 @@
 //! errors, and certificate reload. Certificates are made here (rcgen), per run.
 
 mod common;
-#[allow(unused_imports)] // used by `common`; unused where sluice-axum includes this file
 use common::standalone as serve_under_test;
+#[allow(unused_imports)] // used by `common`; unused where sluice-axum includes this file
+use std::time::Duration;
 
 use common::T;
 use sluice_http::{ClientError, ClientRequest, ClientTls, DefaultConnector, ServerTls};
@@ -250,4 +251,47 @@ async fn sse_clients_negotiate_h2_and_share_one_connection() {
         );
     }
     assert!(s.hub.metrics().requests_h2 >= 25);
+}
+
+/// An SSE stream over HTTP/2 stays a request in progress of its connection: the connection's
+/// idle timer does not send GOAWAY under it, and later requests share the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_stream_keeps_its_connection_busy() {
+    let p = pki();
+    let tls = ServerTls::from_pem(p.cert_pem.as_bytes(), p.key_pem.as_bytes()).unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let mut cfg = HubConfig::default();
+    cfg.http.keep_alive_timeout = Duration::from_millis(300);
+    let hub = Hub::new(cfg);
+    let h = hub.clone();
+    tokio::spawn(async move { h.serve_tls(l, Some(tls)).await });
+    let base = format!("https://127.0.0.1:{port}");
+    let c = trusting(&p);
+    let req = ClientRequest::get(&format!("{base}/sse/busy")).unwrap();
+    let mut sse = SseClient::with_connector(c.clone(), req, SseClientConfig::default());
+    match tokio::time::timeout(T, sse.next()).await.unwrap().unwrap() {
+        Some(SseEvent::Open { .. }) => {}
+        other => panic!("expected open, got {other:?}"),
+    }
+    // Three idle timeouts with only the stream open.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    publish(&c, &base, "busy", "still here").await;
+    loop {
+        match tokio::time::timeout(T, sse.next()).await.unwrap().unwrap() {
+            Some(SseEvent::Event(e)) => {
+                assert!(e.data.contains("still here"), "{e:?}");
+                break;
+            }
+            Some(SseEvent::Reconnecting { cause, .. }) => panic!("stream cut: {cause}"),
+            Some(_) => {}
+            None => panic!("stream ended"),
+        }
+    }
+    assert_eq!(
+        hub.metrics().connections,
+        1,
+        "the publish needed a new connection: {:?}",
+        hub.metrics()
+    );
 }
