@@ -16,8 +16,9 @@ pub(crate) enum Transport {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) tcp: AtomicU64,
-    /// Sessions running in a task of their own (detached from their connection's HTTP task).
-    pub(crate) detached: AtomicU64,
+    /// WebSocket and SSE sessions running (`Hub::run_session`), in a task of their own or in
+    /// their connection's: shutdown waits for them.
+    pub(crate) sessions: AtomicU64,
     pub(crate) ws: AtomicU64,
     pub(crate) sse: AtomicU64,
     pub(crate) poll: AtomicU64,

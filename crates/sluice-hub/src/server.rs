@@ -18,7 +18,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::hub::{Hub, Inner, SYS_METRICS_TOPIC};
+use crate::metrics::{GaugeGuard, Transport};
 use crate::origin::{SERVED_HTTP, SERVED_HTTPS};
+use crate::presence::{LiveRx, Member, PresenceGuard};
 
 /// Connections being refused (answered 503/429) at once; beyond this, extra connections are
 /// closed without an answer. Lower when the file-descriptor limit is low (see [`fd_budget`]).
@@ -138,13 +140,13 @@ impl Hub {
         let deadline = tokio::time::Instant::now() + self.inner.cfg.shutdown_grace;
         tracing::info!(
             connections = conns.len(),
-            sessions = self.inner.counters.detached.load(Relaxed),
+            sessions = self.inner.counters.sessions.load(Relaxed),
             "shutting down: closing subscribers"
         );
         loop {
             // A poll parked just after the first release is answered by the next one.
             self.inner.lp.release_all();
-            if conns.is_empty() && self.inner.counters.detached.load(Relaxed) == 0 {
+            if conns.is_empty() && self.inner.counters.sessions.load(Relaxed) == 0 {
                 break;
             }
             tokio::select! {
@@ -153,7 +155,7 @@ impl Hub {
                 () = tokio::time::sleep_until(deadline) => {
                     tracing::warn!(
                         connections = conns.len(),
-                        sessions = self.inner.counters.detached.load(Relaxed),
+                        sessions = self.inner.counters.sessions.load(Relaxed),
                         "shutdown grace over: dropping the rest"
                     );
                     break;
@@ -278,7 +280,7 @@ impl Hub {
         Fut: Future<Output = R> + Send + 'static,
         R: Send + 'static,
     {
-        self.inner.counters.detached.fetch_add(1, Relaxed);
+        self.inner.counters.sessions.fetch_add(1, Relaxed);
         let detach = Hub::detaches(conn.as_ref(), h2);
         let slot = SessionSlot {
             hub: self.clone(),
@@ -311,11 +313,46 @@ impl SessionSlot {
     pub(crate) fn hub(&self) -> &Hub {
         &self.hub
     }
+
+    /// Registers the session's subscriber on `topic`: counted in its transport's gauge and
+    /// present (with join/leave notices) until the returned guard drops. The live traffic is
+    /// subscribed first, so a subscriber that asked for notices (`notices`) sees its own join.
+    pub(crate) fn enter(
+        &self,
+        topic: &Arc<str>,
+        member: Member,
+        transport: Transport,
+        notices: bool,
+    ) -> (LiveRx, Entered<'_>) {
+        let presence = &self.hub.inner.presence;
+        tracing::debug!(
+            topic = &**topic,
+            sub = member.sub.as_deref(),
+            transport = member.transport,
+            "subscriber"
+        );
+        let gauge = GaugeGuard::new(self.hub.inner.counters.gauge(transport));
+        let live = presence.live(topic, notices);
+        let present = presence.join(topic, member);
+        (
+            live,
+            Entered {
+                _gauge: gauge,
+                _present: present,
+            },
+        )
+    }
+}
+
+/// A subscriber counted and present while this lives (see [`SessionSlot::enter`]).
+pub(crate) struct Entered<'a> {
+    _gauge: GaugeGuard<'a>,
+    _present: PresenceGuard,
 }
 
 impl Drop for SessionSlot {
     fn drop(&mut self) {
-        self.hub.inner.counters.detached.fetch_sub(1, Relaxed);
+        self.hub.inner.counters.sessions.fetch_sub(1, Relaxed);
     }
 }
 

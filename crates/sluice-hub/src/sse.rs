@@ -31,7 +31,7 @@ use crate::auth::{Action, session_deadline, until};
 use crate::hub::{
     Hub, PublishError, TopicState, client_param, error, flag, publish_error, use_get, with_cors,
 };
-use crate::metrics::{GaugeGuard, Transport};
+use crate::metrics::Transport;
 use crate::presence::{LiveRx, Member, new_client_id};
 use crate::server::{ConnSlot, SessionSlot};
 use crate::topic::is_valid_topic;
@@ -162,15 +162,7 @@ where
 {
     async move {
         let hub = slot.hub();
-        let _gauge = GaugeGuard::new(hub.inner.counters.gauge(Transport::Sse));
-        tracing::debug!(
-            topic = &*s.state.name,
-            sub = s.member.sub.as_deref(),
-            "sse subscriber"
-        );
-        // Live traffic first, then the join: a subscriber that asked for notices sees its own.
-        let live = hub.inner.presence.live(&s.state.name, s.notices);
-        let _present = hub.inner.presence.join(&s.state.name, s.member);
+        let (live, _entered) = slot.enter(&s.state.name, s.member, Transport::Sse, s.notices);
         if s.opening {
             // An empty event with the head's id: sets the client's Last-Event-ID, fires
             // nothing.

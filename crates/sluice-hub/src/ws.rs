@@ -31,7 +31,7 @@ use crate::hub::{
     Hub, PublishError, RESERVED_PREFIX, TopicState, client_param, error, flag, is_valid_event_type,
     publish_error,
 };
-use crate::metrics::{GaugeGuard, Transport};
+use crate::metrics::Transport;
 use crate::presence::{LiveRx, Member, new_client_id};
 use crate::server::{ConnSlot, SessionSlot};
 use crate::topic::is_valid_topic;
@@ -189,15 +189,7 @@ where
 {
     async move {
         let hub = slot.hub();
-        let _gauge = GaugeGuard::new(hub.inner.counters.gauge(Transport::Ws));
-        tracing::debug!(
-            topic = &*s.state.name,
-            sub = s.member.sub.as_deref(),
-            "websocket subscriber"
-        );
-        // Live traffic first, then the join: a subscriber that asked for notices sees its own.
-        let live = hub.inner.presence.live(&s.state.name, s.notices);
-        let _present = hub.inner.presence.join(&s.state.name, s.member);
+        let (live, _entered) = slot.enter(&s.state.name, s.member, Transport::Ws, s.notices);
         // A session ends when its token expires (close 1008): the client reconnects with a
         // fresh token and its cursor, which loses nothing.
         let expiry = until(s.deadline);

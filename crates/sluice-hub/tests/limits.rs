@@ -156,6 +156,21 @@ async fn bad_topics_cursors_and_routes() {
     assert!(published >= 2, "{m}");
 }
 
+/// Waits (at most `T`) until `/healthz` answers 200: a connection slot is free again.
+async fn wait_for_a_free_slot(s: &Server) {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let (st, _) = s
+            .request(ClientRequest::get(&s.url("/healthz")).unwrap())
+            .await;
+        if st == StatusCode::OK {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "slot never freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_connections_503_and_per_ip_429() {
     let mut cfg = HubConfig::default();
@@ -172,17 +187,7 @@ async fn max_connections_503_and_per_ip_429() {
     assert_eq!(s.hub.metrics().refused_max_connections, 1);
     // A slot frees when a subscriber leaves.
     drop(a);
-    let deadline = tokio::time::Instant::now() + T;
-    loop {
-        let (st, _) = s
-            .request(ClientRequest::get(&s.url("/healthz")).unwrap())
-            .await;
-        if st == StatusCode::OK {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "slot never freed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_a_free_slot(&s).await;
     drop(b);
 
     let mut cfg = HubConfig::default();
@@ -220,17 +225,7 @@ async fn websocket_sessions_keep_their_connection_slots() {
     a.close(CloseCode::NORMAL, "bye").await.unwrap();
     while a.recv().await.is_some() {}
     drop(a);
-    let deadline = tokio::time::Instant::now() + T;
-    loop {
-        let (st, _) = s
-            .request(ClientRequest::get(&s.url("/healthz")).unwrap())
-            .await;
-        if st == StatusCode::OK {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "slot never freed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_a_free_slot(&s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,11 +27,15 @@ struct TlsHub {
 }
 
 async fn start(tls: Option<ServerTls>) -> (Hub, u16) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
     let mut cfg = HubConfig::default();
     // Off by default in the hub; on here to show it negotiates on an h2 stream too.
     cfg.ws_deflate = Some(ws::DeflateConfig::default());
+    start_with(cfg, tls).await
+}
+
+async fn start_with(cfg: HubConfig, tls: Option<ServerTls>) -> (Hub, u16) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
     let hub = Hub::new(cfg);
     let h = hub.clone();
     tokio::spawn(async move { h.serve_tls(l, tls).await });
@@ -46,6 +50,17 @@ async fn tls_hub(p: &Pki) -> TlsHub {
 
 fn trusting(p: &Pki) -> DefaultConnector {
     DefaultConnector::new(ClientTls::empty().add_ca_pem(p.ca_pem.as_bytes()).unwrap())
+}
+
+/// An SSE client on `url` through `c`, past its `Open`.
+async fn open_sse(c: &DefaultConnector, url: &str) -> SseClient {
+    let req = ClientRequest::get(url).unwrap();
+    let mut sse = SseClient::with_connector(c.clone(), req, SseClientConfig::default());
+    match tokio::time::timeout(T, sse.next()).await.unwrap().unwrap() {
+        Some(SseEvent::Open { .. }) => {}
+        other => panic!("expected open, got {other:?}"),
+    }
+    sse
 }
 
 async fn publish(c: &DefaultConnector, base: &str, topic: &str, data: &str) {
@@ -77,12 +92,7 @@ async fn https_sse_and_longpoll_and_wss_with_a_custom_ca() {
     let c = trusting(&p);
 
     // SSE over https: open, then publish; the event arrives exactly once.
-    let req = ClientRequest::get(&format!("{base}/sse/t")).unwrap();
-    let mut sse = SseClient::with_connector(c.clone(), req, SseClientConfig::default());
-    match tokio::time::timeout(T, sse.next()).await.unwrap().unwrap() {
-        Some(SseEvent::Open { .. }) => {}
-        other => panic!("expected open, got {other:?}"),
-    }
+    let mut sse = open_sse(&c, &format!("{base}/sse/t")).await;
     publish(&c, &base, "t", "over-tls").await;
     let got = loop {
         match tokio::time::timeout(T, sse.next()).await.unwrap().unwrap() {
@@ -215,13 +225,7 @@ async fn sse_clients_negotiate_h2_and_share_one_connection() {
     // browser would stall the 7th); over h2 it is one.
     let mut clients = Vec::new();
     for i in 0..12 {
-        let req = ClientRequest::get(&format!("{base}/sse/s{i}")).unwrap();
-        let mut sse = SseClient::with_connector(c.clone(), req, SseClientConfig::default());
-        match tokio::time::timeout(T, sse.next()).await.unwrap().unwrap() {
-            Some(SseEvent::Open { .. }) => {}
-            other => panic!("expected open, got {other:?}"),
-        }
-        clients.push(sse);
+        clients.push(open_sse(&c, &format!("{base}/sse/s{i}")).await);
     }
     assert_eq!(c.pool().len(), 1);
     assert_eq!(s.hub.metrics().connections, 1, "{:?}", s.hub.metrics());
@@ -259,21 +263,12 @@ async fn sse_clients_negotiate_h2_and_share_one_connection() {
 async fn an_h2_stream_keeps_its_connection_busy() {
     let p = pki();
     let tls = ServerTls::from_pem(p.cert_pem.as_bytes(), p.key_pem.as_bytes()).unwrap();
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
     let mut cfg = HubConfig::default();
     cfg.http.keep_alive_timeout = Duration::from_millis(300);
-    let hub = Hub::new(cfg);
-    let h = hub.clone();
-    tokio::spawn(async move { h.serve_tls(l, Some(tls)).await });
+    let (hub, port) = start_with(cfg, Some(tls)).await;
     let base = format!("https://127.0.0.1:{port}");
     let c = trusting(&p);
-    let req = ClientRequest::get(&format!("{base}/sse/busy")).unwrap();
-    let mut sse = SseClient::with_connector(c.clone(), req, SseClientConfig::default());
-    match tokio::time::timeout(T, sse.next()).await.unwrap().unwrap() {
-        Some(SseEvent::Open { .. }) => {}
-        other => panic!("expected open, got {other:?}"),
-    }
+    let mut sse = open_sse(&c, &format!("{base}/sse/busy")).await;
     // Three idle timeouts with only the stream open.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     publish(&c, &base, "busy", "still here").await;
