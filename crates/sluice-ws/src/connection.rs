@@ -94,6 +94,11 @@ impl Transmit {
         &self.payload
     }
 
+    /// Whether this is a Close frame.
+    pub fn is_close(&self) -> bool {
+        self.header[0] & 0x0F == 0x8
+    }
+
     /// Total length: header plus payload.
     pub fn len(&self) -> usize {
         usize::from(self.header_len) + self.payload.len()
@@ -257,6 +262,60 @@ impl Connection {
     pub fn with_mask_source(mut self, f: impl FnMut() -> [u8; 4] + Send + Sync + 'static) -> Self {
         self.mask_source = Some(Box::new(f));
         self
+    }
+
+    /// Replaces the source of masking keys (see
+    /// [`with_mask_source`](Connection::with_mask_source)).
+    pub fn set_mask_source(&mut self, f: impl FnMut() -> [u8; 4] + Send + Sync + 'static) {
+        self.mask_source = Some(Box::new(f));
+    }
+
+    /// Hands the sending side to a second connection, for a driver that reads and writes
+    /// from two places at once (a reader task and a writer task, each with its own half of
+    /// the transport).
+    ///
+    /// The returned connection sends: [`send`](Connection::send),
+    /// [`send_fragment`](Connection::send_fragment), [`ping`](Connection::ping),
+    /// [`close`](Connection::close) and [`poll_transmit`](Connection::poll_transmit). It takes
+    /// this connection's send state — a fragmented message in progress, whether a Close was
+    /// sent, the permessage-deflate compressor and the mask source (so a client's reading
+    /// side needs a new one, [`set_mask_source`](Connection::set_mask_source), for its Pongs
+    /// and Close reply). Frames this connection had queued stay here; take them with
+    /// `poll_transmit` first.
+    ///
+    /// This connection keeps receiving: it reassembles messages and still queues its own
+    /// answers (Pongs, the Close reply, the Close that fails the connection). The two
+    /// connections know nothing of each other: the driver writes both sides' frames through
+    /// one queue and, after either side's Close frame, writes nothing more from the other
+    /// (RFC 6455 §5.5.1) — [`Transmit::is_close`] tells it which frame is a Close. Input must
+    /// not be fed to the returned connection.
+    pub fn split_sender(&mut self) -> Connection {
+        let mut tx = Connection::new(self.role, self.config.clone());
+        tx.state = if self.close_sent && self.state == State::Open {
+            State::Closing
+        } else {
+            self.state
+        };
+        tx.close_sent = self.close_sent;
+        tx.mask_source = self.mask_source.take();
+        tx.sending_fragmented = self.sending_fragmented.take();
+        #[cfg(feature = "deflate")]
+        if let Some(d) = self.deflate.as_deref_mut() {
+            tx.deflate = Some(Box::new(d.split_compressor()));
+        }
+        tx
+    }
+
+    /// Records that a Close frame for this connection was sent by other means (the
+    /// receiving side after [`split_sender`](Connection::split_sender) answered the peer's
+    /// Close or failed the connection): from now on nothing can be sent
+    /// ([`SendError::Closed`]).
+    pub fn mark_close_sent(&mut self) {
+        self.close_sent = true;
+        self.sending_fragmented = None;
+        if self.state == State::Open {
+            self.state = State::Closing;
+        }
     }
 
     /// This endpoint's role.

@@ -200,3 +200,60 @@ fn limits_fail_the_sender_peer_with_1009() {
         })
     ));
 }
+
+/// `Connection::split_sender`: the sending side moves to a second connection (a fragmented
+/// message in progress included); the first keeps receiving and answering Pings and the Close.
+#[test]
+fn split_sender_sends_while_the_receiver_answers() {
+    let mut client = support::client(Config::default());
+    let mut server = support::server(Config::default());
+    server
+        .send_fragment(Message::binary(vec![1]), false)
+        .unwrap();
+    let mut wire = support::transmits(&mut server);
+    let mut tx = server.split_sender();
+    tx.send_fragment(Message::binary(vec![2]), true).unwrap();
+    tx.send(Message::text("from the sender")).unwrap();
+    wire.extend(support::transmits(&mut tx));
+    assert!(
+        server.send(Message::text("x")).is_ok(),
+        "the receiver may still queue"
+    );
+    let _ = support::transmits(&mut server);
+    client.handle_input(&mut wire.as_slice().into()).unwrap();
+    assert_eq!(
+        messages(&support::events(&mut client)),
+        vec![
+            Message::binary(vec![1, 2]),
+            Message::text("from the sender")
+        ]
+    );
+    // A Ping and the Close reach the receiving side; it answers both.
+    client.ping(Bytes::from_static(b"p")).unwrap();
+    client.close(CloseCode::NORMAL, "bye").unwrap();
+    let mut up = support::transmits(&mut client).as_slice().into();
+    server.handle_input(&mut up).unwrap();
+    let answers = support::transmits(&mut server);
+    let frames = support::decode_frames(&answers, false);
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!((frames[0].1, frames[0].2.as_slice()), (0xA, &b"p"[..]));
+    assert_eq!(frames[1].1, 0x8);
+    assert!(
+        support::transmits(&mut tx).is_empty(),
+        "the sender queued nothing of its own"
+    );
+    assert!(matches!(
+        support::events(&mut server).last(),
+        Some(Event::Closed { .. })
+    ));
+    // The Close frame is recognisable without decoding.
+    let mut t = server.split_sender();
+    assert!(t.poll_transmit().is_none());
+    let mut c = support::server(Config::default());
+    c.close(CloseCode::NORMAL, "").unwrap();
+    assert!(c.poll_transmit().unwrap().is_close());
+    c = support::server(Config::default());
+    c.send(Message::text("y")).unwrap();
+    assert!(!c.poll_transmit().unwrap().is_close());
+    assert_eq!(c.state(), State::Open);
+}

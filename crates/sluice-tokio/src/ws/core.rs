@@ -38,6 +38,7 @@ pub struct CloseInfo {
 /// The [`WsConfig`] fields the driver reads after the handshake (the protocol part
 /// lives in the [`Connection`]; keeping the whole config here would cost every
 /// connection ~200 bytes).
+#[derive(Clone, Copy)]
 struct Limits {
     write_buffer_high_water: usize,
     write_copy_threshold: usize,
@@ -78,6 +79,115 @@ pub(crate) struct Inner<S> {
     finished: bool,
     /// Set when the connection is split: both halves may wait on the write side.
     shared_waker: Option<(Arc<WakerSet>, Waker)>,
+    /// The reading half of a connection split into parallel halves: its frames (Pongs, the
+    /// Close reply, keepalive Pings) go to the writing half's queue through this link, and
+    /// `io` is only read.
+    link: Option<Arc<dyn Link>>,
+    /// Frames were handed to `link` and not yet seen flushed.
+    flush_owed: bool,
+}
+
+/// What the reading half of a split connection asks of the writing half (see
+/// [`halves`](super::halves)); every call is on a rare path (control frames, closing).
+pub(crate) trait Link: Send + Sync {
+    /// Queues one of the reader's frames behind the writer's. Returns `false` when it was
+    /// dropped because a Close frame has already been queued (RFC 6455 §5.5.1).
+    fn deposit(&self, t: sluice_ws::Transmit) -> bool;
+    /// Writes the shared queue out.
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
+    /// Writes the shared queue out, then shuts the write side down.
+    fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Whether either half queued a Close frame.
+    fn close_sent(&self) -> bool;
+    /// Wakes the reader when the writer sends a Close (the reader runs the close timer).
+    fn register_reader(&self, w: &Waker);
+}
+
+/// Moving a connection's state between streams (for split halves).
+impl<S> Inner<S> {
+    /// Makes write-side waits wake every waiting half (see [`WakerSet`]).
+    pub(crate) fn share_write_waker(&mut self) {
+        let set = Arc::new(WakerSet::default());
+        let waker = Waker::from(set.clone());
+        self.shared_waker = Some((set, waker));
+    }
+
+    /// Makes this the reading half of a connection split into parallel halves.
+    pub(crate) fn set_link(&mut self, link: Arc<dyn Link>) {
+        self.link = Some(link);
+    }
+
+    /// Whether this reading half's link is `link`.
+    pub(crate) fn is_linked_to(&self, link: &Arc<dyn Link>) -> bool {
+        self.link.as_ref().is_some_and(|l| Arc::ptr_eq(l, link))
+    }
+
+    /// Queues one frame for the socket.
+    pub(crate) fn queue_transmit(&mut self, t: &sluice_ws::Transmit) {
+        self.wq
+            .push(t.header(), t.payload(), self.limits.write_copy_threshold);
+    }
+
+    /// Takes what is queued for the socket (when the writing moves elsewhere).
+    pub(crate) fn take_write_queue(&mut self) -> WriteQueue {
+        std::mem::take(&mut self.wq)
+    }
+
+    /// The writing half's driver for a connection split into parallel halves: `io` is the
+    /// transport's write side, `conn` the sending connection
+    /// ([`Connection::split_sender`]), `wq` what this one had queued. Write waits wake
+    /// every waiting half.
+    pub(crate) fn writer_for<T>(&self, io: T, conn: Connection, wq: WriteQueue) -> Inner<T> {
+        let mut tx = Inner {
+            io,
+            conn,
+            limits: self.limits,
+            role: self.role,
+            rbuf: BytesMut::new(),
+            wq,
+            keepalive: None,
+            close_timer: None,
+            close_timer_fired: false,
+            read_done: true,
+            unprocessed: false,
+            write_failed: self.write_failed,
+            closed: None,
+            stored_error: None,
+            final_event: None,
+            finished: false,
+            shared_waker: None,
+            link: None,
+            flush_owed: false,
+        };
+        tx.share_write_waker();
+        tx
+    }
+
+    /// The same connection state over another stream; gives the old one back.
+    pub(crate) fn replace_io<T>(self, io: T) -> (Inner<T>, S) {
+        let inner = Inner {
+            io,
+            conn: self.conn,
+            limits: self.limits,
+            role: self.role,
+            rbuf: self.rbuf,
+            wq: self.wq,
+            keepalive: self.keepalive,
+            close_timer: self.close_timer,
+            close_timer_fired: self.close_timer_fired,
+            read_done: self.read_done,
+            unprocessed: self.unprocessed,
+            write_failed: self.write_failed,
+            closed: self.closed,
+            stored_error: self.stored_error,
+            final_event: self.final_event,
+            finished: self.finished,
+            shared_waker: self.shared_waker,
+            link: self.link,
+            flush_owed: self.flush_owed,
+        };
+        (inner, self.io)
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
@@ -130,14 +240,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             final_event: None,
             finished: false,
             shared_waker: None,
+            link: None,
+            flush_owed: false,
         }
-    }
-
-    /// Makes write-side waits wake every waiting half (see [`WakerSet`]).
-    pub(crate) fn share_write_waker(&mut self) {
-        let set = Arc::new(WakerSet::default());
-        let waker = Waker::from(set.clone());
-        self.shared_waker = Some((set, waker));
     }
 
     /// Moves the connection's pending transmits into the write queue.
@@ -148,8 +253,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             return;
         }
         while let Some(t) = self.conn.poll_transmit() {
-            self.wq
-                .push(t.header(), t.payload(), self.limits.write_copy_threshold);
+            match &self.link {
+                Some(link) => {
+                    if link.deposit(t) {
+                        self.flush_owed = true;
+                    }
+                }
+                None => self
+                    .wq
+                    .push(t.header(), t.payload(), self.limits.write_copy_threshold),
+            }
         }
         if self.close_timer.is_none() && self.conn.state() != State::Open {
             self.close_timer = Some(Box::pin(tokio::time::sleep(self.limits.close_timeout)));
@@ -186,6 +299,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn poll_write_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(link) = &self.link {
+            if self.flush_owed {
+                match std::task::ready!(link.poll_flush(cx)) {
+                    Ok(()) => self.flush_owed = false,
+                    Err(Error::Io(e)) => return Poll::Ready(Err(e)),
+                    Err(_) => return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+                }
+            }
+            return Poll::Ready(Ok(()));
+        }
         let had = !self.wq.is_empty();
         std::task::ready!(self.wq.poll_write_all(&mut self.io, cx))?;
         if had {
@@ -241,7 +364,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             // would fail again at once, and `continue` on that spun this loop forever when
             // the reader was the one that hit the failure (a Pong or Close reply, a
             // keepalive Ping to a peer that had reset the connection).
-            let write_pending = if self.wq.is_empty() || self.write_failed {
+            let write_pending = if (self.wq.is_empty() && !self.flush_owed) || self.write_failed {
                 false
             } else {
                 match self.poll_write_queue(cx) {
@@ -258,6 +381,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             if self.closed.is_some() {
                 return self.poll_finish(cx, write_pending);
             }
+            if let Some(link) = &self.link
+                && self.close_timer.is_none()
+                && link.close_sent()
+            {
+                // The writing half sent our Close: wait for the reply no longer than this.
+                self.close_timer = Some(Box::pin(tokio::time::sleep(self.limits.close_timeout)));
+            }
             if (self.close_timer.is_some() || self.keepalive.is_some()) && self.poll_timers(cx) {
                 continue;
             }
@@ -269,7 +399,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 self.unprocessed = false;
             }
             match self.poll_read(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if let Some(link) = &self.link
+                        && self.close_timer.is_none()
+                    {
+                        link.register_reader(cx.waker());
+                        if link.close_sent() {
+                            continue;
+                        }
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(Ok(0)) => {
                     self.read_done = true;
                     self.conn.handle_eof();
@@ -323,7 +463,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             }
         }
         if !self.write_failed {
-            match Pin::new(&mut self.io).poll_shutdown(cx) {
+            let shut = match &self.link {
+                Some(link) => link.poll_shutdown(cx),
+                None => Pin::new(&mut self.io).poll_shutdown(cx),
+            };
+            match shut {
                 Poll::Pending if !timed_out => return Poll::Pending,
                 _ => {}
             }

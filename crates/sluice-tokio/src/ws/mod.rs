@@ -16,6 +16,7 @@
 mod config;
 mod core;
 mod error;
+mod halves;
 mod handshake;
 mod http_upgrade;
 mod negotiate;
@@ -28,6 +29,7 @@ mod write_queue;
 pub use self::config::WsConfig;
 pub use self::core::CloseInfo;
 pub use self::error::Error;
+pub use self::halves::{WsReadHalf, WsWriteHalf};
 pub use self::handshake::{
     Decision, accept, accept_with, connect, connect_h2, connect_request, connect_with, random_nonce,
 };

@@ -176,9 +176,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         &self.inner.io
     }
 
-    /// Splits into a reading and a writing half usable from two tasks.
+    /// Splits into a reading and a writing half usable from two tasks. The halves
+    /// share the stream under a lock held while either is polled (the syscalls
+    /// included): right for one task that `select!`s over both, or for a stream that
+    /// cannot be split. For two tasks on two threads, [`split_with`](Self::split_with)
+    /// lets them run in parallel.
     pub fn split(self) -> (WsReader<S>, WsWriter<S>) {
         super::split::split(self.inner)
+    }
+
+    /// Splits into halves that run in parallel, over the two sides of the stream that
+    /// `f` makes — `TcpStream::into_split`, `UnixStream::into_split`, or
+    /// [`tokio::io::split`] for any stream. The reading half reads with no lock and
+    /// still answers Pings and the peer's Close itself; the writing half takes a mutex
+    /// that the reader touches only for those rare frames. See [`WsReadHalf`].
+    ///
+    /// ```no_run
+    /// # async fn demo(socket: sluice_tokio::ws::WebSocket<tokio::net::TcpStream>) {
+    /// let (mut rx, mut tx) = socket.split_with(tokio::net::TcpStream::into_split);
+    /// let reader = tokio::spawn(async move { while let Some(Ok(_msg)) = rx.recv().await {} });
+    /// tx.send(sluice_tokio::ws::Message::text("hello")).await.ok();
+    /// # }
+    /// ```
+    pub fn split_with<R, W>(
+        self,
+        f: impl FnOnce(S) -> (R, W),
+    ) -> (super::WsReadHalf<R>, super::WsWriteHalf<W>)
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        super::halves::split_with(self.inner, f)
     }
 }
 

@@ -16,8 +16,57 @@ use super::socket::{poll_next_message, start_send};
 
 type Shared<S> = Arc<Mutex<Inner<S>>>;
 
-fn lock<S>(s: &Shared<S>) -> MutexGuard<'_, Inner<S>> {
+/// Locks a mutex even if a thread panicked while holding it (the connection state stays
+/// consistent between polls).
+pub(crate) fn lock<T>(s: &Mutex<T>) -> MutexGuard<'_, T> {
     s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A writer's operations on a connection driver behind a mutex (the locked split and the
+/// parallel halves' writer share them). The lock is taken per poll, never across a wait.
+pub(crate) mod writer {
+    use super::*;
+
+    pub(crate) async fn feed<S: AsyncRead + AsyncWrite + Unpin>(
+        m: &Mutex<Inner<S>>,
+        msg: Message,
+    ) -> Result<(), Error> {
+        std::future::poll_fn(|cx| lock(m).poll_write_ready(cx)).await?;
+        start_send(&mut lock(m), msg)
+    }
+
+    pub(crate) async fn flush<S: AsyncRead + AsyncWrite + Unpin>(
+        m: &Mutex<Inner<S>>,
+    ) -> Result<(), Error> {
+        std::future::poll_fn(|cx| lock(m).poll_write_queue(cx)).await
+    }
+
+    pub(crate) async fn ping<S: AsyncRead + AsyncWrite + Unpin>(
+        m: &Mutex<Inner<S>>,
+        payload: Bytes,
+    ) -> Result<(), Error> {
+        {
+            let mut g = lock(m);
+            g.conn.ping(payload)?;
+            g.drain_transmits();
+        }
+        flush(m).await
+    }
+
+    /// `Sink::poll_close`: a Close (1000) unless one was sent, then flush. Returns whether
+    /// this call queued the Close.
+    pub(crate) fn poll_close<S: AsyncRead + AsyncWrite + Unpin>(
+        m: &Mutex<Inner<S>>,
+        cx: &mut Context<'_>,
+        queued_close: &mut bool,
+    ) -> Poll<Result<(), Error>> {
+        let mut g = lock(m);
+        if g.closed.is_none() && g.conn.state() == sluice_ws::State::Open {
+            g.start_close(CloseCode::NORMAL, "")?;
+            *queued_close = true;
+        }
+        g.poll_write_queue(cx)
+    }
 }
 
 pub(crate) fn split<S: AsyncRead + AsyncWrite + Unpin>(
@@ -92,23 +141,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
 
     /// Queues a message without flushing, after waiting for buffer space.
     pub async fn feed(&mut self, msg: Message) -> Result<(), Error> {
-        std::future::poll_fn(|cx| lock(&self.shared).poll_write_ready(cx)).await?;
-        start_send(&mut lock(&self.shared), msg)
+        writer::feed(&self.shared, msg).await
     }
 
     /// Writes every queued byte.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        std::future::poll_fn(|cx| lock(&self.shared).poll_write_queue(cx)).await
+        writer::flush(&self.shared).await
     }
 
     /// Sends a Ping.
     pub async fn ping(&mut self, payload: Bytes) -> Result<(), Error> {
-        {
-            let mut g = lock(&self.shared);
-            g.conn.ping(payload)?;
-            g.drain_transmits();
-        }
-        self.flush().await
+        writer::ping(&self.shared, payload).await
     }
 
     /// Starts the closing handshake; the reader half completes it.
@@ -142,10 +185,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WsWriter<S> {
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let mut g = lock(&self.shared);
-        if g.closed.is_none() && g.conn.state() == sluice_ws::State::Open {
-            g.start_close(CloseCode::NORMAL, "")?;
-        }
-        g.poll_write_queue(cx)
+        writer::poll_close(&self.shared, cx, &mut false)
     }
 }

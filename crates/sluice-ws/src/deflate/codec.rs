@@ -122,6 +122,26 @@ impl PerMessageDeflate {
         }
     }
 
+    /// Moves the sending direction (the compressor and its settings) into a second value, for a
+    /// connection split into a receiving and a sending half
+    /// ([`Connection::split_sender`](crate::Connection::split_sender)). This one keeps
+    /// inflating; each keeps its own [`stats`](Self::stats) from here on.
+    pub fn split_compressor(&mut self) -> PerMessageDeflate {
+        PerMessageDeflate {
+            params: self.params,
+            level: self.level,
+            threshold: self.threshold,
+            tx_bits: self.tx_bits,
+            tx_reset: self.tx_reset,
+            rx_bits: self.rx_bits,
+            rx_reset: self.rx_reset,
+            compressor: self.compressor.take(),
+            decompressor: None,
+            rx_ended: false,
+            stats: DeflateStats::default(),
+        }
+    }
+
     /// The agreed parameters.
     pub fn params(&self) -> &DeflateParams {
         &self.params

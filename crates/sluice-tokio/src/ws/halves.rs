@@ -1,0 +1,299 @@
+//! A [`WebSocket`](super::WebSocket) split into halves that run in parallel: each owns
+//! its side of the transport (`TcpStream::into_split`), so a reader task and a writer
+//! task on two runtime threads never wait for each other, and the reading half still
+//! answers Pings and the peer's Close by itself.
+//!
+//! How: the reading half keeps the receiving [`Connection`](sluice_ws::Connection) and
+//! reads with no lock at all. The writing half has the sending connection
+//! ([`Connection::split_sender`](sluice_ws::Connection::split_sender)) and the write
+//! queue behind a mutex that only it takes on the data path (so it is uncontended). The
+//! reader takes that mutex only for its own rare frames — a Pong, the Close reply, a
+//! keepalive Ping — which it queues behind the writer's whole frames and flushes itself,
+//! so they go out even while the writer is idle. After either half's Close frame the
+//! other sends nothing more (RFC 6455 §5.5.1); a Close sent by the writer wakes the
+//! reader, which then waits for the reply no longer than the close timeout.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use futures_core::Stream;
+use futures_sink::Sink;
+use futures_util::task::AtomicWaker;
+use sluice_ws::{CloseCode, Event, Message, State, Transmit};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::core::{CloseInfo, Inner, Link};
+use super::error::Error;
+use super::socket::poll_next_message;
+use super::split::{self, lock};
+
+/// The transport's read side as the reading half's driver sees it: its frames go
+/// through the [`Link`], never to this.
+pub(crate) struct ReadSide<R>(R);
+
+impl<R: AsyncRead + Unpin> AsyncRead for ReadSide<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl<R: Unpin> AsyncWrite for ReadSide<R> {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(io::ErrorKind::Unsupported.into()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The transport's write side as the writing half's driver sees it (it never reads).
+pub(crate) struct WriteSide<W>(W);
+
+impl<W: Unpin> AsyncRead for WriteSide<W> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Poll::Ready(Err(io::ErrorKind::Unsupported.into()))
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for WriteSide<W> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+/// What the halves share: the writer's driver and two flags the reader reads lock-free.
+struct Shared<W> {
+    tx: Mutex<Inner<WriteSide<W>>>,
+    /// Either half queued a Close frame.
+    close_sent: AtomicBool,
+    /// The reader, to be woken when the writer sends a Close.
+    reader: AtomicWaker,
+}
+
+impl<W> Shared<W> {
+    fn note_close_sent(&self) {
+        self.close_sent.store(true, Ordering::Release);
+        self.reader.wake();
+    }
+}
+
+impl<W: AsyncWrite + Unpin + Send> Link for Shared<W> {
+    fn deposit(&self, t: Transmit) -> bool {
+        let mut g = lock(&self.tx);
+        if g.conn.state() != State::Open {
+            // A Close frame is queued already (ours or the reader's): nothing may follow it.
+            return false;
+        }
+        if t.is_close() {
+            g.conn.mark_close_sent();
+            self.close_sent.store(true, Ordering::Release);
+        }
+        g.queue_transmit(&t);
+        true
+    }
+
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        lock(&self.tx).poll_write_queue(cx)
+    }
+
+    fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut g = lock(&self.tx);
+        match g.poll_write_queue(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(_)) => Poll::Ready(Ok(())),
+            Poll::Ready(Ok(())) => Pin::new(&mut g.io).poll_shutdown(cx),
+        }
+    }
+
+    fn close_sent(&self) -> bool {
+        self.close_sent.load(Ordering::Acquire)
+    }
+
+    fn register_reader(&self, w: &Waker) {
+        self.reader.register(w);
+    }
+}
+
+/// Splits `inner` over the two sides of its transport that `f` makes.
+pub(crate) fn split_with<S, R, W>(
+    inner: Inner<S>,
+    f: impl FnOnce(S) -> (R, W),
+) -> (WsReadHalf<R>, WsWriteHalf<W>)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut rx, stream) = inner.replace_io(());
+    let queued = rx.take_write_queue();
+    let conn = rx.conn.split_sender();
+    if rx.conn.role() == sluice_ws::Role::Client {
+        // The sender took the mask source; the reader's Pongs and Close need keys too.
+        rx.conn.set_mask_source(super::random::mask_key);
+    }
+    let (r, w) = f(stream);
+    let tx = rx.writer_for(WriteSide(w), conn, queued);
+    let close_sent = tx.conn.state() != State::Open;
+    let shared = Arc::new(Shared {
+        tx: Mutex::new(tx),
+        close_sent: AtomicBool::new(close_sent),
+        reader: AtomicWaker::new(),
+    });
+    let (mut rx, ()) = rx.replace_io(ReadSide(r));
+    rx.set_link(shared.clone());
+    (WsReadHalf { inner: rx }, WsWriteHalf { shared })
+}
+
+/// The reading half of a [`WebSocket`](super::WebSocket) split with
+/// [`split_with`](super::WebSocket::split_with). It reads with no lock; it also writes what
+/// the protocol answers on its own (Pongs, the Close reply, keepalive Pings), so keep
+/// reading even when you only want to send.
+pub struct WsReadHalf<R> {
+    inner: Inner<ReadSide<R>>,
+}
+
+/// The writing half of a [`WebSocket`](super::WebSocket) split with
+/// [`split_with`](super::WebSocket::split_with).
+pub struct WsWriteHalf<W> {
+    shared: Arc<Shared<W>>,
+}
+
+impl<R> std::fmt::Debug for WsReadHalf<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsReadHalf").finish_non_exhaustive()
+    }
+}
+
+impl<W> std::fmt::Debug for WsWriteHalf<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsWriteHalf").finish_non_exhaustive()
+    }
+}
+
+impl<R: AsyncRead + Unpin> WsReadHalf<R> {
+    /// Receives the next data message; see [`WebSocket::recv`](super::WebSocket::recv).
+    /// Cancel-safe.
+    pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
+        std::future::poll_fn(|cx| poll_next_message(&mut self.inner, cx)).await
+    }
+
+    /// Receives the next event of any kind. Cancel-safe.
+    pub async fn next_event(&mut self) -> Option<Result<Event, Error>> {
+        std::future::poll_fn(|cx| self.inner.poll_event(cx)).await
+    }
+
+    /// How the connection ended, once it has.
+    pub fn close_info(&self) -> Option<&CloseInfo> {
+        self.inner.closed.as_ref()
+    }
+}
+
+impl<W: AsyncWrite + Unpin + Send + 'static> WsWriteHalf<W> {
+    /// Sends a message and flushes it.
+    pub async fn send(&mut self, msg: Message) -> Result<(), Error> {
+        split::writer::feed(&self.shared.tx, msg).await?;
+        split::writer::flush(&self.shared.tx).await
+    }
+
+    /// Queues a message without flushing, after waiting for buffer space.
+    pub async fn feed(&mut self, msg: Message) -> Result<(), Error> {
+        split::writer::feed(&self.shared.tx, msg).await
+    }
+
+    /// Writes every queued byte.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        split::writer::flush(&self.shared.tx).await
+    }
+
+    /// Sends a Ping.
+    pub async fn ping(&mut self, payload: Bytes) -> Result<(), Error> {
+        split::writer::ping(&self.shared.tx, payload).await
+    }
+
+    /// Starts the closing handshake; the reading half completes it (and closes the
+    /// transport after the peer's reply or the close timeout).
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        lock(&self.shared.tx).start_close(code, reason)?;
+        self.shared.note_close_sent();
+        split::writer::flush(&self.shared.tx).await
+    }
+
+    /// Bytes queued for the socket but not yet written.
+    pub fn buffered_amount(&self) -> usize {
+        lock(&self.shared.tx).wq.len()
+    }
+
+    /// Whether `reader` is the other half of this connection.
+    pub fn is_pair_of<R>(&self, reader: &WsReadHalf<R>) -> bool {
+        reader
+            .inner
+            .is_linked_to(&(self.shared.clone() as Arc<dyn Link>))
+    }
+}
+
+impl<R: AsyncRead + Unpin> Stream for WsReadHalf<R> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        poll_next_message(&mut self.get_mut().inner, cx)
+    }
+}
+
+impl<W: AsyncWrite + Unpin + Send + 'static> Sink<Message> for WsWriteHalf<W> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        lock(&self.shared.tx).poll_write_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
+        super::socket::start_send(&mut lock(&self.shared.tx), item)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        lock(&self.shared.tx).poll_write_queue(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut queued = false;
+        let r = split::writer::poll_close(&self.shared.tx, cx, &mut queued);
+        if queued {
+            self.shared.note_close_sent();
+        }
+        r
+    }
+}
