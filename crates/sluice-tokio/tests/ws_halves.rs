@@ -329,3 +329,81 @@ async fn client_halves_mask_their_frames() {
     );
     assert!(seen.contains(&Event::Message(Message::text("one"))));
 }
+
+/// Reads one whole server frame: (opcode, payload length).
+async fn next_frame(tcp: &mut TcpStream, buf: &mut BytesMut) -> (u8, usize) {
+    loop {
+        if let Some((h, n)) = decode_header(buf).unwrap() {
+            let len = h.payload_len as usize;
+            if buf.len() >= n + len {
+                let _ = buf.split_to(n + len);
+                return (h.opcode.get(), len);
+            }
+        }
+        let got = tcp.read_buf(buf).await.unwrap();
+        assert!(got > 0, "the server closed early");
+    }
+}
+
+/// The writer is stuck on a full socket (the peer does not read) when a Ping arrives: the
+/// reader does not wait for it; the Pong goes out behind the frames already queued, once the
+/// peer reads again, and every data frame arrives whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pong_waits_behind_a_blocked_writer() {
+    const MSGS: usize = 48;
+    let (addr, srv) = server(|mut rx, mut tx| async move {
+        let writer = tokio::spawn(async move {
+            for i in 0..MSGS {
+                tx.send(Message::binary(vec![i as u8; 256 << 10]))
+                    .await
+                    .unwrap();
+            }
+        });
+        let mut pings = 0;
+        while let Some(ev) = rx.next_event().await {
+            if let Ok(Event::Ping(_)) = ev {
+                pings += 1;
+            }
+        }
+        writer.await.unwrap();
+        pings
+    })
+    .await;
+    let mut tcp = raw_client(addr).await;
+    // Let the writer fill the socket buffers, then ping while it is blocked.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tcp.write_all(&client_frame(0x89, b"still there?"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut buf = BytesMut::new();
+    let (mut data, mut pong_after) = (0, None);
+    while data < MSGS || pong_after.is_none() {
+        match tokio::time::timeout(Duration::from_secs(10), next_frame(&mut tcp, &mut buf))
+            .await
+            .expect("frames keep coming")
+        {
+            (0x2, len) => {
+                assert_eq!(len, 256 << 10);
+                data += 1;
+            }
+            (0xA, 12) => {
+                assert!(pong_after.is_none(), "one Pong");
+                pong_after = Some(data);
+            }
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+    assert!(
+        pong_after.unwrap() > 0,
+        "the Pong came after the data queued before it"
+    );
+    tcp.write_all(&client_frame(0x88, &[0x03, 0xe8]))
+        .await
+        .unwrap();
+    assert_eq!(
+        frames_until_eof(&mut tcp).await,
+        vec![(0x8, vec![0x03, 0xe8])]
+    );
+    assert_eq!(srv.await.unwrap(), 1);
+}

@@ -25,6 +25,11 @@ const STACK_READ: usize = 32 << 10;
 /// so a read is never starved into many small ones.
 const MIN_READ_SPARE: usize = 1024;
 
+/// Most a read buffer grows by at once when reads keep filling it (the peer sends faster than
+/// we read): reads then take up to this much per system call instead of
+/// [`WsConfig::read_buffer_initial`]. The buffer is given back when the connection goes idle.
+const MAX_READ_GROWTH: usize = 64 << 10;
+
 /// How the peer (or we) ended the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseInfo {
@@ -77,14 +82,24 @@ pub(crate) struct Inner<S> {
     stored_error: Option<Error>,
     final_event: Option<Event>,
     finished: bool,
-    /// Set when the connection is split: both halves may wait on the write side.
-    shared_waker: Option<(Arc<WakerSet>, Waker)>,
+    /// How a split connection's halves meet (one pointer: an unsplit connection pays 8 bytes).
+    split: Option<Box<Split>>,
+    /// Frames were handed to `link` and not yet seen flushed.
+    flush_owed: bool,
+    /// Size of the last read when it filled all the buffer's free space (more is probably
+    /// waiting), else 0.
+    full_read: u32,
+}
+
+/// The driver's part in a split connection.
+enum Split {
+    /// Both halves may wait on the write side: write waits register with the set and poll
+    /// with its waker (the locked split's shared driver, the parallel halves' writer).
+    SharedWaker(Arc<WakerSet>, Waker),
     /// The reading half of a connection split into parallel halves: its frames (Pongs, the
     /// Close reply, keepalive Pings) go to the writing half's queue through this link, and
     /// `io` is only read.
-    link: Option<Arc<dyn Link>>,
-    /// Frames were handed to `link` and not yet seen flushed.
-    flush_owed: bool,
+    Link(Arc<dyn Link>),
 }
 
 /// What the reading half of a split connection asks of the writing half (see
@@ -109,17 +124,25 @@ impl<S> Inner<S> {
     pub(crate) fn share_write_waker(&mut self) {
         let set = Arc::new(WakerSet::default());
         let waker = Waker::from(set.clone());
-        self.shared_waker = Some((set, waker));
+        self.split = Some(Box::new(Split::SharedWaker(set, waker)));
     }
 
     /// Makes this the reading half of a connection split into parallel halves.
     pub(crate) fn set_link(&mut self, link: Arc<dyn Link>) {
-        self.link = Some(link);
+        self.split = Some(Box::new(Split::Link(link)));
+    }
+
+    /// The link to the writing half, when this is a reading half.
+    fn link(&self) -> Option<&Arc<dyn Link>> {
+        match self.split.as_deref() {
+            Some(Split::Link(l)) => Some(l),
+            _ => None,
+        }
     }
 
     /// Whether this reading half's link is `link`.
     pub(crate) fn is_linked_to(&self, link: &Arc<dyn Link>) -> bool {
-        self.link.as_ref().is_some_and(|l| Arc::ptr_eq(l, link))
+        self.link().is_some_and(|l| Arc::ptr_eq(l, link))
     }
 
     /// Queues one frame for the socket.
@@ -155,9 +178,9 @@ impl<S> Inner<S> {
             stored_error: None,
             final_event: None,
             finished: false,
-            shared_waker: None,
-            link: None,
+            split: None,
             flush_owed: false,
+            full_read: 0,
         };
         tx.share_write_waker();
         tx
@@ -182,9 +205,9 @@ impl<S> Inner<S> {
             stored_error: self.stored_error,
             final_event: self.final_event,
             finished: self.finished,
-            shared_waker: self.shared_waker,
-            link: self.link,
+            split: self.split,
             flush_owed: self.flush_owed,
+            full_read: self.full_read,
         };
         (inner, self.io)
     }
@@ -239,9 +262,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             stored_error: None,
             final_event: None,
             finished: false,
-            shared_waker: None,
-            link: None,
+            split: None,
             flush_owed: false,
+            full_read: 0,
         }
     }
 
@@ -253,7 +276,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             return;
         }
         while let Some(t) = self.conn.poll_transmit() {
-            match &self.link {
+            match self.link() {
                 Some(link) => {
                     if link.deposit(t) {
                         self.flush_owed = true;
@@ -275,14 +298,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             self.wq.clear();
             return Poll::Ready(Err(Error::Closed));
         }
-        let res = match &self.shared_waker {
-            Some((set, waker)) => {
+        let res = match self.split.as_deref() {
+            Some(Split::SharedWaker(set, waker)) => {
                 set.register(cx.waker());
                 let waker = waker.clone();
                 let mut cx2 = Context::from_waker(&waker);
                 self.poll_write_inner(&mut cx2)
             }
-            None => self.poll_write_inner(cx),
+            _ => self.poll_write_inner(cx),
         };
         match res {
             Poll::Ready(Err(e)) => {
@@ -299,7 +322,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn poll_write_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Some(link) = &self.link {
+        if let Some(link) = self.link() {
             if self.flush_owed {
                 match std::task::ready!(link.poll_flush(cx)) {
                     Ok(()) => self.flush_owed = false,
@@ -381,7 +404,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             if self.closed.is_some() {
                 return self.poll_finish(cx, write_pending);
             }
-            if let Some(link) = &self.link
+            if let Some(link) = self.link()
                 && self.close_timer.is_none()
                 && link.close_sent()
             {
@@ -400,7 +423,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             }
             match self.poll_read(cx) {
                 Poll::Pending => {
-                    if let Some(link) = &self.link
+                    if let Some(link) = self.link()
                         && self.close_timer.is_none()
                     {
                         link.register_reader(cx.waker());
@@ -463,7 +486,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             }
         }
         if !self.write_failed {
-            let shut = match &self.link {
+            let shut = match self.link() {
                 Some(link) => link.poll_shutdown(cx),
                 None => Pin::new(&mut self.io).poll_shutdown(cx),
             };
@@ -584,18 +607,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             }
             return Poll::Ready(Ok(got.len()));
         }
-        let spare = self.rbuf.capacity() - self.rbuf.len();
+        let mut spare = self.rbuf.capacity() - self.rbuf.len();
         let hint = self.conn.input_hint();
         if spare < MIN_READ_SPARE || spare < hint {
             // Grow to the frame that is arriving (its length is known from its header),
-            // else geometrically: a large message arrives in few reallocations.
+            // else geometrically: a large message arrives in few reallocations. While reads
+            // keep filling the buffer, read more per system call (a fast sender of small
+            // messages); the buffer is given back when the connection goes idle.
+            let streaming = (self.full_read as usize * 2).min(MAX_READ_GROWTH);
             let more = hint
                 .max(self.rbuf.len())
-                .max(self.limits.read_buffer_initial);
+                .max(self.limits.read_buffer_initial)
+                .max(streaming);
             self.rbuf.reserve(more);
+            spare = self.rbuf.capacity() - self.rbuf.len();
         }
         match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
+            Poll::Ready(Ok(n)) => {
+                self.full_read = if n == spare {
+                    u32::try_from(n).unwrap_or(u32::MAX)
+                } else {
+                    0
+                };
+                Poll::Ready(Ok(n))
+            }
             Poll::Pending => {
+                self.full_read = 0;
                 if self.rbuf.is_empty() && self.rbuf.capacity() > self.limits.read_buffer_initial {
                     // Idle after a large message: give the buffer back.
                     self.rbuf = BytesMut::new();

@@ -16,7 +16,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
@@ -29,7 +29,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::core::{CloseInfo, Inner, Link};
 use super::error::Error;
 use super::socket::poll_next_message;
-use super::split::{self, lock};
+use super::split::{self, TxLock, lock};
 
 /// The transport's read side as the reading half's driver sees it: its frames go
 /// through the [`Link`], never to this.
@@ -96,43 +96,127 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for WriteSide<W> {
     }
 }
 
-/// What the halves share: the writer's driver and two flags the reader reads lock-free.
+/// What the halves share: the writer's driver, the reader's control frames on their way
+/// to it, and flags the reader reads lock-free.
 struct Shared<W> {
     tx: Mutex<Inner<WriteSide<W>>>,
+    /// The reader's frames (Pongs, the Close reply, keepalive Pings) not yet queued in `tx`:
+    /// whoever next holds `tx` moves them (the reader never waits for `tx`).
+    ctl: Mutex<Vec<Transmit>>,
+    ctl_pending: AtomicBool,
+    /// The reader found `tx` taken and waits to be woken when it is free.
+    reader_waiting: AtomicBool,
     /// Either half queued a Close frame.
     close_sent: AtomicBool,
-    /// The reader, to be woken when the writer sends a Close.
+    /// The reader's waker (for the two events above and the writer's Close).
     reader: AtomicWaker,
 }
 
-impl<W> Shared<W> {
+/// `tx` locked. Holds the reader's control frames moved in; on unlock, wakes the reader if
+/// it waited for the lock.
+pub(crate) struct TxGuard<'a, W> {
+    guard: Option<MutexGuard<'a, Inner<WriteSide<W>>>>,
+    shared: &'a Shared<W>,
+}
+
+impl<W> std::ops::Deref for TxGuard<'_, W> {
+    type Target = Inner<WriteSide<W>>;
+    fn deref(&self) -> &Self::Target {
+        self.guard.as_deref().expect("held until drop")
+    }
+}
+
+impl<W> std::ops::DerefMut for TxGuard<'_, W> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.guard.as_deref_mut().expect("held until drop")
+    }
+}
+
+impl<W> Drop for TxGuard<'_, W> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        if self.shared.reader_waiting.swap(false, Ordering::SeqCst) {
+            self.shared.reader.wake();
+        }
+    }
+}
+
+impl<W: AsyncWrite + Unpin> Shared<W> {
     fn note_close_sent(&self) {
         self.close_sent.store(true, Ordering::Release);
         self.reader.wake();
+    }
+
+    /// Takes `tx` in hand: the reader's control frames are queued behind the writer's whole
+    /// frames, except after a Close (ours or the reader's): nothing may follow one.
+    fn guard<'a>(&'a self, mut g: MutexGuard<'a, Inner<WriteSide<W>>>) -> TxGuard<'a, W> {
+        if self.ctl_pending.load(Ordering::Acquire) {
+            let frames = std::mem::take(&mut *lock(&self.ctl));
+            self.ctl_pending.store(false, Ordering::Release);
+            for t in frames {
+                if g.conn.state() != State::Open {
+                    break;
+                }
+                if t.is_close() {
+                    g.conn.mark_close_sent();
+                    self.close_sent.store(true, Ordering::Release);
+                }
+                g.queue_transmit(&t);
+            }
+        }
+        TxGuard {
+            guard: Some(g),
+            shared: self,
+        }
+    }
+
+    /// The reader's way to `tx`: never waits. When the writer holds it, the reader's waker
+    /// is left for the writer's unlock.
+    fn try_lock_tx(&self, cx: &mut Context<'_>) -> Option<TxGuard<'_, W>> {
+        for attempt in 0..2 {
+            match self.tx.try_lock() {
+                Ok(g) => return Some(self.guard(g)),
+                Err(TryLockError::Poisoned(e)) => return Some(self.guard(e.into_inner())),
+                Err(TryLockError::WouldBlock) if attempt == 0 => {
+                    self.reader.register(cx.waker());
+                    self.reader_waiting.store(true, Ordering::SeqCst);
+                }
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        None
+    }
+}
+
+impl<W: AsyncWrite + Unpin> split::TxLock for Shared<W> {
+    type Io = WriteSide<W>;
+    type Guard<'a>
+        = TxGuard<'a, W>
+    where
+        W: 'a;
+    fn lock_tx(&self) -> TxGuard<'_, W> {
+        self.guard(lock(&self.tx))
     }
 }
 
 impl<W: AsyncWrite + Unpin + Send> Link for Shared<W> {
     fn deposit(&self, t: Transmit) -> bool {
-        let mut g = lock(&self.tx);
-        if g.conn.state() != State::Open {
-            // A Close frame is queued already (ours or the reader's): nothing may follow it.
-            return false;
-        }
-        if t.is_close() {
-            g.conn.mark_close_sent();
-            self.close_sent.store(true, Ordering::Release);
-        }
-        g.queue_transmit(&t);
+        lock(&self.ctl).push(t);
+        self.ctl_pending.store(true, Ordering::Release);
         true
     }
 
     fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        lock(&self.tx).poll_write_queue(cx)
+        match self.try_lock_tx(cx) {
+            Some(mut g) => g.poll_write_queue(cx),
+            None => Poll::Pending,
+        }
     }
 
     fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut g = lock(&self.tx);
+        let Some(mut g) = self.try_lock_tx(cx) else {
+            return Poll::Pending;
+        };
         match g.poll_write_queue(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(_)) => Poll::Ready(Ok(())),
@@ -170,6 +254,9 @@ where
     let close_sent = tx.conn.state() != State::Open;
     let shared = Arc::new(Shared {
         tx: Mutex::new(tx),
+        ctl: Mutex::new(Vec::new()),
+        ctl_pending: AtomicBool::new(false),
+        reader_waiting: AtomicBool::new(false),
         close_sent: AtomicBool::new(close_sent),
         reader: AtomicWaker::new(),
     });
@@ -225,36 +312,36 @@ impl<R: AsyncRead + Unpin> WsReadHalf<R> {
 impl<W: AsyncWrite + Unpin + Send + 'static> WsWriteHalf<W> {
     /// Sends a message and flushes it.
     pub async fn send(&mut self, msg: Message) -> Result<(), Error> {
-        split::writer::feed(&self.shared.tx, msg).await?;
-        split::writer::flush(&self.shared.tx).await
+        split::writer::feed(&*self.shared, msg).await?;
+        split::writer::flush(&*self.shared).await
     }
 
     /// Queues a message without flushing, after waiting for buffer space.
     pub async fn feed(&mut self, msg: Message) -> Result<(), Error> {
-        split::writer::feed(&self.shared.tx, msg).await
+        split::writer::feed(&*self.shared, msg).await
     }
 
     /// Writes every queued byte.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        split::writer::flush(&self.shared.tx).await
+        split::writer::flush(&*self.shared).await
     }
 
     /// Sends a Ping.
     pub async fn ping(&mut self, payload: Bytes) -> Result<(), Error> {
-        split::writer::ping(&self.shared.tx, payload).await
+        split::writer::ping(&*self.shared, payload).await
     }
 
     /// Starts the closing handshake; the reading half completes it (and closes the
     /// transport after the peer's reply or the close timeout).
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        lock(&self.shared.tx).start_close(code, reason)?;
+        self.shared.lock_tx().start_close(code, reason)?;
         self.shared.note_close_sent();
-        split::writer::flush(&self.shared.tx).await
+        split::writer::flush(&*self.shared).await
     }
 
     /// Bytes queued for the socket but not yet written.
     pub fn buffered_amount(&self) -> usize {
-        lock(&self.shared.tx).wq.len()
+        self.shared.lock_tx().wq.len()
     }
 
     /// Whether `reader` is the other half of this connection.
@@ -277,20 +364,20 @@ impl<W: AsyncWrite + Unpin + Send + 'static> Sink<Message> for WsWriteHalf<W> {
     type Error = Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        lock(&self.shared.tx).poll_write_ready(cx)
+        self.shared.lock_tx().poll_write_ready(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-        super::socket::start_send(&mut lock(&self.shared.tx), item)
+        super::socket::start_send(&mut self.shared.lock_tx(), item)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        lock(&self.shared.tx).poll_write_queue(cx)
+        self.shared.lock_tx().poll_write_queue(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut queued = false;
-        let r = split::writer::poll_close(&self.shared.tx, cx, &mut queued);
+        let r = split::writer::poll_close(&*self.shared, cx, &mut queued);
         if queued {
             self.shared.note_close_sent();
         }

@@ -22,45 +22,61 @@ pub(crate) fn lock<T>(s: &Mutex<T>) -> MutexGuard<'_, T> {
     s.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A writer's operations on a connection driver behind a mutex (the locked split and the
-/// parallel halves' writer share them). The lock is taken per poll, never across a wait.
+/// A connection driver behind a lock, as a writer sees it: a plain mutex (the locked split)
+/// or the parallel halves' shared state, whose guard also takes in the reader's control
+/// frames and lets the reader know when the lock is free.
+pub(crate) trait TxLock {
+    /// The stream the driver writes to.
+    type Io: AsyncRead + AsyncWrite + Unpin;
+    /// Access to the driver while locked.
+    type Guard<'a>: std::ops::DerefMut<Target = Inner<Self::Io>>
+    where
+        Self: 'a;
+    /// Locks the driver (held per poll, never across a wait).
+    fn lock_tx(&self) -> Self::Guard<'_>;
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> TxLock for Mutex<Inner<S>> {
+    type Io = S;
+    type Guard<'a>
+        = MutexGuard<'a, Inner<S>>
+    where
+        S: 'a;
+    fn lock_tx(&self) -> Self::Guard<'_> {
+        lock(self)
+    }
+}
+
+/// A writer's operations (the locked split and the parallel halves' writer share them).
 pub(crate) mod writer {
     use super::*;
 
-    pub(crate) async fn feed<S: AsyncRead + AsyncWrite + Unpin>(
-        m: &Mutex<Inner<S>>,
-        msg: Message,
-    ) -> Result<(), Error> {
-        std::future::poll_fn(|cx| lock(m).poll_write_ready(cx)).await?;
-        start_send(&mut lock(m), msg)
+    pub(crate) async fn feed<L: TxLock>(m: &L, msg: Message) -> Result<(), Error> {
+        std::future::poll_fn(|cx| m.lock_tx().poll_write_ready(cx)).await?;
+        start_send(&mut m.lock_tx(), msg)
     }
 
-    pub(crate) async fn flush<S: AsyncRead + AsyncWrite + Unpin>(
-        m: &Mutex<Inner<S>>,
-    ) -> Result<(), Error> {
-        std::future::poll_fn(|cx| lock(m).poll_write_queue(cx)).await
+    pub(crate) async fn flush<L: TxLock>(m: &L) -> Result<(), Error> {
+        std::future::poll_fn(|cx| m.lock_tx().poll_write_queue(cx)).await
     }
 
-    pub(crate) async fn ping<S: AsyncRead + AsyncWrite + Unpin>(
-        m: &Mutex<Inner<S>>,
-        payload: Bytes,
-    ) -> Result<(), Error> {
+    pub(crate) async fn ping<L: TxLock>(m: &L, payload: Bytes) -> Result<(), Error> {
         {
-            let mut g = lock(m);
+            let mut g = m.lock_tx();
             g.conn.ping(payload)?;
             g.drain_transmits();
         }
         flush(m).await
     }
 
-    /// `Sink::poll_close`: a Close (1000) unless one was sent, then flush. Returns whether
-    /// this call queued the Close.
-    pub(crate) fn poll_close<S: AsyncRead + AsyncWrite + Unpin>(
-        m: &Mutex<Inner<S>>,
+    /// `Sink::poll_close`: a Close (1000) unless one was sent, then flush. Sets
+    /// `queued_close` when this call queued the Close.
+    pub(crate) fn poll_close<L: TxLock>(
+        m: &L,
         cx: &mut Context<'_>,
         queued_close: &mut bool,
     ) -> Poll<Result<(), Error>> {
-        let mut g = lock(m);
+        let mut g = m.lock_tx();
         if g.closed.is_none() && g.conn.state() == sluice_ws::State::Open {
             g.start_close(CloseCode::NORMAL, "")?;
             *queued_close = true;
@@ -141,17 +157,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
 
     /// Queues a message without flushing, after waiting for buffer space.
     pub async fn feed(&mut self, msg: Message) -> Result<(), Error> {
-        writer::feed(&self.shared, msg).await
+        writer::feed(&*self.shared, msg).await
     }
 
     /// Writes every queued byte.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        writer::flush(&self.shared).await
+        writer::flush(&*self.shared).await
     }
 
     /// Sends a Ping.
     pub async fn ping(&mut self, payload: Bytes) -> Result<(), Error> {
-        writer::ping(&self.shared, payload).await
+        writer::ping(&*self.shared, payload).await
     }
 
     /// Starts the closing handshake; the reader half completes it.
@@ -185,6 +201,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WsWriter<S> {
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        writer::poll_close(&self.shared, cx, &mut false)
+        writer::poll_close(&*self.shared, cx, &mut false)
     }
 }
