@@ -158,7 +158,9 @@ where
     while let Some(Ok(msg)) = socket.recv().await {
         if commands
             && let Message::Text(t) = &msg
-            && let Some(res) = command(socket, t.as_str()).await
+            // Boxed: the rare interop commands would otherwise size this future (and so
+            // every connection's task) by their state, ~280 bytes.
+            && let Some(res) = Box::pin(command(socket, t.as_str())).await
         {
             if res.is_err() {
                 break;

@@ -78,9 +78,11 @@ pub(crate) struct Inner<S> {
     /// handshake finished).
     unprocessed: bool,
     write_failed: bool,
-    pub(crate) closed: Option<CloseInfo>,
-    stored_error: Option<Error>,
-    final_event: Option<Event>,
+    /// Boxed, like the error below: end-of-life state an open connection should not carry.
+    pub(crate) closed: Option<Box<CloseInfo>>,
+    stored_error: Option<Box<Error>>,
+    /// `Closed` (as in `closed`) is still to be handed out.
+    final_pending: bool,
     finished: bool,
     /// How a split connection's halves meet (one pointer: an unsplit connection pays 8 bytes).
     split: Option<Box<Split>>,
@@ -176,7 +178,7 @@ impl<S> Inner<S> {
             write_failed: self.write_failed,
             closed: None,
             stored_error: None,
-            final_event: None,
+            final_pending: false,
             finished: false,
             split: None,
             flush_owed: false,
@@ -203,7 +205,7 @@ impl<S> Inner<S> {
             write_failed: self.write_failed,
             closed: self.closed,
             stored_error: self.stored_error,
-            final_event: self.final_event,
+            final_pending: self.final_pending,
             finished: self.finished,
             split: self.split,
             flush_owed: self.flush_owed,
@@ -260,7 +262,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             write_failed: false,
             closed: None,
             stored_error: None,
-            final_event: None,
+            final_pending: false,
             finished: false,
             split: None,
             flush_owed: false,
@@ -371,11 +373,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 if let Event::Closed { code, reason } = &ev {
                     // Deliver `Closed` (or the error that caused it) only after our
                     // last frames (the Close with its code) reached the socket.
-                    self.closed = Some(CloseInfo {
+                    self.closed = Some(Box::new(CloseInfo {
                         code: *code,
                         reason: reason.clone(),
-                    });
-                    self.final_event = Some(ev);
+                    }));
+                    self.final_pending = true;
                     continue;
                 }
                 return Poll::Ready(Some(Ok(ev)));
@@ -394,7 +396,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     Poll::Ready(Ok(())) => false,
                     Poll::Ready(Err(e)) => {
                         if self.closed.is_none() && self.stored_error.is_none() {
-                            self.stored_error = Some(e);
+                            self.stored_error = Some(Box::new(e));
                         }
                         continue;
                     }
@@ -446,7 +448,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 }
                 Poll::Ready(Err(e)) => {
                     self.read_done = true;
-                    self.stored_error = Some(Error::Io(e));
+                    self.stored_error = Some(Box::new(Error::Io(e)));
                     self.conn.handle_eof();
                 }
             }
@@ -511,7 +513,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
         match self.conn.handle_input_until_message(&mut self.rbuf) {
             Ok(more) => self.unprocessed = more,
-            Err(e) => self.stored_error = Some(Error::Protocol(e)),
+            Err(e) => self.stored_error = Some(Box::new(Error::Protocol(e))),
         }
     }
 
@@ -519,9 +521,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// then the `Closed` event (once), then nothing.
     fn take_final(&mut self) -> Option<Result<Event, Error>> {
         if let Some(e) = self.stored_error.take() {
-            return Some(Err(e));
+            return Some(Err(*e));
         }
-        self.final_event.take().map(Ok)
+        if !std::mem::take(&mut self.final_pending) {
+            return None;
+        }
+        self.closed.as_deref().map(|c| {
+            Ok(Event::Closed {
+                code: c.code,
+                reason: c.reason.clone(),
+            })
+        })
     }
 
     /// Keepalive and close timers. Returns `true` if it changed state.
@@ -547,7 +557,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             && quiet >= idle
         {
             self.keepalive = None;
-            self.stored_error = Some(Error::Timeout);
+            self.stored_error = Some(Box::new(Error::Timeout));
             // The peer is presumed dead: tell it why if the socket still takes
             // bytes, but do not wait for a closing handshake.
             if self

@@ -305,7 +305,7 @@ impl<R: AsyncRead + Unpin> WsReadHalf<R> {
 
     /// How the connection ended, once it has.
     pub fn close_info(&self) -> Option<&CloseInfo> {
-        self.inner.closed.as_ref()
+        self.inner.closed.as_deref()
     }
 }
 

@@ -168,7 +168,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// How the connection ended, once it has.
     pub fn close_info(&self) -> Option<&CloseInfo> {
-        self.inner.closed.as_ref()
+        self.inner.closed.as_deref()
     }
 
     /// The underlying stream.

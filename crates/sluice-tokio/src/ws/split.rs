@@ -139,7 +139,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
 
     /// How the connection ended, once it has.
     pub fn close_info(&self) -> Option<CloseInfo> {
-        lock(&self.shared).closed.clone()
+        lock(&self.shared).closed.as_deref().cloned()
     }
 
     /// Whether `writer` is the other half of this connection.
