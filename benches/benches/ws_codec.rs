@@ -11,8 +11,9 @@
 //!   codec's buffer, parse, unmask, validate UTF-8 for text, hand out the message. Every codec
 //!   reads from the same in-memory stream, which replays a wire image of identical frames in
 //!   reads of at most 64 KiB (like a socket read) and discards writes. sluice's driver loop is
-//!   what a simple driver does: reserve one read, copy the read into the `BytesMut`,
-//!   `handle_input`, `poll_event`.
+//!   what sluice-tokio's driver does: reserve one read (or the rest of the frame that is
+//!   arriving, `Connection::input_hint`), copy the read into the `BytesMut`, `handle_input`,
+//!   `poll_event`.
 //!   tungstenite runs its blocking `WebSocket::read`; fastwebsockets runs
 //!   `FragmentCollector::read_frame` on a current-thread tokio runtime, entered once per batch of
 //!   iterations (`iter_custom`) so the runtime's cost is not counted per message.
@@ -136,7 +137,10 @@ impl SluiceReader {
             if let Some(ev) = self.conn.poll_event() {
                 return ev;
             }
-            self.buf.reserve(READ_SIZE);
+            // As sluice-tokio's driver does: room for the rest of the frame that is arriving
+            // (its length is known from its header), so a large frame is not copied into
+            // ever larger buffers as it arrives.
+            self.buf.reserve(READ_SIZE.max(self.conn.input_hint()));
             let src = self.replay.next_read(READ_SIZE);
             self.buf.extend_from_slice(src);
             self.conn.handle_input(&mut self.buf).expect("valid input");

@@ -407,3 +407,52 @@ async fn a_pong_waits_behind_a_blocked_writer() {
     );
     assert_eq!(srv.await.unwrap(), 1);
 }
+
+/// permessage-deflate on split halves: the writer took the compressor, the reader kept the
+/// decompressor; compressible messages go both ways (with context takeover, so each side's
+/// window carries over from message to message) and arrive intact, each side's messages
+/// counted by its own half.
+#[cfg(feature = "deflate")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deflate_works_on_split_halves() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let text = |i: u32| format!("{i}: {}", "compressible text, ".repeat(40));
+    let srv = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let socket = ws::accept(tcp, WsConfig::default()).await.unwrap();
+        assert!(socket.connection().deflate().is_some());
+        let (mut rx, mut tx) = socket.split_with(TcpStream::into_split);
+        let writer = tokio::spawn(async move {
+            for i in 0..200 {
+                tx.send(Message::text(text(i))).await.unwrap();
+            }
+            tx
+        });
+        let mut got = 0;
+        while let Some(m) = rx.recv().await {
+            assert_eq!(m.unwrap(), Message::text(text(got)));
+            got += 1;
+        }
+        drop(writer.await.unwrap());
+        got
+    });
+    let (client, _) = ws::connect(&format!("ws://{addr}/x"), WsConfig::default())
+        .await
+        .unwrap();
+    assert!(client.connection().deflate().is_some());
+    let (mut cr, mut cw) = client.split_with(tokio::io::split);
+    let sender = tokio::spawn(async move {
+        for i in 0..200 {
+            cw.send(Message::text(text(i))).await.unwrap();
+        }
+        cw
+    });
+    for i in 0..200 {
+        assert_eq!(cr.recv().await.unwrap().unwrap(), Message::text(text(i)));
+    }
+    let mut cw = sender.await.unwrap();
+    cw.close(CloseCode::NORMAL, "").await.unwrap();
+    while cr.recv().await.is_some() {}
+    assert_eq!(srv.await.unwrap(), 200);
+}
