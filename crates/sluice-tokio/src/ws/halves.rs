@@ -106,9 +106,18 @@ struct Shared<W> {
     ctl_pending: AtomicBool,
     /// The reader found `tx` taken and waits to be woken when it is free.
     reader_waiting: AtomicBool,
+    /// What the reader touches on every wait, on a cache line of its own: the writer's lock
+    /// traffic above and the reader's waker registrations would otherwise move one line
+    /// between the two threads for every message.
+    rx: ReaderLine,
+}
+
+/// The reader's side of [`Shared`].
+#[repr(align(128))]
+struct ReaderLine {
     /// Either half queued a Close frame.
     close_sent: AtomicBool,
-    /// The reader's waker (for the two events above and the writer's Close).
+    /// The reader's waker (for the lock coming free and the writer's Close).
     reader: AtomicWaker,
 }
 
@@ -136,15 +145,15 @@ impl<W> Drop for TxGuard<'_, W> {
     fn drop(&mut self) {
         drop(self.guard.take());
         if self.shared.reader_waiting.swap(false, Ordering::SeqCst) {
-            self.shared.reader.wake();
+            self.shared.rx.reader.wake();
         }
     }
 }
 
 impl<W: AsyncWrite + Unpin> Shared<W> {
     fn note_close_sent(&self) {
-        self.close_sent.store(true, Ordering::Release);
-        self.reader.wake();
+        self.rx.close_sent.store(true, Ordering::Release);
+        self.rx.reader.wake();
     }
 
     /// Takes `tx` in hand: the reader's control frames are queued behind the writer's whole
@@ -159,7 +168,7 @@ impl<W: AsyncWrite + Unpin> Shared<W> {
                 }
                 if t.is_close() {
                     g.conn.mark_close_sent();
-                    self.close_sent.store(true, Ordering::Release);
+                    self.rx.close_sent.store(true, Ordering::Release);
                 }
                 g.queue_transmit(&t);
             }
@@ -178,7 +187,7 @@ impl<W: AsyncWrite + Unpin> Shared<W> {
                 Ok(g) => return Some(self.guard(g)),
                 Err(TryLockError::Poisoned(e)) => return Some(self.guard(e.into_inner())),
                 Err(TryLockError::WouldBlock) if attempt == 0 => {
-                    self.reader.register(cx.waker());
+                    self.rx.reader.register(cx.waker());
                     self.reader_waiting.store(true, Ordering::SeqCst);
                 }
                 Err(TryLockError::WouldBlock) => {}
@@ -225,11 +234,11 @@ impl<W: AsyncWrite + Unpin + Send> Link for Shared<W> {
     }
 
     fn close_sent(&self) -> bool {
-        self.close_sent.load(Ordering::Acquire)
+        self.rx.close_sent.load(Ordering::Acquire)
     }
 
     fn register_reader(&self, w: &Waker) {
-        self.reader.register(w);
+        self.rx.reader.register(w);
     }
 }
 
@@ -257,8 +266,10 @@ where
         ctl: Mutex::new(Vec::new()),
         ctl_pending: AtomicBool::new(false),
         reader_waiting: AtomicBool::new(false),
-        close_sent: AtomicBool::new(close_sent),
-        reader: AtomicWaker::new(),
+        rx: ReaderLine {
+            close_sent: AtomicBool::new(close_sent),
+            reader: AtomicWaker::new(),
+        },
     });
     let (mut rx, ()) = rx.replace_io(ReadSide(r));
     rx.set_link(shared.clone());
@@ -312,8 +323,7 @@ impl<R: AsyncRead + Unpin> WsReadHalf<R> {
 impl<W: AsyncWrite + Unpin + Send + 'static> WsWriteHalf<W> {
     /// Sends a message and flushes it.
     pub async fn send(&mut self, msg: Message) -> Result<(), Error> {
-        split::writer::feed(&*self.shared, msg).await?;
-        split::writer::flush(&*self.shared).await
+        split::writer::send(&*self.shared, msg).await
     }
 
     /// Queues a message without flushing, after waiting for buffer space.

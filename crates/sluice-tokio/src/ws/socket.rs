@@ -102,20 +102,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         // that takes the frame at once finishes in a single poll.
         let inner = &mut self.inner;
         let mut msg = Some(msg);
-        std::future::poll_fn(move |cx| {
-            if let Some(m) = msg.take() {
-                match inner.poll_write_ready(cx) {
-                    Poll::Ready(Ok(())) => start_send(inner, m)?,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => {
-                        msg = Some(m);
-                        return Poll::Pending;
-                    }
-                }
-            }
-            inner.poll_write_queue(cx)
-        })
-        .await
+        std::future::poll_fn(move |cx| poll_send(inner, &mut msg, cx)).await
     }
 
     /// Queues a message without flushing (batch several, then [`flush`](Self::flush)).
@@ -220,6 +207,25 @@ pub(crate) fn start_send<S: AsyncRead + AsyncWrite + Unpin>(
     inner.conn.send(msg)?;
     inner.drain_transmits();
     Ok(())
+}
+
+/// `send` as one poll function: waits for room, queues `msg` (taken once), flushes.
+pub(crate) fn poll_send<S: AsyncRead + AsyncWrite + Unpin>(
+    inner: &mut Inner<S>,
+    msg: &mut Option<Message>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Error>> {
+    if let Some(m) = msg.take() {
+        match inner.poll_write_ready(cx) {
+            Poll::Ready(Ok(())) => start_send(inner, m)?,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => {
+                *msg = Some(m);
+                return Poll::Pending;
+            }
+        }
+    }
+    inner.poll_write_queue(cx)
 }
 
 pub(crate) fn poll_next_message<S: AsyncRead + AsyncWrite + Unpin>(

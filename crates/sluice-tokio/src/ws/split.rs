@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::core::{CloseInfo, Inner};
 use super::error::Error;
-use super::socket::{poll_next_message, start_send};
+use super::socket::{poll_next_message, poll_send, start_send};
 
 type Shared<S> = Arc<Mutex<Inner<S>>>;
 
@@ -50,6 +50,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TxLock for Mutex<Inner<S>> {
 /// A writer's operations (the locked split and the parallel halves' writer share them).
 pub(crate) mod writer {
     use super::*;
+
+    /// Sends and flushes under one lock per poll (a socket that takes the frame at once
+    /// costs one lock, not three).
+    pub(crate) async fn send<L: TxLock>(m: &L, msg: Message) -> Result<(), Error> {
+        let mut msg = Some(msg);
+        std::future::poll_fn(|cx| poll_send(&mut m.lock_tx(), &mut msg, cx)).await
+    }
 
     pub(crate) async fn feed<L: TxLock>(m: &L, msg: Message) -> Result<(), Error> {
         std::future::poll_fn(|cx| m.lock_tx().poll_write_ready(cx)).await?;
@@ -151,8 +158,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
     /// Sends a message and flushes it.
     pub async fn send(&mut self, msg: Message) -> Result<(), Error> {
-        self.feed(msg).await?;
-        self.flush().await
+        writer::send(&*self.shared, msg).await
     }
 
     /// Queues a message without flushing, after waiting for buffer space.
