@@ -569,3 +569,53 @@ fn a_failed_reply_write_ends_the_session_instead_of_spinning() {
             .unwrap_or_else(|_| panic!("session {i} never ended: the server is stuck"));
     }
 }
+
+/// A peer that keeps sending Pings and never reads: the automatic Pongs stop being queued
+/// once the write queue is over its high-water mark (the connection keeps at most
+/// `max_pending_pongs` of them), so memory stays bounded however long it goes on. Small
+/// socket buffers, so the kernel does not absorb the Pongs first.
+#[tokio::test]
+async fn pings_from_a_peer_that_does_not_read_stay_bounded() {
+    let listener = tokio::net::TcpSocket::new_v4().unwrap();
+    listener.set_send_buffer_size(4096).unwrap();
+    listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = listener.listen(16).unwrap();
+    let addr = listener.local_addr().unwrap();
+    const PINGS: usize = 30_000;
+    const HIGH_WATER: usize = 64 << 10;
+    let srv = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let cfg = WsConfig::default().write_buffer_high_water(HIGH_WATER);
+        let mut socket = ws::accept(tcp, cfg).await.unwrap();
+        let (mut pings, mut most) = (0, 0);
+        while pings < PINGS {
+            match socket.next_event().await {
+                Some(Ok(sluice_tokio::ws::Event::Ping(_))) => pings += 1,
+                other => panic!("{other:?}"),
+            }
+            most = most.max(socket.buffered_amount());
+        }
+        most
+    });
+    let client = tokio::net::TcpSocket::new_v4().unwrap();
+    client.set_recv_buffer_size(4096).unwrap();
+    let mut tcp = client.connect(addr).await.unwrap();
+    tcp.write_all(KEY_REQUEST).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(tcp.read_u8().await.unwrap());
+    }
+    // One Ping per write: the server sees them a few at a time and answers each.
+    let ping = client_frame(0x89, &[b'p'; 125]);
+    for _ in 0..PINGS {
+        tcp.write_all(&ping).await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    let most = srv.await.unwrap();
+    // Over the mark by at most the Pongs of one drain (max_pending_pongs = 16 of 127 bytes).
+    assert!(
+        most <= HIGH_WATER + 16 * 127,
+        "write queue reached {most} bytes"
+    );
+    drop(tcp);
+}

@@ -456,3 +456,110 @@ async fn deflate_works_on_split_halves() {
     while cr.recv().await.is_some() {}
     assert_eq!(srv.await.unwrap(), 200);
 }
+
+/// A Pong queued but not yet flushed when the socket is split (the caller split right after
+/// `next_event` handed out the Ping) goes out although the writer never writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pong_queued_before_the_split_is_flushed_by_the_reader() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let srv = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut socket = ws::accept(tcp, WsConfig::default()).await.unwrap();
+        assert!(matches!(
+            socket.next_event().await,
+            Some(Ok(Event::Ping(_)))
+        ));
+        let (mut rx, tx) = socket.split_with(TcpStream::into_split);
+        while rx.next_event().await.is_some() {}
+        drop(tx);
+    });
+    let mut tcp = raw_client(addr).await;
+    tcp.write_all(&client_frame(0x89, b"before")).await.unwrap();
+    let mut buf = BytesMut::new();
+    let pong = tokio::time::timeout(Duration::from_secs(5), next_frame(&mut tcp, &mut buf))
+        .await
+        .expect("the Pong arrives");
+    assert_eq!(pong, (0xA, 6));
+    tcp.write_all(&client_frame(0x88, &[0x03, 0xe8]))
+        .await
+        .unwrap();
+    assert_eq!(
+        frames_until_eof(&mut tcp).await,
+        vec![(0x8, vec![0x03, 0xe8])]
+    );
+    srv.await.unwrap();
+}
+
+/// Ping then Close while the writer sends as fast as it can, many times over: the Pong and
+/// the Close reply always go out, the Close last (a frame the reader hands over while the
+/// writer is moving earlier ones must not be forgotten).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_close_reply_is_never_lost_under_a_busy_writer() {
+    for round in 0..40 {
+        let (addr, srv) = server(|mut rx, mut tx| async move {
+            let writer =
+                tokio::spawn(async move { while tx.send(Message::text("busy")).await.is_ok() {} });
+            while rx.next_event().await.is_some() {}
+            writer.await.unwrap();
+        })
+        .await;
+        let mut tcp = raw_client(addr).await;
+        let mut first = [0u8; 8];
+        let _ = tcp.peek(&mut first).await.unwrap();
+        let mut both = client_frame(0x89, b"p");
+        both.extend_from_slice(&client_frame(0x88, &[0x0f, 0xa3]));
+        tcp.write_all(&both).await.unwrap();
+        let frames = frames_until_eof(&mut tcp).await;
+        let (last_op, last_payload) = frames.last().cloned().unwrap();
+        assert_eq!(
+            (last_op, last_payload),
+            (0x8, vec![0x0f, 0xa3]),
+            "round {round}"
+        );
+        assert_eq!(
+            frames.iter().filter(|(op, _)| *op == 0xA).count(),
+            1,
+            "round {round}"
+        );
+        assert_eq!(
+            frames.iter().filter(|(op, _)| *op == 0x8).count(),
+            1,
+            "round {round}"
+        );
+        srv.await.unwrap();
+    }
+}
+
+/// The peer stops reading and goes quiet: the reader ends on its idle timeout, and the
+/// writer, waiting for a full socket, is woken and fails instead of waiting forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_waiting_on_a_full_socket_ends_with_the_reader() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let srv = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let cfg = WsConfig::default().idle_timeout(Some(Duration::from_millis(300)));
+        let socket = ws::accept(tcp, cfg).await.unwrap();
+        let (mut rx, mut tx) = socket.split_with(TcpStream::into_split);
+        let writer = tokio::spawn(async move {
+            let mut sent = 0u32;
+            while tx.send(Message::binary(vec![7u8; 256 << 10])).await.is_ok() {
+                sent += 1;
+            }
+            sent
+        });
+        let t0 = tokio::time::Instant::now();
+        while rx.next_event().await.is_some() {}
+        let sent = tokio::time::timeout(Duration::from_secs(5), writer)
+            .await
+            .expect("the writer is woken when the reader ends")
+            .unwrap();
+        (sent, t0.elapsed())
+    });
+    let tcp = raw_client(addr).await;
+    let (sent, took) = srv.await.unwrap();
+    assert!(sent < 1_000, "the socket filled up: {sent}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    drop(tcp);
+}

@@ -107,9 +107,10 @@ enum Split {
 /// What the reading half of a split connection asks of the writing half (see
 /// [`halves`](super::halves)); every call is on a rare path (control frames, closing).
 pub(crate) trait Link: Send + Sync {
-    /// Queues one of the reader's frames behind the writer's. Returns `false` when it was
-    /// dropped because a Close frame has already been queued (RFC 6455 §5.5.1).
-    fn deposit(&self, t: sluice_ws::Transmit) -> bool;
+    /// Hands one of the reader's frames to the writer, to be queued behind its whole frames
+    /// the next time either half holds the write side (dropped there if a Close frame was
+    /// queued before it, RFC 6455 §5.5.1).
+    fn deposit(&self, t: sluice_ws::Transmit);
     /// Writes the shared queue out.
     fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
     /// Writes the shared queue out, then shuts the write side down.
@@ -118,6 +119,9 @@ pub(crate) trait Link: Send + Sync {
     fn close_sent(&self) -> bool;
     /// Wakes the reader when the writer sends a Close (the reader runs the close timer).
     fn register_reader(&self, w: &Waker);
+    /// The reader is done (the connection closed or failed): the writer's sends fail from
+    /// now on, and a writer waiting for the socket is woken to find out.
+    fn reader_done(&self, closed: Option<CloseInfo>);
 }
 
 /// Moving a connection's state between streams (for split halves).
@@ -130,8 +134,10 @@ impl<S> Inner<S> {
     }
 
     /// Makes this the reading half of a connection split into parallel halves.
-    pub(crate) fn set_link(&mut self, link: Arc<dyn Link>) {
+    /// `flush_owed`: frames are already waiting on the other side.
+    pub(crate) fn set_link(&mut self, link: Arc<dyn Link>, flush_owed: bool) {
         self.split = Some(Box::new(Split::Link(link)));
+        self.flush_owed = flush_owed;
     }
 
     /// The link to the writing half, when this is a reading half.
@@ -145,6 +151,18 @@ impl<S> Inner<S> {
     /// Whether this reading half's link is `link`.
     pub(crate) fn is_linked_to(&self, link: &Arc<dyn Link>) -> bool {
         self.link().is_some_and(|l| Arc::ptr_eq(l, link))
+    }
+
+    /// The reading half finished: nothing more can be written (see [`Link::reader_done`]).
+    pub(crate) fn end_writes(&mut self, closed: Option<CloseInfo>) {
+        if self.closed.is_none() {
+            self.closed = closed.map(Box::new);
+        }
+        self.write_failed = true;
+        self.wq.clear();
+        if let Some(Split::SharedWaker(_, waker)) = self.split.as_deref() {
+            waker.wake_by_ref();
+        }
     }
 
     /// Queues one frame for the socket.
@@ -270,6 +288,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
     }
 
+    /// [`drain_transmits`](Self::drain_transmits) for what reading produced (automatic Pongs,
+    /// the Close reply, keepalive Pings), except while the socket is not taking what is
+    /// queued (a peer that sends Pings and does not read): the Pongs then stay in the
+    /// connection, which keeps at most `max_pending_pongs` of them, instead of one queued per
+    /// Ping without bound. Closing frames (the state changes with them) always go.
+    fn drain_answers(&mut self) {
+        let backlogged = match self.link() {
+            Some(_) => self.flush_owed,
+            None => self.wq.len() >= self.limits.write_buffer_high_water,
+        };
+        if !backlogged || self.conn.state() != State::Open {
+            self.drain_transmits();
+        }
+    }
+
     /// Moves the connection's pending transmits into the write queue.
     pub(crate) fn drain_transmits(&mut self) {
         if !self.conn.has_transmit()
@@ -280,9 +313,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         while let Some(t) = self.conn.poll_transmit() {
             match self.link() {
                 Some(link) => {
-                    if link.deposit(t) {
-                        self.flush_owed = true;
-                    }
+                    link.deposit(t);
+                    self.flush_owed = true;
                 }
                 None => self
                     .wq
@@ -369,7 +401,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 return Poll::Ready(self.take_final());
             }
             if let Some(ev) = self.conn.poll_event() {
-                self.drain_transmits();
+                self.drain_answers();
                 if let Event::Closed { code, reason } = &ev {
                     // Deliver `Closed` (or the error that caused it) only after our
                     // last frames (the Close with its code) reached the socket.
@@ -382,7 +414,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 }
                 return Poll::Ready(Some(Ok(ev)));
             }
-            self.drain_transmits();
+            self.drain_answers();
             // Fast path: nothing queued (the common case after a flushed send) needs
             // no write attempt and no waker registration. After a failed write nothing can
             // be written any more (the error was stored when it happened): asking again
@@ -500,6 +532,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         self.finished = true;
         self.rbuf = BytesMut::new();
         self.wq.clear();
+        if let Some(link) = self.link() {
+            link.reader_done(self.closed.as_deref().cloned());
+        }
         Poll::Ready(self.take_final())
     }
 

@@ -1,15 +1,19 @@
 //! A [`WebSocket`](super::WebSocket) split into halves that run in parallel: each owns
 //! its side of the transport (`TcpStream::into_split`), so a reader task and a writer
-//! task on two runtime threads never wait for each other, and the reading half still
+//! task on two runtime threads read and write at the same time, and the reading half still
 //! answers Pings and the peer's Close by itself.
 //!
 //! How: the reading half keeps the receiving [`Connection`](sluice_ws::Connection) and
 //! reads with no lock at all. The writing half has the sending connection
 //! ([`Connection::split_sender`](sluice_ws::Connection::split_sender)) and the write
 //! queue behind a mutex that only it takes on the data path (so it is uncontended). The
-//! reader takes that mutex only for its own rare frames — a Pong, the Close reply, a
-//! keepalive Ping — which it queues behind the writer's whole frames and flushes itself,
-//! so they go out even while the writer is idle. After either half's Close frame the
+//! reader never waits for that mutex: its own rare frames — a Pong, the Close reply, a
+//! keepalive Ping — go to a side queue that whoever next holds the mutex moves behind the
+//! writer's whole frames; the reader then takes the mutex when it is free (woken by the
+//! writer's unlock) and flushes, so they go out even while the writer is idle. (While the
+//! reader flushes, the writer's next lock waits for that write.) When the reader finishes
+//! (closed, failed, timed out), the writer's sends fail and a writer waiting for the
+//! socket is woken. After either half's Close frame the
 //! other sends nothing more (RFC 6455 §5.5.1); a Close sent by the writer wakes the
 //! reader, which then waits for the reply no longer than the close timeout.
 
@@ -159,9 +163,10 @@ impl<W: AsyncWrite + Unpin> Shared<W> {
     /// Takes `tx` in hand: the reader's control frames are queued behind the writer's whole
     /// frames, except after a Close (ours or the reader's): nothing may follow one.
     fn guard<'a>(&'a self, mut g: MutexGuard<'a, Inner<WriteSide<W>>>) -> TxGuard<'a, W> {
-        if self.ctl_pending.load(Ordering::Acquire) {
+        // Clear the flag before taking: a frame deposited in between sets it again and is
+        // taken next time (clearing after taking could hide it, the Close reply included).
+        if self.ctl_pending.swap(false, Ordering::AcqRel) {
             let frames = std::mem::take(&mut *lock(&self.ctl));
-            self.ctl_pending.store(false, Ordering::Release);
             for t in frames {
                 if g.conn.state() != State::Open {
                     break;
@@ -184,7 +189,10 @@ impl<W: AsyncWrite + Unpin> Shared<W> {
     fn try_lock_tx(&self, cx: &mut Context<'_>) -> Option<TxGuard<'_, W>> {
         for attempt in 0..2 {
             match self.tx.try_lock() {
-                Ok(g) => return Some(self.guard(g)),
+                Ok(g) => {
+                    self.reader_waiting.store(false, Ordering::SeqCst);
+                    return Some(self.guard(g));
+                }
                 Err(TryLockError::Poisoned(e)) => return Some(self.guard(e.into_inner())),
                 Err(TryLockError::WouldBlock) if attempt == 0 => {
                     self.rx.reader.register(cx.waker());
@@ -209,10 +217,9 @@ impl<W: AsyncWrite + Unpin> split::TxLock for Shared<W> {
 }
 
 impl<W: AsyncWrite + Unpin + Send> Link for Shared<W> {
-    fn deposit(&self, t: Transmit) -> bool {
+    fn deposit(&self, t: Transmit) {
         lock(&self.ctl).push(t);
         self.ctl_pending.store(true, Ordering::Release);
-        true
     }
 
     fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -240,6 +247,12 @@ impl<W: AsyncWrite + Unpin + Send> Link for Shared<W> {
     fn register_reader(&self, w: &Waker) {
         self.rx.reader.register(w);
     }
+
+    fn reader_done(&self, closed: Option<CloseInfo>) {
+        // The one place the reader waits for the lock: once, at the end, for as long as the
+        // writer takes over one poll.
+        lock(&self.tx).end_writes(closed);
+    }
 }
 
 /// Splits `inner` over the two sides of its transport that `f` makes.
@@ -253,6 +266,9 @@ where
 {
     let (mut rx, stream) = inner.replace_io(());
     let queued = rx.take_write_queue();
+    // Frames queued before the split (a Pong the caller has not flushed yet): the reader
+    // flushes them if the writer does not.
+    let queued_empty = queued.is_empty();
     let conn = rx.conn.split_sender();
     if rx.conn.role() == sluice_ws::Role::Client {
         // The sender took the mask source; the reader's Pongs and Close need keys too.
@@ -272,7 +288,7 @@ where
         },
     });
     let (mut rx, ()) = rx.replace_io(ReadSide(r));
-    rx.set_link(shared.clone());
+    rx.set_link(shared.clone(), !queued_empty);
     (WsReadHalf { inner: rx }, WsWriteHalf { shared })
 }
 
