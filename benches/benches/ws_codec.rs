@@ -140,7 +140,7 @@ impl SluiceReader {
             // As sluice-tokio's driver does: room for the rest of the frame that is arriving
             // (its length is known from its header), so a large frame is not copied into
             // ever larger buffers as it arrives.
-            self.buf.reserve(READ_SIZE.max(self.conn.input_hint()));
+            sluice_ws::input::reserve(&mut self.buf, READ_SIZE.max(self.conn.input_hint()));
             let src = self.replay.next_read(READ_SIZE);
             self.buf.extend_from_slice(src);
             self.conn.handle_input(&mut self.buf).expect("valid input");

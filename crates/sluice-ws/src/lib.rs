@@ -18,6 +18,7 @@ pub mod error;
 pub mod frame;
 #[cfg(feature = "std")]
 pub mod handshake;
+pub mod input;
 pub mod mask;
 pub mod message;
 #[cfg(feature = "arbitrary")]

@@ -664,7 +664,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 .max(self.rbuf.len())
                 .max(self.limits.read_buffer_initial)
                 .max(streaming);
-            self.rbuf.reserve(more);
+            sluice_ws::input::reserve(&mut self.rbuf, more);
             spare = self.rbuf.capacity() - self.rbuf.len();
         }
         match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
