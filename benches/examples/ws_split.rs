@@ -137,27 +137,10 @@ fn main() {
     std::process::exit(0);
 }
 
-/// CPU time of the server runtime's threads (named `ws-split-server`).
+/// CPU time of the server runtime's threads (named `ws-split-server`, shown as
+/// `ws-split-serv`: a thread name is cut at 15 bytes).
 fn server_cpu_ns() -> u64 {
-    let mut total = 0;
-    for t in std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with("ws-split-serv") {
-            continue;
-        }
-        if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
-            total += s
-                .split_whitespace()
-                .next()
-                .and_then(|x| x.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    total
+    sluice_benches::procfs::threads_cpu_ns("self", "ws-split-serv")
 }
 
 /// A masked client frame with `opcode` and a `len`-byte payload.
@@ -279,36 +262,30 @@ fn serve(imp: &str, tcp: TcpStream, size: usize, msgs: u64, counts: Arc<Counts>)
                 bytes::BytesMut::new(),
                 WsConfig::default(),
             );
+            // The two splits have different types and the same use.
+            macro_rules! run {
+                ($rx:ident, $tx:ident) => {{
+                    let c = counts.clone();
+                    tokio::spawn(async move {
+                        while let Some(Ok(_)) = $rx.recv().await {
+                            c.server_rx.fetch_add(1, Relaxed);
+                        }
+                    });
+                    tokio::spawn(async move {
+                        for _ in 0..msgs {
+                            if $tx.send(Message::Binary(payload.clone())).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }};
+            }
             if imp == "sluice" {
                 let (mut rx, mut tx) = ws.split_with(TcpStream::into_split);
-                let c = counts.clone();
-                tokio::spawn(async move {
-                    while let Some(Ok(_)) = rx.recv().await {
-                        c.server_rx.fetch_add(1, Relaxed);
-                    }
-                });
-                tokio::spawn(async move {
-                    for _ in 0..msgs {
-                        if tx.send(Message::Binary(payload.clone())).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+                run!(rx, tx);
             } else {
                 let (mut rx, mut tx) = ws.split();
-                let c = counts.clone();
-                tokio::spawn(async move {
-                    while let Some(Ok(_)) = rx.recv().await {
-                        c.server_rx.fetch_add(1, Relaxed);
-                    }
-                });
-                tokio::spawn(async move {
-                    for _ in 0..msgs {
-                        if tx.send(Message::Binary(payload.clone())).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+                run!(rx, tx);
             }
         }
         "tungstenite" => {

@@ -6,22 +6,28 @@
 /// A pid that is gone counts 0.
 #[must_use]
 pub fn cpu_ns(pids: &[u32]) -> u64 {
-    let mut total = 0;
-    for pid in pids {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            continue;
-        };
-        for t in tasks.flatten() {
-            if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
-                total += s
-                    .split_whitespace()
-                    .next()
-                    .and_then(|x| x.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
-        }
-    }
-    total
+    pids.iter()
+        .map(|pid| threads_cpu_ns(&pid.to_string(), ""))
+        .sum()
+}
+
+/// CPU time, in nanoseconds, of the threads of process `pid` (`"self"` for this one) whose
+/// name starts with `name_prefix` (`""`: every thread).
+#[must_use]
+pub fn threads_cpu_ns(pid: &str, name_prefix: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            name_prefix.is_empty()
+                || std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.starts_with(name_prefix))
+        })
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// Resident set size of the processes (`VmRSS`), in bytes.

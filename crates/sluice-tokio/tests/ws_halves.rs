@@ -23,6 +23,37 @@ fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// A server that accepts one connection with `cfg` and hands the socket to `serve`.
+async fn serve_socket<F, Fut>(
+    cfg: WsConfig,
+    serve: F,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<Fut::Output>)
+where
+    F: FnOnce(ws::WebSocket<TcpStream>) -> Fut + Send + 'static,
+    Fut: std::future::Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        serve(ws::accept(tcp, cfg).await.unwrap()).await
+    });
+    (addr, task)
+}
+
+/// The socket's parallel halves.
+fn halves(
+    socket: ws::WebSocket<TcpStream>,
+) -> (
+    ws::WsReadHalf<tokio::net::tcp::OwnedReadHalf>,
+    ws::WsWriteHalf<tokio::net::tcp::OwnedWriteHalf>,
+) {
+    let (rx, tx) = socket.split_with(TcpStream::into_split);
+    assert!(tx.is_pair_of(&rx));
+    (rx, tx)
+}
+
 /// A server that accepts one connection and hands its parallel halves to `serve`.
 async fn server<F, Fut>(serve: F) -> (std::net::SocketAddr, tokio::task::JoinHandle<Fut::Output>)
 where
@@ -35,16 +66,11 @@ where
     Fut: std::future::Future + Send + 'static,
     Fut::Output: Send + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let socket = ws::accept(tcp, WsConfig::default()).await.unwrap();
-        let (rx, tx) = socket.split_with(TcpStream::into_split);
-        assert!(tx.is_pair_of(&rx));
-        serve(rx, tx).await
-    });
-    (addr, task)
+    serve_socket(WsConfig::default(), |socket| {
+        let (rx, tx) = halves(socket);
+        serve(rx, tx)
+    })
+    .await
 }
 
 /// A raw client past the 101.
@@ -57,6 +83,14 @@ async fn raw_client(addr: std::net::SocketAddr) -> TcpStream {
     }
     assert!(head.starts_with(b"HTTP/1.1 101"));
     tcp
+}
+
+/// Sends a Close (1000) and expects exactly its reply, then the end of the connection.
+async fn close_1000_and_expect_the_reply(tcp: &mut TcpStream) {
+    tcp.write_all(&client_frame(0x88, &[0x03, 0xe8]))
+        .await
+        .unwrap();
+    assert_eq!(frames_until_eof(tcp).await, vec![(0x8, vec![0x03, 0xe8])]);
 }
 
 /// Every frame the server sends until it closes the connection: (opcode, payload).
@@ -267,22 +301,21 @@ async fn the_writers_close_is_completed_by_the_reader() {
 /// Our Close gets no reply: the reader gives up after the close timeout and closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_writers_close_times_out_without_a_reply() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let srv = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let cfg = WsConfig::default().close_timeout(Duration::from_millis(300));
-        let socket = ws::accept(tcp, cfg).await.unwrap();
-        let (mut rx, mut tx) = socket.split_with(TcpStream::into_split);
-        let reader = tokio::spawn(async move {
-            while rx.next_event().await.is_some() {}
-            rx.close_info().cloned()
-        });
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let t0 = tokio::time::Instant::now();
-        tx.close(CloseCode::NORMAL, "").await.unwrap();
-        (reader.await.unwrap(), t0.elapsed())
-    });
+    let (addr, srv) = serve_socket(
+        WsConfig::default().close_timeout(Duration::from_millis(300)),
+        |socket| async move {
+            let (mut rx, mut tx) = halves(socket);
+            let reader = tokio::spawn(async move {
+                while rx.next_event().await.is_some() {}
+                rx.close_info().cloned()
+            });
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let t0 = tokio::time::Instant::now();
+            tx.close(CloseCode::NORMAL, "").await.unwrap();
+            (reader.await.unwrap(), t0.elapsed())
+        },
+    )
+    .await;
     let mut tcp = raw_client(addr).await;
     let frames = frames_until_eof(&mut tcp).await;
     assert_eq!(frames, vec![(0x8, vec![0x03, 0xe8])]);
@@ -298,18 +331,15 @@ async fn the_writers_close_times_out_without_a_reply() {
 /// its Pongs are masked with keys of its own, and its messages arrive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_halves_mask_their_frames() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let srv = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let mut socket = ws::accept(tcp, WsConfig::default()).await.unwrap();
+    let (addr, srv) = serve_socket(WsConfig::default(), |mut socket| async move {
         socket.ping(Bytes::from_static(b"hi")).await.unwrap();
         let mut seen = Vec::new();
         while let Some(ev) = socket.next_event().await {
             seen.push(ev.unwrap());
         }
         seen
-    });
+    })
+    .await;
     let (client, _) = ws::connect(&format!("ws://{addr}/x"), WsConfig::default())
         .await
         .unwrap();
@@ -398,13 +428,7 @@ async fn a_pong_waits_behind_a_blocked_writer() {
         pong_after.unwrap() > 0,
         "the Pong came after the data queued before it"
     );
-    tcp.write_all(&client_frame(0x88, &[0x03, 0xe8]))
-        .await
-        .unwrap();
-    assert_eq!(
-        frames_until_eof(&mut tcp).await,
-        vec![(0x8, vec![0x03, 0xe8])]
-    );
+    close_1000_and_expect_the_reply(&mut tcp).await;
     assert_eq!(srv.await.unwrap(), 1);
 }
 
@@ -415,14 +439,10 @@ async fn a_pong_waits_behind_a_blocked_writer() {
 #[cfg(feature = "deflate")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deflate_works_on_split_halves() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let text = |i: u32| format!("{i}: {}", "compressible text, ".repeat(40));
-    let srv = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let socket = ws::accept(tcp, WsConfig::default()).await.unwrap();
+    let (addr, srv) = serve_socket(WsConfig::default(), move |socket| async move {
         assert!(socket.connection().deflate().is_some());
-        let (mut rx, mut tx) = socket.split_with(TcpStream::into_split);
+        let (mut rx, mut tx) = halves(socket);
         let writer = tokio::spawn(async move {
             for i in 0..200 {
                 tx.send(Message::text(text(i))).await.unwrap();
@@ -436,7 +456,8 @@ async fn deflate_works_on_split_halves() {
         }
         drop(writer.await.unwrap());
         got
-    });
+    })
+    .await;
     let (client, _) = ws::connect(&format!("ws://{addr}/x"), WsConfig::default())
         .await
         .unwrap();
@@ -461,19 +482,16 @@ async fn deflate_works_on_split_halves() {
 /// `next_event` handed out the Ping) goes out although the writer never writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pong_queued_before_the_split_is_flushed_by_the_reader() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let srv = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let mut socket = ws::accept(tcp, WsConfig::default()).await.unwrap();
+    let (addr, srv) = serve_socket(WsConfig::default(), |mut socket| async move {
         assert!(matches!(
             socket.next_event().await,
             Some(Ok(Event::Ping(_)))
         ));
-        let (mut rx, tx) = socket.split_with(TcpStream::into_split);
+        let (mut rx, tx) = halves(socket);
         while rx.next_event().await.is_some() {}
         drop(tx);
-    });
+    })
+    .await;
     let mut tcp = raw_client(addr).await;
     tcp.write_all(&client_frame(0x89, b"before")).await.unwrap();
     let mut buf = BytesMut::new();
@@ -481,13 +499,7 @@ async fn a_pong_queued_before_the_split_is_flushed_by_the_reader() {
         .await
         .expect("the Pong arrives");
     assert_eq!(pong, (0xA, 6));
-    tcp.write_all(&client_frame(0x88, &[0x03, 0xe8]))
-        .await
-        .unwrap();
-    assert_eq!(
-        frames_until_eof(&mut tcp).await,
-        vec![(0x8, vec![0x03, 0xe8])]
-    );
+    close_1000_and_expect_the_reply(&mut tcp).await;
     srv.await.unwrap();
 }
 
@@ -535,28 +547,27 @@ async fn the_close_reply_is_never_lost_under_a_busy_writer() {
 /// writer, waiting for a full socket, is woken and fails instead of waiting forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_waiting_on_a_full_socket_ends_with_the_reader() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let srv = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let cfg = WsConfig::default().idle_timeout(Some(Duration::from_millis(300)));
-        let socket = ws::accept(tcp, cfg).await.unwrap();
-        let (mut rx, mut tx) = socket.split_with(TcpStream::into_split);
-        let writer = tokio::spawn(async move {
-            let mut sent = 0u32;
-            while tx.send(Message::binary(vec![7u8; 256 << 10])).await.is_ok() {
-                sent += 1;
-            }
-            sent
-        });
-        let t0 = tokio::time::Instant::now();
-        while rx.next_event().await.is_some() {}
-        let sent = tokio::time::timeout(Duration::from_secs(5), writer)
-            .await
-            .expect("the writer is woken when the reader ends")
-            .unwrap();
-        (sent, t0.elapsed())
-    });
+    let (addr, srv) = serve_socket(
+        WsConfig::default().idle_timeout(Some(Duration::from_millis(300))),
+        |socket| async move {
+            let (mut rx, mut tx) = halves(socket);
+            let writer = tokio::spawn(async move {
+                let mut sent = 0u32;
+                while tx.send(Message::binary(vec![7u8; 256 << 10])).await.is_ok() {
+                    sent += 1;
+                }
+                sent
+            });
+            let t0 = tokio::time::Instant::now();
+            while rx.next_event().await.is_some() {}
+            let sent = tokio::time::timeout(Duration::from_secs(5), writer)
+                .await
+                .expect("the writer is woken when the reader ends")
+                .unwrap();
+            (sent, t0.elapsed())
+        },
+    )
+    .await;
     let tcp = raw_client(addr).await;
     let (sent, took) = srv.await.unwrap();
     assert!(sent < 1_000, "the socket filled up: {sent}");

@@ -133,6 +133,38 @@ impl<S> Inner<S> {
         self.split = Some(Box::new(Split::SharedWaker(set, waker)));
     }
 
+    /// A connection's driver state, before any byte moved.
+    fn from_parts(
+        io: S,
+        conn: Connection,
+        limits: Limits,
+        role: Role,
+        rbuf: BytesMut,
+        keepalive: Option<Box<Keepalive>>,
+    ) -> Self {
+        Inner {
+            io,
+            conn,
+            limits,
+            role,
+            rbuf,
+            wq: WriteQueue::default(),
+            keepalive,
+            close_timer: None,
+            close_timer_fired: false,
+            read_done: false,
+            unprocessed: true,
+            write_failed: false,
+            closed: None,
+            stored_error: None,
+            final_pending: false,
+            finished: false,
+            split: None,
+            flush_owed: false,
+            full_read: 0,
+        }
+    }
+
     /// Makes this the reading half of a connection split into parallel halves.
     /// `flush_owed`: frames are already waiting on the other side.
     pub(crate) fn set_link(&mut self, link: Arc<dyn Link>, flush_owed: bool) {
@@ -181,27 +213,11 @@ impl<S> Inner<S> {
     /// ([`Connection::split_sender`]), `wq` what this one had queued. Write waits wake
     /// every waiting half.
     pub(crate) fn writer_for<T>(&self, io: T, conn: Connection, wq: WriteQueue) -> Inner<T> {
-        let mut tx = Inner {
-            io,
-            conn,
-            limits: self.limits,
-            role: self.role,
-            rbuf: BytesMut::new(),
-            wq,
-            keepalive: None,
-            close_timer: None,
-            close_timer_fired: false,
-            read_done: true,
-            unprocessed: false,
-            write_failed: self.write_failed,
-            closed: None,
-            stored_error: None,
-            final_pending: false,
-            finished: false,
-            split: None,
-            flush_owed: false,
-            full_read: 0,
-        };
+        let mut tx = Inner::from_parts(io, conn, self.limits, self.role, BytesMut::new(), None);
+        tx.wq = wq;
+        tx.read_done = true;
+        tx.unprocessed = false;
+        tx.write_failed = self.write_failed;
         tx.share_write_waker();
         tx
     }
@@ -255,37 +271,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 }))
             }
         };
-        Inner {
-            io,
-            conn,
-            limits: Limits {
-                write_buffer_high_water: cfg.write_buffer_high_water,
-                write_copy_threshold: cfg.write_copy_threshold,
-                read_buffer_initial: cfg.read_buffer_initial,
-                close_timeout: cfg.close_timeout,
-            },
-            role,
-            // An empty leftover of the handshake buffer would pin its allocation.
-            rbuf: if read_buf.is_empty() {
-                BytesMut::new()
-            } else {
-                read_buf
-            },
-            wq: WriteQueue::default(),
-            keepalive,
-            close_timer: None,
-            close_timer_fired: false,
-            read_done: false,
-            unprocessed: true,
-            write_failed: false,
-            closed: None,
-            stored_error: None,
-            final_pending: false,
-            finished: false,
-            split: None,
-            flush_owed: false,
-            full_read: 0,
-        }
+        let limits = Limits {
+            write_buffer_high_water: cfg.write_buffer_high_water,
+            write_copy_threshold: cfg.write_copy_threshold,
+            read_buffer_initial: cfg.read_buffer_initial,
+            close_timeout: cfg.close_timeout,
+        };
+        // An empty leftover of the handshake buffer would pin its allocation.
+        let rbuf = if read_buf.is_empty() {
+            BytesMut::new()
+        } else {
+            read_buf
+        };
+        Inner::from_parts(io, conn, limits, role, rbuf, keepalive)
     }
 
     /// [`drain_transmits`](Self::drain_transmits) for what reading produced (automatic Pongs,

@@ -176,7 +176,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// `f` makes — `TcpStream::into_split`, `UnixStream::into_split`, or
     /// [`tokio::io::split`] for any stream. The reading half reads with no lock and
     /// still answers Pings and the peer's Close itself; the writing half takes a mutex
-    /// that the reader touches only for those rare frames. See [`WsReadHalf`].
+    /// that the reader touches only for those rare frames. See [`WsReadHalf`](super::WsReadHalf).
     ///
     /// ```no_run
     /// # async fn demo(socket: sluice_tokio::ws::WebSocket<tokio::net::TcpStream>) {
