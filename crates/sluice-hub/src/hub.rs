@@ -385,19 +385,36 @@ impl Hub {
         {
             return Err(PublishError::Store(e));
         }
-        let now = Instant::now();
-        // A retry gets the first answer, even after the topic ended (memory topics: a store
-        // keeps its own keys, and a stored topic's retry after the end gets 409).
-        if !self.is_stored(&state.name)
-            && let Some(k) = key
-            && let Some(c) = self.inner.idempotency.get(now, &state.name, k)
-            && self
-                .inner
-                .lp
-                .head(&state.name)
-                .is_some_and(|h| h.epoch() == c.epoch())
-        {
-            self.inner.counters.duplicates.fetch_add(1, Relaxed);
+        if !self.is_stored(&state.name) {
+            let append = || {
+                if self.inner.lp.is_ended(&state.name) == Some(true) {
+                    return Err(PublishError::Ended);
+                }
+                self.append_local(state, event_type, data)
+            };
+            let Some(k) = key else {
+                return append();
+            };
+            // A retry gets the first answer, even after the topic ended (memory topics: a
+            // store keeps its own keys, and a stored topic's retry after the end gets 409).
+            // Looked up and remembered under one lock, around the append: a retry that races
+            // the first attempt (the client lost the connection, not the request) must not
+            // append twice.
+            let (c, duplicate) = self.inner.idempotency.first_or_insert_with(
+                Instant::now(),
+                &state.name,
+                k,
+                |c| {
+                    self.inner
+                        .lp
+                        .head(&state.name)
+                        .is_some_and(|h| h.epoch() == c.epoch())
+                },
+                append,
+            )?;
+            if duplicate {
+                self.inner.counters.duplicates.fetch_add(1, Relaxed);
+            }
             return Ok(c);
         }
         if self.inner.lp.is_ended(&state.name) == Some(true) {
@@ -426,11 +443,7 @@ impl Hub {
             }
             return Ok(a.cursor);
         }
-        let c = self.append_local(state, event_type, data)?;
-        if let Some(k) = key {
-            self.inner.idempotency.insert(now, &state.name, k, c);
-        }
-        Ok(c)
+        self.append_local(state, event_type, data)
     }
 
     fn append_local(

@@ -237,3 +237,41 @@ async fn a_publish_retried_after_the_end_gets_its_first_answer() {
     let (st, _) = s.request(publish("key-2")).await;
     assert_eq!(st, StatusCode::CONFLICT);
 }
+
+/// Many attempts of one publish at once (a client that retried while its first attempt was
+/// still on its way): one event in the log, every attempt answered with its cursor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_attempts_with_one_idempotency_key_append_once() {
+    let s = Server::start(HubConfig::default()).await;
+    for round in 0..20 {
+        let topic = format!("race{round}");
+        let mut attempts = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let req = ClientRequest::post(&s.url(&format!("/publish/{topic}")), "x".to_owned())
+                .unwrap()
+                .header("idempotency-key", "the-one");
+            attempts.spawn(async move {
+                let cfg = sluice_http::ClientConfig::default();
+                let mut r = tokio::time::timeout(T, sluice_http::fetch(req, &cfg))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let body = r.bytes(1 << 16).await.unwrap();
+                (r.status(), String::from_utf8_lossy(&body).into_owned())
+            });
+        }
+        let answers = attempts.join_all().await;
+        assert!(
+            answers.iter().all(|(st, _)| *st == StatusCode::OK),
+            "{answers:?}"
+        );
+        assert!(answers.iter().all(|a| a.1 == answers[0].1), "{answers:?}");
+        let (st, v) = s.poll(&topic, "cursor=earliest&timeout=0").await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(
+            v["events"].as_array().unwrap().len(),
+            1,
+            "round {round}: {v}"
+        );
+    }
+}

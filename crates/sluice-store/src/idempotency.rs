@@ -54,11 +54,47 @@ impl IdempotencyCache {
         w.map.get(&(Arc::from(topic), Box::from(key))).copied()
     }
 
+    /// The answer remembered for `key` on `topic` if there is one at `now` and `valid` accepts
+    /// it (`true` in the pair); else `append`'s answer, remembered (`false`). Both under the
+    /// cache's lock: two attempts with one key that race — a retry sent while the first is
+    /// still being appended, by a client that lost the connection rather than the request —
+    /// append once. `append` must not use this cache.
+    ///
+    /// # Errors
+    /// `append`'s error (nothing is remembered then).
+    pub fn first_or_insert_with<E>(
+        &self,
+        now: Instant,
+        topic: &str,
+        key: &str,
+        valid: impl FnOnce(Cursor) -> bool,
+        append: impl FnOnce() -> Result<Cursor, E>,
+    ) -> Result<(Cursor, bool), E> {
+        let mut w = self.lock();
+        self.expire(&mut w, now);
+        let k: (Arc<str>, Box<str>) = (Arc::from(topic), Box::from(key));
+        if let Some(&c) = w.map.get(&k) {
+            if valid(c) {
+                return Ok((c, true));
+            }
+            // Remembered from before the topic's log was reset: answer anew.
+            w.map.remove(&k);
+            w.order.retain(|(_, t, key)| (t, key) != (&k.0, &k.1));
+        }
+        let c = append()?;
+        self.insert_locked(&mut w, now, k, c);
+        Ok((c, false))
+    }
+
     /// Remembers `cursor` as the answer for `key` on `topic` (the first answer stays).
     pub fn insert(&self, now: Instant, topic: &str, key: &str, cursor: Cursor) {
         let mut w = self.lock();
         self.expire(&mut w, now);
         let k: (Arc<str>, Box<str>) = (Arc::from(topic), Box::from(key));
+        self.insert_locked(&mut w, now, k, cursor);
+    }
+
+    fn insert_locked(&self, w: &mut Window, now: Instant, k: (Arc<str>, Box<str>), cursor: Cursor) {
         if w.map.contains_key(&k) {
             return;
         }
@@ -96,6 +132,43 @@ mod tests {
         assert!(!is_valid_idempotency_key(""));
         assert!(!is_valid_idempotency_key("a b"));
         assert!(!is_valid_idempotency_key("é"));
+    }
+
+    #[test]
+    fn racing_attempts_with_one_key_append_once() {
+        let c = Arc::new(IdempotencyCache::new(16, Duration::from_secs(10)));
+        let appended = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let now = Instant::now();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (c, appended) = (Arc::clone(&c), Arc::clone(&appended));
+                std::thread::spawn(move || {
+                    c.first_or_insert_with(
+                        now,
+                        "t",
+                        "k",
+                        |_| true,
+                        || {
+                            let n = appended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            // Slow enough that every thread arrives while it runs.
+                            std::thread::sleep(Duration::from_millis(20));
+                            Ok::<_, ()>(Cursor::new(1, n + 1))
+                        },
+                    )
+                    .unwrap()
+                })
+            })
+            .collect();
+        let answers: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(appended.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(answers.iter().all(|(cur, _)| *cur == Cursor::new(1, 1)));
+        assert_eq!(answers.iter().filter(|(_, dup)| !dup).count(), 1);
+        // A remembered answer the caller no longer accepts (its log was reset) is replaced.
+        let (cur, dup) = c
+            .first_or_insert_with(now, "t", "k", |_| false, || Ok::<_, ()>(Cursor::new(2, 1)))
+            .unwrap();
+        assert_eq!((cur, dup), (Cursor::new(2, 1), false));
+        assert_eq!(c.get(now, "t", "k"), Some(Cursor::new(2, 1)));
     }
 
     #[test]
