@@ -16,6 +16,7 @@
 #   scripts/bench/hub_broadcast.sh [N]
 #   env: MIXES="1:0:0 0:1:0 0:0:1" (ws:sse:poll, one run each; MIX=1:1:1 sets a single mix)
 #        TARGETS="sluice nchan" ROUNDS=1 EVENTS=30 PAYLOAD=64 WS_DEFLATE=1 PORT=18490 STORE=memory
+#        SERVER=path/to/sluice (another build, for an A/B of two sluice versions)
 # Prints every run, then a table of medians and sluice ÷ nchan ratios per mix.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,7 +34,7 @@ case " $TARGETS " in *" nchan "*) ensure_nchan ;; esac
 
 cargo build --release -q -p sluice
 cargo build --release -q -p sluice-benches --bin hub_broadcast
-SERVER=target/release/sluice
+SERVER=${SERVER:-target/release/sluice}   # SERVER=path: another build of sluice (A/B)
 LOAD=target/release/hub_broadcast
 
 ulimit -n "$(ulimit -Hn)"
