@@ -718,9 +718,10 @@ impl Hub {
             let t = t.to_owned();
             return Routed::Boxed(Box::pin(crate::sse::route(self, req, t, conn)));
         }
-        if let Some(t) = path.strip_prefix("/poll/") {
-            let t = t.to_owned();
-            return Routed::Boxed(Box::pin(self.poll_route(req, t)));
+        if path.starts_with("/poll/") {
+            // The topic stays in the request (no copy: a parked poll is the request a hub
+            // answers most often).
+            return Routed::Boxed(Box::pin(self.poll_route(req)));
         }
         if let Some(t) = path.strip_prefix("/presence/") {
             let t = t.to_owned();
@@ -1058,16 +1059,12 @@ impl Hub {
     /// captures (an `async fn` keeps the 376-byte request twice) and holds only what the wait
     /// needs (the token's `sub`, not its claims).
     #[allow(clippy::manual_async_fn)] // on purpose: see above
-    fn poll_route<'a, S>(
-        &'a self,
-        req: Request<S>,
-        topic: String,
-    ) -> impl Future<Output = Reply<S>> + Send + 'a
+    fn poll_route<'a, S>(&'a self, req: Request<S>) -> impl Future<Output = Reply<S>> + Send + 'a
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'a,
     {
         async move {
-            let topic = topic.as_str();
+            let topic = &req.path()["/poll/".len()..];
             let cors = self.cors_origin(&req);
             let cors = cors.as_deref();
             if !is_valid_topic(topic) {
