@@ -17,6 +17,8 @@
 #   env: MIXES="1:0:0 0:1:0 0:0:1" (ws:sse:poll, one run each; MIX=1:1:1 sets a single mix)
 #        TARGETS="sluice nchan" ROUNDS=1 EVENTS=30 PAYLOAD=64 WS_DEFLATE=1 PORT=18490 STORE=memory
 #        SERVER=path/to/sluice (another build, for an A/B of two sluice versions)
+#        SERVER_B=path/to/sluice with TARGETS="sluice sluice-b nchan": two builds side by side
+#        in one run (results labelled sluice and sluice-b)
 # Prints every run, then a table of medians and sluice ÷ nchan ratios per mix.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -72,9 +74,9 @@ esac
 echo "store (sluice) $STORE_URL" >&2
 
 start_sluice() {
-    local log="$TMP/hub.log"
+    local log="$TMP/hub.log" server=${1:-$SERVER}
     : >"$log"
-    RUST_LOG=warn $SERVER serve --addr "$ADDR" --max-connections $((N + 1000)) --store "$STORE_URL" >"$log" 2>&1 &
+    RUST_LOG=warn $server serve --addr "$ADDR" --max-connections $((N + 1000)) --store "$STORE_URL" >"$log" 2>&1 &
     HUB_PID=$!
     for _ in $(seq 1 200); do
         grep -q "sluice hub on" "$log" && break
@@ -96,14 +98,16 @@ for mix in $MIXES; do
         for target in $TARGETS; do
             case $target in
                 sluice) start_sluice ;;
+                sluice-b) start_sluice "${SERVER_B:?SERVER_B=path for the sluice-b target}" ;;
                 nchan) start_nchan "$TMP/nginx" "$ADDR" "websocket eventsource longpoll" 0
                        PIDS="$NGINX_MASTER,$NGINX_WORKERS" ;;
-                *) echo "TARGETS: sluice, nchan" >&2; exit 2 ;;
+                *) echo "TARGETS: sluice, sluice-b, nchan" >&2; exit 2 ;;
             esac
             echo "== mix $mix round $round: $target" >&2
-            $LOAD --target "$target" --addr "$ADDR" --pid "$PIDS" --n "$N" --mix "$mix" \
-                --events "$EVENTS" --payload "$PAYLOAD" ${WS_DEFLATE:+--ws-deflate} | tee -a "$RESULTS"
-            case $target in sluice) stop_sluice ;; nchan) stop_nchan ;; esac
+            $LOAD --target "${target%-b}" --addr "$ADDR" --pid "$PIDS" --n "$N" --mix "$mix" \
+                --events "$EVENTS" --payload "$PAYLOAD" ${WS_DEFLATE:+--ws-deflate} \
+                | sed "s/\"target\":\"sluice\"/\"target\":\"$target\"/" | tee -a "$RESULTS"
+            case $target in sluice*) stop_sluice ;; nchan) stop_nchan ;; esac
             sleep 1
         done
     done
@@ -127,8 +131,10 @@ print()
 print("| subscribers ws:sse:poll | CPU sluice ÷ nchan | RSS sluice ÷ nchan | p99 sluice ÷ nchan |")
 print("|---|---|---|---|")
 for m in sorted({m for m, _ in agg}):
-    s, c = agg.get((m, "sluice")), agg.get((m, "nchan"))
-    if s and c:
-        rat = lambda k: s[k] / c[k] if c[k] else float("nan")
-        print(f"| {m} | {rat('cpu_us_per_delivery'):.2f} | {rat('rss_bytes_per_subscriber'):.2f} | {rat('latency_ms_p99'):.2f} |")
+    for t in ("sluice", "sluice-b"):
+        s, c = agg.get((m, t)), agg.get((m, "nchan"))
+        if s and c:
+            rat = lambda k: s[k] / c[k] if c[k] else float("nan")
+            label = m if t == "sluice" else f"{m} ({t})"
+            print(f"| {label} | {rat('cpu_us_per_delivery'):.2f} | {rat('rss_bytes_per_subscriber'):.2f} | {rat('latency_ms_p99'):.2f} |")
 PY
