@@ -1091,8 +1091,14 @@ impl Hub {
                     sluice_longpoll::Request::parse_query(req.query().unwrap_or("")),
                     Ok(q) if q.timeout != Some(std::time::Duration::ZERO)
                 );
-            let start = sluice_longpoll::Request::parse_query(req.query().unwrap_or(""))
-                .map_or(Start::Now, |q| q.start);
+            // Where the poll starts matters here only for a stored topic (a catch-up first);
+            // the protocol parses the query again anyway.
+            let start = if self.is_stored(topic) {
+                sluice_longpoll::Request::parse_query(req.query().unwrap_or(""))
+                    .map_or(Start::Now, |q| q.start)
+            } else {
+                Start::Now
+            };
             let state = match self.ready_topic(topic, start, cors).await {
                 Ok(s) => s,
                 Err(r) => return req.respond(*r),

@@ -1,5 +1,6 @@
 //! The request: `GET <endpoint>?cursor=<c>&timeout=<s>&max=<n>`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -176,9 +177,11 @@ fn parse_digits(s: &str) -> Option<u64> {
     }))
 }
 
-fn percent_decode(s: &str) -> Result<String, QueryError> {
+/// `s` with its `%XX` escapes decoded: borrowed (no allocation) when it has none, the usual
+/// case for cursors and numbers.
+fn percent_decode(s: &str) -> Result<Cow<'_, str>, QueryError> {
     if !s.contains('%') {
-        return Ok(s.to_owned());
+        return Ok(Cow::Borrowed(s));
     }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -199,7 +202,9 @@ fn percent_decode(s: &str) -> Result<String, QueryError> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| QueryError::BadEncoding)
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| QueryError::BadEncoding)
 }
 
 #[cfg(test)]
