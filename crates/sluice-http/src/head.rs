@@ -1,5 +1,7 @@
 //! Request heads: limits-aware parsing (httparse) and the framing rules of RFC 9112 §6.
 
+use std::ops::Range;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::body::Framing;
@@ -9,6 +11,9 @@ use crate::status::StatusCode;
 /// Upper bound on [`ServerConfig::max_headers`](super::ServerConfig::max_headers) (and the
 /// client's): the parser's field array lives on the stack.
 pub const MAX_HEADERS_CAP: usize = 256;
+
+/// Header fields whose places a head parse keeps on the stack (more go to the heap).
+const INLINE_FIELDS: usize = 16;
 
 /// The HTTP version of a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -321,11 +326,22 @@ pub(crate) fn parse_request(
     };
     let method_r = range(req.method.unwrap_or_default().as_bytes());
     let target_r = range(req.path.unwrap_or_default().as_bytes());
-    let field_ranges: Vec<_> = req
-        .headers
-        .iter()
-        .map(|h| (range(h.name.as_bytes()), range(h.value)))
-        .collect();
+    // The fields' places in the buffer, on the stack for a usual head (no allocation).
+    let mut inline: [(Range<usize>, Range<usize>); INLINE_FIELDS] =
+        [const { (0..0, 0..0) }; INLINE_FIELDS];
+    let mut spilled = Vec::new();
+    for (i, h) in req.headers.iter().enumerate() {
+        let r = (range(h.name.as_bytes()), range(h.value));
+        match inline.get_mut(i) {
+            Some(slot) => *slot = r,
+            None => spilled.push(r),
+        }
+    }
+    let n_fields = req.headers.len();
+    let field_ranges = inline
+        .into_iter()
+        .take(n_fields.min(INLINE_FIELDS))
+        .chain(spilled);
     // The head's fields must not keep a large read buffer alive while the request waits (a
     // parked long-poll, a stream). When the buffer is (nearly) just this head, as after a
     // read into an empty buffer (`Conn::read_waiting` allocates exactly what arrived), the head
@@ -337,7 +353,7 @@ pub(crate) fn parse_request(
         bytes::Buf::advance(buf, consumed);
         h
     };
-    let mut headers = Headers::with_capacity(field_ranges.len());
+    let mut headers = Headers::with_capacity(n_fields);
     for (n, v) in field_ranges {
         headers.push_unchecked(head.slice(n), head.slice(v));
     }
@@ -578,6 +594,31 @@ mod tests {
         let h = parse("GET http://h HTTP/1.0\r\n\r\n").unwrap();
         assert_eq!(h.path(), "/");
         assert!(!h.wants_keep_alive());
+    }
+
+    #[test]
+    fn fields_beyond_the_inline_places_keep_their_order() {
+        for n in [
+            0,
+            INLINE_FIELDS - 1,
+            INLINE_FIELDS,
+            INLINE_FIELDS + 1,
+            3 * INLINE_FIELDS,
+        ] {
+            let fields: String = (0..n).map(|i| format!("X-F{i}: v{i}\r\n")).collect();
+            let h = parse(&format!("GET / HTTP/1.1\r\nHost: h\r\n{fields}\r\n")).unwrap();
+            let got: Vec<_> = h
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect();
+            assert_eq!(got.len(), n + 1, "{n} fields");
+            assert_eq!(got[0], (b"Host".to_vec(), b"h".to_vec()));
+            for i in 0..n {
+                let want = (format!("X-F{i}").into_bytes(), format!("v{i}").into_bytes());
+                assert_eq!(got[i + 1], want, "{n} fields");
+            }
+        }
     }
 
     #[test]
