@@ -823,7 +823,6 @@ async fn linger_close<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, l: 
     }
 }
 
-/// Writes a response with a stream body, stopping early if the client goes away.
 /// Writes a response whose whole body is at hand (every answer but a stream): head and body in
 /// one write. What [`write_stream`] does for such a body, in a future a tenth of its size
 /// (`write_stream`'s, ~1.4 KB, was an allocation above the allocator's thread cache for every
@@ -849,6 +848,7 @@ where
     }
 }
 
+/// Writes a response with a stream body, stopping early if the client goes away.
 async fn write_stream<S>(req: Box<H1<S>>, response: Response) -> Reply<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
