@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use sluice_ws::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Counters the server tasks and the peer threads share.
@@ -143,21 +144,18 @@ fn server_cpu_ns() -> u64 {
     sluice_benches::procfs::threads_cpu_ns("self", "ws-split-serv")
 }
 
-/// A masked client frame with `opcode` and a `len`-byte payload.
-fn client_frame(opcode: u8, len: usize) -> Vec<u8> {
-    let mut f = vec![0x80 | opcode];
-    match len {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n if n < 65_536 => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&KEY);
+/// A masked client frame with `opcode` and a `len`-byte payload (header by sluice-ws's encoder).
+fn client_frame(opcode: OpCode, len: usize) -> Vec<u8> {
+    let header = FrameHeader {
+        fin: true,
+        rsv: 0,
+        opcode,
+        mask: Some(KEY),
+        payload_len: len as u64,
+    };
+    let mut h = [0; MAX_HEADER_LEN];
+    let n = header.encode(&mut h);
+    let mut f = h[..n].to_vec();
     f.extend((0..len).map(|i| (i as u8) ^ KEY[i % 4]));
     f
 }
@@ -182,9 +180,9 @@ fn peer(
     assert!(head.starts_with(b"HTTP/1.1 101"), "no 101");
     let mut image = Vec::new();
     for _ in 0..PING_EVERY {
-        image.extend_from_slice(&client_frame(0x2, size));
+        image.extend_from_slice(&client_frame(OpCode::BINARY, size));
     }
-    image.extend_from_slice(&client_frame(0x9, 4));
+    image.extend_from_slice(&client_frame(OpCode::PING, 4));
     let mut wr = tcp.try_clone().expect("clone");
     let mut rd = tcp;
     let c = counts.clone();
@@ -294,20 +292,15 @@ fn serve(imp: &str, tcp: TcpStream, size: usize, msgs: u64, counts: Arc<Counts>)
                 let ws =
                     tokio_tungstenite::WebSocketStream::from_raw_socket(tcp, Role::Server, None)
                         .await;
-                let (mut tx, mut rx) = ws.split();
-                let c = counts.clone();
-                tokio::spawn(async move {
-                    while let Some(Ok(m)) = rx.next().await {
-                        if m.is_binary() {
-                            c.server_rx.fetch_add(1, Relaxed);
-                        }
-                    }
-                });
-                for _ in 0..msgs {
-                    if tx.send(Message::Binary(payload.clone())).await.is_err() {
-                        return;
-                    }
-                }
+                let (tx, rx) = ws.split();
+                stream_sink(
+                    rx,
+                    tx,
+                    Message::is_binary,
+                    move || Message::Binary(payload.clone()),
+                    msgs,
+                    counts,
+                );
             });
         }
         "fastwebsockets" => {
@@ -375,26 +368,50 @@ fn serve(imp: &str, tcp: TcpStream, size: usize, msgs: u64, counts: Arc<Counts>)
             let ws = ServerBuilder::new()
                 .limits(Limits::default().max_payload_len(Some(64 << 20)))
                 .serve(tcp);
-            let (mut tx, mut rx) = ws.split();
-            let c = counts.clone();
-            tokio::spawn(async move {
-                while let Some(Ok(m)) = rx.next().await {
-                    if m.is_binary() {
-                        c.server_rx.fetch_add(1, Relaxed);
-                    }
-                }
-            });
-            tokio::spawn(async move {
-                for _ in 0..msgs {
-                    if tx.send(Message::binary(payload.clone())).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            let (tx, rx) = ws.split();
+            stream_sink(
+                rx,
+                tx,
+                Message::is_binary,
+                move || Message::binary(payload.clone()),
+                msgs,
+                counts,
+            );
         }
         other => {
             eprintln!("unknown --impl {other}");
             std::process::exit(2);
         }
     }
+}
+
+/// The reader and writer tasks for a crate whose halves are a `Stream` and a `Sink` of its
+/// messages: the reader counts binary messages, the writer sends `msgs` of `message()`.
+fn stream_sink<M, E, R, W>(
+    mut rx: R,
+    mut tx: W,
+    is_binary: fn(&M) -> bool,
+    message: impl Fn() -> M + Send + 'static,
+    msgs: u64,
+    counts: Arc<Counts>,
+) where
+    M: Send + 'static,
+    E: Send + 'static,
+    R: futures_util::Stream<Item = Result<M, E>> + Unpin + Send + 'static,
+    W: futures_util::Sink<M> + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = rx.next().await {
+            if is_binary(&m) {
+                counts.server_rx.fetch_add(1, Relaxed);
+            }
+        }
+    });
+    tokio::spawn(async move {
+        for _ in 0..msgs {
+            if tx.send(message()).await.is_err() {
+                return;
+            }
+        }
+    });
 }
