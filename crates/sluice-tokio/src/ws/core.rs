@@ -643,6 +643,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             let mut rb = ReadBuf::uninit(&mut stack);
             std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
             let got = rb.filled();
+            // A full stack read counts as a full read, as on the buffer path below.
+            self.full_read = if got.len() == STACK_READ {
+                u32::try_from(STACK_READ).unwrap_or(u32::MAX)
+            } else {
+                0
+            };
             if !got.is_empty() {
                 self.rbuf
                     .reserve(got.len().max(self.limits.read_buffer_initial));

@@ -165,7 +165,11 @@ impl<W: AsyncWrite + Unpin> Shared<W> {
     fn guard<'a>(&'a self, mut g: MutexGuard<'a, Inner<WriteSide<W>>>) -> TxGuard<'a, W> {
         // Clear the flag before taking: a frame deposited in between sets it again and is
         // taken next time (clearing after taking could hide it, the Close reply included).
-        if self.ctl_pending.swap(false, Ordering::AcqRel) {
+        // A plain load first: the flag is almost never set, and a swap is a write to a line
+        // the reader shares on every lock (a set flag missed here is taken at the next lock).
+        if self.ctl_pending.load(Ordering::Relaxed)
+            && self.ctl_pending.swap(false, Ordering::AcqRel)
+        {
             let frames = std::mem::take(&mut *lock(&self.ctl));
             for t in frames {
                 if g.conn.state() != State::Open {
@@ -188,17 +192,18 @@ impl<W: AsyncWrite + Unpin> Shared<W> {
     /// is left for the writer's unlock.
     fn try_lock_tx(&self, cx: &mut Context<'_>) -> Option<TxGuard<'_, W>> {
         for attempt in 0..2 {
-            match self.tx.try_lock() {
-                Ok(g) => {
-                    self.reader_waiting.store(false, Ordering::SeqCst);
-                    return Some(self.guard(g));
-                }
-                Err(TryLockError::Poisoned(e)) => return Some(self.guard(e.into_inner())),
-                Err(TryLockError::WouldBlock) if attempt == 0 => {
-                    self.rx.reader.register(cx.waker());
-                    self.reader_waiting.store(true, Ordering::SeqCst);
-                }
-                Err(TryLockError::WouldBlock) => {}
+            let g = match self.tx.try_lock() {
+                Ok(g) => Some(g),
+                Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            if let Some(g) = g {
+                self.reader_waiting.store(false, Ordering::SeqCst);
+                return Some(self.guard(g));
+            }
+            if attempt == 0 {
+                self.rx.reader.register(cx.waker());
+                self.reader_waiting.store(true, Ordering::SeqCst);
             }
         }
         None
@@ -252,6 +257,10 @@ impl<W: AsyncWrite + Unpin + Send> Link for Shared<W> {
         // The one place the reader waits for the lock: once, at the end, for as long as the
         // writer takes over one poll.
         lock(&self.tx).end_writes(closed);
+        // Nothing more goes out: answers still waiting for the writer's lock are dropped now,
+        // not kept until both halves are gone.
+        self.ctl_pending.store(false, Ordering::Release);
+        lock(&self.ctl).clear();
     }
 }
 
