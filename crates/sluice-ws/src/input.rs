@@ -12,7 +12,9 @@ use bytes::BytesMut;
 /// messages included — for 1 MiB messages a second 1 MiB copy per message. This reuses the
 /// allocation when that is cheap (`BytesMut::try_reclaim`: nothing else refers to it) and
 /// otherwise moves only the bytes still in `buf` (a partial frame) to a new allocation,
-/// sized to the next power of two so that the next frame of the same size reclaims it.
+/// sized to the next power of two but never more than an eighth above what is needed: a
+/// somewhat larger next frame still reclaims it, and a buffer sized for a frame of the maximum
+/// size stays within 1/8 of that limit (a plain power of two could come close to twice it).
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -28,12 +30,15 @@ pub fn reserve(buf: &mut BytesMut, additional: usize) {
     if buf.capacity() - buf.len() >= additional || buf.try_reclaim(additional) {
         return;
     }
-    // Rounded up to a power of two, so that the next frame of the same size finds the
-    // allocation big enough to reclaim.
-    let need = buf.len().saturating_add(additional);
-    let mut fresh = BytesMut::with_capacity(need.checked_next_power_of_two().unwrap_or(need));
+    let mut fresh = BytesMut::with_capacity(rounded(buf.len().saturating_add(additional)));
     fresh.extend_from_slice(buf);
     *buf = fresh;
+}
+
+/// `need` rounded up for reuse: to the next power of two, capped at `need + need / 8`.
+fn rounded(need: usize) -> usize {
+    let cap = need.saturating_add(need / 8);
+    need.checked_next_power_of_two().map_or(cap, |p| p.min(cap))
 }
 
 #[cfg(test)]
@@ -64,5 +69,38 @@ mod tests {
         assert!(buf.capacity() <= 8192, "not grown by the dead prefix");
         assert_eq!(&buf[..], &[1; 10]);
         assert_eq!(&msg[..], &[1; 990][..]);
+    }
+
+    #[test]
+    fn growth_stays_within_an_eighth_of_the_need() {
+        // A frame just over a power of two (e.g. a limit of 1 MiB + 1) would round to twice it.
+        for need in [
+            1usize,
+            7,
+            100,
+            4096,
+            4097,
+            (1 << 20) + 1,
+            (3 << 20) + 5,
+            16 << 20,
+        ] {
+            let r = rounded(need);
+            assert!(r >= need, "{need}");
+            assert!(r <= need + need / 8, "{need} -> {r}");
+            if need.is_power_of_two() {
+                assert_eq!(r, need);
+            }
+        }
+        assert_eq!(rounded(usize::MAX), usize::MAX);
+        let mut buf = BytesMut::with_capacity(16);
+        buf.extend_from_slice(&[3; 16]);
+        let _held = buf.split_to(10).freeze();
+        reserve(&mut buf, (1 << 20) + 1);
+        assert!(buf.capacity() > (1 << 20) + 6);
+        assert!(
+            buf.capacity() <= ((1 << 20) + 7) * 9 / 8,
+            "{}",
+            buf.capacity()
+        );
     }
 }

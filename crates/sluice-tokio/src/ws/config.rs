@@ -23,8 +23,10 @@ pub struct WsConfig {
     /// Default 4 KiB.
     pub write_copy_threshold: usize,
     /// Capacity of the read buffer when it is (re)allocated. Default 4 KiB; it
-    /// grows to fit the frame that arrives and is given back when the connection
-    /// goes idle.
+    /// grows to fit the frame that arrives, plus at most one read of up to 64 KiB, rounded
+    /// up by at most an eighth (with a frame of
+    /// [`max_frame_size`](sluice_ws::Config::max_frame_size): at most 9/8 of that limit
+    /// plus 72 KiB), and is given back when the connection goes idle.
     pub read_buffer_initial: usize,
     /// Send a Ping when nothing was received for this long. Default: off.
     pub ping_interval: Option<Duration>,

@@ -659,15 +659,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         let mut spare = self.rbuf.capacity() - self.rbuf.len();
         let hint = self.conn.input_hint();
         if spare < MIN_READ_SPARE || spare < hint {
-            // Grow to the frame that is arriving (its length is known from its header),
-            // else geometrically: a large message arrives in few reallocations. While reads
-            // keep filling the buffer, read more per system call (a fast sender of small
-            // messages); the buffer is given back when the connection goes idle.
+            // Grow to the frame that is arriving (its length is known from its header): a
+            // large message arrives in one allocation, never more than the frame needs. While
+            // reads keep filling the buffer, read more per system call (a fast sender of
+            // small messages); the buffer is given back when the connection goes idle.
             let streaming = (self.full_read as usize * 2).min(MAX_READ_GROWTH);
-            let more = hint
-                .max(self.rbuf.len())
-                .max(self.limits.read_buffer_initial)
-                .max(streaming);
+            let more = hint.max(self.limits.read_buffer_initial).max(streaming);
             sluice_ws::input::reserve(&mut self.rbuf, more);
             spare = self.rbuf.capacity() - self.rbuf.len();
         }
