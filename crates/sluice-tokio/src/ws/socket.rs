@@ -108,8 +108,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Queues a message without flushing (batch several, then [`flush`](Self::flush)).
     /// Waits first if the write buffer is over its high-water mark.
     pub async fn feed(&mut self, msg: Message) -> Result<(), Error> {
-        std::future::poll_fn(|cx| self.inner.poll_write_ready(cx)).await?;
-        start_send(&mut self.inner, msg)
+        let inner = &mut self.inner;
+        let mut msg = Some(msg);
+        std::future::poll_fn(move |cx| poll_feed(inner, &mut msg, cx)).await
     }
 
     /// Writes every queued byte to the socket.
@@ -209,22 +210,29 @@ pub(crate) fn start_send<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// `send` as one poll function: waits for room, queues `msg` (taken once), flushes.
+/// `feed` as one poll function: waits for room, then queues `msg` (taken once; `None`
+/// afterwards, so polling again is `Ready(Ok)`).
+pub(crate) fn poll_feed<S: AsyncRead + AsyncWrite + Unpin>(
+    inner: &mut Inner<S>,
+    msg: &mut Option<Message>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Error>> {
+    if msg.is_some() {
+        std::task::ready!(inner.poll_write_ready(cx))?;
+        if let Some(m) = msg.take() {
+            start_send(inner, m)?;
+        }
+    }
+    Poll::Ready(Ok(()))
+}
+
+/// `send` as one poll function: [`poll_feed`], then flushes.
 pub(crate) fn poll_send<S: AsyncRead + AsyncWrite + Unpin>(
     inner: &mut Inner<S>,
     msg: &mut Option<Message>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), Error>> {
-    if let Some(m) = msg.take() {
-        match inner.poll_write_ready(cx) {
-            Poll::Ready(Ok(())) => start_send(inner, m)?,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => {
-                *msg = Some(m);
-                return Poll::Pending;
-            }
-        }
-    }
+    std::task::ready!(poll_feed(inner, msg, cx))?;
     inner.poll_write_queue(cx)
 }
 

@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::core::{CloseInfo, Inner};
 use super::error::Error;
-use super::socket::{poll_next_message, poll_send, start_send};
+use super::socket::{poll_feed, poll_next_message, poll_send, start_send};
 
 type Shared<S> = Arc<Mutex<Inner<S>>>;
 
@@ -58,9 +58,10 @@ pub(crate) mod writer {
         std::future::poll_fn(|cx| poll_send(&mut m.lock_tx(), &mut msg, cx)).await
     }
 
+    /// Waits for room and queues under one lock per poll.
     pub(crate) async fn feed<L: TxLock>(m: &L, msg: Message) -> Result<(), Error> {
-        std::future::poll_fn(|cx| m.lock_tx().poll_write_ready(cx)).await?;
-        start_send(&mut m.lock_tx(), msg)
+        let mut msg = Some(msg);
+        std::future::poll_fn(|cx| poll_feed(&mut m.lock_tx(), &mut msg, cx)).await
     }
 
     pub(crate) async fn flush<L: TxLock>(m: &L) -> Result<(), Error> {
