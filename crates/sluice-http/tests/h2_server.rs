@@ -213,6 +213,55 @@ async fn an_idle_h2_connection_is_closed_after_keep_alive_timeout() {
     assert!(closed.is_err(), "the idle connection is still open");
 }
 
+/// A client that goes silent after the preface and never answers the idle GOAWAY's PING does
+/// not keep the connection: it is dropped `write_timeout` after the GOAWAY.
+#[tokio::test]
+async fn a_silent_h2_client_is_dropped_after_the_idle_goaway() {
+    let mut cfg = ServerConfig::default();
+    cfg.keep_alive_timeout = Duration::from_millis(200);
+    cfg.write_timeout = Duration::from_millis(300);
+    let port = server(cfg).await;
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    // An empty SETTINGS frame (RFC 9113 §3.4: the preface's second part), then silence.
+    tcp.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut seen = Vec::new();
+    let closed = tokio::time::timeout(T, async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "still open after {T:?}");
+    // It went by the GOAWAY's deadline (200 ms idle + 300 ms), not at once.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(450), "{took:?}");
+    // A GOAWAY frame (type 7) was among what the server sent.
+    assert!(
+        frames(&seen).contains(&7),
+        "no GOAWAY in {:?}",
+        frames(&seen)
+    );
+}
+
+/// The frame types in a run of HTTP/2 frames (RFC 9113 §4.1: 24-bit length, type, …).
+fn frames(mut b: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    while b.len() >= 9 {
+        let len = usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2]);
+        types.push(b[3]);
+        b = &b[(9 + len).min(b.len())..];
+    }
+    types
+}
+
 /// `body_total_timeout` bounds a whole request body over HTTP/2 too: DATA frames of one byte
 /// every 50 ms pass the per-read timeout but the stream gets its 408 at the total deadline.
 #[tokio::test]

@@ -255,7 +255,8 @@ impl H2Writer {
 /// ends: each stream becomes a [`Request`] handed to `handler`, all of a connection's
 /// requests run concurrently in the caller's task. Limits come from [`ServerConfig::h2`]
 /// (streams, windows, header list, reset floods) and the usual timeouts; an idle connection
-/// (no open stream for [`ServerConfig::keep_alive_timeout`]) gets GOAWAY.
+/// (no open stream for [`ServerConfig::keep_alive_timeout`]) gets GOAWAY, and is dropped if
+/// the client has not let it close within [`ServerConfig::write_timeout`] after that.
 ///
 /// `S` is the stream type the router sees; an RFC 8441 WebSocket's stream becomes an `S`
 /// through `From<H2Stream>` (as [`ServerStream`](crate::ServerStream) does).
@@ -300,9 +301,13 @@ where
     .map_err(|e| ServeError::Io(h2_to_io(e)))?;
     let mut streams = FuturesUnordered::new();
     let mut idle_since = tokio::time::Instant::now();
-    let mut going_away = false;
+    // Set by the idle GOAWAY: when to drop the connection if the client has not let it close.
+    // h2's graceful shutdown sends the final GOAWAY (and closes) only once the client answers
+    // its PING; a client that never does (or stops reading) would hold the connection forever.
+    let mut going_away: Option<tokio::time::Instant> = None;
     loop {
-        let idle = tokio::time::sleep_until(idle_since + config.keep_alive_timeout);
+        let deadline = going_away.unwrap_or(idle_since + config.keep_alive_timeout);
+        let idle = tokio::time::sleep_until(deadline);
         tokio::select! {
             r = conn.accept() => match r {
                 None => break,
@@ -321,8 +326,12 @@ where
                     idle_since = tokio::time::Instant::now();
                 }
             }
-            () = idle, if streams.is_empty() && !going_away => {
-                going_away = true;
+            () = idle, if streams.is_empty() => {
+                if going_away.is_some() {
+                    // The client never completed the shutdown: drop the connection.
+                    break;
+                }
+                going_away = Some(tokio::time::Instant::now() + config.write_timeout);
                 conn.graceful_shutdown();
             }
         }
