@@ -1106,8 +1106,10 @@ impl Hub {
             let sub = claims.and_then(|c| c.sub);
             tracing::trace!(topic, sub, "poll");
             let _gauge = GaugeGuard::new(self.inner.counters.gauge(Transport::Poll));
-            // A poller that names itself is present while parked and for the grace after.
-            let _present = client.map(|id| {
+            // A poller that names itself is present while parked and for the grace after —
+            // not on a topic made for a poll that waits for nothing (it goes at once, and a
+            // burst on made-up names would fill the presence table instead).
+            let _present = client.filter(|_| !new_and_idle).map(|id| {
                 let m = Member::new(id, sub, Transport::Poll);
                 self.inner
                     .presence

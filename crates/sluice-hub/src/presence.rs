@@ -180,18 +180,41 @@ struct Entry {
     until: Option<Instant>,
 }
 
+/// A topic's live channel, made when its first subscriber listens: tokio allocates a
+/// broadcast channel's whole backlog up front (~80 KiB for [`LIVE_BACKLOG`] items), and a
+/// topic whose members are only long-poll clients has nobody to send to.
+#[derive(Default)]
+struct LiveChannel(Option<broadcast::Sender<Live>>);
+
+impl LiveChannel {
+    /// Sends to the current listeners; how many (0 without any).
+    fn send(&self, item: Live) -> usize {
+        self.0.as_ref().map_or(0, |tx| tx.send(item).unwrap_or(0))
+    }
+
+    fn subscribe(&mut self) -> broadcast::Receiver<Live> {
+        self.0
+            .get_or_insert_with(|| broadcast::channel(LIVE_BACKLOG).0)
+            .subscribe()
+    }
+
+    fn receiver_count(&self) -> usize {
+        self.0.as_ref().map_or(0, broadcast::Sender::receiver_count)
+    }
+}
+
 struct TopicPresence {
     members: HashMap<String, Entry>,
-    notices: broadcast::Sender<Live>,
-    ephemeral: broadcast::Sender<Live>,
+    notices: LiveChannel,
+    ephemeral: LiveChannel,
 }
 
 impl TopicPresence {
     fn new() -> Self {
         Self {
             members: HashMap::new(),
-            notices: broadcast::channel(LIVE_BACKLOG).0,
-            ephemeral: broadcast::channel(LIVE_BACKLOG).0,
+            notices: LiveChannel::default(),
+            ephemeral: LiveChannel::default(),
         }
     }
 
@@ -333,12 +356,12 @@ impl Presence {
         if let Some(tp) = t.get(topic) {
             for (id, m) in &now {
                 if !before.contains_key(id) && !tp.members.contains_key(id) {
-                    let _ = tp.notices.send(Live::Join(Arc::clone(m)));
+                    tp.notices.send(Live::Join(Arc::clone(m)));
                 }
             }
             for (id, m) in &before {
                 if !now.contains_key(id) && !tp.members.contains_key(id) {
-                    let _ = tp.notices.send(Live::Leave(Arc::clone(m)));
+                    tp.notices.send(Live::Leave(Arc::clone(m)));
                 }
             }
         }
@@ -414,7 +437,7 @@ impl Presence {
                         until,
                     },
                 );
-                let _ = tp.notices.send(Live::Join(member));
+                tp.notices.send(Live::Join(member));
                 drop(t);
                 self.mark(topic);
             }
@@ -435,7 +458,7 @@ impl Presence {
             }
             if e.conns == 0 && e.until.is_none() {
                 let e = tp.members.remove(client).expect("present");
-                let _ = tp.notices.send(Live::Leave(e.member));
+                tp.notices.send(Live::Leave(e.member));
                 drop(t);
                 self.mark(topic);
                 let mut t = self.lock();
@@ -463,7 +486,7 @@ impl Presence {
                 .collect();
             for k in expired {
                 if let Some(e) = tp.members.remove(&k) {
-                    let _ = tp.notices.send(Live::Leave(e.member));
+                    tp.notices.send(Live::Leave(e.member));
                     changed.push(Arc::clone(name));
                 }
             }
@@ -490,12 +513,10 @@ impl Presence {
     pub(crate) fn ephemeral(&self, topic: &str, event: &str, data: Bytes) -> usize {
         let t = self.lock();
         t.get(topic).map_or(0, |tp| {
-            tp.ephemeral
-                .send(Live::Ephemeral {
-                    event: Arc::from(event),
-                    data,
-                })
-                .unwrap_or(0)
+            tp.ephemeral.send(Live::Ephemeral {
+                event: Arc::from(event),
+                data,
+            })
         })
     }
 }
@@ -539,6 +560,27 @@ mod tests {
 
     fn next(rx: &mut LiveRx) -> Option<String> {
         rx.notices.as_mut()?.try_recv().ok().map(|l| l.ws_frame())
+    }
+
+    #[test]
+    fn live_channels_exist_only_once_someone_listens() {
+        let p = Arc::new(Presence::default());
+        let topic: Arc<str> = Arc::from("polled");
+        let poller = p.poll(&topic, m("a", Transport::Poll), Duration::from_secs(10));
+        assert_eq!(p.local("polled").len(), 1);
+        let channels = |p: &Presence| {
+            let t = p.lock();
+            let tp = t.get("polled").expect("present");
+            (tp.notices.0.is_some(), tp.ephemeral.0.is_some())
+        };
+        // A topic whose only members poll holds no backlog (no one could read it).
+        assert_eq!(channels(&p), (false, false));
+        assert_eq!(p.ephemeral("polled", "typing", Bytes::from_static(b"x")), 0);
+        let mut rx = p.live(&topic, true);
+        assert_eq!(channels(&p), (true, true));
+        assert_eq!(p.ephemeral("polled", "typing", Bytes::from_static(b"x")), 1);
+        drop(poller);
+        assert_eq!(next(&mut rx), None, "a poller stays for its grace");
     }
 
     #[test]

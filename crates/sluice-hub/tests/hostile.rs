@@ -348,6 +348,13 @@ async fn requests_that_do_nothing_create_no_topic() {
             ),
             request("HEAD", &format!("/sse/h{i}"), "localhost", ""),
             request("GET", &format!("/poll/p{i}?timeout=0"), "localhost", ""),
+            // Nor one that names a client: no presence on the topic it made and dropped.
+            request(
+                "GET",
+                &format!("/poll/c{i}?timeout=0&client=c{i}"),
+                "localhost",
+                "",
+            ),
             // A query the protocol refuses (400) waits for nothing either.
             request("GET", &format!("/poll/q{i}?timeout=soon"), "localhost", ""),
         ] {
@@ -356,6 +363,14 @@ async fn requests_that_do_nothing_create_no_topic() {
         }
     }
     assert_eq!(topics(&s), 1);
+    for i in 0..20 {
+        let resp = exchange(
+            &s,
+            &request("GET", &format!("/presence/c{i}"), "localhost", ""),
+        )
+        .await;
+        assert!(resp.ends_with("{\"clients\":[],\"count\":0}"), "{resp}");
+    }
     // Real topics still fit the table.
     for t in ["a", "b", "c"] {
         assert_eq!(s.publish(t, "x").await.0, StatusCode::OK);
