@@ -149,13 +149,14 @@ impl std::fmt::Debug for Verifier {
 }
 
 /// When a session opened with `claims` must end: at its `exp` (never without
-/// authentication).
+/// authentication, nor for an `exp` beyond what the clocks can represent).
 pub(crate) fn session_deadline(claims: Option<&Claims>) -> Option<tokio::time::Instant> {
     let exp = claims?.exp;
-    let left = (UNIX_EPOCH + std::time::Duration::from_secs(exp))
+    let left = UNIX_EPOCH
+        .checked_add(std::time::Duration::from_secs(exp))?
         .duration_since(SystemTime::now())
         .unwrap_or_default();
-    Some(tokio::time::Instant::now() + left)
+    tokio::time::Instant::now().checked_add(left)
 }
 
 /// Resolves at `deadline`; never without one. The timer is boxed, and only with a deadline:
@@ -257,6 +258,23 @@ mod tests {
 
     fn now() -> u64 {
         unix_now()
+    }
+
+    #[test]
+    fn session_deadlines_from_any_exp() {
+        // An `exp` past what SystemTime can hold (a signed token may say 1e20, read as
+        // u64::MAX) is no deadline, not a panic.
+        assert_eq!(session_deadline(Some(&Claims::new(u64::MAX))), None);
+        assert_eq!(session_deadline(Some(&Claims::new(1 << 63))), None);
+        assert_eq!(session_deadline(None), None);
+        let soon = session_deadline(Some(&Claims::new(now() + 60))).unwrap();
+        let left = soon - tokio::time::Instant::now();
+        assert!(
+            left > std::time::Duration::from_secs(55) && left <= std::time::Duration::from_secs(61)
+        );
+        // An `exp` in the past ends the session now.
+        let past = session_deadline(Some(&Claims::new(1))).unwrap();
+        assert!(past <= tokio::time::Instant::now());
     }
 
     #[test]
