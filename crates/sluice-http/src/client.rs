@@ -514,7 +514,7 @@ async fn exchange<C: Connector>(
     }
     let io = connector.connect(&req.url, config).await?;
     if C::is_h2(&io) {
-        let sender = crate::h2::h2_connect(io, config.connect_timeout).await?;
+        let sender = crate::h2::h2_connect(io, config).await?;
         if let Some(pool) = connector.h2_pool() {
             pool.insert(origin(), sender.clone());
         }

@@ -504,18 +504,30 @@ fn request_framing(headers: &Headers, version: Version) -> Result<Framing, HeadE
             .peekable();
         let mut chunked = 0;
         let mut last_chunked = false;
+        let mut other = false;
         if codings.peek().is_none() {
             return Err(HeadError::BadFraming("empty Transfer-Encoding"));
         }
         for c in codings {
             last_chunked = c.eq_ignore_ascii_case(b"chunked");
-            if !last_chunked {
-                return Err(HeadError::UnsupportedTransferCoding);
+            if last_chunked {
+                chunked += 1;
+            } else {
+                other = true;
             }
-            chunked += 1;
         }
-        if chunked != 1 || !last_chunked {
+        // RFC 9112 §6.3 item 4: chunked not the final coding leaves the body's length
+        // unknown: 400 and close. Chunked last after a coding we do not implement: 501 (§6.1).
+        if !last_chunked {
+            return Err(HeadError::BadFraming(
+                "chunked is not the final transfer coding",
+            ));
+        }
+        if chunked != 1 {
             return Err(HeadError::BadFraming("chunked applied more than once"));
+        }
+        if other {
+            return Err(HeadError::UnsupportedTransferCoding);
         }
         return Ok(Framing::Chunked);
     }
@@ -659,13 +671,26 @@ mod tests {
                 "{bad}"
             );
         }
+        // RFC 9112 §6.1: chunked last after a coding the server does not implement: 501.
         for bad in [
             "Transfer-Encoding: gzip, chunked\r\n",
-            "Transfer-Encoding: gzip\r\n",
+            "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
         ] {
             assert_eq!(
                 p(bad).unwrap_err().status(),
                 StatusCode::NOT_IMPLEMENTED,
+                "{bad}"
+            );
+        }
+        // RFC 9112 §6.3 item 4: chunked not the final coding (or absent): 400.
+        for bad in [
+            "Transfer-Encoding: gzip\r\n",
+            "Transfer-Encoding: chunked, gzip\r\n",
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n",
+        ] {
+            assert_eq!(
+                p(bad).unwrap_err().status(),
+                StatusCode::BAD_REQUEST,
                 "{bad}"
             );
         }

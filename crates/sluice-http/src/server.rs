@@ -940,14 +940,20 @@ where
         buf: BytesMut::new(),
         eof: false,
     };
-    let mut wait = config.keep_alive_timeout;
+    // The first byte within the keep-alive timeout; from it, the whole preface within the
+    // header-read timeout (one deadline: a byte now and then must not stretch it).
+    let mut deadline = tokio::time::Instant::now() + config.keep_alive_timeout;
+    let mut first = true;
     while conn.buf.len() < preface.len() && preface.starts_with(&conn.buf) {
-        match timeout(wait, conn.read_waiting()).await {
+        match tokio::time::timeout_at(deadline, conn.read_waiting()).await {
             Ok(Ok(0)) | Err(_) => return Ok(()),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(e.into()),
         }
-        wait = config.header_read_timeout;
+        if first {
+            first = false;
+            deadline = tokio::time::Instant::now() + config.header_read_timeout;
+        }
     }
     if conn.buf.starts_with(preface) {
         let io = crate::h2::Rewind::new(conn.buf.freeze(), conn.io);

@@ -25,6 +25,9 @@ async fn route(mut req: Request<ServerStream>) -> Reply<ServerStream> {
             );
             req.respond(Response::new(StatusCode::OK).stream(parts))
         }
+        "/big-head" => {
+            req.respond(Response::text(StatusCode::OK, "x").header("x-big", "b".repeat(100 * 1024)))
+        }
         p => {
             let text = format!("{} {p} {}", req.method(), req.version().as_str());
             req.respond(Response::text(StatusCode::OK, text))
@@ -54,7 +57,9 @@ async fn h2_request(
     body: &'static [u8],
 ) -> (StatusCode, Vec<u8>) {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let mut send = http::h2::h2_connect(tcp, T).await.unwrap();
+    let mut send = http::h2::h2_connect(tcp, &http::ClientConfig::default())
+        .await
+        .unwrap();
     let req = ::http::Request::builder()
         .method(method)
         .uri(format!("http://127.0.0.1:{port}{path}"))
@@ -207,10 +212,64 @@ async fn an_idle_h2_connection_is_closed_after_keep_alive_timeout() {
     cfg.keep_alive_timeout = Duration::from_millis(200);
     let port = server(cfg).await;
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let send = http::h2::h2_connect(tcp, T).await.unwrap();
+    let send = http::h2::h2_connect(tcp, &http::ClientConfig::default())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     let closed = tokio::time::timeout(T, send.ready()).await.unwrap();
     assert!(closed.is_err(), "the idle connection is still open");
+}
+
+/// The client's `max_head_size` bounds an HTTP/2 answer's header block too
+/// (`SETTINGS_MAX_HEADER_LIST_SIZE`): a 100 KiB field is refused under the 64 KiB default and
+/// read under a 1 MiB limit.
+#[tokio::test]
+async fn the_h2_client_limits_header_blocks() {
+    let port = server(ServerConfig::default()).await;
+    let fetch = |max_head_size: usize| async move {
+        let mut cfg = http::ClientConfig::default();
+        cfg.max_head_size = max_head_size;
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut send = http::h2::h2_connect(tcp, &cfg).await.unwrap();
+        let req = ::http::Request::builder()
+            .uri(format!("http://127.0.0.1:{port}/big-head"))
+            .body(())
+            .unwrap();
+        let (resp, _) = send.send_request(req, true).unwrap();
+        tokio::time::timeout(T, resp).await.unwrap()
+    };
+    assert!(
+        fetch(64 * 1024).await.is_err(),
+        "a 100 KiB header under 64 KiB"
+    );
+    let ok = fetch(1 << 20).await.unwrap();
+    assert_eq!(ok.headers()["x-big"].len(), 100 * 1024);
+}
+
+/// The h2c preface sniff has one deadline: a byte every 100 ms (each within the 300 ms
+/// header-read timeout) does not stretch it to the 2.4 s the 24 bytes would take.
+#[tokio::test]
+async fn a_trickled_preface_hits_the_header_read_timeout() {
+    let mut cfg = ServerConfig::default();
+    cfg.header_read_timeout = Duration::from_millis(300);
+    let port = server(cfg).await;
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut closed_after = None;
+    for b in b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" {
+        if tcp.write_all(&[*b]).await.is_err() {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+        let mut buf = [0u8; 64];
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(100), tcp.read(&mut buf)).await {
+            assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+            closed_after = Some(started.elapsed());
+            break;
+        }
+    }
+    let took = closed_after.expect("the trickled preface was read to its end");
+    assert!(took < Duration::from_millis(1500), "{took:?}");
 }
 
 /// A client that goes silent after the preface and never answers the idle GOAWAY's PING does
@@ -271,7 +330,9 @@ async fn a_trickled_h2_body_hits_the_total_body_timeout() {
     cfg.body_total_timeout = Duration::from_millis(400);
     let port = server(cfg).await;
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let mut send = http::h2::h2_connect(tcp, T).await.unwrap();
+    let mut send = http::h2::h2_connect(tcp, &http::ClientConfig::default())
+        .await
+        .unwrap();
     let req = ::http::Request::builder()
         .method("POST")
         .uri(format!("http://127.0.0.1:{port}/echo"))

@@ -10,23 +10,32 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::timeout;
 
 use super::stream::{H2Stream, h2_to_io};
-use crate::client::ClientError;
+use crate::client::{ClientConfig, ClientError};
 use crate::status::StatusCode;
 use crate::url::Url;
 
 /// Runs the HTTP/2 handshake on `io` (a TLS stream that agreed on ALPN `h2`, or cleartext for
-/// h2c with prior knowledge) and waits for the server's SETTINGS. The connection is driven by
-/// a task spawned on the current tokio runtime; it ends when every [`SendRequest`] clone and
-/// stream is dropped.
+/// h2c with prior knowledge) and waits for the server's SETTINGS, within
+/// [`ClientConfig::connect_timeout`]. The server's header blocks are limited to
+/// [`ClientConfig::max_head_size`] (`SETTINGS_MAX_HEADER_LIST_SIZE`; h2's own default is
+/// 16 MiB). The connection is driven by a task spawned on the current tokio runtime; it ends
+/// when every [`SendRequest`] clone and stream is dropped.
 ///
 /// # Errors
-/// [`ClientError::Io`] when the handshake fails, [`ClientError::Timeout`] after `limit`.
-pub async fn h2_connect<IO>(io: IO, limit: Duration) -> Result<SendRequest<Bytes>, ClientError>
+/// [`ClientError::Io`] when the handshake fails, [`ClientError::Timeout`] after the connect
+/// timeout.
+pub async fn h2_connect<IO>(
+    io: IO,
+    config: &ClientConfig,
+) -> Result<SendRequest<Bytes>, ClientError>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let max_header_list = u32::try_from(config.max_head_size).unwrap_or(u32::MAX);
     let work = async {
-        let (send, mut conn) = h2::client::handshake(io)
+        let (send, mut conn) = h2::client::Builder::new()
+            .max_header_list_size(max_header_list)
+            .handshake(io)
             .await
             .map_err(|e| ClientError::Io(h2_to_io(e)))?;
         let pings = conn.ping_pong();
@@ -44,7 +53,7 @@ where
         }
         send.ready().await.map_err(|e| ClientError::Io(h2_to_io(e)))
     };
-    timeout(limit, work)
+    timeout(config.connect_timeout, work)
         .await
         .map_err(|_| ClientError::Timeout)?
 }

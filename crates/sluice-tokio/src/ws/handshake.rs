@@ -277,7 +277,7 @@ pub async fn connect_h2(
         )));
     }
     let limit = config.handshake_timeout;
-    let mut send = sluice_http::h2::h2_connect(io, limit)
+    let mut send = sluice_http::h2::h2_connect(io, &http)
         .await
         .map_err(|e| match e {
             sluice_http::ClientError::Timeout => Error::Timeout,
