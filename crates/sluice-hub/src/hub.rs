@@ -605,16 +605,31 @@ impl Hub {
         if let Err(e) = self.load(&state).await {
             return Err(Box::new(publish_error(&PublishError::Store(e), cors)));
         }
-        if let Start::At(c) = start
-            && self.is_stored(name)
-            && self
-                .inner
+        let behind = |c: Cursor| {
+            self.inner
                 .lp
                 .head(&state.name)
                 .is_some_and(|h| h.epoch() != c.epoch() || h.seq() < c.seq())
+        };
+        if let Start::At(c) = start
+            && self.is_stored(name)
+            && behind(c)
         {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.catch_up(&state))
-                .await;
+            let caught_up =
+                tokio::time::timeout(std::time::Duration::from_secs(2), self.catch_up(&state))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(StoreError::Unavailable {
+                            reason: "catching up with the store took over 2 s".into(),
+                        })
+                    });
+            // The store could not say whether the cursor is real: not a 400 (`cursor_ahead`,
+            // final for every client) nor a reset, but a 503 to retry.
+            if let Err(e) = caught_up
+                && behind(c)
+            {
+                return Err(Box::new(publish_error(&PublishError::Store(e), cors)));
+            }
         }
         Ok(state)
     }

@@ -205,7 +205,8 @@ impl Hub {
             self.apply(&state.name, cursor.epoch(), ev),
             Applied::Behind | Applied::NotHere
         ) {
-            self.catch_up(state).await;
+            // A store failure is retried by the follower.
+            let _ = self.catch_up(state).await;
         }
     }
 
@@ -213,8 +214,12 @@ impl Hub {
     /// an exact gap for what the store no longer has, a reset for another epoch. Every change
     /// is conditional on the head it was computed from (notices may move it meanwhile: then
     /// the loop reads again).
-    pub(crate) async fn catch_up(&self, state: &Arc<TopicState>) {
-        let Some(store) = self.store() else { return };
+    ///
+    /// `Err` when the store failed (the replica stays where it was; the follower tries again).
+    pub(crate) async fn catch_up(&self, state: &Arc<TopicState>) -> Result<(), StoreError> {
+        let Some(store) = self.store() else {
+            return Ok(());
+        };
         let _g = state.replica.sync.lock().await;
         let batch = self.inner.cfg.read_batch_events.max(1) as usize;
         let max = self.inner.cfg.retention.max_events.max(1);
@@ -223,19 +228,19 @@ impl Hub {
         let mut restarted = false;
         for _ in 0..64 {
             let Some(local) = self.inner.lp.head(&state.name) else {
-                return; // removed meanwhile
+                return Ok(()); // removed meanwhile
             };
             let h: History = match store.read(&state.name, local.seq(), batch).await {
                 Ok(h) => h,
                 Err(e) => {
                     self.store_failed(&e);
-                    return;
+                    return Err(e);
                 }
             };
             self.store_worked();
             if h.epoch == local.epoch() && h.head < local.seq() {
                 if restarted {
-                    return; // the store did not move: try again at the next wake-up
+                    return Ok(()); // the store did not move: try again at the next wake-up
                 }
                 restarted = true;
                 // The store went back in time within an epoch (a Redis restarted from an
@@ -249,7 +254,7 @@ impl Hub {
                 );
                 if let Err(e) = store.restart_epoch(&state.name, h.epoch).await {
                     tracing::error!(topic = &*state.name, error = %e, "cannot start a new epoch");
-                    return;
+                    return Err(e);
                 }
                 continue;
             }
@@ -265,7 +270,7 @@ impl Hub {
                     Ok(_) => continue, // changed again meanwhile
                     Err(e) => {
                         self.store_failed(&e);
-                        return;
+                        return Err(e);
                     }
                 }
             };
@@ -303,12 +308,13 @@ impl Hub {
                 true
             });
             match moved {
-                None => return, // the topic was removed or replaced
+                None => return Ok(()), // the topic was removed or replaced
                 Some(false) => continue,
                 Some(true) if full => continue,
-                Some(true) => return,
+                Some(true) => return Ok(()),
             }
         }
+        Ok(())
     }
 
     fn start_follower(&self, state: &Arc<TopicState>) {
@@ -376,6 +382,6 @@ async fn follower(
         if inner.lp.head(&s.name).is_none() {
             return; // removed from the replica set
         }
-        Hub { inner }.catch_up(&s).await;
+        let _ = Hub { inner }.catch_up(&s).await; // failed: the next wake-up tries again
     }
 }

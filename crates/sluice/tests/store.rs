@@ -16,6 +16,9 @@ use sluice_http::{self as http, ClientConfig, ClientRequest, StatusCode};
 
 const T: Duration = Duration::from_secs(60);
 
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -565,6 +568,61 @@ async fn redis_rollback_is_a_reset_not_a_reused_id() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), seen.len(), "no id delivered twice: {seen:?}");
+}
+
+/// A client resuming on a node whose copy of the topic is behind (its store stalls: here a
+/// proxy between that node and Redis stops forwarding) with a cursor another node handed out
+/// gets a 503 with `Retry-After` — the node cannot tell whether the cursor is real — not a
+/// `400 cursor_ahead`, which every client takes as final. Once the store answers, the same
+/// request is served from that cursor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_from_a_node_further_along_waits_out_a_stalled_store() {
+    let redis = Redis::start();
+    let upstream = format!("127.0.0.1:{}", redis.port).parse().unwrap();
+    let proxy = fault_proxy::FaultProxy::start("127.0.0.1:0".parse().unwrap(), upstream)
+        .await
+        .unwrap();
+    let a = start_node(&redis.url(), free_port());
+    let b = start_node(&format!("redis://{}", proxy.addr()), free_port());
+    let topic = "behind";
+    let first = publish(&a.base, topic, "one").await;
+    let poll = |base: &str, cursor: &str| format!("{base}/poll/{topic}?cursor={cursor}&timeout=0");
+    // B has the topic (loaded at `first`).
+    let (st, body) = get(&poll(&b.base, &first)).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    proxy.set(|f| f.stall = true);
+    let mut last = first.clone();
+    for i in 0..3 {
+        last = publish(&a.base, topic, &format!("e{i}")).await;
+    }
+    let mut r = tokio::time::timeout(
+        T,
+        http::fetch(
+            ClientRequest::get(&poll(&b.base, &last)).unwrap(),
+            &ClientConfig::default(),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let body = r.bytes(1 << 20).await.unwrap();
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(r.header("retry-after").is_some(), "{body}");
+    proxy.set(|f| f.stall = false);
+    let deadline = Instant::now() + T;
+    loop {
+        let (st, body) = get(&poll(&b.base, &last)).await;
+        if st == StatusCode::OK {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["cursor"].as_str(), Some(last.as_str()), "{body}");
+            assert_eq!(v["events"].as_array().map(Vec::len), Some(0), "{body}");
+            break;
+        }
+        assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(Instant::now() < deadline, "never served after the stall");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Topic names that are not NATS subject tokens (`a..b`, a leading or trailing dot) are stored

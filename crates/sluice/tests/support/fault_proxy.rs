@@ -244,6 +244,11 @@ where
         };
         let f = faults.borrow().clone();
         let mut out = buf[..n].to_vec();
+        if head.is_some() && !f.refuse_upgrade && !f.withhold_sse {
+            // No fault looks at heads: pass bytes through as they come (any protocol, e.g.
+            // Redis's, whose messages never end in a blank line).
+            head = None;
+        }
         if let Some(h) = head.as_mut() {
             h.extend_from_slice(&out);
             let Some(end) = find(h, b"\r\n\r\n") else {
