@@ -63,7 +63,8 @@ pub struct HubConfig {
     pub ws_idle_timeout: Duration,
     /// WebSocket: outgoing bytes queued per connection before the writer waits for the socket
     /// (a slow subscriber then reads from its cursor later instead of buffering). Default
-    /// 64 KiB.
+    /// 64 KiB. A peer that stops reading is dropped once a write has waited for the write
+    /// timeout ([`http`](Self::http)`.write_timeout`), as for SSE.
     pub ws_write_buffer: usize,
     /// WebSocket permessage-deflate (RFC 7692) for clients that offer it. Default `None`
     /// (off): compression is per connection, so every subscriber would compress every event

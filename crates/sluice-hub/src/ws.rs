@@ -244,8 +244,11 @@ async fn write_loop<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    // A subscriber that stops reading is dropped once a write has waited this long (its
+    // writes would otherwise wait forever, holding what it was sent).
+    let stall = hub.inner.cfg.http.write_timeout;
     if let Some(o) = opening
-        && wr.send(Message::text(o)).await.is_err()
+        && !sent(within(stall, wr.send(Message::text(o))).await)
     {
         return End::Done;
     }
@@ -256,24 +259,21 @@ where
         let mut wrote = false;
         if batch.reset {
             wrote = true;
-            if wr
-                .feed(Message::text(Utf8Bytes::from_static("{\"reset\":true}")))
-                .await
-                .is_err()
-            {
+            let reset = Message::text(Utf8Bytes::from_static("{\"reset\":true}"));
+            if !sent(within(stall, wr.feed(reset)).await) {
                 return End::Done;
             }
         }
         if let Some(missed) = batch.gap {
             wrote = true;
             let m = Message::text(format!("{{\"gap\":{{\"missed\":{missed}}}}}"));
-            if wr.feed(m).await.is_err() {
+            if !sent(within(stall, wr.feed(m)).await) {
                 return End::Done;
             }
         }
         for ev in &batch.events {
             let frame = state.frames.get(ev).ws(ev);
-            if wr.feed(Message::Text(frame)).await.is_err() {
+            if !sent(within(stall, wr.feed(Message::Text(frame))).await) {
                 return End::Done;
             }
         }
@@ -288,16 +288,16 @@ where
             if !batch.events.last().is_some_and(|e| e.is_end()) {
                 // The end is no longer retained (or the client resumed from it): say it.
                 let end = crate::frames::end_ws(&batch.next.to_string());
-                if wr.feed(Message::Text(end)).await.is_err() {
+                if !sent(within(stall, wr.feed(Message::Text(end))).await) {
                     return End::Done;
                 }
             }
-            if wr.flush().await.is_err() {
+            if !sent(within(stall, wr.flush()).await) {
                 return End::Done;
             }
             return End::Close(CloseCode::NORMAL, "topic ended");
         }
-        if wrote && wr.flush().await.is_err() {
+        if wrote && !sent(within(stall, wr.flush()).await) {
             return End::Done;
         }
         let from = Start::At(batch.next);
@@ -313,7 +313,7 @@ where
                         break;
                     }
                     l = live.recv() => {
-                        if wr.send(Message::text(l.ws_frame())).await.is_err() {
+                        if !sent(within(stall, wr.send(Message::text(l.ws_frame()))).await) {
                             return End::Done;
                         }
                     }
@@ -327,6 +327,30 @@ where
             Err(_) => return End::Close(CloseCode::INTERNAL_ERROR, "cursor ahead of the log"),
         };
     }
+}
+
+/// Whether a write finished in time and without an error.
+fn sent<E>(r: Option<Result<(), E>>) -> bool {
+    matches!(r, Some(Ok(())))
+}
+
+/// `fut`'s output, or `None` when it has not finished `limit` after it first had to wait. The
+/// timer is boxed and armed only then: most writes finish in the poll that starts them, and
+/// every subscriber's session holds this future's state (an inline `Sleep` is 120 bytes).
+async fn within<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(v));
+        }
+        let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if t.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(None);
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 async fn read_loop<S>(

@@ -204,6 +204,52 @@ async fn max_connections_503_and_per_ip_429() {
 
 /// A WebSocket session runs in a task of its own after the handshake (the HTTP connection's
 /// task ends): its connection still holds its slot until the socket closes.
+/// A WebSocket subscriber that stops reading is dropped once a write has waited for the write
+/// timeout (it would otherwise hold its session, its buffers and whatever it was sent, for as
+/// long as it keeps the TCP connection open).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_that_stops_reading_is_dropped_by_the_write_timeout() {
+    let mut cfg = HubConfig::default();
+    cfg.http.write_timeout = Duration::from_secs(1);
+    let s = Server::start(cfg).await;
+    let silent = s.ws("/ws/t", &[]).await.expect("websocket");
+    let reader = s.ws("/ws/t", &[]).await.expect("websocket");
+    let ws_open = |s: &Server| s.hub.metrics().ws;
+    // Both sessions counted (the gauge moves once the hub's side is past its 101).
+    let deadline = std::time::Instant::now() + T;
+    while ws_open(&s) < 2 {
+        assert!(std::time::Instant::now() < deadline, "{}", ws_open(&s));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // 16 MiB of events: more than the socket buffers of a connection that nobody reads take.
+    let event = "x".repeat(32 * 1024);
+    let reader = tokio::spawn(async move {
+        let mut reader = reader;
+        let mut n = 0;
+        while let Some(Ok(_)) = reader.recv().await {
+            n += 1;
+        }
+        n
+    });
+    let started = std::time::Instant::now();
+    for _ in 0..512 {
+        assert_eq!(s.publish("t", &event).await.0, StatusCode::OK);
+    }
+    let deadline = std::time::Instant::now() + T;
+    while ws_open(&s) > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the silent subscriber is still connected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    // The subscriber that reads is still served.
+    assert_eq!(ws_open(&s), 1);
+    assert!(!reader.is_finished(), "the reading subscriber was dropped");
+    drop(silent);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_sessions_keep_their_connection_slots() {
     let mut cfg = HubConfig::default();
