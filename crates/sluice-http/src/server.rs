@@ -248,6 +248,10 @@ impl<S: AsyncRead + Unpin> Conn<S> {
 /// Size of the stack array [`Conn::read_waiting`] reads into.
 const WAITING_READ: usize = 1024;
 
+/// Largest `Content-Length` body [`H1::body_chunk`] gathers into one piece before handing it
+/// out; larger bodies come in pieces as they arrive.
+const GATHER_MAX: usize = 256 * 1024;
+
 /// The HTTP/1.1 side of a [`Request`]: the connection, from which the body has not been read.
 #[derive(Debug)]
 pub(crate) struct H1<S> {
@@ -315,10 +319,19 @@ where
                 .await
                 .map_err(|_| BodyError::Timeout)??;
         }
-        // A Content-Length body that fits is gathered into one contiguous buffer (one copy-free
-        // split, no reassembly).
-        if let Some(rem) = self.decoder.remaining_length() {
-            let rem = usize::try_from(rem).unwrap_or(usize::MAX);
+        // A small Content-Length body is gathered into one buffer of exactly its size (one
+        // copy-free split, no reassembly); a larger one is handed out as it arrives, so a
+        // route that raised the body limit to stream an upload does not hold it whole.
+        if let Some(rem) = self.decoder.remaining_length()
+            && let Ok(rem) = usize::try_from(rem)
+            && rem <= GATHER_MAX
+        {
+            if self.conn.buf.capacity() < rem {
+                // `reserve` may double the allocation; this one is the body's size.
+                let mut exact = BytesMut::with_capacity(rem);
+                exact.extend_from_slice(&self.conn.buf);
+                self.conn.buf = exact;
+            }
             while self.conn.buf.len() < rem && !self.conn.eof {
                 self.read_body_bytes(rem - self.conn.buf.len()).await?;
             }

@@ -48,6 +48,21 @@ where
                 Err(e) => req.respond(Response::from_status(e.status())),
             }
         }
+        "/pieces" => {
+            req.set_body_limit(8 << 20);
+            let (mut n, mut total) = (0, 0);
+            loop {
+                match req.body_chunk().await {
+                    Ok(Some(c)) => {
+                        n += 1;
+                        total += c.len();
+                    }
+                    Ok(None) => break,
+                    Err(e) => return req.respond(Response::from_status(e.status())),
+                }
+            }
+            req.respond(Response::text(StatusCode::OK, format!("{n} {total}")))
+        }
         "/auth" => req.respond(Response::from_status(StatusCode::UNAUTHORIZED)),
         "/close" => {
             req.respond(Response::text(StatusCode::OK, "bye").header("connection", "close"))
@@ -185,6 +200,41 @@ fn status_of(resp: &str) -> u16 {
     resp.get(9..12)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status in {resp:?}"))
+}
+
+/// A `Content-Length` body up to 256 KiB is handed out in one piece; a larger one in pieces as
+/// it arrives (a route streaming a large upload does not hold it whole).
+#[tokio::test]
+async fn large_content_length_bodies_come_in_pieces_small_ones_whole() {
+    for (len, whole) in [(10 * 1024, true), (256 * 1024, true), (3 << 20, false)] {
+        let (c, _st, _task) = duplex_server(ServerConfig::default());
+        let (mut rd, mut wr) = tokio::io::split(c);
+        let head = format!(
+            "POST /pieces HTTP/1.1\r\nHost: h\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+        );
+        let writer = tokio::spawn(async move {
+            wr.write_all(head.as_bytes()).await.unwrap();
+            wr.write_all(&vec![b'a'; len]).await.unwrap();
+            wr
+        });
+        let mut out = Vec::new();
+        timeout(Duration::from_secs(5), rd.read_to_end(&mut out))
+            .await
+            .expect("answered and closed")
+            .unwrap();
+        drop(writer.await.unwrap());
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(status_of(&text), 200, "{text}");
+        let body = text.rsplit("\r\n\r\n").next().unwrap();
+        let (n, total) = body.split_once(' ').unwrap();
+        let n: usize = n.parse().unwrap();
+        assert_eq!(total, len.to_string(), "{text}");
+        if whole {
+            assert_eq!(n, 1, "{len} bytes");
+        } else {
+            assert!(n > 1, "{len} bytes in one piece");
+        }
+    }
 }
 
 #[tokio::test]
