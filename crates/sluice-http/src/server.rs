@@ -695,7 +695,8 @@ where
                 }
             }
             Mode::Close => {
-                let _ = timeout(self.req.limits.write_timeout, self.req.conn.io.shutdown()).await;
+                let limits = self.req.limits;
+                close_after_answer(&mut self.req.conn, limits).await;
                 return Reply::closed();
             }
             Mode::Discard => {}
@@ -820,6 +821,23 @@ async fn read_head<S: AsyncRead + Unpin>(
 
 /// Shuts the write side and discards what the client still sends, for a bounded time, so an
 /// answer already written is not destroyed by a TCP reset.
+/// Closes after a complete answer (the connection is not kept alive): lingers (RFC 9112 §9.6,
+/// as nginx's `lingering_close on`) only when the client has sent more than was read — bytes
+/// in the buffer, or at the socket now — since closing with unread input makes the kernel reset
+/// the connection, and the reset can destroy the end of the answer still in flight.
+async fn close_after_answer<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, l: Limits) {
+    let more = !conn.buf.is_empty()
+        || matches!(
+            timeout(Duration::ZERO, conn.read_more(1024)).await,
+            Ok(Ok(n)) if n > 0
+        );
+    if more {
+        linger_close(conn, l).await;
+    } else {
+        let _ = timeout(l.write_timeout, conn.io.shutdown()).await;
+    }
+}
+
 async fn linger_close<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, l: Limits) {
     let _ = timeout(l.write_timeout, conn.io.shutdown()).await;
     if conn.eof {
@@ -1084,7 +1102,7 @@ where
     let limits = req.limits;
     if !keep_alive {
         if req.decoder.is_done() {
-            let _ = timeout(limits.write_timeout, req.conn.io.shutdown()).await;
+            close_after_answer(&mut req.conn, limits).await;
         } else {
             linger_close(&mut req.conn, limits).await;
         }

@@ -63,6 +63,11 @@ where
             }
             req.respond(Response::text(StatusCode::OK, format!("{n} {total}")))
         }
+        "/big-close" => req.respond(
+            Response::new(StatusCode::OK)
+                .header("connection", "close")
+                .body(Bytes::from(vec![b'x'; 4 << 20])),
+        ),
         "/auth" => req.respond(Response::from_status(StatusCode::UNAUTHORIZED)),
         "/close" => {
             req.respond(Response::text(StatusCode::OK, "bye").header("connection", "close"))
@@ -609,6 +614,41 @@ async fn client_disconnect_stops_streams() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(st.dropped.load(Ordering::SeqCst), 1, "{path}");
+    }
+}
+
+/// RFC 9112 §9.6: a server that closes after an answer lingers while the client may still be
+/// sending (here a pipelined request it will not serve), or the close turns into a reset that
+/// destroys the part of the answer still in flight. A client that reads late gets all 4 MiB.
+#[tokio::test]
+async fn a_closing_answer_survives_a_pipelined_request() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let st = Arc::new(State::default());
+    tokio::spawn(serve(listener, ServerConfig::default(), move |req| {
+        route(req, st.clone())
+    }));
+    for _ in 0..3 {
+        // A small receive buffer keeps most of the answer in the server's send queue.
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.set_recv_buffer_size(16 * 1024).unwrap();
+        let mut c = sock.connect(addr).await.unwrap();
+        c.write_all(b"GET /big-close HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .unwrap();
+        // The next request arrives while the answer is being written (it stays unread).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        c.write_all(b"GET /hello HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut out = Vec::new();
+        let r = timeout(Duration::from_secs(10), c.read_to_end(&mut out))
+            .await
+            .expect("closed in time");
+        assert!(r.is_ok(), "{r:?} after {} bytes", out.len());
+        assert!(out.len() > 4 << 20, "{} bytes", out.len());
+        assert!(!String::from_utf8_lossy(&out).contains("hello"));
     }
 }
 
