@@ -40,8 +40,9 @@ impl fmt::Debug for Body {
 ///
 /// The layer owns message framing: a `Transfer-Encoding` field set here is ignored, and so is
 /// `Content-Length` unless the body is empty and the request is `HEAD` (so a HEAD answer can
-/// announce the length a GET would get). `Connection: close` set here is honoured: the connection
-/// closes after this response.
+/// announce the length a GET would get). `Connection: close` set here is honoured: over
+/// HTTP/1.1 the connection closes after this response; over HTTP/2 (where the field itself is
+/// not sent) the connection gets GOAWAY: streams already open finish, no new one is served.
 #[derive(Debug)]
 pub struct Response {
     pub(crate) status: StatusCode,

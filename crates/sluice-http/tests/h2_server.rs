@@ -25,6 +25,9 @@ async fn route(mut req: Request<ServerStream>) -> Reply<ServerStream> {
             );
             req.respond(Response::new(StatusCode::OK).stream(parts))
         }
+        "/close" => {
+            req.respond(Response::text(StatusCode::OK, "bye").header("connection", "close"))
+        }
         "/big-head" => {
             req.respond(Response::text(StatusCode::OK, "x").header("x-big", "b".repeat(100 * 1024)))
         }
@@ -218,6 +221,45 @@ async fn an_idle_h2_connection_is_closed_after_keep_alive_timeout() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     let closed = tokio::time::timeout(T, send.ready()).await.unwrap();
     assert!(closed.is_err(), "the idle connection is still open");
+}
+
+/// A handler's `Connection: close` over HTTP/2: the answer arrives (without the field, which
+/// HTTP/2 forbids) and the connection gets GOAWAY, then closes.
+#[tokio::test]
+async fn connection_close_over_h2_is_a_goaway() {
+    let port = server(ServerConfig::default()).await;
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let send = http::h2::h2_connect(tcp, &http::ClientConfig::default())
+        .await
+        .unwrap();
+    let req = ::http::Request::builder()
+        .uri(format!("http://127.0.0.1:{port}/close"))
+        .body(())
+        .unwrap();
+    let (resp, _) = send.clone().send_request(req, true).unwrap();
+    let resp = tokio::time::timeout(T, resp).await.unwrap().unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers().get("connection").is_none());
+    let mut body = resp.into_body();
+    let mut got = Vec::new();
+    while let Some(d) = tokio::time::timeout(T, body.data()).await.unwrap() {
+        got.extend_from_slice(&d.unwrap());
+    }
+    assert_eq!(got, b"bye");
+    // No new stream is served: the connection ends.
+    let closed = tokio::time::timeout(T, async {
+        loop {
+            if send.clone().ready().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the connection stayed open after Connection: close"
+    );
 }
 
 /// The client's `max_head_size` bounds an HTTP/2 answer's header block too

@@ -46,10 +46,17 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let topic = topic.as_str();
-    // Every refusal closes the connection: behind a proxy that does not check for the 101, a
-    // connection kept open after a refused upgrade would carry whatever the client sends next
-    // as if it were WebSocket data (WebSocket smuggling).
-    let refuse = |req: Request<S>, r: Response| req.respond(r.header("connection", "close"));
+    // Every refusal over HTTP/1.1 closes the connection: behind a proxy that does not check
+    // for the 101, a connection kept open after a refused upgrade would carry whatever the
+    // client sends next as if it were WebSocket data (WebSocket smuggling). Over HTTP/2 the
+    // refused CONNECT is one stream of many, and `Connection: close` would be a GOAWAY.
+    let refuse = |req: Request<S>, r: Response| {
+        if req.version() == sluice_http::Version::Http2 {
+            req.respond(r)
+        } else {
+            req.respond(r.header("connection", "close"))
+        }
+    };
     if !is_valid_topic(topic) {
         return refuse(req, publish_error(&PublishError::BadTopic, None));
     }

@@ -256,7 +256,9 @@ impl H2Writer {
 /// requests run concurrently in the caller's task. Limits come from [`ServerConfig::h2`]
 /// (streams, windows, header list, reset floods) and the usual timeouts; an idle connection
 /// (no open stream for [`ServerConfig::keep_alive_timeout`]) gets GOAWAY, and is dropped if
-/// the client has not let it close within [`ServerConfig::write_timeout`] after that.
+/// the client has not let it close within [`ServerConfig::write_timeout`] after that. A
+/// response with `Connection: close` gets GOAWAY too: streams already open finish, no new one
+/// is served.
 ///
 /// `S` is the stream type the router sees; an RFC 8441 WebSocket's stream becomes an `S`
 /// through `From<H2Stream>` (as [`ServerStream`](crate::ServerStream) does).
@@ -321,9 +323,15 @@ where
                     }
                 }
             },
-            Some(()) = streams.next(), if !streams.is_empty() => {
+            Some(close) = streams.next(), if !streams.is_empty() => {
                 if streams.is_empty() {
                     idle_since = tokio::time::Instant::now();
+                }
+                // A handler's `Connection: close`: no new streams (GOAWAY), the open ones
+                // finish.
+                if close && going_away.is_none() {
+                    going_away = Some(tokio::time::Instant::now() + config.write_timeout);
+                    conn.graceful_shutdown();
                 }
             }
             () = idle, if streams.is_empty() => {
@@ -341,18 +349,19 @@ where
 }
 
 /// Lets requests still running finish (bounded), once the connection is gone.
-async fn drain<F: Future<Output = ()>>(streams: &mut FuturesUnordered<F>, limit: Duration) {
+async fn drain<F: Future>(streams: &mut FuturesUnordered<F>, limit: Duration) {
     let _ = timeout(limit, async { while streams.next().await.is_some() {} }).await;
 }
 
-/// The work of one stream: build its [`Request`], run the handler, write the reply. `None`
-/// when the head was refused (answered 431/400 at once).
+/// The work of one stream: build its [`Request`], run the handler, write the reply; its output
+/// is whether the answer asked to close the connection (`Connection: close`). `None` when the
+/// head was refused (answered 431/400 at once).
 fn stream_task<'a, S, H>(
     req: http::Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     config: &'a ServerConfig,
     handler: &'a H,
-) -> Option<impl Future<Output = ()> + Send + 'a>
+) -> Option<impl Future<Output = bool> + Send + 'a>
 where
     S: From<H2Stream> + AsyncRead + AsyncWrite + Unpin + Send + 'a,
     H: Handler<S> + ?Sized,
@@ -379,9 +388,12 @@ where
         if let ReplyInner::Respond(b) = reply.0 {
             let (req, response) = *b;
             if let Kind::H2(r) = req.0 {
+                let close = response.headers.has_token("connection", "close");
                 r.write(response).await;
+                return close;
             }
         }
+        false
     })
 }
 
