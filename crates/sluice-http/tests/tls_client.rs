@@ -117,3 +117,44 @@ fn a_client_key_that_does_not_match_its_certificate_is_refused_at_once() {
         Err(sluice_http::TlsError::NoCertificate { .. })
     ));
 }
+
+/// Plain HTTP on a TLS port gets a 400 and a clean close: the request the server only peeked at
+/// is read before closing, so the close is not a reset that could destroy the answer.
+#[tokio::test]
+async fn plain_http_on_a_tls_port_gets_400_and_a_clean_close() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = pki::pki();
+    let tls =
+        sluice_http::ServerTls::from_pem(server.cert_pem.as_bytes(), server.key_pem.as_bytes())
+            .unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let _ = tls.accept(tcp, std::time::Duration::from_secs(5)).await;
+            });
+        }
+    });
+    for _ in 0..5 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"G").await.unwrap();
+        // The rest of the request arrives after the server peeked at its first byte.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        c.write_all(b"ET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let mut out = Vec::new();
+        let r = tokio::time::timeout(std::time::Duration::from_secs(5), c.read_to_end(&mut out))
+            .await
+            .unwrap();
+        assert!(r.is_ok(), "{r:?} after {:?}", String::from_utf8_lossy(&out));
+        assert!(
+            out.starts_with(b"HTTP/1.1 400 "),
+            "{:?}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+}

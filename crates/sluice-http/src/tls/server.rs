@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use super::pem::{self, TlsError};
 use super::{ALPN_H2, ALPN_HTTP11};
+
+/// Most bytes read from a plain-HTTP client before closing on it (see [`ServerTls::accept`]).
+const PLAIN_HTTP_DRAIN: usize = 64 * 1024;
 
 /// The answer to plain HTTP on a TLS port (what nginx does too, instead of a hang or a reset).
 const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\
@@ -187,6 +190,20 @@ impl ServerTls {
             if first[0] != 0x16 {
                 let _ = tcp.write_all(PLAIN_HTTP_ANSWER).await;
                 let _ = tcp.shutdown().await;
+                // Read what the client sent (the request was only peeked at) until it closes,
+                // briefly: a close with unread input would reset the connection and could
+                // destroy the answer before the client read it.
+                let drain = async {
+                    let mut buf = [0u8; 1024];
+                    let mut budget = PLAIN_HTTP_DRAIN;
+                    while let Ok(n @ 1..) = tcp.read(&mut buf).await {
+                        budget = match budget.checked_sub(n) {
+                            Some(b) => b,
+                            None => break,
+                        };
+                    }
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
                 return Err(TlsAcceptError::PlainHttp);
             }
             Ok(tokio_rustls::TlsAcceptor::from(Arc::clone(&self.config))
