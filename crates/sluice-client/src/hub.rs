@@ -694,8 +694,10 @@ impl Subscription {
     }
 
     async fn open(&mut self) -> Result<Conn, SubscribeError> {
-        if let Some(at) = self.retry_at.take() {
+        if let Some(at) = self.retry_at {
             tokio::time::sleep_until(at).await;
+            // Cleared only once slept: a `next()` cancelled during the backoff keeps it.
+            self.retry_at = None;
         }
         if !self.announced {
             self.announced = true;
@@ -929,13 +931,33 @@ impl Subscription {
                 Err(self.refused(status))
             }
             // A new client (from the position) after our backoff.
-            Err(e) => self.retry(e.to_string()),
+            Err(e) => {
+                self.keep_poll_cursor(&client);
+                if !answered && client.served() {
+                    // Answered (without events) before it failed: it was open, and this is
+                    // the first failure since.
+                    self.opened();
+                }
+                self.retry(e.to_string())
+            }
+        }
+    }
+
+    /// A subscription from now that long-polled has the hub's head as its cursor from the
+    /// first answer on, events or not: the next client starts there, not from a new "now"
+    /// (which would skip what was published in between).
+    fn keep_poll_cursor(&mut self, client: &LongPollClient) {
+        if let Some(c) = client.cursor() {
+            self.pos.opening(c.encode().as_str());
         }
     }
 
     /// On a fallback transport, tries the better ones; keeps `old` if none gets through.
     async fn try_upgrade(&mut self, old: Conn) -> Conn {
         self.upgrade_at = Some(Instant::now() + self.client.config.upgrade_after);
+        if let Conn::Poll { client, .. } = &old {
+            self.keep_poll_cursor(client);
+        }
         if let Ok(ws) = self.connect_ws().await {
             self.switch(Transport::Ws, "the WebSocket upgrade got through".into());
             self.failed = 0;

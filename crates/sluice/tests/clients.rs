@@ -198,6 +198,53 @@ async fn a_live_subscription_cut_before_its_first_event_loses_nothing() {
     assert_eq!(seen.datas(), ["first"]);
 }
 
+/// The same over long-poll: a subscription from now whose first (empty) answer gave it the
+/// hub's head resumes from that head after the connection is cut, not from a new "now" —
+/// which would skip what was published while it was away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_long_poll_cut_before_its_first_event_loses_nothing() {
+    let hub = HubProcess::start("127.0.0.1:0", &[]);
+    let proxy = proxy_to(&hub).await;
+    let direct = HubClient::new(&hub.url("")).unwrap();
+    let client = HubClient::new(&format!("http://{}", proxy.addr()))
+        .unwrap()
+        .with_config(quick(HubClientConfig::default()));
+    let mut sub = client.subscribe(
+        "live-poll",
+        Start::Now,
+        TransportMode::Only(Transport::Poll),
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        while let Ok(e) = sub.next().await {
+            if tx.send(e).is_err() {
+                return;
+            }
+        }
+    });
+    // The first answer (the head, no event) has arrived; the next poll is parked.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.set(|f| f.offline = true);
+    direct
+        .publish("live-poll", "message", "while away")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.set(|f| f.offline = false);
+    let got = timeout(WAIT, async {
+        while let Some(e) = rx.recv().await {
+            if let Event::Item(Item::Event { data, .. }) = e {
+                return data;
+            }
+        }
+        panic!("the subscription ended");
+    })
+    .await
+    .expect("the event published while the client was away never arrived");
+    assert_eq!(got, "while away");
+    reader.abort();
+}
+
 /// Upgrades stripped by the proxy: on SSE within 2 s. SSE bodies withheld too: on long-poll.
 /// Faults cleared: back on WebSocket after `upgrade_after`. 300 events, each once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -96,6 +96,7 @@ pub struct LongPollClient {
     connector: DefaultConnector,
     conn: Option<ClientStream>,
     answered: bool,
+    served: bool,
 }
 
 impl LongPollClient {
@@ -137,6 +138,7 @@ impl LongPollClient {
             max_body: config.max_body,
             conn: None,
             answered: false,
+            served: false,
         })
     }
 
@@ -151,6 +153,12 @@ impl LongPollClient {
     /// later ones (a server restart) as transient.
     pub fn answered(&self) -> bool {
         self.answered
+    }
+
+    /// Whether a `200` answer (events or an empty wait) arrived and was taken: the
+    /// subscription has been open, whatever failed later.
+    pub fn served(&self) -> bool {
+        self.served
     }
 
     /// The stream ended ([`ClientEvent::End`] was returned): nothing follows; [`next`] would
@@ -197,6 +205,9 @@ impl LongPollClient {
                         &body,
                         os_u64(),
                     )?;
+                    if status == 200 {
+                        self.served = true;
+                    }
                 }
                 Err(e) => {
                     self.core
