@@ -75,7 +75,8 @@ pub enum HeadError {
     /// `Transfer-Encoding` → 400.
     #[error("invalid message framing: {0}")]
     BadFraming(&'static str),
-    /// A transfer coding other than `chunked` → 501.
+    /// `chunked` after a transfer coding other than `chunked` → 501 (a final coding other than
+    /// `chunked` is [`HeadError::BadFraming`], 400).
     #[error("unsupported transfer coding")]
     UnsupportedTransferCoding,
     /// An `Expect` other than `100-continue` → 417.

@@ -15,8 +15,9 @@
 //! 505) and the connection closed.
 //!
 //! Chunked request bodies are **decoded** (same size limit as `Content-Length` bodies, trailers
-//! read and discarded, chunk-size lines bounded at 4 KiB); other transfer codings get 501,
-//! `Transfer-Encoding` together with `Content-Length` gets 400.
+//! read and discarded, chunk-size lines bounded at 4 KiB); `chunked` after another transfer
+//! coding gets 501, a final coding other than `chunked` 400 (RFC 9112 §6.3), `Transfer-Encoding`
+//! together with `Content-Length` 400.
 //!
 //! **Client**: [`send`] a [`ClientRequest`] over any stream, [`fetch`] with the
 //! [`DefaultConnector`] (TCP, and TLS for `https://`: `webpki-roots` trust anchors by default,

@@ -102,7 +102,13 @@ where
         let Some(second) = self.body_chunk().await? else {
             return Ok(first);
         };
-        let mut all = BytesMut::with_capacity(first.len() + second.len());
+        // A `Content-Length` body is sized at once (it was checked against the body limit
+        // before the first piece was read); growing by doubling could take twice the body.
+        let announced = self
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut all = BytesMut::with_capacity(announced.max(first.len() + second.len()));
         all.extend_from_slice(&first);
         all.extend_from_slice(&second);
         while let Some(c) = self.body_chunk().await? {

@@ -50,14 +50,16 @@ pub struct ServerConfig {
     /// 60 s (a 1 MiB body then needs about 17 KiB/s). Exceeded: [`BodyError::Timeout`] (408).
     pub body_total_timeout: Duration,
     /// Time allowed for each write (and flush) of a response. A client that stops reading is
-    /// dropped after it. Default 30 s.
+    /// dropped after it. Also the grace an HTTP/2 client gets to let a GOAWAY finish (idle or
+    /// `Connection: close`) before its connection is dropped. Default 30 s.
     pub write_timeout: Duration,
     /// Largest unread request body the server reads and discards after a response to keep the
     /// connection alive; a larger one closes the connection instead. Default 64 KiB.
     pub max_drain: u64,
-    /// After answering an error or leaving a body unread, the server shuts its write side and
-    /// keeps reading (and discarding) for up to this long, so the client gets the answer rather
-    /// than a reset. Default 1 s (and at most 256 KiB discarded).
+    /// After answering an error, leaving a body unread, or closing after an answer while the
+    /// client has sent more (a pipelined request), the server shuts its write side and keeps
+    /// reading (and discarding) for up to this long, so the client gets the answer rather than
+    /// a reset. Default 1 s (and at most 256 KiB discarded).
     pub linger_timeout: Duration,
     /// While a streaming response is written, also watch the read side: end of stream or a read
     /// error means the client went away, and the stream is dropped. Default `true`. Clients that
@@ -371,7 +373,9 @@ where
     }
 
     async fn read_body_bytes(&mut self, want: usize) -> Result<(), BodyError> {
-        let want = want.clamp(1024, 64 * 1024);
+        // No floor: gathering a body into a buffer of its exact size reads exactly what is
+        // missing (a larger read would make `read_more` grow that buffer).
+        let want = want.clamp(1, 64 * 1024);
         let total = *self
             .body_deadline
             .get_or_insert_with(|| Instant::now() + self.limits.body_total);
@@ -819,8 +823,6 @@ async fn read_head<S: AsyncRead + Unpin>(
     }
 }
 
-/// Shuts the write side and discards what the client still sends, for a bounded time, so an
-/// answer already written is not destroyed by a TCP reset.
 /// Closes after a complete answer (the connection is not kept alive): lingers (RFC 9112 §9.6,
 /// as nginx's `lingering_close on`) only when the client has sent more than was read — bytes
 /// in the buffer, or at the socket now — since closing with unread input makes the kernel reset
@@ -838,6 +840,8 @@ async fn close_after_answer<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S
     }
 }
 
+/// Shuts the write side and discards what the client still sends, for a bounded time, so an
+/// answer already written is not destroyed by a TCP reset.
 async fn linger_close<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, l: Limits) {
     let _ = timeout(l.write_timeout, conn.io.shutdown()).await;
     if conn.eof {

@@ -624,10 +624,14 @@ impl Hub {
                         })
                     });
             // The store could not say whether the cursor is real: not a 400 (`cursor_ahead`,
-            // final for every client) nor a reset, but a 503 to retry.
+            // final for every client) nor a reset, but a 503 to retry — whatever the store's
+            // error was (a subscriber's GET is no place for a 409 or a 500).
             if let Err(e) = caught_up
                 && behind(c)
             {
+                let e = StoreError::Unavailable {
+                    reason: e.to_string(),
+                };
                 return Err(Box::new(publish_error(&PublishError::Store(e), cors)));
             }
         }

@@ -218,8 +218,11 @@ where
                 () = hub.shutdown_signal() => End::Close(CloseCode::GOING_AWAY, "server shutting down"),
             }
         };
+        // The Close is written within the write timeout too: a peer that stopped reading
+        // (its session ending by token expiry, say) must not hold the writer here.
+        let stall = hub.inner.cfg.http.write_timeout;
         if let End::Close(code, reason) = end
-            && wr.close(code, reason).await.is_ok()
+            && sent(within(stall, wr.close(code, reason)).await)
         {
             // Complete the closing handshake (bounded by the close timeout).
             while let Some(r) = rd.recv().await {

@@ -162,6 +162,39 @@ async fn rfc8441_websocket_over_h2_tls_and_h2c_with_deflate() {
     assert_eq!(hub.metrics().ws_h2, 1);
 }
 
+/// A refused RFC 8441 WebSocket upgrade ends only its stream: the next CONNECT on the same
+/// HTTP/2 connection is served (`Connection: close`, the HTTP/1.1 smuggling guard, would be a
+/// GOAWAY here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_h2_websocket_leaves_the_connection_open() {
+    let (_hub, port) = start(None).await;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut send = sluice_http::h2::h2_connect(tcp, &sluice_http::ClientConfig::default())
+        .await
+        .unwrap();
+    let fields = [("sec-websocket-version".to_owned(), b"13".to_vec())];
+    // Refused by the handshake's decision (the Origin check): 403.
+    let evil = [
+        ("sec-websocket-version".to_owned(), b"13".to_vec()),
+        ("origin".to_owned(), b"http://evil.example".to_vec()),
+    ];
+    let tunnel =
+        |path: &str| sluice_http::Url::parse(&format!("http://127.0.0.1:{port}{path}")).unwrap();
+    let (status, _, _) =
+        sluice_http::h2::h2_tunnel(&mut send, &tunnel("/ws/t"), "websocket", &evil, T)
+            .await
+            .unwrap();
+    assert_eq!(status.as_u16(), 403);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _, _) =
+        sluice_http::h2::h2_tunnel(&mut send, &tunnel("/ws/t"), "websocket", &fields, T)
+            .await
+            .expect("the connection was closed after the refusal");
+    assert_eq!(status.as_u16(), 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untrusted_certificates_are_certificate_errors_and_reload_swaps_the_certificate() {
     let p = pki();

@@ -326,6 +326,11 @@ where
             Some(close) = streams.next(), if !streams.is_empty() => {
                 if streams.is_empty() {
                     idle_since = tokio::time::Instant::now();
+                    // Going away: the client's grace runs from the last stream's end (its
+                    // final frames are still to be written by `conn`), not from the GOAWAY.
+                    if let Some(d) = going_away.as_mut() {
+                        *d = (*d).max(idle_since + config.write_timeout);
+                    }
                 }
                 // A handler's `Connection: close`: no new streams (GOAWAY), the open ones
                 // finish.

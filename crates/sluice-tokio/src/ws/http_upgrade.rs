@@ -103,13 +103,16 @@ where
     }
 }
 
-/// Answers a refused upgrade and closes the connection after it (HTTP/2 leaves the field out:
-/// there the refusal ends only the stream).
+/// Answers a refused upgrade and, over HTTP/1.1, closes the connection after it. Over HTTP/2
+/// the refusal ends only its stream (`Connection: close` there would be a GOAWAY for every
+/// stream of the connection).
 fn refuse<S>(req: http::Request<S>, resp: Response) -> Reply<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let resp = if resp.headers().has_token("connection", "close") {
+    let resp = if req.version() == http::Version::Http2
+        || resp.headers().has_token("connection", "close")
+    {
         resp
     } else {
         resp.header("connection", "close")

@@ -242,6 +242,12 @@ where
             }
             Ok(n) => n,
         };
+        // A read that was already waiting when the stall began forwards nothing either.
+        while faults.borrow_and_update().stall {
+            if faults.changed().await.is_err() {
+                return;
+            }
+        }
         let f = faults.borrow().clone();
         let mut out = buf[..n].to_vec();
         if head.is_some() && !f.refuse_upgrade && !f.withhold_sse {
