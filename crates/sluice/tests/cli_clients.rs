@@ -204,6 +204,21 @@ fn sub_from_a_cursor_on_every_transport() {
 
 /// `sluice ws`: stdin lines are published as `message` events, and the hub's frames (those
 /// events included) are printed; the end of stdin closes normally (exit 0).
+/// A token that no header may hold (a CR left by a file with CRLF line ends) is an argument
+/// error, exit 2, and the message never quotes it; with and without `--reconnect`.
+#[test]
+fn ws_refuses_a_token_with_a_control_byte_without_printing_it() {
+    for extra in [&[][..], &["--reconnect"][..]] {
+        let mut args = vec!["ws", "ws://127.0.0.1:9/ws/t", "--token", "s3cret-tok\r"];
+        args.extend_from_slice(extra);
+        let out = sluice(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("token"), "{err}");
+        assert!(!err.contains("s3cret"), "the token was printed: {err}");
+    }
+}
+
 #[test]
 fn ws_stdin_lines_become_events() {
     let hub = Hub::start("127.0.0.1:0", &[]);

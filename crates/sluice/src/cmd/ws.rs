@@ -84,18 +84,36 @@ async fn connect(
         )));
     }
     let what = req.url().authority();
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    if !protocols.is_empty() {
-        req = req.header("sec-websocket-protocol", protocols.join(", "));
-    }
+    req = with_fields(req, token, protocols).map_err(ConnectError::BadUrl)?;
     let mut config = config;
     config.handshake_timeout = Duration::from_secs(10);
     ws::connect_request(connector, &req, config)
         .await
         .map(|(socket, _)| socket)
         .map_err(|e| describe_ws_error(e, url, &what))
+}
+
+/// `req` with the token (`Authorization: Bearer`) and subprotocols. An error never quotes the
+/// token: a token read from a file with CRLF line ends keeps its CR, which no header may hold.
+fn with_fields(
+    mut req: ClientRequest,
+    token: Option<&str>,
+    protocols: &[String],
+) -> Result<ClientRequest, String> {
+    if let Some(t) = token {
+        req = req
+            .try_header("authorization", format!("Bearer {t}"))
+            .map_err(|_| {
+                "the token contains characters not allowed in a header (a CR or control byte?)"
+                    .to_owned()
+            })?;
+    }
+    if !protocols.is_empty() {
+        req = req
+            .try_header("sec-websocket-protocol", protocols.join(", "))
+            .map_err(|_| "a --protocol contains characters not allowed in a header".to_owned())?;
+    }
+    Ok(req)
 }
 
 /// Why [`connect`] failed.
@@ -185,12 +203,7 @@ async fn connect_h2(
     let mut req = ClientRequest::get(url)
         .map_err(|e| ConnectError::BadUrl(format!("bad URL {url:?}: {e}")))?;
     let what = req.url().authority();
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    if !protocols.is_empty() {
-        req = req.header("sec-websocket-protocol", protocols.join(", "));
-    }
+    req = with_fields(req, token, protocols).map_err(ConnectError::BadUrl)?;
     let mut config = WsConfig::default();
     config.handshake_timeout = Duration::from_secs(10);
     ws::connect_h2(connector, &req, config)
@@ -237,12 +250,13 @@ async fn reconnecting(a: &WsArgs, connector: DefaultConnector) -> i32 {
         }
     };
     let what = req.url().authority();
-    if let Some(t) = &a.token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    if !a.protocol.is_empty() {
-        req = req.header("sec-websocket-protocol", a.protocol.join(", "));
-    }
+    req = match with_fields(req, a.token.as_deref(), &a.protocol) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sluice ws: {e}");
+            return 2;
+        }
+    };
     let config = ReconnectConfig::default()
         .with_backoff(Backoff::default().with_max_attempts(a.max_attempts))
         .with_queue(a.queue, Overflow::Error);
