@@ -412,9 +412,6 @@ pub enum SubscribeError {
         /// The transport that got it.
         transport: Transport,
     },
-    /// The hub answered `204 No Content`: stop.
-    #[error("the hub asked the client to stop (HTTP 204)")]
-    Stopped,
     /// The topic ended ([`Item::End`] was delivered): a normal finish, nothing will follow.
     #[error("the topic ended")]
     Ended,
@@ -885,11 +882,13 @@ impl Subscription {
                 Ok(Conn::Sse { client, deadline })
             }
             // The hub answers 204 to a reconnect after the end of the topic.
-            Err(SseError::Response(SseResponseError::NoContent)) => {
+            Ok(None) if client.told_to_stop() => {
                 self.item(Item::End);
                 Ok(Conn::Idle)
             }
-            Ok(None) => Err(SubscribeError::Stopped),
+            // The stream ended without the topic's end (the hub shutting down, a proxy's
+            // limit): resume from the position, after the backoff.
+            Ok(None) => self.retry("the SSE stream ended".into()),
             Err(SseError::Response(SseResponseError::Status(s))) if is_terminal(s) => {
                 Err(self.refused(s))
             }

@@ -340,6 +340,32 @@ async fn a_hub_restart_is_one_reset_then_the_new_events() {
     drop(hub);
 }
 
+/// The hub shut down gracefully (SIGTERM: its SSE streams end cleanly, after a `retry:`) and
+/// came back: an SSE subscription reconnects (one reset: a memory hub lost its history), it is
+/// not over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sse_subscription_outlives_a_graceful_hub_restart() {
+    let hub = HubProcess::start("127.0.0.1:0", &[]);
+    let at = hub.addr.clone();
+    let client = HubClient::new(&hub.url(""))
+        .unwrap()
+        .with_config(quick(HubClientConfig::default()));
+    let mut sub = client.subscribe("g", Start::Earliest, TransportMode::Only(Transport::Sse));
+    publish_n(&client, "g", "a", 3, Duration::ZERO).await;
+    let mut seen = Seen::default();
+    read_until(&mut sub, &mut seen, |s| s.events.len() >= 3).await;
+    hub.terminate();
+    let hub = HubProcess::start(&at, &[]);
+    publish_n(&client, "g", "b", 2, Duration::ZERO).await;
+    read_until(&mut sub, &mut seen, |s| s.events.len() >= 5).await;
+    let mut want = expected("a", 3);
+    want.push("<reset>".into());
+    want.extend(expected("b", 2));
+    assert_eq!(seen.log, want);
+    assert_eq!(sub.transport(), Transport::Sse);
+    drop(hub);
+}
+
 /// A child process whose stdout and stderr lines arrive on channels; killed when dropped.
 struct Child {
     child: std::process::Child,

@@ -245,6 +245,8 @@ pub struct SseClient<C: Connector = DefaultConnector> {
     finished: Option<Option<StreamError>>,
     /// When the open stream counts as idle ([`SseClientConfig::idle_timeout`]).
     idle_at: Option<Instant>,
+    /// The server answered `204 No Content`: stop (WHATWG).
+    told_to_stop: bool,
 }
 
 impl<C: Connector> std::fmt::Debug for SseClient<C> {
@@ -291,6 +293,7 @@ impl<C: Connector> SseClient<C> {
             phase: Phase::Connect,
             finished: None,
             idle_at: None,
+            told_to_stop: false,
         }
     }
 
@@ -336,6 +339,14 @@ impl<C: Connector> SseClient<C> {
     #[must_use]
     pub fn is_done(&self) -> bool {
         self.completion.as_ref().is_some_and(Completion::is_done)
+    }
+
+    /// Whether the server answered `204 No Content` (the WHATWG way of telling a client to stop
+    /// reconnecting): the reason [`next`](SseClient::next) returned `Ok(None)`, as opposed to a
+    /// stream that ended (without reconnection) or [`close`](SseClient::close).
+    #[must_use]
+    pub fn told_to_stop(&self) -> bool {
+        self.told_to_stop
     }
 
     /// Stops for good and drops the connection; [`next`](SseClient::next) returns `Ok(None)`.
@@ -399,6 +410,7 @@ impl<C: Connector> SseClient<C> {
                                 }
                                 Err(ResponseError::NoContent) => {
                                     self.phase = Phase::Done;
+                                    self.told_to_stop = true;
                                     return Ok(None);
                                 }
                                 Err(e) => {

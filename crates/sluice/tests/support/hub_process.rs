@@ -66,4 +66,13 @@ impl HubProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Stops it gracefully (SIGTERM: streams end cleanly, polls are answered) and waits for
+    /// the exit.
+    pub fn terminate(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
 }
