@@ -249,6 +249,34 @@ async fn slow_reader_applies_backpressure() {
     assert!(drain.await.unwrap() >= sent * 1004);
 }
 
+/// Messages that arrived while the application was not reading are not silence: after a
+/// pause longer than the idle timeout, they are all read, and the connection is not failed.
+#[tokio::test]
+async fn input_waiting_through_a_pause_is_not_an_idle_timeout() {
+    let cfg = WsConfig::default()
+        .ping_interval(Some(Duration::from_millis(40)))
+        .idle_timeout(Some(Duration::from_millis(150)));
+    let (mut server, mut client) = tcp_pair(WsConfig::default(), cfg).await;
+    let sender = tokio::spawn(async move {
+        for i in 0..10 {
+            server.send(Message::text(format!("m{i}"))).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    });
+    // The application reads nothing for 3 idle timeouts while the peer keeps sending.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for i in 0..10 {
+        let m = tokio::time::timeout(Duration::from_secs(5), client.recv())
+            .await
+            .unwrap()
+            .expect("open")
+            .expect("not failed by the idle timeout");
+        assert_eq!(m, Message::text(format!("m{i}")));
+    }
+    drop(sender.await.unwrap());
+}
+
 /// A peer that completes the handshake and then goes silent is detected by the
 /// idle timeout; with a ping interval, a live peer (answering Pings) is not.
 #[tokio::test]

@@ -443,7 +443,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 // The writing half sent our Close: wait for the reply no longer than this.
                 self.close_timer = Some(Box::pin(tokio::time::sleep(self.limits.close_timeout)));
             }
-            if (self.close_timer.is_some() || self.keepalive.is_some()) && self.poll_timers(cx) {
+            if self.close_timer.is_some() && self.poll_close_timer(cx) {
                 continue;
             }
             if self.unprocessed {
@@ -455,6 +455,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             }
             match self.poll_read(cx) {
                 Poll::Pending => {
+                    // Keepalive only once everything that arrived has been read: input that
+                    // waited while the application was not reading is not silence.
+                    if self.keepalive.is_some() && self.poll_keepalive(cx) {
+                        continue;
+                    }
                     if let Some(link) = self.link()
                         && self.close_timer.is_none()
                     {
@@ -567,8 +572,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         })
     }
 
-    /// Keepalive and close timers. Returns `true` if it changed state.
-    fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
+    /// The close timer. Returns `true` if it changed state.
+    fn poll_close_timer(&mut self, cx: &mut Context<'_>) -> bool {
         if let Some(t) = self.close_timer.as_mut()
             && !self.close_timer_fired
             && t.as_mut().poll(cx).is_ready()
@@ -578,6 +583,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             self.conn.handle_eof();
             return true;
         }
+        false
+    }
+
+    /// The keepalive timer: a Ping after `ping_interval` of silence, failure after
+    /// `idle_timeout`. Returns `true` if it changed state.
+    fn poll_keepalive(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(k) = self.keepalive.as_mut() else {
             return false;
         };
