@@ -836,6 +836,7 @@ impl Subscription {
             match tokio::time::timeout_at(d, client.next()).await {
                 Ok(r) => r,
                 Err(_) => {
+                    self.keep_sse_cursor(&client);
                     let reason = format!(
                         "no SSE body within {} ms (a buffering proxy?)",
                         self.client.config.sse_first_byte_timeout.as_millis()
@@ -876,8 +877,11 @@ impl Subscription {
                     self.opened();
                     self.pending.extend(items);
                 }
-                if !client.last_event_id().is_empty() {
-                    self.pos.opening(client.last_event_id());
+                // The hub's opening id-only dispatch (the head, for a subscription from now)
+                // is the resume point — read only when nothing parsed waits to be returned,
+                // else the id may be a later event's (then dropped as a replay).
+                if !client.has_queued() {
+                    self.keep_sse_cursor(&client);
                 }
                 Ok(Conn::Sse { client, deadline })
             }
@@ -888,11 +892,28 @@ impl Subscription {
             }
             // The stream ended without the topic's end (the hub shutting down, a proxy's
             // limit): resume from the position, after the backoff.
-            Ok(None) => self.retry("the SSE stream ended".into()),
+            Ok(None) => {
+                self.keep_sse_cursor(&client);
+                self.retry("the SSE stream ended".into())
+            }
             Err(SseError::Response(SseResponseError::Status(s))) if is_terminal(s) => {
                 Err(self.refused(s))
             }
-            Err(e) => self.retry(e.to_string()),
+            Err(e) => {
+                self.keep_sse_cursor(&client);
+                self.retry(e.to_string())
+            }
+        }
+    }
+
+    /// A subscription from now that used SSE has the id of the last thing the stream
+    /// committed — an event, or the hub's opening id-only dispatch (the head) — as its resume
+    /// point. Taken only when no parsed item waits (always so when the stream is left): with
+    /// items waiting, the parser may already have committed a later event's id (a proxy that
+    /// merges the opening and the first events into one chunk).
+    fn keep_sse_cursor(&mut self, client: &SseClient<DefaultConnector>) {
+        if !client.last_event_id().is_empty() {
+            self.pos.opening(client.last_event_id());
         }
     }
 
@@ -954,8 +975,10 @@ impl Subscription {
     /// On a fallback transport, tries the better ones; keeps `old` if none gets through.
     async fn try_upgrade(&mut self, old: Conn) -> Conn {
         self.upgrade_at = Some(Instant::now() + self.client.config.upgrade_after);
-        if let Conn::Poll { client, .. } = &old {
-            self.keep_poll_cursor(client);
+        match &old {
+            Conn::Poll { client, .. } => self.keep_poll_cursor(client),
+            Conn::Sse { client, .. } => self.keep_sse_cursor(client),
+            _ => {}
         }
         if let Ok(ws) = self.connect_ws().await {
             self.switch(Transport::Ws, "the WebSocket upgrade got through".into());
@@ -977,8 +1000,8 @@ impl Subscription {
                         {
                             self.item(it);
                         }
-                        if !client.last_event_id().is_empty() {
-                            self.pos.opening(client.last_event_id());
+                        if !client.has_queued() {
+                            self.keep_sse_cursor(&client);
                         }
                         return Conn::Sse {
                             client: Box::new(client),

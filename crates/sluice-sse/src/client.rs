@@ -200,6 +200,13 @@ impl Client {
         self.parser.poll_item()
     }
 
+    /// Whether parsed items wait for [`poll_item`](Client::poll_item) (see
+    /// [`Parser::has_items`](crate::Parser::has_items)).
+    #[must_use]
+    pub fn has_items(&self) -> bool {
+        self.parser.has_items()
+    }
+
     /// The connection ended: network error, failed connect, or end of the body. Returns how
     /// long to wait before [`handle_reconnect`](Client::handle_reconnect), or `None` when the
     /// client is closed.

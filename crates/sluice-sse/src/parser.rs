@@ -440,6 +440,13 @@ impl Parser {
     pub fn poll_item(&mut self) -> Option<Item> {
         self.items.pop_front()
     }
+
+    /// Whether parsed items wait for [`poll_item`](Parser::poll_item). While they do,
+    /// [`last_event_id`](Parser::last_event_id) may already be the id of a later one.
+    #[must_use]
+    pub fn has_items(&self) -> bool {
+        !self.items.is_empty()
+    }
 }
 
 impl Core {

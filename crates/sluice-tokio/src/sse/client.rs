@@ -341,6 +341,15 @@ impl<C: Connector> SseClient<C> {
         self.completion.as_ref().is_some_and(Completion::is_done)
     }
 
+    /// Whether items the parser has read wait to be returned by [`next`](SseClient::next).
+    /// While they do, [`last_event_id`](SseClient::last_event_id) may already be the id of one
+    /// of them; once none waits, it is the id of the last thing the stream committed (an event,
+    /// or an id-only dispatch such as a server's opening head).
+    #[must_use]
+    pub fn has_queued(&self) -> bool {
+        self.machine.has_items()
+    }
+
     /// Whether the server answered `204 No Content` (the WHATWG way of telling a client to stop
     /// reconnecting): the reason [`next`](SseClient::next) returned `Ok(None)`, as opposed to a
     /// stream that ended (without reconnection) or [`close`](SseClient::close).
