@@ -613,12 +613,17 @@ impl Subscription {
                 self.conn = Conn::Idle;
                 return Err(SubscribeError::Ended);
             }
+            if matches!(self.conn, Conn::Poll { .. }) {
+                self.read_poll().await?;
+                continue;
+            }
             let conn = std::mem::replace(&mut self.conn, Conn::Idle);
             self.conn = match conn {
                 Conn::Idle => self.open().await?,
                 Conn::Ws(ws) => self.read_ws(ws).await?,
                 Conn::Sse { client, deadline } => self.read_sse(client, deadline).await?,
-                Conn::Poll { client, answered } => self.read_poll(client, answered).await?,
+                // Read in place above; put back as it was.
+                poll @ Conn::Poll { .. } => poll,
             };
         }
     }
@@ -917,28 +922,36 @@ impl Subscription {
         }
     }
 
-    async fn read_poll(
-        &mut self,
-        mut client: Box<LongPollClient>,
-        answered: bool,
-    ) -> Result<Conn, SubscribeError> {
+    /// Reads the long-poll client in place (not moved out of `self.conn` as the other
+    /// transports are): a `next()` cancelled mid-poll keeps it, and with it the cursor its
+    /// answers gave it (a subscription from now has no other record of the head until its
+    /// first event).
+    async fn read_poll(&mut self) -> Result<(), SubscribeError> {
         let due = self.upgrade_at;
-        let r = tokio::select! {
-            r = client.next() => r,
-            () = Self::upgrade_due(due) => {
-                return Ok(self.try_upgrade(Conn::Poll { client, answered }).await);
-            }
+        let Conn::Poll { client, .. } = &mut self.conn else {
+            return Ok(());
         };
+        let r = tokio::select! {
+            r = client.next() => Some(r),
+            () = Self::upgrade_due(due) => None,
+        };
+        let Some(r) = r else {
+            let old = std::mem::replace(&mut self.conn, Conn::Idle);
+            self.conn = self.try_upgrade(old).await;
+            return Ok(());
+        };
+        let Conn::Poll { client, answered } = &mut self.conn else {
+            return Ok(());
+        };
+        let first = !*answered;
         match r {
             Ok(ev) => {
-                if !answered {
+                *answered = true;
+                if first {
                     self.opened();
                 }
                 self.item(frames::from_poll(ev));
-                Ok(Conn::Poll {
-                    client,
-                    answered: true,
-                })
+                Ok(())
             }
             Err(e) if e.is_terminal() => {
                 use sluice_longpoll::ClientError as Lp;
@@ -948,17 +961,23 @@ impl Subscription {
                     PollError::Protocol(Lp::Gone) => 410,
                     _ => 400,
                 };
+                self.conn = Conn::Idle;
                 Err(self.refused(status))
             }
             // A new client (from the position) after our backoff.
             Err(e) => {
+                let served = client.served();
+                let Conn::Poll { client, .. } = std::mem::replace(&mut self.conn, Conn::Idle)
+                else {
+                    return Ok(());
+                };
                 self.keep_poll_cursor(&client);
-                if !answered && client.served() {
+                if first && served {
                     // Answered (without events) before it failed: it was open, and this is
                     // the first failure since.
                     self.opened();
                 }
-                self.retry(e.to_string())
+                self.retry(e.to_string()).map(|c| self.conn = c)
             }
         }
     }

@@ -245,6 +245,38 @@ async fn a_live_long_poll_cut_before_its_first_event_loses_nothing() {
     reader.abort();
 }
 
+/// A `next()` cancelled while a long-poll from now waits (a `select!` with a timer, a
+/// `timeout`) keeps the poll and its cursor: an event published after the cancellation is
+/// still delivered (a new client from a new "now" would start after it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_next_keeps_a_live_long_poll_position() {
+    let hub = HubProcess::start("127.0.0.1:0", &[]);
+    let client = HubClient::new(&hub.url(""))
+        .unwrap()
+        .with_config(quick(HubClientConfig::default()));
+    let mut sub = client.subscribe("cancel", Start::Now, TransportMode::Only(Transport::Poll));
+    // Calls that return (status changes) or are cancelled mid-poll after 300 ms; the first
+    // answer (the head) arrives meanwhile. The last call was cancelled.
+    while timeout(Duration::from_millis(300), sub.next())
+        .await
+        .is_ok()
+    {}
+    client
+        .publish("cancel", "message", "after the cancel")
+        .await
+        .unwrap();
+    let got = timeout(WAIT, async {
+        loop {
+            if let Event::Item(Item::Event { data, .. }) = sub.next().await.unwrap() {
+                return data;
+            }
+        }
+    })
+    .await
+    .expect("the event published after a cancelled next() never arrived");
+    assert_eq!(got, "after the cancel");
+}
+
 /// Upgrades stripped by the proxy: on SSE within 2 s. SSE bodies withheld too: on long-poll.
 /// Faults cleared: back on WebSocket after `upgrade_after`. 300 events, each once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
