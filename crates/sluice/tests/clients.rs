@@ -129,6 +129,16 @@ fn assert_consecutive(seen: &Seen, n: usize) {
     assert_eq!(epochs.len(), 1);
 }
 
+/// A client through a fault proxy to `hub` (with [`quick`] backoff), and one straight to it.
+async fn through_a_proxy(hub: &HubProcess) -> (FaultProxy, HubClient, HubClient) {
+    let proxy = proxy_to(hub).await;
+    let direct = HubClient::new(&hub.url("")).unwrap();
+    let client = HubClient::new(&format!("http://{}", proxy.addr()))
+        .unwrap()
+        .with_config(quick(HubClientConfig::default()));
+    (proxy, direct, client)
+}
+
 fn quick(config: HubClientConfig) -> HubClientConfig {
     config.with_backoff(
         sluice_client::Backoff::default()
@@ -169,11 +179,7 @@ async fn hub_client_through_cuts_every_200_to_500_ms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_subscription_cut_before_its_first_event_loses_nothing() {
     let hub = HubProcess::start("127.0.0.1:0", &[]);
-    let proxy = proxy_to(&hub).await;
-    let direct = HubClient::new(&hub.url("")).unwrap();
-    let client = HubClient::new(&format!("http://{}", proxy.addr()))
-        .unwrap()
-        .with_config(quick(HubClientConfig::default()));
+    let (proxy, direct, client) = through_a_proxy(&hub).await;
     let mut sub = client.subscribe("live", Start::Now, TransportMode::Only(Transport::Ws));
     loop {
         let e = timeout(WAIT, sub.next()).await.unwrap().unwrap();
@@ -204,11 +210,7 @@ async fn a_live_subscription_cut_before_its_first_event_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_long_poll_cut_before_its_first_event_loses_nothing() {
     let hub = HubProcess::start("127.0.0.1:0", &[]);
-    let proxy = proxy_to(&hub).await;
-    let direct = HubClient::new(&hub.url("")).unwrap();
-    let client = HubClient::new(&format!("http://{}", proxy.addr()))
-        .unwrap()
-        .with_config(quick(HubClientConfig::default()));
+    let (proxy, direct, client) = through_a_proxy(&hub).await;
     let mut sub = client.subscribe(
         "live-poll",
         Start::Now,
@@ -350,26 +352,42 @@ async fn refused_upgrade_to_sse_withheld_body_to_long_poll_then_back_to_websocke
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_restart_is_one_reset_then_the_new_events() {
     let hub = HubProcess::start("127.0.0.1:0", &[]);
-    let at = hub.addr.clone();
     let proxy = proxy_to(&hub).await;
     let client = HubClient::new(&format!("http://{}", proxy.addr()))
         .unwrap()
         .with_config(quick(HubClientConfig::default()));
     let direct = HubClient::new(&hub.url("")).unwrap();
     let mut sub = client.subscribe("r", Start::Earliest, TransportMode::Auto);
-    publish_n(&direct, "r", "a", 10, Duration::ZERO).await;
-    let mut seen = Seen::default();
-    read_until(&mut sub, &mut seen, |s| s.events.len() >= 10).await;
-    hub.kill();
-    let hub = HubProcess::start(&at, &[]);
-    publish_n(&direct, "r", "b", 5, Duration::ZERO).await;
-    read_until(&mut sub, &mut seen, |s| s.events.len() >= 15).await;
-    let mut want = expected("a", 10);
-    want.push("<reset>".into());
-    want.extend(expected("b", 5));
-    assert_eq!(seen.log, want);
+    let (seen, hub) = across_a_restart(&mut sub, &direct, "r", hub, HubProcess::kill, 10, 5).await;
     assert!(seen.reconnects >= 1);
     drop(hub);
+}
+
+/// Publishes `before` events on `topic`, stops the hub with `stop`, starts a new one (memory:
+/// history lost) on the same address and publishes `after`: the subscription has them all,
+/// with one reset between. Returns what it saw and the new hub.
+async fn across_a_restart(
+    sub: &mut Subscription,
+    publisher: &HubClient,
+    topic: &str,
+    hub: HubProcess,
+    stop: fn(HubProcess),
+    before: usize,
+    after: usize,
+) -> (Seen, HubProcess) {
+    let at = hub.addr.clone();
+    publish_n(publisher, topic, "a", before, Duration::ZERO).await;
+    let mut seen = Seen::default();
+    read_until(sub, &mut seen, |s| s.events.len() >= before).await;
+    stop(hub);
+    let hub = HubProcess::start(&at, &[]);
+    publish_n(publisher, topic, "b", after, Duration::ZERO).await;
+    read_until(sub, &mut seen, |s| s.events.len() >= before + after).await;
+    let mut want = expected("a", before);
+    want.push("<reset>".into());
+    want.extend(expected("b", after));
+    assert_eq!(seen.log, want);
+    (seen, hub)
 }
 
 /// The hub shut down gracefully (SIGTERM: its SSE streams end cleanly, after a `retry:`) and
@@ -378,22 +396,11 @@ async fn a_hub_restart_is_one_reset_then_the_new_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sse_subscription_outlives_a_graceful_hub_restart() {
     let hub = HubProcess::start("127.0.0.1:0", &[]);
-    let at = hub.addr.clone();
     let client = HubClient::new(&hub.url(""))
         .unwrap()
         .with_config(quick(HubClientConfig::default()));
     let mut sub = client.subscribe("g", Start::Earliest, TransportMode::Only(Transport::Sse));
-    publish_n(&client, "g", "a", 3, Duration::ZERO).await;
-    let mut seen = Seen::default();
-    read_until(&mut sub, &mut seen, |s| s.events.len() >= 3).await;
-    hub.terminate();
-    let hub = HubProcess::start(&at, &[]);
-    publish_n(&client, "g", "b", 2, Duration::ZERO).await;
-    read_until(&mut sub, &mut seen, |s| s.events.len() >= 5).await;
-    let mut want = expected("a", 3);
-    want.push("<reset>".into());
-    want.extend(expected("b", 2));
-    assert_eq!(seen.log, want);
+    let (_, hub) = across_a_restart(&mut sub, &client, "g", hub, HubProcess::terminate, 3, 2).await;
     assert_eq!(sub.transport(), Transport::Sse);
     drop(hub);
 }
