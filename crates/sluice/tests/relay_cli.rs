@@ -298,3 +298,55 @@ fn relay_of_a_failing_upstream_publishes_the_error_and_ends_the_topic() {
         text(&out.stderr)
     );
 }
+
+/// Interrupted mid-generation (SIGTERM), the relay tells the followers: an `error` event of
+/// type `aborted`, then the end; exit 130.
+#[test]
+fn an_interrupted_relay_ends_the_topic_with_an_error() {
+    let hub = Hub::start("127.0.0.1:0", &[]);
+    // 200 tokens at 50 ms: still running when it is interrupted.
+    let (_rt, url, _count) = upstream(50);
+    let relay = Proc::spawn(&[
+        "relay",
+        &url,
+        &hub.url("/publish/gen-int"),
+        "-d",
+        &body("x", 200, ""),
+    ]);
+    // Until a few tokens were relayed.
+    let o = run(&[
+        "poll",
+        &hub.url("/poll/gen-int"),
+        "--from",
+        "earliest",
+        "--count",
+        "3",
+    ]);
+    assert_eq!(lines(&o).len(), 3, "{}", text(&o.stderr));
+    let pid = relay.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = relay.wait();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("topic ended with an error event"),
+        "{}",
+        text(&out.stderr)
+    );
+    let f = run(&["sub", &hub.url("/poll/gen-int"), "--from", "earliest"]);
+    assert!(f.status.success(), "{}", text(&f.stderr));
+    let items = lines(&f);
+    let n = items.len();
+    assert_eq!(items[n - 1], serde_json::json!({"end": true}));
+    assert_eq!(items[n - 2]["event"], "error");
+    assert!(
+        items[n - 2]["data"].as_str().unwrap().contains("aborted"),
+        "{:?}",
+        items[n - 2]
+    );
+}

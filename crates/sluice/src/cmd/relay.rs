@@ -17,9 +17,11 @@ arrives (see --dialect) the topic is ended (POST /close/TOPIC): followers get ev
 the end, on any transport, and a reload resumes from its cursor. When the upstream fails (an
 error event, a cut before the terminal event, a refusal) an `error` event with the reason is
 published, the topic is ended, and the exit status is 1. The generation runs to completion
-whoever is watching.
+whoever is watching. Interrupted (SIGINT, SIGTERM), the relay publishes an `error` event of type
+`aborted` and ends the topic, so that followers do not wait for an end that never comes.
 
-Exit status: 0 relayed to the end, 1 upstream or hub failure, 2 bad arguments.
+Exit status: 0 relayed to the end, 1 upstream or hub failure, 2 bad arguments, 130
+interrupted.
 
 Examples:
   sluice relay https://api.openai.com/v1/chat/completions http://127.0.0.1:8080/publish/gen-42 \\
@@ -87,7 +89,36 @@ pub(crate) fn run(a: RelayArgs) -> i32 {
         }
     };
     let topic = hub.topic.clone();
-    match rt.block_on(relay(upstream, &client, &topic)) {
+    let interrupted = rt.block_on(async {
+        tokio::select! {
+            r = relay(upstream, &client, &topic) => Ok(r),
+            signal = super::serve::wait_for_signal() => Err(signal),
+        }
+    });
+    let outcome = match interrupted {
+        Ok(r) => r,
+        // Followers must not wait for an end that never comes: say why the stream stops,
+        // then end the topic (each within the sink's own retries).
+        Err(signal) => {
+            let data = serde_json::json!({"error": {
+                "type": "aborted",
+                "message": format!("the relay was interrupted ({signal})"),
+            }})
+            .to_string();
+            let ended = rt.block_on(async {
+                client.publish(&topic, "error", data).await.is_ok()
+                    && client.close(&topic).await.is_ok()
+            });
+            let what = if ended {
+                "topic ended with an error event"
+            } else {
+                "topic NOT ended"
+            };
+            eprintln!("sluice relay: interrupted by {signal} ({what})");
+            return 130;
+        }
+    };
+    match outcome {
         Ok(s) => {
             let d = s.dialect.map_or("", |d| d.name());
             eprintln!(

@@ -364,7 +364,7 @@ fn reload_on_sighup(tls: sluice_http::ServerTls) {
 }
 
 /// Waits for SIGINT or SIGTERM and names it.
-async fn wait_for_signal() -> &'static str {
+pub(crate) async fn wait_for_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
