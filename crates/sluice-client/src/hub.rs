@@ -613,18 +613,18 @@ impl Subscription {
                 self.conn = Conn::Idle;
                 return Err(SubscribeError::Ended);
             }
-            if matches!(self.conn, Conn::Poll { .. }) {
-                self.read_poll().await?;
-                continue;
+            // Long-poll and SSE clients are read in place (see `read_poll`, `read_sse`).
+            match self.conn {
+                Conn::Poll { .. } => self.read_poll().await?,
+                Conn::Sse { .. } => self.read_sse().await?,
+                Conn::Idle | Conn::Ws(_) => {
+                    let conn = std::mem::replace(&mut self.conn, Conn::Idle);
+                    self.conn = match conn {
+                        Conn::Ws(ws) => self.read_ws(ws).await?,
+                        _ => self.open().await?,
+                    };
+                }
             }
-            let conn = std::mem::replace(&mut self.conn, Conn::Idle);
-            self.conn = match conn {
-                Conn::Idle => self.open().await?,
-                Conn::Ws(ws) => self.read_ws(ws).await?,
-                Conn::Sse { client, deadline } => self.read_sse(client, deadline).await?,
-                // Read in place above; put back as it was.
-                poll @ Conn::Poll { .. } => poll,
-            };
         }
     }
 
@@ -832,38 +832,38 @@ impl Subscription {
         }
     }
 
-    async fn read_sse(
-        &mut self,
-        mut client: Box<SseClient>,
-        deadline: Option<Instant>,
-    ) -> Result<Conn, SubscribeError> {
-        let r = if let Some(d) = deadline {
+    /// Reads the SSE client in place, as [`read_poll`](Self::read_poll) does the long-poll
+    /// one: a `next()` cancelled mid-read keeps it, and with it the opening head of a
+    /// subscription from now (an id-only dispatch, which surfaces no item to take it from).
+    async fn read_sse(&mut self) -> Result<(), SubscribeError> {
+        let due = self.upgrade_at;
+        let Conn::Sse { client, deadline } = &mut self.conn else {
+            return Ok(());
+        };
+        let first_byte = deadline.is_some();
+        let r = if let Some(d) = *deadline {
             match tokio::time::timeout_at(d, client.next()).await {
                 Ok(r) => r,
                 Err(_) => {
-                    self.keep_sse_cursor(&client);
                     let reason = format!(
                         "no SSE body within {} ms (a buffering proxy?)",
                         self.client.config.sse_first_byte_timeout.as_millis()
                     );
-                    return if self.mode == TransportMode::Auto {
-                        self.switch(Transport::Poll, reason);
-                        Ok(Conn::Idle)
-                    } else {
-                        self.retry(reason)
-                    };
+                    return self.leave_sse(reason, true);
                 }
             }
         } else {
-            let due = self.upgrade_at;
+            // Biased: a read that is ready (items parsed, not yet returned) goes first, so an
+            // upgrade never starts with items of this stream undelivered.
             tokio::select! {
+                biased;
                 r = client.next() => r,
                 () = Self::upgrade_due(due) => {
-                    return Ok(self.try_upgrade(Conn::Sse { client, deadline }).await);
+                    self.try_upgrade().await;
+                    return Ok(());
                 }
             }
         };
-        let mut deadline = deadline;
         match r {
             Ok(Some(ev)) => {
                 let body = match ev {
@@ -876,7 +876,10 @@ impl Subscription {
                     SseEvent::Retry(_) | SseEvent::Comment(_) => true,
                     _ => false,
                 };
-                if body && deadline.take().is_some() {
+                if body
+                    && let Conn::Sse { deadline, .. } = &mut self.conn
+                    && deadline.take().is_some()
+                {
                     // Insert Open before what this first read delivered.
                     let items = std::mem::take(&mut self.pending);
                     self.opened();
@@ -885,60 +888,55 @@ impl Subscription {
                 // The hub's opening id-only dispatch (the head, for a subscription from now)
                 // is the resume point — read only when nothing parsed waits to be returned,
                 // else the id may be a later event's (then dropped as a replay).
-                if !client.has_queued() {
-                    self.keep_sse_cursor(&client);
-                }
-                Ok(Conn::Sse { client, deadline })
+                self.keep_cursor();
+                Ok(())
             }
             // The hub answers 204 to a reconnect after the end of the topic.
             Ok(None) if client.told_to_stop() => {
+                self.conn = Conn::Idle;
                 self.item(Item::End);
-                Ok(Conn::Idle)
+                Ok(())
             }
             // The stream ended without the topic's end (the hub shutting down, a proxy's
-            // limit): resume from the position, after the backoff.
-            Ok(None) => {
-                self.keep_sse_cursor(&client);
-                self.retry("the SSE stream ended".into())
-            }
+            // limit): resume from the position, after the backoff — or, with no body byte
+            // at all, as a withheld body.
+            Ok(None) => self.leave_sse("the SSE stream ended".into(), first_byte),
             Err(SseError::Response(SseResponseError::Status(s))) if is_terminal(s) => {
+                self.conn = Conn::Idle;
                 Err(self.refused(s))
             }
-            Err(e) => {
-                self.keep_sse_cursor(&client);
-                self.retry(e.to_string())
-            }
+            Err(e) => self.leave_sse(e.to_string(), false),
         }
     }
 
-    /// A subscription from now that used SSE has the id of the last thing the stream
-    /// committed — an event, or the hub's opening id-only dispatch (the head) — as its resume
-    /// point. Taken only when no parsed item waits (always so when the stream is left): with
-    /// items waiting, the parser may already have committed a later event's id (a proxy that
-    /// merges the opening and the first events into one chunk).
-    fn keep_sse_cursor(&mut self, client: &SseClient<DefaultConnector>) {
-        if !client.last_event_id().is_empty() {
-            self.pos.opening(client.last_event_id());
+    /// Leaves the SSE stream (its resume point kept): falls back to long-poll when no body
+    /// byte came (`withheld`, automatic mode), else retries after the backoff.
+    fn leave_sse(&mut self, reason: String, withheld: bool) -> Result<(), SubscribeError> {
+        self.keep_cursor();
+        self.conn = Conn::Idle;
+        if withheld && self.mode == TransportMode::Auto {
+            self.switch(Transport::Poll, reason);
+            return Ok(());
         }
+        self.retry(reason).map(|c| self.conn = c)
     }
 
-    /// Reads the long-poll client in place (not moved out of `self.conn` as the other
-    /// transports are): a `next()` cancelled mid-poll keeps it, and with it the cursor its
-    /// answers gave it (a subscription from now has no other record of the head until its
-    /// first event).
+    /// Reads the long-poll client in place (not moved out of `self.conn` as a WebSocket is):
+    /// a `next()` cancelled mid-poll keeps it, and with it the cursor its answers gave it (a
+    /// subscription from now has no other record of the head until its first event).
     async fn read_poll(&mut self) -> Result<(), SubscribeError> {
         let due = self.upgrade_at;
         let Conn::Poll { client, .. } = &mut self.conn else {
             return Ok(());
         };
+        // Biased: events already fetched are returned before an upgrade starts.
         let r = tokio::select! {
-            r = client.next() => Some(r),
-            () = Self::upgrade_due(due) => None,
-        };
-        let Some(r) = r else {
-            let old = std::mem::replace(&mut self.conn, Conn::Idle);
-            self.conn = self.try_upgrade(old).await;
-            return Ok(());
+            biased;
+            r = client.next() => r,
+            () = Self::upgrade_due(due) => {
+                self.try_upgrade().await;
+                return Ok(());
+            }
         };
         let Conn::Poll { client, answered } = &mut self.conn else {
             return Ok(());
@@ -967,11 +965,8 @@ impl Subscription {
             // A new client (from the position) after our backoff.
             Err(e) => {
                 let served = client.served();
-                let Conn::Poll { client, .. } = std::mem::replace(&mut self.conn, Conn::Idle)
-                else {
-                    return Ok(());
-                };
-                self.keep_poll_cursor(&client);
+                self.keep_cursor();
+                self.conn = Conn::Idle;
                 if first && served {
                     // Answered (without events) before it failed: it was open, and this is
                     // the first failure since.
@@ -982,27 +977,39 @@ impl Subscription {
         }
     }
 
-    /// A subscription from now that long-polled has the hub's head as its cursor from the
-    /// first answer on, events or not: the next client starts there, not from a new "now"
-    /// (which would skip what was published in between).
-    fn keep_poll_cursor(&mut self, client: &LongPollClient) {
-        if let Some(c) = client.cursor() {
-            self.pos.opening(c.encode().as_str());
+    /// A subscription from now takes the hub's head from the connection it is leaving (or
+    /// has just read): the long-poll client's cursor (its first answer's head, events or not),
+    /// or the SSE stream's last committed id (an event's, or the opening id-only dispatch) —
+    /// that one only when no parsed item waits, since the parser commits the ids of a whole
+    /// read at once (a proxy that merges the opening and the first events into one chunk).
+    /// The next connection starts there, not from a new "now" that would skip what was
+    /// published in between.
+    fn keep_cursor(&mut self) {
+        let head = match &self.conn {
+            Conn::Poll { client, .. } => client.cursor().map(|c| c.encode().as_str().to_owned()),
+            Conn::Sse { client, .. }
+                if !client.has_queued() && !client.last_event_id().is_empty() =>
+            {
+                Some(client.last_event_id().to_owned())
+            }
+            _ => None,
+        };
+        if let Some(h) = head {
+            self.pos.opening(&h);
         }
     }
 
-    /// On a fallback transport, tries the better ones; keeps `old` if none gets through.
-    async fn try_upgrade(&mut self, old: Conn) -> Conn {
+    /// On a fallback transport, tries the better ones. The current connection stays in place
+    /// until one gets through (a `next()` cancelled meanwhile keeps it); if none does, it
+    /// goes on.
+    async fn try_upgrade(&mut self) {
         self.upgrade_at = Some(Instant::now() + self.client.config.upgrade_after);
-        match &old {
-            Conn::Poll { client, .. } => self.keep_poll_cursor(client),
-            Conn::Sse { client, .. } => self.keep_sse_cursor(client),
-            _ => {}
-        }
+        self.keep_cursor();
         if let Ok(ws) = self.connect_ws().await {
             self.switch(Transport::Ws, "the WebSocket upgrade got through".into());
             self.failed = 0;
-            return Conn::Ws(ws);
+            self.conn = Conn::Ws(ws);
+            return;
         }
         if self.current == Transport::Poll
             && let Ok(mut client) = self.sse_client()
@@ -1019,19 +1026,17 @@ impl Subscription {
                         {
                             self.item(it);
                         }
-                        if !client.has_queued() {
-                            self.keep_sse_cursor(&client);
-                        }
-                        return Conn::Sse {
+                        self.conn = Conn::Sse {
                             client: Box::new(client),
                             deadline: None,
                         };
+                        self.keep_cursor();
+                        return;
                     }
                     _ => break,
                 }
             }
         }
-        old
     }
 }
 

@@ -257,14 +257,10 @@ async fn input_waiting_through_a_pause_is_not_an_idle_timeout() {
         .ping_interval(Some(Duration::from_millis(40)))
         .idle_timeout(Some(Duration::from_millis(150)));
     let (mut server, mut client) = tcp_pair(WsConfig::default(), cfg).await;
-    let sender = tokio::spawn(async move {
-        for i in 0..10 {
-            server.send(Message::text(format!("m{i}"))).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        server
-    });
-    // The application reads nothing for 3 idle timeouts while the peer keeps sending.
+    for i in 0..10 {
+        server.send(Message::text(format!("m{i}"))).await.unwrap();
+    }
+    // The application reads nothing for 4 idle timeouts; the messages wait for it.
     tokio::time::sleep(Duration::from_millis(600)).await;
     for i in 0..10 {
         let m = tokio::time::timeout(Duration::from_secs(5), client.recv())
@@ -274,7 +270,7 @@ async fn input_waiting_through_a_pause_is_not_an_idle_timeout() {
             .expect("not failed by the idle timeout");
         assert_eq!(m, Message::text(format!("m{i}")));
     }
-    drop(sender.await.unwrap());
+    drop(server);
 }
 
 /// A peer that completes the handshake and then goes silent is detected by the

@@ -252,19 +252,31 @@ async fn a_live_long_poll_cut_before_its_first_event_loses_nothing() {
 /// still delivered (a new client from a new "now" would start after it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_next_keeps_a_live_long_poll_position() {
+    cancelled_next_keeps_a_live_position(Transport::Poll).await;
+}
+
+/// The same over SSE: the opening head (an id-only dispatch, no item) survives a cancelled
+/// `next()`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_next_keeps_a_live_sse_position() {
+    cancelled_next_keeps_a_live_position(Transport::Sse).await;
+}
+
+async fn cancelled_next_keeps_a_live_position(transport: Transport) {
     let hub = HubProcess::start("127.0.0.1:0", &[]);
     let client = HubClient::new(&hub.url(""))
         .unwrap()
         .with_config(quick(HubClientConfig::default()));
-    let mut sub = client.subscribe("cancel", Start::Now, TransportMode::Only(Transport::Poll));
-    // Calls that return (status changes) or are cancelled mid-poll after 300 ms; the first
+    let topic = format!("cancel-{transport}");
+    let mut sub = client.subscribe(&topic, Start::Now, TransportMode::Only(transport));
+    // Calls that return (status changes) or are cancelled mid-read after 1.5 s; the first
     // answer (the head) arrives meanwhile. The last call was cancelled.
-    while timeout(Duration::from_millis(300), sub.next())
+    while timeout(Duration::from_millis(1500), sub.next())
         .await
         .is_ok()
     {}
     client
-        .publish("cancel", "message", "after the cancel")
+        .publish(&topic, "message", "after the cancel")
         .await
         .unwrap();
     let got = timeout(WAIT, async {
