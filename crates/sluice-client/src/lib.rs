@@ -18,6 +18,6 @@ pub use hub::{
 pub use reconnect::{
     Builder, Closed, ConnState, Overflow, ReconnectConfig, ReconnectingWebSocket, SendError, States,
 };
-pub use relay::{RelayError, RelaySink, RelaySummary, relay};
+pub use relay::{RelayError, RelaySink, RelaySummary, relay, relay_until};
 pub use sluice_longpoll::Start;
 pub use sluice_tokio::ws::Message;

@@ -9,7 +9,9 @@
 //! ([`RelaySink::close`]). When the upstream fails — an error event, a cut before the
 //! terminal event, a refused request — an `error` event with the reason
 //! (`{"error":{"type":…,"message":…}}`) is published, the topic is ended, and the error is
-//! returned.
+//! returned. [`relay_until`] also stops when asked (a signal): between two events, with an
+//! `error` event of type `aborted` and the end, so followers never wait for an end that will
+//! not come.
 //!
 //! [`SseClientConfig::dialect`]: sluice_tokio::sse::SseClientConfig::dialect
 
@@ -78,6 +80,17 @@ pub enum RelayError {
         /// The topic was ended.
         ended: bool,
     },
+    /// [`relay_until`]'s `stop` resolved: an `error` event of type `aborted` was published
+    /// and the topic ended (unless `ended` is false: the hub refused that).
+    #[error("relay stopped after {events} events: {reason}")]
+    Aborted {
+        /// Why (what `stop` said).
+        reason: String,
+        /// Events published before.
+        events: u64,
+        /// The topic was ended.
+        ended: bool,
+    },
     /// The hub did not take an event or the end (after the sink's retries).
     #[error("the hub refused the relay after {events} events: {reason}")]
     Sink {
@@ -97,7 +110,7 @@ pub enum RelayError {
 /// [`RelayError`]: the upstream failed (the reason is in the topic, which is ended), or the
 /// hub refused.
 pub async fn relay<C, S>(
-    mut upstream: SseClient<C>,
+    upstream: SseClient<C>,
     sink: &S,
     topic: &str,
 ) -> Result<RelaySummary, RelayError>
@@ -105,10 +118,36 @@ where
     C: Connector,
     S: RelaySink,
 {
+    relay_until(upstream, sink, topic, std::future::pending()).await
+}
+
+/// [`relay`], stopping when `stop` resolves (e.g. on a signal, with its name): between two
+/// events — a publish in flight finishes first — an `error` event
+/// `{"error":{"type":"aborted","message":…}}` is published and the topic ended.
+///
+/// # Errors
+/// As [`relay`], and [`RelayError::Aborted`] when stopped.
+pub async fn relay_until<C, S, F>(
+    mut upstream: SseClient<C>,
+    sink: &S,
+    topic: &str,
+    stop: F,
+) -> Result<RelaySummary, RelayError>
+where
+    C: Connector,
+    S: RelaySink,
+    F: Future<Output = String>,
+{
+    let mut stop = std::pin::pin!(stop);
     let mut events = 0u64;
     let mut last_type_error = false;
     let failure = loop {
-        match upstream.next().await {
+        let next = tokio::select! {
+            biased;
+            reason = &mut stop => break Some(Err(reason)),
+            next = upstream.next() => next,
+        };
+        match next {
             Ok(Some(SseEvent::Event(e))) => {
                 let t = e.event_type();
                 if t.starts_with("sluice-") {
@@ -123,7 +162,7 @@ where
             }
             Ok(Some(_)) => {}
             Ok(None) => break None,
-            Err(e) => break Some(e),
+            Err(e) => break Some(Ok(e)),
         }
     };
     let Some(failure) = failure else {
@@ -138,10 +177,13 @@ where
         });
     };
     let (kind, reason) = match &failure {
-        SseError::Failed(e) => (e.kind.clone(), e.to_string()),
-        SseError::Incomplete(_) => ("incomplete".to_owned(), failure.to_string()),
-        SseError::Response(_) | SseError::Request(_) => ("refused".to_owned(), failure.to_string()),
-        _ => ("disconnected".to_owned(), failure.to_string()),
+        Err(stopped) => ("aborted".to_owned(), stopped.clone()),
+        Ok(e @ SseError::Failed(f)) => (f.kind.clone(), e.to_string()),
+        Ok(e @ SseError::Incomplete(_)) => ("incomplete".to_owned(), e.to_string()),
+        Ok(e @ (SseError::Response(_) | SseError::Request(_))) => {
+            ("refused".to_owned(), e.to_string())
+        }
+        Ok(e) => ("disconnected".to_owned(), e.to_string()),
     };
     // The upstream's own `event: error` was relayed already; anything else gets one.
     if !last_type_error {
@@ -151,9 +193,16 @@ where
         }
     }
     let ended = sink.close(topic).await.is_ok();
-    Err(RelayError::Upstream {
-        reason,
-        events,
-        ended,
+    Err(match failure {
+        Err(_) => RelayError::Aborted {
+            reason,
+            events,
+            ended,
+        },
+        Ok(_) => RelayError::Upstream {
+            reason,
+            events,
+            ended,
+        },
     })
 }

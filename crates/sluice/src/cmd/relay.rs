@@ -2,7 +2,7 @@
 //! upstream event stream (an LLM API answering a POST, any SSE endpoint) and publishes every
 //! event to a hub topic, then ends the topic ([`sluice_client::relay()`]).
 
-use sluice_client::{RelayError, relay};
+use sluice_client::{RelayError, relay_until};
 use sluice_tokio::sse::SseClient;
 
 use super::publish::{Endpoint, HubUrl};
@@ -17,8 +17,9 @@ arrives (see --dialect) the topic is ended (POST /close/TOPIC): followers get ev
 the end, on any transport, and a reload resumes from its cursor. When the upstream fails (an
 error event, a cut before the terminal event, a refusal) an `error` event with the reason is
 published, the topic is ended, and the exit status is 1. The generation runs to completion
-whoever is watching. Interrupted (SIGINT, SIGTERM), the relay publishes an `error` event of type
-`aborted` and ends the topic, so that followers do not wait for an end that never comes.
+whoever is watching. Interrupted (SIGINT, SIGTERM), the relay stops between two events,
+publishes an `error` event of type `aborted` and ends the topic, so that followers do not wait
+for an end that never comes (a second signal meanwhile exits at once).
 
 Exit status: 0 relayed to the end, 1 upstream or hub failure, 2 bad arguments, 130
 interrupted.
@@ -89,34 +90,27 @@ pub(crate) fn run(a: RelayArgs) -> i32 {
         }
     };
     let topic = hub.topic.clone();
-    let interrupted = rt.block_on(async {
+    // A signal stops the relay between two events (followers get an `aborted` error event and
+    // the end); a second one while that is published exits at once.
+    let signalled = tokio::sync::Notify::new();
+    let outcome = rt.block_on(async {
+        let stop = async {
+            let s = super::serve::wait_for_signal().await;
+            signalled.notify_one();
+            format!("the relay was interrupted ({s})")
+        };
+        let again = async {
+            signalled.notified().await;
+            super::serve::wait_for_signal().await
+        };
         tokio::select! {
-            r = relay(upstream, &client, &topic) => Ok(r),
-            signal = super::serve::wait_for_signal() => Err(signal),
+            r = relay_until(upstream, &client, &topic, stop) => Some(r),
+            _ = again => None,
         }
     });
-    let outcome = match interrupted {
-        Ok(r) => r,
-        // Followers must not wait for an end that never comes: say why the stream stops,
-        // then end the topic (each within the sink's own retries).
-        Err(signal) => {
-            let data = serde_json::json!({"error": {
-                "type": "aborted",
-                "message": format!("the relay was interrupted ({signal})"),
-            }})
-            .to_string();
-            let ended = rt.block_on(async {
-                client.publish(&topic, "error", data).await.is_ok()
-                    && client.close(&topic).await.is_ok()
-            });
-            let what = if ended {
-                "topic ended with an error event"
-            } else {
-                "topic NOT ended"
-            };
-            eprintln!("sluice relay: interrupted by {signal} ({what})");
-            return 130;
-        }
+    let Some(outcome) = outcome else {
+        eprintln!("sluice relay: interrupted twice: exiting (topic NOT ended)");
+        return 130;
     };
     match outcome {
         Ok(s) => {
@@ -126,6 +120,15 @@ pub(crate) fn run(a: RelayArgs) -> i32 {
                 s.events, s.end
             );
             0
+        }
+        Err(e @ RelayError::Aborted { ended, .. }) => {
+            let what = if ended {
+                "topic ended with an error event"
+            } else {
+                "topic NOT ended"
+            };
+            eprintln!("sluice relay: {e} ({what})");
+            130
         }
         Err(e @ RelayError::Upstream { ended, .. }) => {
             let what = if ended {
