@@ -121,23 +121,19 @@ pub(crate) fn run(a: RelayArgs) -> i32 {
             );
             0
         }
-        Err(e @ RelayError::Aborted { ended, .. }) => {
+        Err(e @ (RelayError::Aborted { ended, .. } | RelayError::Upstream { ended, .. })) => {
             let what = if ended {
                 "topic ended with an error event"
             } else {
                 "topic NOT ended"
             };
             eprintln!("sluice relay: {e} ({what})");
-            130
-        }
-        Err(e @ RelayError::Upstream { ended, .. }) => {
-            let what = if ended {
-                "topic ended with an error event"
+            // 130: stopped by a signal (as a shell reports an interrupted command).
+            if matches!(e, RelayError::Aborted { .. }) {
+                130
             } else {
-                "topic NOT ended"
-            };
-            eprintln!("sluice relay: {e} ({what})");
-            1
+                1
+            }
         }
         Err(e) => {
             eprintln!("sluice relay: {e}");
