@@ -229,6 +229,7 @@ impl HubClient {
             upgrade_at: None,
             announced: false,
             ended: false,
+            over: None,
             presence: false,
             client_id: crate::backoff::random_hex(8),
         }
@@ -505,6 +506,8 @@ pub struct Subscription {
     announced: bool,
     /// [`Item::End`] was queued: no more reads, no reconnects.
     ended: bool,
+    /// The error that ended the subscription, answered again by every later call.
+    over: Option<SubscribeError>,
     presence: bool,
     client_id: String,
 }
@@ -603,8 +606,20 @@ impl Subscription {
     /// from the position): nothing delivered is lost or repeated.
     ///
     /// # Errors
-    /// [`SubscribeError`]: the subscription is over.
+    /// [`SubscribeError`]: the subscription is over (every later call answers the same).
     pub async fn next(&mut self) -> Result<Event, SubscribeError> {
+        if let Some(e) = &self.over {
+            return Err(e.clone());
+        }
+        let r = self.next_inner().await;
+        if let Err(e) = &r {
+            self.conn = Conn::Idle;
+            self.over = Some(e.clone());
+        }
+        r
+    }
+
+    async fn next_inner(&mut self) -> Result<Event, SubscribeError> {
         loop {
             if let Some(e) = self.pending.pop_front() {
                 return Ok(e);

@@ -142,9 +142,12 @@ where
     let mut events = 0u64;
     let mut last_type_error = false;
     let failure = loop {
+        // A stop is taken between two events — unless the upstream already finished (its
+        // terminal event was the last one read): then the relay ends as it would have.
+        let finished = upstream.state() == sluice_sse::State::Closed;
         let next = tokio::select! {
             biased;
-            reason = &mut stop => break Some(Err(reason)),
+            reason = &mut stop, if !finished => break Some(Err(reason)),
             next = upstream.next() => next,
         };
         match next {
@@ -185,8 +188,9 @@ where
         }
         Ok(e) => ("disconnected".to_owned(), e.to_string()),
     };
-    // The upstream's own `event: error` was relayed already; anything else gets one.
-    if !last_type_error {
+    // The upstream's own `event: error` (its failure) was relayed already; anything else gets
+    // one.
+    if !(last_type_error && matches!(failure, Ok(SseError::Failed(_)))) {
         let data = serde_json::json!({"error": {"type": kind, "message": reason}}).to_string();
         if let Err(r) = sink.publish(topic, "error", data).await {
             return Err(RelayError::Sink { reason: r, events });

@@ -91,21 +91,19 @@ pub(crate) fn run(a: RelayArgs) -> i32 {
     };
     let topic = hub.topic.clone();
     // A signal stops the relay between two events (followers get an `aborted` error event and
-    // the end); a second one while that is published exits at once.
-    let signalled = tokio::sync::Notify::new();
+    // the end); a second one exits at once, whatever the relay is waiting for. Signals are
+    // watched here, not inside the relay, so that they are seen while it publishes.
+    let (stopped, stop) = tokio::sync::oneshot::channel::<String>();
     let outcome = rt.block_on(async {
-        let stop = async {
+        let stop = async move { stop.await.unwrap_or_default() };
+        let signals = async move {
             let s = super::serve::wait_for_signal().await;
-            signalled.notify_one();
-            format!("the relay was interrupted ({s})")
-        };
-        let again = async {
-            signalled.notified().await;
+            let _ = stopped.send(format!("the relay was interrupted ({s})"));
             super::serve::wait_for_signal().await
         };
         tokio::select! {
             r = relay_until(upstream, &client, &topic, stop) => Some(r),
-            _ = again => None,
+            _ = signals => None,
         }
     });
     let Some(outcome) = outcome else {

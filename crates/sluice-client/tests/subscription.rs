@@ -1,6 +1,7 @@
-//! `HubClient` over SSE against a raw loopback server that sends what a chunk-merging proxy
-//! would: the hub's `retry:` and opening id-only dispatch (the head) in the same read as the
-//! first event. The event after the head is delivered, not dropped as a replay.
+//! `Subscription` against raw loopback servers: over SSE, what a chunk-merging proxy would send
+//! (the hub's `retry:` and opening id-only dispatch — the head — in the same read as the first
+//! event): the event after the head is delivered, not dropped as a replay; and a subscription
+//! that gave up stays over.
 
 use std::time::Duration;
 
@@ -48,4 +49,42 @@ async fn an_event_merged_with_the_opening_head_is_delivered() {
     .expect("the event after the opening head was not delivered");
     assert_eq!(got, (FIRST.to_owned(), "a".to_owned()));
     assert_eq!(sub.cursor().as_deref(), Some(FIRST));
+}
+
+/// A subscription that gave up is over: every later `next()` answers the same error at once
+/// (it does not connect again).
+#[tokio::test]
+async fn a_subscription_that_gave_up_stays_over() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let config = sluice_client::HubClientConfig::default().with_backoff(
+        sluice_client::Backoff::default()
+            .with_min(Duration::from_millis(10))
+            .with_max_attempts(Some(2)),
+    );
+    let client = HubClient::new(&format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .with_config(config);
+    let mut sub = client.subscribe("t", Start::Now, TransportMode::Only(Transport::Poll));
+    let first = timeout(Duration::from_secs(10), async {
+        loop {
+            if let Err(e) = sub.next().await {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("gave up in time");
+    assert!(
+        matches!(first, sluice_client::SubscribeError::GaveUp { .. }),
+        "{first:?}"
+    );
+    // Something listens there now: a subscription that were not over would get through.
+    let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let again = timeout(Duration::from_millis(200), sub.next())
+        .await
+        .expect("answered at once");
+    assert_eq!(again.unwrap_err(), first);
+    drop(l);
 }
