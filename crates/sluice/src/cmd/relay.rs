@@ -119,23 +119,19 @@ pub(crate) fn run(a: RelayArgs) -> i32 {
             );
             0
         }
-        Err(e @ (RelayError::Aborted { ended, .. } | RelayError::Upstream { ended, .. })) => {
-            let what = if ended {
-                "topic ended with an error event"
-            } else {
-                "topic NOT ended"
-            };
-            eprintln!("sluice relay: {e} ({what})");
-            // 130: stopped by a signal (as a shell reports an interrupted command).
-            if matches!(e, RelayError::Aborted { .. }) {
-                130
-            } else {
-                1
-            }
-        }
         Err(e) => {
-            eprintln!("sluice relay: {e}");
-            1
+            // 130: stopped by a signal (as a shell reports an interrupted command).
+            let (ended, code) = match &e {
+                RelayError::Aborted { ended, .. } => (Some(*ended), 130),
+                RelayError::Upstream { ended, .. } => (Some(*ended), 1),
+                _ => (None, 1),
+            };
+            match ended {
+                Some(true) => eprintln!("sluice relay: {e} (topic ended with an error event)"),
+                Some(false) => eprintln!("sluice relay: {e} (topic NOT ended)"),
+                None => eprintln!("sluice relay: {e}"),
+            }
+            code
         }
     }
 }
