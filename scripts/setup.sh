@@ -45,6 +45,8 @@ if [[ ${SKIP_APT:-0} != 1 ]]; then
   command -v ip >/dev/null || want+=(iproute2)
   command -v unshare >/dev/null || want+=(util-linux)
   command -v curl >/dev/null || want+=(curl)
+  # /bin/kill (tests send SIGTERM to the processes they started; `command -v` finds the builtin)
+  [[ -x /bin/kill || -x /usr/bin/kill ]] || want+=(procps)
   command -v openssl >/dev/null || want+=(openssl)
   command -v nghttp >/dev/null || want+=(nghttp2-client)
   command -v redis-server >/dev/null || want+=(redis-server)
