@@ -158,3 +158,41 @@ async fn plain_http_on_a_tls_port_gets_400_and_a_clean_close() {
         );
     }
 }
+
+/// The drain after that 400 is bounded: a plain-HTTP client that keeps sending is dropped about
+/// a second after its answer (its writes then fail), not read forever.
+#[tokio::test]
+async fn plain_http_on_a_tls_port_is_not_drained_forever() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = pki::pki();
+    let tls =
+        sluice_http::ServerTls::from_pem(server.cert_pem.as_bytes(), server.key_pem.as_bytes())
+            .unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let _ = tls.accept(tcp, std::time::Duration::from_secs(30)).await;
+            });
+        }
+    });
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    c.read_to_end(&mut out).await.unwrap();
+    assert!(out.starts_with(b"HTTP/1.1 400 "));
+    let started = std::time::Instant::now();
+    let dropped = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while c.write_all(&[b'x'; 100]).await.is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(dropped.is_ok(), "still drained after 10 s");
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(4), "{took:?}");
+}
