@@ -830,7 +830,7 @@ async fn read_head<S: AsyncRead + Unpin>(
 async fn close_after_answer<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, l: Limits) {
     let more = !conn.buf.is_empty()
         || matches!(
-            timeout(Duration::ZERO, conn.read_more(1024)).await,
+            timeout(Duration::ZERO, conn.read_waiting()).await,
             Ok(Ok(n)) if n > 0
         );
     if more {
