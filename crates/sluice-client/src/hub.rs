@@ -1000,6 +1000,11 @@ impl Subscription {
     /// The next connection starts there, not from a new "now" that would skip what was
     /// published in between.
     fn keep_cursor(&mut self) {
+        // Only a subscription still at "now" takes one (after its first event it has a
+        // cursor): no id copied and parsed for every SSE item.
+        if self.pos.start() != Start::Now {
+            return;
+        }
         let head = match &self.conn {
             Conn::Poll { client, .. } => client.cursor().map(|c| c.encode().as_str().to_owned()),
             Conn::Sse { client, .. }
