@@ -118,11 +118,8 @@ fn a_client_key_that_does_not_match_its_certificate_is_refused_at_once() {
     ));
 }
 
-/// Plain HTTP on a TLS port gets a 400 and a clean close: the request the server only peeked at
-/// is read before closing, so the close is not a reset that could destroy the answer.
-#[tokio::test]
-async fn plain_http_on_a_tls_port_gets_400_and_a_clean_close() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// A TLS port on loopback (each connection's handshake within `limit`); its address.
+async fn tls_port(limit: std::time::Duration) -> std::net::SocketAddr {
     let server = pki::pki();
     let tls =
         sluice_http::ServerTls::from_pem(server.cert_pem.as_bytes(), server.key_pem.as_bytes())
@@ -133,10 +130,19 @@ async fn plain_http_on_a_tls_port_gets_400_and_a_clean_close() {
         while let Ok((tcp, _)) = l.accept().await {
             let tls = tls.clone();
             tokio::spawn(async move {
-                let _ = tls.accept(tcp, std::time::Duration::from_secs(5)).await;
+                let _ = tls.accept(tcp, limit).await;
             });
         }
     });
+    addr
+}
+
+/// Plain HTTP on a TLS port gets a 400 and a clean close: the request the server only peeked at
+/// is read before closing, so the close is not a reset that could destroy the answer.
+#[tokio::test]
+async fn plain_http_on_a_tls_port_gets_400_and_a_clean_close() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = tls_port(std::time::Duration::from_secs(5)).await;
     for _ in 0..5 {
         let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
         c.write_all(b"G").await.unwrap();
@@ -164,20 +170,7 @@ async fn plain_http_on_a_tls_port_gets_400_and_a_clean_close() {
 #[tokio::test]
 async fn plain_http_on_a_tls_port_is_not_drained_forever() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let server = pki::pki();
-    let tls =
-        sluice_http::ServerTls::from_pem(server.cert_pem.as_bytes(), server.key_pem.as_bytes())
-            .unwrap();
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = l.accept().await {
-            let tls = tls.clone();
-            tokio::spawn(async move {
-                let _ = tls.accept(tcp, std::time::Duration::from_secs(30)).await;
-            });
-        }
-    });
+    let addr = tls_port(std::time::Duration::from_secs(30)).await;
     let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
     c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
