@@ -3,6 +3,7 @@
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
 
 use crate::body::Framing;
 use crate::headers::Headers;
@@ -107,11 +108,14 @@ impl HeadError {
 
 /// A parsed request head: request line and header fields.
 ///
-/// Method, target and field bytes all share one reference-counted buffer.
+/// Method, target and field bytes all share one reference-counted buffer. Method and target
+/// are checked as UTF-8 once, when the head is parsed (their accessors are free).
 #[derive(Clone, Debug)]
 pub struct RequestHead {
-    method: Bytes,
-    target: Bytes,
+    method: ByteString,
+    target: ByteString,
+    /// Where the query's `?` is in the target (its length when there is none).
+    query_at: usize,
     version: Version,
     headers: Headers,
     framing: Framing,
@@ -131,15 +135,13 @@ impl RequestHead {
     /// The method, e.g. `"GET"` (case-sensitive, as sent).
     #[must_use]
     pub fn method(&self) -> &str {
-        // httparse only accepts token bytes (ASCII) in the method.
-        std::str::from_utf8(&self.method).unwrap_or("")
+        &self.method
     }
 
     /// The raw request target, e.g. `"/a/b?x=1"` (not percent-decoded).
     #[must_use]
     pub fn target(&self) -> &str {
-        // httparse only accepts visible ASCII in the target.
-        std::str::from_utf8(&self.target).unwrap_or("")
+        &self.target
     }
 
     /// The path of the target without the query (not percent-decoded). For an absolute-form
@@ -147,8 +149,7 @@ impl RequestHead {
     /// authority and asterisk forms, the target itself.
     #[must_use]
     pub fn path(&self) -> &str {
-        let t = self.target();
-        let t = t.split_once('?').map_or(t, |(p, _)| p);
+        let t = &self.target[..self.query_at];
         if t.starts_with('/') {
             return t;
         }
@@ -161,16 +162,28 @@ impl RequestHead {
     /// The query string after `?` (without it), if any.
     #[must_use]
     pub fn query(&self) -> Option<&str> {
-        self.target().split_once('?').map(|(_, q)| q)
+        self.target.get(self.query_at + 1..)
     }
 
     /// The value of query parameter `name` (first occurrence, raw: not percent-decoded).
     #[must_use]
     pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query()?.split('&').find_map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (k == name).then_some(v)
-        })
+        // Byte splits (`&` and `=` are ASCII): `str::split(char)` sets a searcher up per piece.
+        let mut rest = self.query()?;
+        loop {
+            let (kv, next) = match memchr::memchr(b'&', rest.as_bytes()) {
+                Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+                None => (rest, None),
+            };
+            let (k, v) = match memchr::memchr(b'=', kv.as_bytes()) {
+                Some(i) => (&kv[..i], &kv[i + 1..]),
+                None => (kv, ""),
+            };
+            if k == name {
+                return Some(v);
+            }
+            rest = next?;
+        }
     }
 
     /// The protocol version.
@@ -246,6 +259,11 @@ impl RequestHead {
             .as_ref()
             .and_then(|p| std::str::from_utf8(p).ok())
     }
+}
+
+/// Where `target`'s query starts (its `?`), or its length.
+fn query_at(target: &str) -> usize {
+    memchr::memchr(b'?', target.as_bytes()).unwrap_or(target.len())
 }
 
 /// Drops empty lines before a request line (RFC 9112 §2.2).
@@ -358,8 +376,14 @@ pub(crate) fn parse_request(
     for (n, v) in field_ranges {
         headers.push_unchecked(head.slice(n), head.slice(v));
     }
-    let method = head.slice(method_r);
-    let target = head.slice(target_r);
+    // httparse accepts only token bytes in the method; in the target it also lets obs-text
+    // (0x80 and up) through, which must at least be UTF-8 here.
+    let (Ok(method), Ok(target)) = (
+        ByteString::try_from(head.slice(method_r)),
+        ByteString::try_from(head.slice(target_r)),
+    ) else {
+        return Err(HeadError::Malformed("invalid request line"));
+    };
     if target.is_empty() || method.is_empty() {
         return Err(HeadError::Malformed("invalid request line"));
     }
@@ -379,6 +403,7 @@ pub(crate) fn parse_request(
         Some(_) => return Err(HeadError::UnsupportedExpectation),
     };
     Ok(RequestHead {
+        query_at: query_at(&target),
         method,
         target,
         version,
@@ -458,8 +483,9 @@ pub(crate) fn from_http(
     };
     let protocol = protocol.map(|p| Bytes::copy_from_slice(p.as_bytes()));
     Ok(RequestHead {
-        method: Bytes::copy_from_slice(parts.method.as_str().as_bytes()),
-        target: Bytes::copy_from_slice(target.as_bytes()),
+        method: ByteString::from(parts.method.as_str()),
+        query_at: query_at(target),
+        target: ByteString::from(target),
         version,
         headers,
         framing,
