@@ -16,10 +16,23 @@ pub enum InvalidHeader {
 
 /// Whether `b` is an RFC 9110 §5.6.2 `tchar`.
 pub(crate) fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`'
-        | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+    TCHAR[usize::from(b)]
 }
+
+/// [`is_tchar`] as a table: every response field name is checked byte by byte.
+static TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        #[allow(clippy::cast_possible_truncation)] // b < 256
+        let c = b as u8;
+        t[b] = matches!(c,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+            | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z');
+        b += 1;
+    }
+    t
+};
 
 /// Whether `name` is a valid header field name (a non-empty token).
 pub(crate) fn valid_name(name: &[u8]) -> bool {

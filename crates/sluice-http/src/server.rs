@@ -503,9 +503,9 @@ where
             Plan::Full(body) => {
                 let user_length = is_head && body.is_empty() && headers.contains(b"content-length");
                 if !forbids_body(status) && !user_length {
-                    use std::io::Write as _;
-                    // Writing into a Vec cannot fail.
-                    let _ = write!(out, "content-length: {}\r\n", body.len());
+                    out.extend_from_slice(b"content-length: ");
+                    push_decimal(&mut out, body.len());
+                    out.extend_from_slice(b"\r\n");
                 }
                 (Mode::Discard, if no_body { Bytes::new() } else { body })
             }
@@ -1079,6 +1079,25 @@ where
     }
 }
 
+/// Appends `n` in decimal (what `write!` does, without the formatting machinery: this runs
+/// for every answer).
+fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        // n % 10 < 10: the cast cannot truncate.
+        #[allow(clippy::cast_possible_truncation)]
+        let d = (n % 10) as u8;
+        digits[i] = b'0' + d;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 /// Answers a bad request head with its status and closes (lingering so the answer is read).
 async fn refuse_head<S>(conn: &mut Conn<S>, e: &HeadError, limits: Limits)
 where
@@ -1162,4 +1181,18 @@ fn is_transient_accept_error(e: &io::Error) -> bool {
         e.kind(),
         K::ConnectionAborted | K::ConnectionReset | K::Interrupted | K::WouldBlock | K::TimedOut
     ) || matches!(e.raw_os_error(), Some(23 | 24 | 12 | 105)) // ENFILE, EMFILE, ENOMEM, ENOBUFS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_decimal;
+
+    #[test]
+    fn push_decimal_matches_format() {
+        for n in [0, 1, 9, 10, 99, 100, 12_345, 262_144, usize::MAX] {
+            let mut out = b"x".to_vec();
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
+    }
 }
