@@ -93,8 +93,10 @@ impl Request {
         let mut cursor = None;
         let mut timeout = None;
         let mut max = None;
-        for pair in query.split('&') {
-            let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        // Split at bytes (`&` and `=` are ASCII): `str::split(char)` set its searcher up again
+        // for every piece, which cost a poll more than the rest of its parse.
+        for pair in split_byte(query, b'&') {
+            let (key, raw) = split_once_byte(pair, b'=').unwrap_or((pair, ""));
             let (slot, name) = match key {
                 "cursor" => (&mut cursor, "cursor"),
                 "timeout" => (&mut timeout, "timeout"),
@@ -179,6 +181,30 @@ fn parse_digits(s: &str) -> Option<u64> {
 
 /// `s` with its `%XX` escapes decoded: borrowed (no allocation) when it has none, the usual
 /// case for cursors and numbers.
+/// `s` split at every `sep` (an ASCII byte), as `str::split` would.
+pub(crate) fn split_byte(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match r.bytes().position(|b| b == sep) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
+/// `s` split at its first `sep` (an ASCII byte), as `str::split_once` would.
+pub(crate) fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|b| b == sep)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
 fn percent_decode(s: &str) -> Result<Cow<'_, str>, QueryError> {
     if !s.contains('%') {
         return Ok(Cow::Borrowed(s));
