@@ -20,6 +20,8 @@ pub use http::StatusCode;
 pub struct Response {
     status: StatusCode,
     retry_after: Option<u32>,
+    /// Event objects in the body (the end is not one).
+    events: u32,
     body: Bytes,
 }
 
@@ -39,6 +41,12 @@ impl Response {
         self.retry_after
     }
 
+    /// How many events the body carries (0 for an error, a timeout or an answer that only
+    /// says the topic ended): counted once here, not by every layer that reports deliveries.
+    pub fn event_count(&self) -> usize {
+        self.events as usize
+    }
+
     /// The JSON body.
     pub fn body(&self) -> &Bytes {
         &self.body
@@ -52,11 +60,13 @@ impl Response {
         out.extend_from_slice(b"{\"cursor\":\"");
         out.extend_from_slice(batch.next().encode().as_bytes());
         out.extend_from_slice(b"\",\"events\":[");
-        for (i, e) in batch.events().filter(|e| !e.is_end()).enumerate() {
-            if i > 0 {
+        let mut events = 0u32;
+        for e in batch.events().filter(|e| !e.is_end()) {
+            if events > 0 {
                 out.push(b',');
             }
             out.extend_from_slice(e.json());
+            events = events.saturating_add(1);
         }
         out.extend_from_slice(b"],\"more\":");
         out.extend_from_slice(if batch.more() { b"true" } else { b"false" });
@@ -78,6 +88,7 @@ impl Response {
         Self {
             status: StatusCode::OK,
             retry_after: None,
+            events,
             body: Bytes::from(out),
         }
     }
@@ -91,6 +102,7 @@ impl Response {
         Self {
             status: StatusCode::OK,
             retry_after: None,
+            events: 0,
             body: Bytes::from(out),
         }
     }
@@ -111,6 +123,7 @@ impl Response {
         Self {
             status,
             retry_after,
+            events: 0,
             body: Bytes::from(out),
         }
     }

@@ -2,6 +2,7 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -73,7 +74,9 @@ pub enum ReadError {
 
 struct State<K> {
     server: Server<K>,
-    waiters: HashMap<WaiterId, oneshot::Sender<PollResponse>>,
+    /// Keyed by the core's ids, which this process makes (no peer picks them): hashed by
+    /// [`IdHasher`], not SipHash.
+    waiters: HashMap<WaiterId, oneshot::Sender<PollResponse>, BuildHasherDefault<IdHasher>>,
     heads: HashMap<K, watch::Sender<Cursor>>,
     jitter: Jitter,
     /// The deadline the timer task sleeps until (`None`: idle or not started).
@@ -133,7 +136,7 @@ where
     pub fn new(config: LongPollConfig) -> Self {
         let state = State {
             server: Server::new(config.server.clone()),
-            waiters: HashMap::new(),
+            waiters: HashMap::default(),
             heads: HashMap::new(),
             jitter: Jitter::new(),
             armed: None,
@@ -732,13 +735,33 @@ fn deliver(out: Deliveries) {
     }
 }
 
-/// The number of events in an answer: every event object of a `200` body starts with
-/// `{"id":"`, a sequence no JSON string inside the body can contain (its quotes are escaped).
-fn events_in(r: &PollResponse) -> u64 {
-    if r.status() != StatusCode::OK {
-        return 0;
+/// A multiplicative hash for the waiter map's keys (two `u32`s the core hands out: a slot and
+/// its generation). Keys are never chosen by a peer, so flooding is not a concern, and SipHash
+/// cost each parked poll two hashes' worth of rounds (insert and remove).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u32(u32::from(b));
+        }
     }
-    memchr::memmem::find_iter(r.body(), b"{\"id\":\"").count() as u64
+
+    fn write_u32(&mut self, n: u32) {
+        // Fx-style step: the multiply spreads the bits to the top (hashbrown's tag) and keeps
+        // the low bits a bijection of the slot (its bucket index).
+        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The number of events in an answer (counted by the core as it wrote the body).
+fn events_in(r: &PollResponse) -> u64 {
+    r.event_count() as u64
 }
 
 fn with_headers(r: Response, origin: Option<&str>) -> Response {
