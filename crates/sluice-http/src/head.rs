@@ -114,8 +114,6 @@ impl HeadError {
 pub struct RequestHead {
     method: ByteString,
     target: ByteString,
-    /// Where the query's `?` is in the target (its length when there is none).
-    query_at: usize,
     version: Version,
     headers: Headers,
     framing: Framing,
@@ -149,7 +147,7 @@ impl RequestHead {
     /// authority and asterisk forms, the target itself.
     #[must_use]
     pub fn path(&self) -> &str {
-        let t = &self.target[..self.query_at];
+        let t = &self.target[..query_at(&self.target)];
         if t.starts_with('/') {
             return t;
         }
@@ -162,7 +160,7 @@ impl RequestHead {
     /// The query string after `?` (without it), if any.
     #[must_use]
     pub fn query(&self) -> Option<&str> {
-        self.target.get(self.query_at + 1..)
+        self.target.get(query_at(&self.target) + 1..)
     }
 
     /// The value of query parameter `name` (first occurrence, raw: not percent-decoded).
@@ -403,7 +401,6 @@ pub(crate) fn parse_request(
         Some(_) => return Err(HeadError::UnsupportedExpectation),
     };
     Ok(RequestHead {
-        query_at: query_at(&target),
         method,
         target,
         version,
@@ -484,7 +481,6 @@ pub(crate) fn from_http(
     let protocol = protocol.map(|p| Bytes::copy_from_slice(p.as_bytes()));
     Ok(RequestHead {
         method: ByteString::from(parts.method.as_str()),
-        query_at: query_at(target),
         target: ByteString::from(target),
         version,
         headers,
