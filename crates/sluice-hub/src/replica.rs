@@ -4,7 +4,9 @@
 //! and every node delivers a topic in the store's order.
 //!
 //! - **Load**: the first use of a topic on a node reads its retained events from the store
-//!   and creates the replica in the store's epoch, at the store's sequence numbers.
+//!   and creates the replica in the store's epoch, at the store's sequence numbers. A topic
+//!   that ended ([`History::end`]) is created ended at its end, even when the end event has
+//!   left retention, and holds nothing after it.
 //! - **Notices**: the store tells every node of every append ([`Notice`]); the next event in
 //!   sequence is appended to the replica at once; a jump in sequence numbers, another epoch or
 //!   [`Notice::Lost`] wakes the topic's follower, which reads what is missing from the store.
@@ -110,11 +112,11 @@ impl Hub {
                 return Err(e);
             }
         };
-        if h.events.last().is_some_and(|e| e.seq < h.head) {
+        if h.events.last().is_some_and(|e| e.seq < top(&h)) {
             // The store retains more than this node does: load the newest `max`, not the
             // oldest (which would reach `Start::Now` readers as new events while catching up).
             h = match store
-                .read(&state.name, h.head.saturating_sub(max as u64), max)
+                .read(&state.name, top(&h).saturating_sub(max as u64), max)
                 .await
             {
                 Ok(h) => h,
@@ -125,18 +127,27 @@ impl Hub {
             };
         }
         self.store_worked();
-        let start = h.events.first().map_or(h.head, |e| e.seq - 1);
+        let end = cut_at_end(&mut h, true);
+        let start = h.events.first().map_or(top(&h), |e| e.seq - 1);
         let created = self.if_current(state, || {
-            self.inner.lp.create_topic_filled(
-                Arc::clone(&state.name),
-                h.epoch,
-                start,
-                self.inner.cfg.retention.clone(),
-                h.events
-                    .into_iter()
-                    .filter(|e| e.seq > start)
-                    .map(|e| (e.seq, e.event_type, e.data)),
-            )
+            let events = h
+                .events
+                .into_iter()
+                .filter(|e| e.seq > start)
+                .map(|e| (e.seq, e.event_type, e.data));
+            let (name, retention) = (Arc::clone(&state.name), self.inner.cfg.retention.clone());
+            match end {
+                // Ended (even if the end left retention): created ended, in one step, so that
+                // no publish gets in between.
+                Some(e) => self
+                    .inner
+                    .lp
+                    .create_ended_topic_filled(name, h.epoch, start, retention, events, e),
+                None => self
+                    .inner
+                    .lp
+                    .create_topic_filled(name, h.epoch, start, retention, events),
+            }
         });
         if created == Some(true) {
             self.start_follower(state);
@@ -258,7 +269,7 @@ impl Hub {
                 }
                 continue;
             }
-            let (h, full) = if h.epoch == local.epoch() {
+            let (mut h, full) = if h.epoch == local.epoch() {
                 let full = h.events.len() >= batch;
                 (h, full)
             } else {
@@ -275,10 +286,12 @@ impl Hub {
                 }
             };
             let epoch = h.epoch;
+            let end = cut_at_end(&mut h, !full);
+            let head = top(&h);
             let moved = self.if_current(state, || {
                 if epoch != local.epoch() {
                     tracing::info!(topic = &*state.name, epoch, "store epoch changed: reset");
-                    let start = h.events.first().map_or(h.head, |e| e.seq - 1);
+                    let start = h.events.first().map_or(head, |e| e.seq - 1);
                     if !self
                         .inner
                         .lp
@@ -295,15 +308,20 @@ impl Hub {
                     {
                         return false; // the head moved: read again
                     }
-                } else if h.head > local.seq() {
+                } else if head > local.seq()
                     // Everything after us is gone from the store: an exact gap.
-                    return self
-                        .inner
-                        .lp
-                        .reset_topic_if(&state.name, local, epoch, h.head);
+                    && !self.inner.lp.reset_topic_if(&state.name, local, epoch, head)
+                {
+                    return false;
                 }
                 for ev in h.events {
                     self.append_next(&state.name, epoch, ev);
+                }
+                if let Some(e) = end {
+                    // The store's end, no longer retained there (or just appended): the
+                    // replica, now at it, is ended too, whatever moved it there.
+                    let end = sluice_longpoll::Cursor::new(epoch, e);
+                    self.inner.lp.end_topic_if(&state.name, end);
                 }
                 true
             });
@@ -366,6 +384,25 @@ impl Hub {
     }
 }
 
+/// The sequence number a replica of `h` goes up to: the store's head, or the end of an ended
+/// topic (anything after it raced the close on another node, hub §2.8: never read).
+fn top(h: &History) -> u64 {
+    h.end.filter(|&e| e <= h.head).unwrap_or(h.head)
+}
+
+/// The store's end of `h`'s epoch, if the topic ended, with `h.events` cut to what a replica
+/// may hold: nothing after the end, and, when `complete` (the read reached the store's head,
+/// not a batch limit) and the end itself is not among them (it left retention), nothing at
+/// all: the replica then starts at the end.
+fn cut_at_end(h: &mut History, complete: bool) -> Option<u64> {
+    let end = h.end.filter(|&e| e <= h.head)?;
+    h.events.retain(|ev| ev.seq <= end);
+    if complete && h.events.last().is_none_or(|ev| ev.seq != end) {
+        h.events.clear();
+    }
+    Some(end)
+}
+
 /// Catches up whenever woken, and every `every` regardless; ends with the topic or the hub.
 async fn follower(
     hub: Weak<Inner>,
@@ -383,5 +420,111 @@ async fn follower(
             return; // removed from the replica set
         }
         let _ = Hub { inner }.catch_up(&s).await; // failed: the next wake-up tries again
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use sluice_longpoll::{Cursor, LogConfig, ReadLimits, Start};
+    use sluice_store::file::FileStore;
+    use sluice_store::{FsyncPolicy, StoreConfig};
+
+    use super::*;
+    use crate::{HubConfig, PublishError};
+
+    const AGE: Duration = Duration::from_millis(200);
+    const ALL: ReadLimits = ReadLimits {
+        max_events: 100,
+        max_bytes: 1 << 20,
+    };
+
+    async fn file_store(dir: &std::path::Path) -> Arc<dyn Store> {
+        let cfg = StoreConfig::default().with_retention(LogConfig::default().with_max_age(AGE));
+        Arc::new(
+            FileStore::open(dir, FsyncPolicy::Always, cfg)
+                .await
+                .unwrap(),
+        )
+    }
+
+    fn config() -> HubConfig {
+        HubConfig {
+            retention: LogConfig::default().with_max_age(AGE),
+            topic_idle: Duration::ZERO,
+            // Catch-ups happen when a test asks for them.
+            store_sync_interval: Duration::from_secs(600),
+            ..HubConfig::default()
+        }
+    }
+
+    /// What every reader of an ended topic must get, however its replica came to be: 409 for
+    /// a publish, the same end for a close, the end for a read at it.
+    async fn assert_ended(hub: &Hub, topic: &str, end: Cursor) {
+        assert_eq!(
+            hub.publish(topic, "message", "late").await,
+            Err(PublishError::Ended),
+            "a publish after the end"
+        );
+        assert_eq!(
+            hub.close(topic).await,
+            Ok(end),
+            "closing again: the same end"
+        );
+        let b = hub.longpoll().read(topic, Start::At(end), ALL).unwrap();
+        assert!(b.ended && b.events.is_empty() && b.next == end, "{b:?}");
+        let b = hub.longpoll().read(topic, Start::Now, ALL).unwrap();
+        assert_eq!(b.next, end);
+        let h = hub.store().unwrap().read(topic, 0, 10).await.unwrap();
+        assert_eq!(
+            (h.epoch, h.head, h.end),
+            (end.epoch(), end.seq(), Some(end.seq())),
+            "nothing stored after the end"
+        );
+    }
+
+    /// hub §2.8: an ended topic reaped after its end aged out and loaded again from the store
+    /// (as after a restart, or on another node) is still ended.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reloaded_topic_stays_ended_after_its_end_aged_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Hub::with_store(config(), file_store(dir.path()).await)
+            .await
+            .unwrap();
+        hub.publish("gen", "message", "a").await.unwrap();
+        let end = hub.close("gen").await.unwrap();
+        assert_eq!(end.seq(), 2);
+        tokio::time::sleep(AGE + Duration::from_millis(100)).await;
+        assert_eq!(hub.reap_topics(Instant::now()), 1, "reaped: nothing live");
+        assert!(hub.longpoll().head("gen").is_none());
+        assert_ended(&hub, "gen", end).await;
+    }
+
+    /// A replica that missed the end (no notice) and catches up after the end aged out in the
+    /// store: moved to the store's head, and ended there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_replica_that_catches_up_after_the_end_aged_out_is_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = file_store(dir.path()).await;
+        // Two hubs on one store: the file store notifies only its last subscriber, so `a`
+        // hears nothing of what `b` appends.
+        let a = Hub::with_store(config(), Arc::clone(&store)).await.unwrap();
+        let b = Hub::with_store(config(), store).await.unwrap();
+        a.publish("gen", "message", "a").await.unwrap();
+        let end = b.close("gen").await.unwrap();
+        assert_eq!(end.seq(), 2);
+        assert_eq!(
+            a.longpoll().is_ended("gen"),
+            Some(false),
+            "a missed the end"
+        );
+        tokio::time::sleep(AGE + Duration::from_millis(100)).await;
+        let state = a.topic_state("gen").unwrap();
+        a.catch_up(&state).await.unwrap();
+        drop(state);
+        assert_eq!(a.longpoll().head("gen"), Some(end));
+        assert_eq!(a.longpoll().is_ended("gen"), Some(true));
+        assert_ended(&a, "gen", end).await;
     }
 }

@@ -326,6 +326,16 @@ impl Log {
         self.ended
     }
 
+    /// Marks the log ended at its head, as if the head were an appended end
+    /// ([`END_EVENT_TYPE`]) that is no longer retained: for a replica of a log kept elsewhere
+    /// whose end has left retention there but is still known (a durable store keeps the
+    /// end's sequence number), loaded or reset at that head. Nothing is appended afterwards
+    /// ([`AppendError::Ended`]) and a read that reaches the head says [`Batch::ended`].
+    /// [`Log::reset`] and [`Log::purge`] clear it, as they clear an appended end.
+    pub fn mark_ended(&mut self) {
+        self.ended = true;
+    }
+
     /// Number of retained events.
     pub fn len(&self) -> usize {
         self.events.len()
@@ -781,5 +791,37 @@ mod tests {
         l.append_at(t, 4, "m", Bytes::from_static(b"x")).unwrap();
         assert_eq!(l.len(), 1);
         assert_eq!(l.bytes(), 2);
+    }
+
+    #[test]
+    fn a_replica_marked_ended_at_its_head_reads_and_refuses_as_ended() {
+        // A store's topic ended at 5 and the end left retention: the replica starts there.
+        let t = Instant::now();
+        let mut l = Log::resume(9, 5, LogConfig::default());
+        assert!(!l.is_ended());
+        l.mark_ended();
+        assert!(l.is_ended());
+        let ReadOutcome::Events(b) = l.read(Cursor::new(9, 5), ALL) else {
+            panic!("events expected");
+        };
+        assert!(
+            b.is_empty() && b.ended(),
+            "a reader at the end gets the end"
+        );
+        assert_eq!(b.next(), Cursor::new(9, 5));
+        let ReadOutcome::Gap { missed, batch } = l.read(Cursor::new(9, 3), ALL) else {
+            panic!("a gap expected");
+        };
+        assert_eq!((missed, batch.is_empty(), batch.ended()), (2, true, true));
+        assert!(l.read_earliest(ALL).ended());
+        assert_eq!(l.append(t, "m", Bytes::new()), Err(AppendError::Ended));
+        assert_eq!(
+            l.append_at(t, 6, "m", Bytes::new()),
+            Err(AppendError::Ended)
+        );
+        assert_eq!(l.head(), Cursor::new(9, 5), "nothing after the end");
+        l.reset(10, 0);
+        assert!(!l.is_ended(), "another epoch has not ended");
+        l.append(t, "m", Bytes::new()).unwrap();
     }
 }

@@ -299,6 +299,28 @@ impl<K: Clone + Eq + Hash> Server<K> {
         true
     }
 
+    /// Marks the topic ended at `head` ([`Log::mark_ended`]) if `head` is its log's head: a
+    /// replica whose store still knows the end after the end event left retention. Parked
+    /// waiters are answered with `end: true`. Returns whether the log is ended at `head` now
+    /// (`false`: no such topic, or another head).
+    pub fn end_topic_at<Q>(&mut self, topic: &Q, head: Cursor) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Some(t) = self.topics.get_mut(topic) else {
+            return false;
+        };
+        if t.log.head() != head {
+            return false;
+        }
+        if !t.log.is_ended() {
+            t.log.mark_ended();
+            self.release(topic);
+        }
+        true
+    }
+
     /// Forget the topic's history and move it to `new_epoch` (fresh caller randomness).
     /// Parked waiters are answered with `reset`. Returns `false` if there is no such topic.
     pub fn purge<Q>(&mut self, topic: &Q, new_epoch: u64) -> bool
@@ -676,6 +698,44 @@ mod tests {
         assert_eq!(
             s.publish(t, &"t", "m", Bytes::new()),
             Err(PublishError::NoTopic)
+        );
+    }
+
+    #[test]
+    fn ending_a_replica_at_its_head_answers_parked_waiters() {
+        let mut s = Server::new(ServerConfig::default());
+        let t = Instant::now();
+        assert!(s.create_topic_at("t", 1, 4, LogConfig::default()));
+        let Handled::Parked(id) = s.handle_request(t, &"t", &at(4), 0) else {
+            panic!("parked expected")
+        };
+        assert!(!s.end_topic_at(&"t", Cursor::new(1, 3)), "another head");
+        assert!(!s.end_topic_at(&"t", Cursor::new(2, 4)), "another epoch");
+        assert!(!s.end_topic_at(&"nope", Cursor::new(1, 4)));
+        assert!(s.poll_response().is_none());
+        assert!(s.end_topic_at(&"t", Cursor::new(1, 4)));
+        let (rid, r) = s.poll_response().unwrap();
+        assert_eq!(rid, id);
+        let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(
+            (v["end"].as_bool(), v["cursor"].as_str()),
+            (Some(true), Some("1.1.4"))
+        );
+        assert!(
+            s.end_topic_at(&"t", Cursor::new(1, 4)),
+            "again: still ended there"
+        );
+        // A poll at the end, or "from now", is answered at once with the end.
+        for q in [at(4), Request::new(Start::Now)] {
+            let Handled::Ready(r) = s.handle_request(t, &"t", &q, 0) else {
+                panic!("not answered at once")
+            };
+            let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+            assert_eq!(v["end"], true);
+        }
+        assert_eq!(
+            s.publish(t, &"t", "m", Bytes::new()),
+            Err(PublishError::Append(AppendError::Ended))
         );
     }
 

@@ -4,7 +4,7 @@
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `meta` | topic | epoch, head seq, oldest retained seq, retained bytes (4 × u64 LE) |
+//! | `meta` | topic | epoch, head seq, oldest retained seq, retained bytes, end seq (5 × u64 LE; end 0: not ended; a file written before the end seq was kept has 4) |
 //! | `events` | (topic, seq) | time ms (u64 LE), type length (u16 LE), type, data |
 //! | `idempotency` | (topic, key) | epoch, seq, time ms (3 × u64 LE) |
 //! | `idempotency_by_time` | (time ms, topic, key) | — (the expiry order) |
@@ -30,8 +30,8 @@ use redb::{Database, Durability, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
 use crate::{
-    Appended, BoxFuture, Cursor, FsyncPolicy, History, NewEvent, Notice, NoticeFn, Store,
-    StoreConfig, StoreError, StoredEvent, new_epoch, now_ms,
+    Appended, BoxFuture, Cursor, END_EVENT_TYPE, FsyncPolicy, History, NewEvent, Notice, NoticeFn,
+    Store, StoreConfig, StoreError, StoredEvent, new_epoch, now_ms,
 };
 
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
@@ -101,12 +101,15 @@ struct Meta {
     /// Oldest retained seq (`head + 1` when none).
     oldest: u64,
     bytes: u64,
+    /// The seq of the epoch's end ([`END_EVENT_TYPE`]), 0 if it has not ended: kept after the
+    /// end itself has aged out, so that the topic stays ended when it is read again.
+    end: u64,
 }
 
 impl Meta {
-    fn encode(&self) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        for (i, v) in [self.epoch, self.head, self.oldest, self.bytes]
+    fn encode(&self) -> [u8; 40] {
+        let mut b = [0u8; 40];
+        for (i, v) in [self.epoch, self.head, self.oldest, self.bytes, self.end]
             .into_iter()
             .enumerate()
         {
@@ -127,6 +130,9 @@ impl Meta {
             head: v(1)?,
             oldest: v(2)?,
             bytes: v(3)?,
+            // Metadata written before the end was kept has four words: not ended (as far as
+            // the metadata knows; a retained end event still says so).
+            end: if b.len() >= 40 { v(4)? } else { 0 },
         })
     }
 }
@@ -253,6 +259,7 @@ impl FileStore {
                 epoch: crate::derive_epoch(&salt.to_le_bytes(), topic),
                 head: 0,
                 events: Vec::new(),
+                end: None,
             });
         };
         let m = Meta::decode(m.value())?;
@@ -280,6 +287,7 @@ impl FileStore {
             epoch: m.epoch,
             head: m.head,
             events: out,
+            end: (m.end != 0).then_some(m.end),
         })
     }
 }
@@ -416,6 +424,7 @@ impl Writer {
                                     head: 0,
                                     oldest: 1,
                                     bytes: 0,
+                                    end: 0,
                                 },
                             };
                             if let Some(k) = key.as_deref()
@@ -443,6 +452,10 @@ impl Writer {
                             }
                             m.head += 1;
                             let seq = m.head;
+                            if m.end == 0 && &*event_type == END_EVENT_TYPE {
+                                // Kept in the metadata: the end event ages out like any other.
+                                m.end = seq;
+                            }
                             let value = encode_event(now, &event_type, &data);
                             m.bytes += stored_size(&value);
                             events.insert((&*topic, seq), &value[..]).map_err(storage)?;
@@ -705,6 +718,61 @@ mod tests {
         assert_eq!(again.cursor.seq(), first.cursor.seq() + 2);
     }
 
+    /// The end of an ended topic outlives the end event: once retention has removed it, a
+    /// read (after a reopen too) still says where the topic ended, so that it stays ended.
+    #[tokio::test]
+    async fn the_end_is_kept_after_the_end_event_ages_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StoreConfig::default()
+            .with_retention(LogConfig::default().with_max_age(Duration::from_millis(200)));
+        let s = FileStore::open(dir.path(), FsyncPolicy::Always, cfg.clone())
+            .await
+            .unwrap();
+        s.append("t", NewEvent::new("m", b"a")).await.unwrap();
+        s.append("other", NewEvent::new("m", b"b")).await.unwrap();
+        let end = s
+            .append("t", NewEvent::new(END_EVENT_TYPE, b""))
+            .await
+            .unwrap();
+        assert_eq!(end.cursor.seq(), 2);
+        let h = s.read("t", 0, 10).await.unwrap();
+        assert_eq!((h.head, h.events.len(), h.end), (2, 2, Some(2)));
+        assert_eq!(s.read("other", 0, 10).await.unwrap().end, None);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Aged out: skipped by reads, then removed by the sweep.
+        let h = s.read("t", 0, 10).await.unwrap();
+        assert_eq!((h.head, h.events.len(), h.end), (2, 0, Some(2)));
+        let writer = Writer {
+            db: Arc::clone(&s.db),
+            salt: s.salt,
+            config: cfg.clone(),
+            fsync: FsyncPolicy::Always,
+            notify: Arc::new(Mutex::new(None)),
+        };
+        tokio::task::spawn_blocking(move || writer.sweep())
+            .await
+            .unwrap()
+            .unwrap();
+        let db = Arc::clone(&s.db);
+        let stored = tokio::task::spawn_blocking(move || {
+            let tx = db.begin_read().unwrap();
+            tx.open_table(EVENTS).unwrap().len().unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(stored, 0, "every event aged out, the end included");
+        drop(s);
+        let s = FileStore::open(dir.path(), FsyncPolicy::Always, cfg)
+            .await
+            .unwrap();
+        let h = s.read("t", 2, 10).await.unwrap();
+        assert_eq!(
+            (h.epoch, h.head, h.events.len(), h.end),
+            (end.cursor.epoch(), 2, 0, Some(2))
+        );
+        assert_eq!(s.read("other", 0, 10).await.unwrap().end, None);
+    }
+
     proptest::proptest! {
         /// The stored forms read back exactly, and any bytes in the file decode to an event or
         /// a `Corrupt` error, never a panic.
@@ -719,9 +787,15 @@ mod tests {
             let ev = decode_event(seq, &encode_event(time, &t, &data)).unwrap();
             proptest::prop_assert_eq!(ev, StoredEvent::new(seq, &t, Bytes::from(data), time));
             let _ = decode_event(seq, &junk);
-            let m = Meta { epoch: time, head: seq, oldest: 1, bytes: 7 };
+            let m = Meta { epoch: time, head: seq, oldest: 1, bytes: 7, end: seq / 2 };
             let back = Meta::decode(&m.encode()).unwrap();
-            proptest::prop_assert_eq!((back.epoch, back.head, back.oldest, back.bytes), (time, seq, 1, 7));
+            proptest::prop_assert_eq!(
+                (back.epoch, back.head, back.oldest, back.bytes, back.end),
+                (time, seq, 1, 7, seq / 2)
+            );
+            // The four-word metadata of older files: not ended.
+            let old = Meta::decode(&m.encode()[..32]).unwrap();
+            proptest::prop_assert_eq!((old.head, old.end), (seq, 0));
             let _ = Meta::decode(&junk);
         }
     }

@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 pub use error::StoreError;
 pub use idempotency::{IdempotencyCache, MAX_IDEMPOTENCY_KEY_LEN, is_valid_idempotency_key};
-pub use sluice_longpoll::{Cursor, LogConfig};
+pub use sluice_longpoll::{Cursor, END_EVENT_TYPE, LogConfig};
 pub use url::{FsyncPolicy, StoreUrl, StoreUrlError};
 
 /// A boxed future (the [`Store`] trait is object safe: the hub holds an `Arc<dyn Store>`).
@@ -111,6 +111,12 @@ pub struct History {
     /// first one is not right after that position, the ones in between are gone (retention):
     /// the reader has a gap of exactly that many.
     pub events: Vec<StoredEvent>,
+    /// The sequence number of this epoch's end ([`END_EVENT_TYPE`]), if the topic ended:
+    /// kept by the store after the end itself has left retention, so that a reader loading
+    /// the topic later (after a restart, on another node) still knows it ended there. `head`
+    /// and `events` may go past it: a publish on another node that raced the close (hub
+    /// §2.8); nothing after the end is for readers.
+    pub end: Option<u64>,
 }
 
 /// What a store tells its subscriber ([`Store::subscribe`]) about appends, by any node.
@@ -214,7 +220,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// The topic's epoch and head, and at most `max_events` retained events with sequence
     /// numbers after `after` (`0`: from the oldest), oldest first, none older than the
     /// retention age. A topic the store has never seen gets an epoch here, so that every node
-    /// hands out the same cursors for it.
+    /// hands out the same cursors for it. An ended topic's end is in [`History::end`], even
+    /// once the end event is no longer retained.
     ///
     /// # Errors
     /// As [`Store::append`].

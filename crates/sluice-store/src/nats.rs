@@ -21,9 +21,11 @@
 //! - **Idempotency**: `Nats-Msg-Id: <topic>:<key>` — JetStream's own deduplication; a
 //!   duplicate is acknowledged with the first message's stream sequence, whose headers give
 //!   the first answer.
-//! - **Reading** "after seq N": the subject's last message gives epoch and head; the first
-//!   message after N is found by a binary search over stream sequences (each probe one direct
-//!   get of "the subject's first message at or after S"), then one direct get per message.
+//! - **Reading** "after seq N": the subject's last message gives epoch and head (and, when it
+//!   is the topic's end, that the topic ended there, even once it is older than the retention
+//!   age and no longer read as an event); the first message after N is found by a binary
+//!   search over stream sequences (each probe one direct get of "the subject's first message
+//!   at or after S"), then one direct get per message.
 //!   Nodes remember where their replica's head is, so a catch-up starts there with no search.
 //! - **Presence and ephemeral events** use core NATS only (nothing about them is stored):
 //!   each node publishes its members of a topic on `sluice.x.pres.<topic>` (headers
@@ -43,8 +45,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use crate::{
-    Appended, BoxFuture, Cursor, History, NewEvent, Notice, NoticeFn, Store, StoreConfig,
-    StoreError, StoredEvent, derive_epoch, now_ms,
+    Appended, BoxFuture, Cursor, END_EVENT_TYPE, History, NewEvent, Notice, NoticeFn, Store,
+    StoreConfig, StoreError, StoredEvent, derive_epoch, now_ms,
 };
 
 const STREAM: &str = "SLUICE";
@@ -73,6 +75,10 @@ struct Last {
     stream_seq: u64,
     topic_seq: u64,
     epoch: u64,
+    /// It is the topic's end ([`END_EVENT_TYPE`]): the subject's last message always stays,
+    /// so the end is known after it has aged out (unless a publish that raced the close on
+    /// another node came after it: hub §2.8).
+    ended: bool,
 }
 
 /// A topic's last message as this node knows it (`None`: read it from the stream), behind
@@ -270,6 +276,7 @@ impl NatsStore {
                     stream_seq: m.sequence,
                     topic_seq: ev.seq,
                     epoch,
+                    ended: &*ev.event_type == END_EVENT_TYPE,
                 })
             }
             Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
@@ -280,6 +287,7 @@ impl NatsStore {
                     stream_seq: 0,
                     topic_seq: 0,
                     epoch: self.empty_epoch(topic),
+                    ended: false,
                 })
             }
             Err(e) => Err(unavailable(e)),
@@ -507,6 +515,7 @@ impl Store for NatsStore {
                             stream_seq: ack.sequence,
                             topic_seq: seq,
                             epoch: last.epoch,
+                            ended: event.event_type == END_EVENT_TYPE,
                         });
                         return Ok(Appended {
                             cursor: Cursor::new(last.epoch, seq),
@@ -566,6 +575,7 @@ impl Store for NatsStore {
                 epoch: last.epoch,
                 head: last.topic_seq,
                 events,
+                end: last.ended.then_some(last.topic_seq),
             })
         })
     }

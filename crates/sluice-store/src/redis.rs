@@ -1,8 +1,9 @@
 //! [`RedisStore`]: Redis Streams, shared by any number of hub nodes.
 //!
 //! After Centrifugo's design (`centrifugal/centrifuge`, `broker_redis.go`): per topic a
-//! **stream** of events and a **meta hash** holding the epoch (`e`) and the top sequence
-//! number (`s`); one Lua script per publish creates the epoch if missing, `HINCRBY`s the
+//! **stream** of events and a **meta hash** holding the epoch (`e`), the top sequence
+//! number (`s`) and, once the topic ended, the end's sequence number (`x`, kept after the end
+//! event has left the stream); one Lua script per publish creates the epoch if missing, `HINCRBY`s the
 //! sequence, `XADD`s with `MAXLEN`, refreshes the keys' expiry and `PUBLISH`es the event on
 //! the topic's notification channel — atomically, so notifications of a topic come in
 //! sequence order. Changed from Centrifugo: the stream entry id *is* the sequence number
@@ -33,8 +34,8 @@ use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 
 use crate::{
-    Appended, BoxFuture, Cursor, History, NewEvent, Notice, NoticeFn, Store, StoreConfig,
-    StoreError, StoredEvent, new_epoch, now_ms,
+    Appended, BoxFuture, Cursor, END_EVENT_TYPE, History, NewEvent, Notice, NoticeFn, Store,
+    StoreConfig, StoreError, StoredEvent, new_epoch, now_ms,
 };
 
 /// The epoch of a topic without metadata, created with it: the first 16 hex digits of
@@ -54,7 +55,8 @@ end
 
 /// The publish script. KEYS: stream, meta, idempotency key, salt. ARGV: a new salt (used if
 /// Redis has none), MAXLEN, key ttl (s), channel, type, data, idempotency ttl (s), max age
-/// (ms), topic, whether KEYS[3] is used ("1"/"0"). Every check comes before the first write
+/// (ms), topic, whether KEYS[3] is used ("1"/"0"), whether the event is the topic's end
+/// ("1"/"0": the first end of the epoch is kept in the meta hash as `x`). Every check comes before the first write
 /// that matters: a failing script must not burn a sequence number.
 const PUBLISH_BODY: &str = r"
 local t = redis.call('time')
@@ -76,6 +78,10 @@ if ARGV[10] == '1' then
   end
 end
 local seq = redis.call('hincrby', KEYS[2], 's', 1)
+if ARGV[11] == '1' and redis.call('hexists', KEYS[2], 'x') == 0 then
+  -- The end outlives its stream entry (age retention, the stream's expiry).
+  redis.call('hset', KEYS[2], 'x', seq)
+end
 local id = '0-' .. seq
 redis.call('xadd', KEYS[1], 'MAXLEN', ARGV[2], id, 't', ARGV[5], 'd', ARGV[6], 'ts', now)
 local oldest = now - tonumber(ARGV[8])
@@ -102,21 +108,24 @@ return {epoch, tostring(seq), 0}
 ";
 
 /// The read script. KEYS: stream, meta, salt. ARGV: a new salt (if Redis has none), first
-/// entry id, count, topic. Writes nothing for a topic without metadata.
+/// entry id, count, topic. Answers epoch, top sequence, entries and the end's sequence ('0':
+/// not ended). Writes nothing for a topic without metadata.
 const READ_BODY: &str = r"
 local epoch = redis.call('hget', KEYS[2], 'e')
 if not epoch then
-  return {epoch_of(KEYS[3], ARGV[1], ARGV[4]), '0', {}}
+  return {epoch_of(KEYS[3], ARGV[1], ARGV[4]), '0', {}, '0'}
 end
 local top = redis.call('hget', KEYS[2], 's') or '0'
-return {epoch, top, redis.call('xrange', KEYS[1], ARGV[2], '+', 'COUNT', ARGV[3])}
+local e = redis.call('hget', KEYS[2], 'x') or '0'
+return {epoch, top, redis.call('xrange', KEYS[1], ARGV[2], '+', 'COUNT', ARGV[3]), e}
 ";
 
-/// Starts a new epoch if the topic's is still the lost one. KEYS: stream, meta. ARGV: lost
-/// epoch, new epoch.
+/// Starts a new epoch if the topic's is still the lost one (its end, if any, was the old
+/// epoch's). KEYS: stream, meta. ARGV: lost epoch, new epoch.
 const RESTART: &str = r"
 if redis.call('hget', KEYS[2], 'e') == ARGV[1] then
   redis.call('del', KEYS[1])
+  redis.call('hdel', KEYS[2], 'x')
   redis.call('hset', KEYS[2], 'e', ARGV[2], 's', 0)
   return 1
 end
@@ -366,6 +375,11 @@ impl Store for RedisStore {
                 .arg(r.max_age.as_millis() as u64)
                 .arg(topic)
                 .arg(if key.is_some() { "1" } else { "0" })
+                .arg(if event.event_type == END_EVENT_TYPE {
+                    "1"
+                } else {
+                    "0"
+                })
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| unavailable(&e))?;
@@ -413,6 +427,8 @@ impl Store for RedisStore {
             let Some(Value::Array(entries)) = a.get(2) else {
                 return Err(bad());
             };
+            // '0' (or missing, or not a number): not ended.
+            let end = a.get(3).and_then(as_u64).filter(|&e| e > 0);
             let oldest = now_ms().saturating_sub(r.max_age.as_millis() as u64);
             let mut events = Vec::with_capacity(entries.len());
             for e in entries {
@@ -428,6 +444,7 @@ impl Store for RedisStore {
                 epoch,
                 head,
                 events,
+                end,
             })
         })
     }

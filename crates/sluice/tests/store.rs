@@ -934,3 +934,81 @@ async fn ended_topics_survive_kill_9_and_reach_every_node() {
         }
     }
 }
+
+/// What a node answers for a topic that ended at `end` once the end is older than the
+/// retention age: still ended (hub §2.8), on every transport.
+async fn assert_still_ended(base: &str, topic: &str, end: &str, what: &str) {
+    let poll_at_end = format!("{base}/poll/{topic}?cursor={end}&timeout=0");
+    let (st, body) = get(&poll_at_end).await;
+    assert_eq!(st, StatusCode::OK, "{what}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (v["end"].as_bool(), v["cursor"].as_str()),
+        (Some(true), Some(end)),
+        "{what}: a poll at the end gets the end: {body}"
+    );
+    let (st, b, _) = post(base, topic, "late", None).await;
+    assert_eq!(
+        st,
+        StatusCode::CONFLICT,
+        "{what}: a publish after the end: {b}"
+    );
+    assert!(b.contains("\"ended\""), "{what}: {b}");
+    assert_eq!(close_topic(base, topic).await, end, "{what}: closing again");
+    let (st, body) = get(&format!("{base}/sse/{topic}?cursor={end}")).await;
+    assert_eq!(
+        st,
+        StatusCode::NO_CONTENT,
+        "{what}: an EventSource resuming at the end: {body}"
+    );
+    // Nothing was appended: the end is still the head, for a new reader too.
+    let (st, body) = get(&format!("{base}/poll/{topic}?cursor=earliest&timeout=0")).await;
+    assert_eq!(st, StatusCode::OK, "{what}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (v["end"].as_bool(), v["cursor"].as_str()),
+        (Some(true), Some(end)),
+        "{what}: {body}"
+    );
+}
+
+/// `sluice serve` flags for the tests of ended topics whose end ages out.
+const SHORT_RETENTION: [&str; 4] = ["--retention-events", "10000", "--retention-age", "1s"];
+
+/// hub §2.8 with a store: the end outlives the end event. After the end aged out of retention
+/// and a kill -9, the restarted node loads the topic again from the file store: still ended
+/// (publishes get 409, a poll at the end gets the end, an EventSource resuming there 204).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_ended_topic_stays_ended_after_the_end_ages_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file:{}", dir.path().display());
+    let port = free_port();
+    let mut node = start_node_with(&store, port, &SHORT_RETENTION);
+    publish(&node.base, "gen", "a").await;
+    let end = close_topic(&node.base, "gen").await;
+    node.proc.kill9();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let node = start_node_with(&store, port, &SHORT_RETENTION);
+    assert_still_ended(&node.base, "gen", &end, "file, restarted").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_ended_topic_stays_ended_after_the_end_ages_out() {
+    shared_ended_topic_stays_ended_after_the_end_ages_out(&mut Redis::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_ended_topic_stays_ended_after_the_end_ages_out() {
+    shared_ended_topic_stays_ended_after_the_end_ages_out(&mut Nats::start()).await;
+}
+
+/// Closed on node 0; once the end aged out, node 1 starts and loads the topic: still ended.
+async fn shared_ended_topic_stays_ended_after_the_end_ages_out(server: &mut dyn StoreServer) {
+    let store = server.url();
+    let n0 = start_node_with(&store, free_port(), &SHORT_RETENTION);
+    publish(&n0.base, "gen.y", "one").await;
+    let end = close_topic(&n0.base, "gen.y").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let n1 = start_node_with(&store, free_port(), &SHORT_RETENTION);
+    assert_still_ended(&n1.base, "gen.y", &end, &store).await;
+}

@@ -297,27 +297,7 @@ where
         I: IntoIterator<Item = (u64, T, Bytes)>,
         T: AsRef<str>,
     {
-        let mut st = self.lock();
-        if !st
-            .server
-            .create_topic_at(topic.clone(), epoch, head_seq, log)
-        {
-            return false;
-        }
-        let t = now();
-        for (seq, event_type, data) in events {
-            // An event the log refuses (too large for this node) is left out: the next one
-            // jumps past it, a gap of one.
-            let _ = st
-                .server
-                .publish_at(t, &topic, seq, event_type.as_ref(), data);
-        }
-        let head = st
-            .server
-            .log(&topic)
-            .map_or(Cursor::new(epoch, head_seq), sluice_longpoll::Log::head);
-        st.heads.insert(topic, watch::Sender::new(head));
-        true
+        self.create_filled(topic, epoch, head_seq, log, events, None)
     }
 
     /// Append an event whose sequence number the store assigned (see
@@ -402,6 +382,100 @@ where
             drain(&mut st)
         };
         deliver(out);
+        true
+    }
+
+    /// Mark `topic` ended at `head` (see [`sluice_longpoll::Log::mark_ended`]) only if `head` is
+    /// still its head (checked under the same lock), and wake its readers on every transport:
+    /// parked long-poll requests are answered with `end: true`, [`LongPoll::subscribe`]
+    /// watchers are notified (a read at the head now says [`ReadBatch::ended`]). For a replica
+    /// whose store knows the end after the end event left retention. Returns whether the
+    /// topic is ended at `head` now.
+    pub fn end_topic_if<Q>(&self, topic: &Q, head: Cursor) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let out = {
+            let mut st = self.lock();
+            match st.server.log(topic) {
+                Some(log) if log.head() == head && log.is_ended() => return true,
+                Some(log) if log.head() == head => {}
+                _ => return false,
+            }
+            st.server.end_topic_at(topic, head);
+            notify_head(&mut st, topic);
+            drain(&mut st)
+        };
+        deliver(out);
+        true
+    }
+
+    /// [`LongPoll::create_topic_filled`] for a topic that ended at `end_seq`, created ended
+    /// under the same lock (nobody sees it before it is ended): events after `end_seq` are left
+    /// out, and if the events do not reach it (the end left retention) what they hold is
+    /// dropped too and the topic starts at `end_seq` (a reader before it gets a gap, then the
+    /// end). Returns `false` (and changes nothing) if the topic exists.
+    pub fn create_ended_topic_filled<I, T>(
+        &self,
+        topic: K,
+        epoch: u64,
+        head_seq: u64,
+        log: LogConfig,
+        events: I,
+        end_seq: u64,
+    ) -> bool
+    where
+        I: IntoIterator<Item = (u64, T, Bytes)>,
+        T: AsRef<str>,
+    {
+        self.create_filled(topic, epoch, head_seq, log, events, Some(end_seq))
+    }
+
+    fn create_filled<I, T>(
+        &self,
+        topic: K,
+        epoch: u64,
+        head_seq: u64,
+        log: LogConfig,
+        events: I,
+        end_seq: Option<u64>,
+    ) -> bool
+    where
+        I: IntoIterator<Item = (u64, T, Bytes)>,
+        T: AsRef<str>,
+    {
+        let mut st = self.lock();
+        if !st
+            .server
+            .create_topic_at(topic.clone(), epoch, head_seq, log)
+        {
+            return false;
+        }
+        let t = now();
+        for (seq, event_type, data) in events {
+            if end_seq.is_some_and(|e| seq > e) {
+                break;
+            }
+            // An event the log refuses (too large for this node) is left out: the next one
+            // jumps past it, a gap of one.
+            let _ = st
+                .server
+                .publish_at(t, &topic, seq, event_type.as_ref(), data);
+        }
+        if let Some(e) = end_seq {
+            let end = Cursor::new(epoch, e);
+            if st.server.log(&topic).map(sluice_longpoll::Log::head) != Some(end) {
+                st.server.reset_topic(&topic, epoch, e);
+            }
+            // Nobody is parked on a topic that did not exist: this only marks the log.
+            st.server.end_topic_at(&topic, end);
+        }
+        let head = st
+            .server
+            .log(&topic)
+            .map_or(Cursor::new(epoch, head_seq), sluice_longpoll::Log::head);
+        st.heads.insert(topic, watch::Sender::new(head));
         true
     }
 
@@ -817,6 +891,7 @@ fn serde_json_str(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_longpoll::END_EVENT_TYPE as END_EVENT;
 
     #[test]
     fn json_error_body() {
@@ -845,6 +920,63 @@ mod tests {
             panic!("not ready")
         };
         assert_eq!(events_in(&r), 0);
+    }
+
+    #[test]
+    fn replicas_ended_by_a_stored_end_mark() {
+        let lp: LongPoll<&'static str> = LongPoll::new(LongPollConfig::default());
+        let lim = ReadLimits {
+            max_events: 10,
+            max_bytes: 1 << 20,
+        };
+        // Loaded from a store whose end (seq 4) left retention: no events, ended at 4.
+        let none = || std::iter::empty::<(u64, &str, Bytes)>();
+        assert!(lp.create_ended_topic_filled("a", 7, 4, LogConfig::default(), none(), 4));
+        let b = lp.read(&"a", Start::At(Cursor::new(7, 4)), lim).unwrap();
+        assert!(b.ended && b.events.is_empty() && b.next == Cursor::new(7, 4));
+        assert_eq!(
+            lp.publish(&"a", "m", "late"),
+            Err(PublishError::Append(sluice_longpoll::AppendError::Ended))
+        );
+        // Events after the end (a publish that raced the close elsewhere) are left out; so
+        // are events that do not reach the end.
+        let evs = [
+            (5, "m", Bytes::new()),
+            (6, END_EVENT, Bytes::new()),
+            (7, "m", Bytes::new()),
+        ];
+        assert!(lp.create_ended_topic_filled("b", 7, 4, LogConfig::default(), evs, 6));
+        let b = lp.read(&"b", Start::At(Cursor::new(7, 4)), lim).unwrap();
+        assert_eq!((b.events.len(), b.ended, b.next.seq()), (2, true, 6));
+        let evs = [(5, "m", Bytes::new())];
+        assert!(lp.create_ended_topic_filled("c", 7, 4, LogConfig::default(), evs, 6));
+        let b = lp.read(&"c", Start::At(Cursor::new(7, 4)), lim).unwrap();
+        assert_eq!(
+            (b.gap, b.events.len(), b.ended, b.next.seq()),
+            (Some(2), 0, true, 6)
+        );
+        assert!(!lp.create_ended_topic_filled("c", 7, 4, LogConfig::default(), none(), 4));
+
+        // A replica reset to a store's head that is the end: marked only at that head.
+        assert!(lp.create_topic_at("d", 7, 3, LogConfig::default()));
+        let mut w = lp.subscribe(&"d").unwrap();
+        w.borrow_and_update();
+        assert!(!lp.end_topic_if(&"d", Cursor::new(7, 4)), "another head");
+        assert!(!lp.end_topic_if(&"nope", Cursor::new(7, 3)));
+        assert!(!w.has_changed().unwrap());
+        assert_eq!(lp.is_ended(&"d"), Some(false));
+        assert!(lp.end_topic_if(&"d", Cursor::new(7, 3)));
+        assert!(
+            w.has_changed().unwrap(),
+            "subscribers are woken to read the end"
+        );
+        assert_eq!(lp.is_ended(&"d"), Some(true));
+        let b = lp.read(&"d", Start::At(Cursor::new(7, 3)), lim).unwrap();
+        assert!(b.ended && b.events.is_empty());
+        assert!(
+            lp.end_topic_if(&"d", Cursor::new(7, 3)),
+            "still ended there"
+        );
     }
 
     #[test]
