@@ -95,9 +95,8 @@ impl PublishError {
             | PublishError::BadIdempotencyKey => StatusCode::BAD_REQUEST,
             PublishError::TooManyTopics { .. } => StatusCode::SERVICE_UNAVAILABLE,
             PublishError::Store(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
-            PublishError::Store(StoreError::Conflict { .. }) | PublishError::Ended => {
-                StatusCode::CONFLICT
-            }
+            PublishError::Store(StoreError::Conflict { .. } | StoreError::Ended { .. })
+            | PublishError::Ended => StatusCode::CONFLICT,
             PublishError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             PublishError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
@@ -111,7 +110,7 @@ impl PublishError {
             PublishError::TooLarge { .. } => "too_large",
             PublishError::NotUtf8 => "not_utf8",
             PublishError::BadIdempotencyKey => "bad_idempotency_key",
-            PublishError::Ended => "ended",
+            PublishError::Ended | PublishError::Store(StoreError::Ended { .. }) => "ended",
             PublishError::Store(StoreError::Conflict { .. }) => "conflict",
             PublishError::Store(_) => "store_unavailable",
         }
@@ -353,8 +352,14 @@ impl Hub {
             return Ok(h);
         }
         match self.append(state, END_EVENT_TYPE, Bytes::new(), key).await {
-            // A concurrent close won the race: same answer.
-            Err(PublishError::Ended) => self.inner.lp.head(&state.name).ok_or(PublishError::Ended),
+            // A concurrent close won the race (here or on another node: the replica caught
+            // up with it): same answer.
+            Err(PublishError::Ended) => self
+                .inner
+                .lp
+                .head(&state.name)
+                .filter(|_| self.inner.lp.is_ended(&state.name) == Some(true))
+                .ok_or(PublishError::Ended),
             r => r,
         }
     }
@@ -427,6 +432,14 @@ impl Hub {
             let ev = NewEvent::new(event_type, &data).idempotency_key(key);
             let a = match store.append(&state.name, ev).await {
                 Ok(a) => a,
+                Err(StoreError::Ended { .. }) => {
+                    // Closed on another node (or by this one, the notice not yet applied):
+                    // the replica learns the end from the store (a failure is retried by the
+                    // follower).
+                    self.store_worked();
+                    let _ = self.catch_up(state).await;
+                    return Err(PublishError::Ended);
+                }
                 Err(e) => {
                     self.store_failed(&e);
                     return Err(PublishError::Store(e));

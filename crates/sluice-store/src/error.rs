@@ -19,6 +19,15 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The topic has ended ([`crate::END_EVENT_TYPE`]): the store appends nothing after the
+    /// end (HTTP 409 `ended`). Checked with the append, atomically, so a publish that races a
+    /// close on another node is refused rather than stored after the end. Not a sign of an
+    /// unhealthy store.
+    #[error("the topic ended at {end}")]
+    Ended {
+        /// The end's cursor.
+        end: crate::Cursor,
+    },
     /// The embedded store failed to read or write its file (I/O error, disk full): HTTP 503.
     #[error("storage error: {reason}")]
     Storage {
@@ -47,7 +56,8 @@ impl StoreError {
             StoreError::Unavailable { .. } | StoreError::Storage { .. } => true,
             StoreError::Corrupt { .. }
             | StoreError::NotBuiltIn { .. }
-            | StoreError::Conflict { .. } => false,
+            | StoreError::Conflict { .. }
+            | StoreError::Ended { .. } => false,
         }
     }
 
@@ -62,7 +72,7 @@ impl StoreError {
     /// one request.
     #[must_use]
     pub fn is_store_failure(&self) -> bool {
-        !matches!(self, StoreError::Conflict { .. })
+        !matches!(self, StoreError::Conflict { .. } | StoreError::Ended { .. })
     }
 
     pub(crate) fn corrupt(e: impl std::fmt::Display) -> Self {

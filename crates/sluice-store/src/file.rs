@@ -162,6 +162,12 @@ fn decode_event(seq: u64, b: &[u8]) -> Result<StoredEvent, StoreError> {
     Ok(StoredEvent::new(seq, t, data, time_ms))
 }
 
+/// The event type of an event's stored form (`None`: malformed).
+fn stored_type(b: &[u8]) -> Option<&str> {
+    let len = u16::from_le_bytes(b.get(8..10)?.try_into().ok()?);
+    std::str::from_utf8(b.get(10..10 + usize::from(len))?).ok()
+}
+
 /// Size of an event as retention counts it (type + data), from its stored form.
 fn stored_size(b: &[u8]) -> u64 {
     b.len().saturating_sub(10) as u64
@@ -355,6 +361,11 @@ enum Done {
         result: Appended,
         notice: Option<Notice>,
     },
+    /// Refused without a write: answered with `error` whatever the commit does.
+    Refused {
+        reply: oneshot::Sender<Result<Appended, StoreError>>,
+        error: StoreError,
+    },
 }
 
 impl Writer {
@@ -450,9 +461,19 @@ impl Writer {
                                     continue;
                                 }
                             }
+                            if m.end != 0 {
+                                // Nothing after the end (checked after the key: a retry gets
+                                // its first answer).
+                                let end = Cursor::new(m.epoch, m.end);
+                                done.push(Done::Refused {
+                                    reply,
+                                    error: StoreError::Ended { end },
+                                });
+                                continue;
+                            }
                             m.head += 1;
                             let seq = m.head;
-                            if m.end == 0 && &*event_type == END_EVENT_TYPE {
+                            if &*event_type == END_EVENT_TYPE {
                                 // Kept in the metadata: the end event ages out like any other.
                                 m.end = seq;
                             }
@@ -504,6 +525,9 @@ impl Writer {
                             }
                             let _ = reply.send(Ok(result));
                         }
+                        Done::Refused { reply, error } => {
+                            let _ = reply.send(Err(error));
+                        }
                     }
                 }
             }
@@ -513,6 +537,9 @@ impl Writer {
                     match d {
                         Done::Appended { reply, .. } => {
                             let _ = reply.send(Err(e.clone()));
+                        }
+                        Done::Refused { reply, error } => {
+                            let _ = reply.send(Err(error));
                         }
                     }
                 }
@@ -552,7 +579,13 @@ impl Writer {
                 break;
             }
             if let Some(v) = events.remove((topic, m.oldest)).map_err(storage)? {
-                m.bytes = m.bytes.saturating_sub(stored_size(v.value()));
+                let v = v.value();
+                m.bytes = m.bytes.saturating_sub(stored_size(v));
+                if m.end == 0 && stored_type(v) == Some(END_EVENT_TYPE) {
+                    // A topic that ended before the end was kept in the metadata: keep it now,
+                    // before its only record goes.
+                    m.end = m.oldest;
+                }
             }
             m.oldest += 1;
         }
@@ -773,6 +806,107 @@ mod tests {
         assert_eq!(s.read("other", 0, 10).await.unwrap().end, None);
     }
 
+    /// Nothing is appended after the end: a publish (or a second end) is refused with the
+    /// end's cursor and writes nothing; a retry with a known key still gets its first answer.
+    #[tokio::test]
+    async fn appends_after_the_end_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FileStore::open(dir.path(), FsyncPolicy::Always, cfg(100))
+            .await
+            .unwrap();
+        let seen = Arc::new(Mutex::new(0usize));
+        let s2 = Arc::clone(&seen);
+        s.subscribe(Arc::new(move |_| *s2.lock().unwrap() += 1))
+            .await
+            .unwrap();
+        let first = NewEvent::new("m", b"a").idempotency_key(Some("k"));
+        let a = s.append("t", first).await.unwrap();
+        let end = s
+            .append("t", NewEvent::new(END_EVENT_TYPE, b""))
+            .await
+            .unwrap()
+            .cursor;
+        for ev in [
+            NewEvent::new("m", b"late"),
+            NewEvent::new("m", b"late").idempotency_key(Some("k2")),
+            NewEvent::new(END_EVENT_TYPE, b""),
+        ] {
+            assert_eq!(
+                s.append("t", ev).await,
+                Err(StoreError::Ended { end }),
+                "{ev:?}"
+            );
+        }
+        let retry = s.append("t", first).await.unwrap();
+        assert_eq!((retry.cursor, retry.duplicate), (a.cursor, true));
+        let h = s.read("t", 0, 10).await.unwrap();
+        assert_eq!((h.head, h.events.len(), h.end), (2, 2, Some(2)));
+        assert_eq!(*seen.lock().unwrap(), 2, "no notice for a refusal");
+        // Another topic in the same commit group is not affected.
+        assert_eq!(
+            s.append("u", NewEvent::new("m", b"x"))
+                .await
+                .unwrap()
+                .cursor
+                .seq(),
+            1
+        );
+    }
+
+    /// A topic that ended before the end was kept in the metadata (four-word meta row): when
+    /// retention removes the end event, its sequence number goes into the metadata, so the
+    /// topic stays ended.
+    #[tokio::test]
+    async fn an_end_from_before_the_mark_is_kept_when_it_ages_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StoreConfig::default()
+            .with_retention(LogConfig::default().with_max_age(Duration::from_millis(200)));
+        let s = FileStore::open(dir.path(), FsyncPolicy::Always, cfg.clone())
+            .await
+            .unwrap();
+        s.append("t", NewEvent::new("m", b"a")).await.unwrap();
+        s.append("t", NewEvent::new(END_EVENT_TYPE, b""))
+            .await
+            .unwrap();
+        // As an older version wrote it: no end in the metadata.
+        let db = Arc::clone(&s.db);
+        tokio::task::spawn_blocking(move || {
+            let tx = db.begin_write().unwrap();
+            {
+                let mut meta = tx.open_table(META).unwrap();
+                let m = Meta::decode(meta.get("t").unwrap().unwrap().value()).unwrap();
+                assert_eq!(m.end, 2);
+                meta.insert("t", &m.encode()[..32]).unwrap();
+            }
+            tx.commit().unwrap();
+        })
+        .await
+        .unwrap();
+        assert_eq!(s.read("t", 0, 10).await.unwrap().end, None, "unmarked");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let writer = Writer {
+            db: Arc::clone(&s.db),
+            salt: s.salt,
+            config: cfg,
+            fsync: FsyncPolicy::Always,
+            notify: Arc::new(Mutex::new(None)),
+        };
+        tokio::task::spawn_blocking(move || writer.sweep())
+            .await
+            .unwrap()
+            .unwrap();
+        let h = s.read("t", 0, 10).await.unwrap();
+        assert_eq!(
+            (h.head, h.events.len(), h.end),
+            (2, 0, Some(2)),
+            "the end kept as it aged out"
+        );
+        assert!(matches!(
+            s.append("t", NewEvent::new("m", b"late")).await,
+            Err(StoreError::Ended { .. })
+        ));
+    }
+
     proptest::proptest! {
         /// The stored forms read back exactly, and any bytes in the file decode to an event or
         /// a `Corrupt` error, never a panic.
@@ -785,6 +919,9 @@ mod tests {
             seq in 1u64..u64::MAX,
         ) {
             let ev = decode_event(seq, &encode_event(time, &t, &data)).unwrap();
+            let stored = encode_event(time, &t, &data);
+            proptest::prop_assert_eq!(stored_type(&stored), Some(&*t));
+            let _ = stored_type(&junk);
             proptest::prop_assert_eq!(ev, StoredEvent::new(seq, &t, Bytes::from(data), time));
             let _ = decode_event(seq, &junk);
             let m = Meta { epoch: time, head: seq, oldest: 1, bytes: 7, end: seq / 2 };

@@ -113,9 +113,10 @@ pub struct History {
     pub events: Vec<StoredEvent>,
     /// The sequence number of this epoch's end ([`END_EVENT_TYPE`]), if the topic ended:
     /// kept by the store after the end itself has left retention, so that a reader loading
-    /// the topic later (after a restart, on another node) still knows it ended there. `head`
-    /// and `events` may go past it: a publish on another node that raced the close (hub
-    /// §2.8); nothing after the end is for readers.
+    /// the topic later (after a restart, on another node) still knows it ended there. Stores
+    /// refuse appends after the end ([`StoreError::Ended`]), but `head` and `events` may go
+    /// past it in data written by an older version (a publish on another node that raced the
+    /// close, hub §2.8); nothing after the end is for readers.
     pub end: Option<u64>,
 }
 
@@ -206,11 +207,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Appends an event to `topic` (creating its epoch if it has none) and answers once the
     /// store accepted it (for the file store: written with its fsync policy). Retention is
-    /// applied. Notifies subscribers ([`Store::subscribe`]) of every node.
+    /// applied. Notifies subscribers ([`Store::subscribe`]) of every node. Nothing is
+    /// appended after the topic's end ([`StoreError::Ended`], decided atomically with the
+    /// append, across nodes; the file and Redis stores still answer a retry with a known
+    /// idempotency key with its first answer).
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`] when the store cannot be reached (answer 503), others per
-    /// [`StoreError`].
+    /// [`StoreError::Unavailable`] when the store cannot be reached (answer 503),
+    /// [`StoreError::Ended`] after the end, others per [`StoreError`].
     fn append<'a>(
         &'a self,
         topic: &'a str,

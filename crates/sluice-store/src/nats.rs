@@ -13,7 +13,9 @@
 //! - **Per-topic contiguous sequence numbers** in a `Sluice-Seq` header, made safe by
 //!   optimistic concurrency: each publish says `Nats-Expected-Last-Subject-Sequence` = the
 //!   stream sequence of the subject's last message, so of two nodes publishing `n + 1` at once
-//!   one wins and the other re-reads the subject's last message and publishes `n + 2`.
+//!   one wins and the other re-reads the subject's last message and publishes `n + 2` — or,
+//!   when that last message is the topic's end, publishes nothing
+//!   ([`StoreError::Ended`]): so nothing is ever stored after the end.
 //! - **Epoch**: each message carries `Sluice-Epoch`; a topic's first message takes
 //!   a hash of the stream's creation time and the topic name (FNV-1a), so every node hands out
 //!   the same cursors for a topic nobody published to yet, and a re-created stream (data wiped)
@@ -76,8 +78,9 @@ struct Last {
     topic_seq: u64,
     epoch: u64,
     /// It is the topic's end ([`END_EVENT_TYPE`]): the subject's last message always stays,
-    /// so the end is known after it has aged out (unless a publish that raced the close on
-    /// another node came after it: hub §2.8).
+    /// so the end is known after it has aged out, and nothing is published after it (a
+    /// subject written by an older version may hold a publish that raced the close after it:
+    /// the end is then not known from here).
     ended: bool,
 }
 
@@ -474,6 +477,14 @@ impl Store for NatsStore {
                     Some(l) => l,
                     None => self.read_last(&s, topic, true).await?,
                 };
+                if last.ended {
+                    // Nothing after the end. Atomic across nodes: a publish that raced the
+                    // close expected the same last message as the close did; the loser gets
+                    // "wrong last sequence", re-reads, and finds the end here.
+                    return Err(StoreError::Ended {
+                        end: Cursor::new(last.epoch, last.topic_seq),
+                    });
+                }
                 let seq = last.topic_seq + 1;
                 let mut msg = jetstream::message::PublishMessage::build()
                     .payload(Bytes::copy_from_slice(event.data))

@@ -3,10 +3,10 @@
 //! After Centrifugo's design (`centrifugal/centrifuge`, `broker_redis.go`): per topic a
 //! **stream** of events and a **meta hash** holding the epoch (`e`), the top sequence
 //! number (`s`) and, once the topic ended, the end's sequence number (`x`, kept after the end
-//! event has left the stream); one Lua script per publish creates the epoch if missing, `HINCRBY`s the
-//! sequence, `XADD`s with `MAXLEN`, refreshes the keys' expiry and `PUBLISH`es the event on
-//! the topic's notification channel — atomically, so notifications of a topic come in
-//! sequence order. Changed from Centrifugo: the stream entry id *is* the sequence number
+//! event has left the stream; a publish after it is refused); one Lua script per publish
+//! creates the epoch if missing, `HINCRBY`s the sequence, `XADD`s with `MAXLEN`, refreshes the
+//! keys' expiry and `PUBLISH`es the event on the topic's notification channel — atomically,
+//! so notifications of a topic come in sequence order. Changed from Centrifugo: the stream entry id *is* the sequence number
 //! (`0-<seq>`), so "events after N" is one `XRANGE` from `0-<N+1>` with no scan; age retention
 //! trims entries by their `ts` field in the same script (instead of `MINID` over time-based
 //! ids); the idempotency key is a `SET … EX` inside the publish script, so a retry on any
@@ -56,8 +56,10 @@ end
 /// The publish script. KEYS: stream, meta, idempotency key, salt. ARGV: a new salt (used if
 /// Redis has none), MAXLEN, key ttl (s), channel, type, data, idempotency ttl (s), max age
 /// (ms), topic, whether KEYS[3] is used ("1"/"0"), whether the event is the topic's end
-/// ("1"/"0": the first end of the epoch is kept in the meta hash as `x`). Every check comes before the first write
-/// that matters: a failing script must not burn a sequence number.
+/// ("1"/"0": the end of the epoch is kept in the meta hash as `x`). Answers epoch, sequence
+/// number and 0 (appended), 1 (a known idempotency key: its first answer) or 2 (the topic
+/// ended: nothing appended; the sequence number is the end's). Every check comes before the
+/// first write that matters: a failing or refused script must not burn a sequence number.
 const PUBLISH_BODY: &str = r"
 local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -77,8 +79,14 @@ if ARGV[10] == '1' then
     end
   end
 end
+local ended = redis.call('hget', KEYS[2], 'x')
+if ended then
+  -- Nothing after the end: refused here, atomically, so a publish that raced a close on
+  -- another node is not stored after it.
+  return {epoch, ended, 2}
+end
 local seq = redis.call('hincrby', KEYS[2], 's', 1)
-if ARGV[11] == '1' and redis.call('hexists', KEYS[2], 'x') == 0 then
+if ARGV[11] == '1' then
   -- The end outlives its stream entry (age retention, the stream's expiry).
   redis.call('hset', KEYS[2], 'x', seq)
 end
@@ -389,11 +397,19 @@ impl Store for RedisStore {
             };
             let epoch = a.first().and_then(as_epoch).ok_or_else(bad)?;
             let seq = a.get(1).and_then(as_u64).ok_or_else(bad)?;
-            let dup = a.get(2).and_then(as_u64).ok_or_else(bad)? == 1;
-            Ok(Appended {
-                cursor: Cursor::new(epoch, seq),
-                duplicate: dup,
-            })
+            let cursor = Cursor::new(epoch, seq);
+            match a.get(2).and_then(as_u64).ok_or_else(bad)? {
+                0 => Ok(Appended {
+                    cursor,
+                    duplicate: false,
+                }),
+                1 => Ok(Appended {
+                    cursor,
+                    duplicate: true,
+                }),
+                2 => Err(StoreError::Ended { end: cursor }),
+                _ => Err(bad()),
+            }
         })
     }
 

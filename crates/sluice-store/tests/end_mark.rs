@@ -1,21 +1,28 @@
 //! The end of an ended topic (hub §2.8) outlives the end event in the shared stores: once the
 //! end is older than the retention age, a read no longer returns it as an event but still
-//! says where the topic ended ([`History::end`]), on every node. (The file store's test is
-//! a unit test in `src/file.rs`.)
+//! says where the topic ended ([`History::end`]), on every node; and nothing is appended
+//! after the end, by any node ([`StoreError::Ended`]). (The file store's tests are unit
+//! tests in `src/file.rs`.)
 //!
 //! Each test starts its own `redis-server` / `nats-server -js` on a free loopback port with
 //! its own data directory and kills it by PID (`scripts/setup.sh` installs both).
 
-#![cfg(all(feature = "redis", feature = "nats"))]
+#![cfg(any(feature = "redis", feature = "nats"))]
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "nats")]
 use sluice_store::nats::NatsStore;
+#[cfg(feature = "redis")]
 use sluice_store::redis::RedisStore;
-use sluice_store::{END_EVENT_TYPE, History, LogConfig, NewEvent, Store, StoreConfig};
+use sluice_store::{
+    Cursor, END_EVENT_TYPE, History, LogConfig, NewEvent, Store, StoreConfig, StoreError,
+};
 
-const AGE: Duration = Duration::from_millis(300);
+/// The retention age: long enough for the round trips of [`publish_and_end`] to see every
+/// event still retained on a loaded machine.
+const AGE: Duration = Duration::from_secs(2);
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -47,6 +54,7 @@ fn wait_listening(port: u16, what: &str) {
     }
 }
 
+#[cfg(feature = "redis")]
 fn redis_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -66,6 +74,7 @@ fn redis_server() -> Server {
     s
 }
 
+#[cfg(feature = "nats")]
 fn nats_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -108,6 +117,30 @@ async fn publish_and_end(s: &dyn Store) -> u64 {
     end.cursor.seq()
 }
 
+/// After the end of `t` (at `end`): `node` (another node, which last saw `t` before the
+/// end) appends nothing, not even a second end; `open` is not affected.
+async fn assert_refused_after_the_end(node: &dyn Store, end: Cursor) {
+    for ev in [
+        NewEvent::new("m", b"late"),
+        NewEvent::new("m", b"late").idempotency_key(Some("late")),
+        NewEvent::new(END_EVENT_TYPE, b""),
+    ] {
+        assert_eq!(
+            node.append("t", ev).await,
+            Err(StoreError::Ended { end }),
+            "{ev:?}"
+        );
+    }
+    let h = node.read("t", 0, 10).await.unwrap();
+    assert_eq!(
+        (h.head, h.end),
+        (end.seq(), Some(end.seq())),
+        "nothing stored"
+    );
+    let open = node.append("open", NewEvent::new("m", b"y")).await.unwrap();
+    assert_eq!(open.cursor.seq(), 2);
+}
+
 /// Once the end has aged out: no events, and still the end.
 fn assert_aged_out_but_ended(h: &History, end: u64) {
     assert_eq!(
@@ -117,6 +150,76 @@ fn assert_aged_out_but_ended(h: &History, end: u64) {
     );
 }
 
+/// Another node, which last published to `t` before `s` ended it: refused.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_refuses_appends_after_the_end() {
+    let server = redis_server();
+    let url = format!("redis://127.0.0.1:{}", server.port);
+    let s = RedisStore::connect(&url, config()).await.unwrap();
+    let other = RedisStore::connect(&url, config()).await.unwrap();
+    other.append("t", NewEvent::new("m", b"0")).await.unwrap();
+    let end = s
+        .append("t", NewEvent::new(END_EVENT_TYPE, b""))
+        .await
+        .unwrap()
+        .cursor;
+    assert_eq!(end.seq(), 2);
+    other
+        .append("open", NewEvent::new("m", b"x"))
+        .await
+        .unwrap();
+    assert_refused_after_the_end(&other, end).await;
+    // After the end aged out and the stream expired: still refused.
+    tokio::time::sleep(AGE + Duration::from_millis(200)).await;
+    let out = Command::new("redis-cli")
+        .args(["-p", &server.port.to_string(), "del", "sluice:{t}:s"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    assert!(matches!(
+        s.append("t", NewEvent::new("m", b"later")).await,
+        Err(StoreError::Ended { end: e }) if e == end
+    ));
+}
+
+/// Another node, whose cached last message of `t` is the one before the end: its publish
+/// expects that message, loses to the end, re-reads, and is refused.
+#[cfg(feature = "nats")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_refuses_appends_after_the_end() {
+    let server = nats_server();
+    let url = format!("nats://127.0.0.1:{}", server.port);
+    let s = NatsStore::connect(&url, config()).await.unwrap();
+    let other = NatsStore::connect(&url, config()).await.unwrap();
+    other.append("t", NewEvent::new("m", b"0")).await.unwrap();
+    let end = s
+        .append("t", NewEvent::new(END_EVENT_TYPE, b""))
+        .await
+        .unwrap()
+        .cursor;
+    assert_eq!(end.seq(), 2);
+    other
+        .append("open", NewEvent::new("m", b"x"))
+        .await
+        .unwrap();
+    assert_refused_after_the_end(&other, end).await;
+    // The node that ended it (its cached last message is the end): refused at once.
+    assert_eq!(
+        s.append("t", NewEvent::new("m", b"late")).await,
+        Err(StoreError::Ended { end })
+    );
+    // A node with nothing cached, after the end aged out: refused, and the end still known.
+    tokio::time::sleep(AGE + Duration::from_millis(200)).await;
+    let third = NatsStore::connect(&url, config()).await.unwrap();
+    assert!(matches!(
+        third.append("t", NewEvent::new("m", b"later")).await,
+        Err(StoreError::Ended { end: e }) if e == end
+    ));
+    assert_aged_out_but_ended(&third.read("t", 0, 10).await.unwrap(), end.seq());
+}
+
+#[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_keeps_the_end_after_it_aged_out_and_forgets_it_with_the_epoch() {
     let server = redis_server();
@@ -143,6 +246,7 @@ async fn redis_keeps_the_end_after_it_aged_out_and_forgets_it_with_the_epoch() {
     assert_eq!((h2.head, h2.end), (0, None));
 }
 
+#[cfg(feature = "nats")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_keeps_the_end_after_it_aged_out() {
     let server = nats_server();
