@@ -299,6 +299,26 @@ impl<K: Clone + Eq + Hash> Server<K> {
         true
     }
 
+    /// [`Server::reset_topic`] to `epoch` with head `end_seq`, and the topic marked ended
+    /// there ([`Log::mark_ended`]) in the same step: a replica whose store's topic ended at
+    /// `end_seq` after what the replica holds, the end no longer retained. Nothing can be
+    /// appended between the move and the mark. Parked waiters are answered once, as readers
+    /// of the ended log (a reset or a gap, then `end: true`). Returns `false` if there is no
+    /// such topic.
+    pub fn reset_ended_topic<Q>(&mut self, topic: &Q, epoch: u64, end_seq: u64) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Some(t) = self.topics.get_mut(topic) else {
+            return false;
+        };
+        t.log.reset(epoch, end_seq);
+        t.log.mark_ended();
+        self.release(topic);
+        true
+    }
+
     /// Marks the topic ended at `head` ([`Log::mark_ended`]) if `head` is its log's head: a
     /// replica whose store still knows the end after the end event left retention. Parked
     /// waiters are answered with `end: true`. Returns whether the log is ended at `head` now
@@ -699,6 +719,42 @@ mod tests {
             s.publish(t, &"t", "m", Bytes::new()),
             Err(PublishError::NoTopic)
         );
+    }
+
+    #[test]
+    fn a_replica_reset_ended_answers_parked_waiters_once_with_the_end() {
+        let mut s = Server::new(ServerConfig::default());
+        let t = Instant::now();
+        assert!(s.create_topic_at("t", 1, 2, LogConfig::default()));
+        let Handled::Parked(behind) = s.handle_request(t, &"t", &at(2), 0) else {
+            panic!("parked expected")
+        };
+        assert!(!s.reset_ended_topic(&"nope", 1, 5));
+        assert!(s.reset_ended_topic(&"t", 1, 5));
+        // One answer: the gap to the end, and the end (not a gap now and the end later).
+        let (id, r) = s.poll_response().unwrap();
+        assert_eq!(id, behind);
+        let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(
+            (
+                v["gap"]["missed"].as_u64(),
+                v["end"].as_bool(),
+                v["cursor"].as_str()
+            ),
+            (Some(3), Some(true), Some("1.1.5"))
+        );
+        assert!(s.poll_response().is_none());
+        assert_eq!(s.log(&"t").unwrap().head(), Cursor::new(1, 5));
+        assert!(s.log(&"t").unwrap().is_ended());
+        assert_eq!(
+            s.publish_at(t, &"t", 6, "m", Bytes::new()),
+            Err(PublishError::Append(AppendError::Ended)),
+            "nothing after the end"
+        );
+        // Another epoch: the end is in that epoch.
+        assert!(s.reset_ended_topic(&"t", 2, 1));
+        assert_eq!(s.log(&"t").unwrap().head(), Cursor::new(2, 1));
+        assert!(s.log(&"t").unwrap().is_ended());
     }
 
     #[test]

@@ -385,6 +385,38 @@ where
         true
     }
 
+    /// Move a replica topic to `epoch` with head `end_seq` and mark it ended there (see
+    /// [`sluice_longpoll::Server::reset_ended_topic`]), only if its head is still `expected`,
+    /// all under one lock: for a replica whose store's topic ended at `end_seq`, the end no
+    /// longer retained. Nothing is appended between the move and the mark: an event after
+    /// the end that arrives meanwhile from elsewhere is refused
+    /// ([`sluice_longpoll::AppendError::Ended`]). Parked long-poll requests are answered with
+    /// the end, [`LongPoll::subscribe`] watchers see the new head. Returns whether it did.
+    pub fn reset_ended_topic_if<Q>(
+        &self,
+        topic: &Q,
+        expected: Cursor,
+        epoch: u64,
+        end_seq: u64,
+    ) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let out = {
+            let mut st = self.lock();
+            if st.server.log(topic).map(sluice_longpoll::Log::head) != Some(expected)
+                || !st.server.reset_ended_topic(topic, epoch, end_seq)
+            {
+                return false;
+            }
+            notify_head(&mut st, topic);
+            drain(&mut st)
+        };
+        deliver(out);
+        true
+    }
+
     /// Mark `topic` ended at `head` (see [`sluice_longpoll::Log::mark_ended`]) only if `head` is
     /// still its head (checked under the same lock), and wake its readers on every transport:
     /// parked long-poll requests are answered with `end: true`, [`LongPoll::subscribe`]
@@ -976,6 +1008,39 @@ mod tests {
         assert!(
             lp.end_topic_if(&"d", Cursor::new(7, 3)),
             "still ended there"
+        );
+    }
+
+    #[test]
+    fn a_replica_reset_ended_refuses_what_comes_after_the_end() {
+        let lp: LongPoll<&'static str> = LongPoll::new(LongPollConfig::default());
+        let lim = ReadLimits {
+            max_events: 10,
+            max_bytes: 1 << 20,
+        };
+        assert!(lp.create_topic_at("t", 7, 1, LogConfig::default()));
+        let mut w = lp.subscribe(&"t").unwrap();
+        w.borrow_and_update();
+        let at1 = Cursor::new(7, 1);
+        assert!(
+            !lp.reset_ended_topic_if(&"t", Cursor::new(7, 0), 7, 4),
+            "another head"
+        );
+        assert!(!lp.reset_ended_topic_if(&"nope", at1, 7, 4));
+        assert_eq!((lp.head(&"t"), lp.is_ended(&"t")), (Some(at1), Some(false)));
+        assert!(lp.reset_ended_topic_if(&"t", at1, 7, 4));
+        assert_eq!(*w.borrow_and_update(), Cursor::new(7, 4));
+        assert_eq!(lp.is_ended(&"t"), Some(true));
+        // A store's event after the end (a publish that raced the close on another node),
+        // arriving as a notice right after the move: refused, the end stays the head.
+        assert_eq!(
+            lp.publish_next(&"t", 7, 5, "m", "late"),
+            Err(PublishError::Append(sluice_longpoll::AppendError::Ended))
+        );
+        let b = lp.read(&"t", Start::At(at1), lim).unwrap();
+        assert_eq!(
+            (b.gap, b.events.len(), b.ended, b.next),
+            (Some(3), 0, true, Cursor::new(7, 4))
         );
     }
 
