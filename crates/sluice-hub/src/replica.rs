@@ -172,9 +172,9 @@ impl Hub {
         {
             Ok(done) => done,
             Err(LpError::NoTopic) => false,
-            // Another node published while this one closed the topic (hub §2.8): the store
-            // holds an event after the end. Nothing after the end is ever read: drop it, and
-            // keep the end at the head.
+            // An event after the end: stores refuse those now, but one written by an older
+            // version (a publish that raced a close on another node) may still be there.
+            // Nothing after the end is ever read: drop it, and keep the end at the head.
             Err(LpError::Append(sluice_longpoll::AppendError::Ended)) => {
                 tracing::warn!(topic = &**topic, seq, "stored event after the end ignored");
                 true
@@ -288,38 +288,45 @@ impl Hub {
             let epoch = h.epoch;
             let end = cut_at_end(&mut h, !full);
             let head = top(&h);
+            // The store's end, no longer retained there: the replica moves straight to it.
+            let end_aged_out = end.filter(|_| h.events.is_empty());
+            // Moves the replica from `local` to `at` in `epoch`, forgetting what it holds. To
+            // the end that aged out: moved and marked ended in one step, so that nothing (the
+            // notice of an event that raced the close on another node) gets in between.
+            let move_to = |at: u64| match end_aged_out {
+                Some(e) if e == at => {
+                    self.inner
+                        .lp
+                        .reset_ended_topic_if(&state.name, local, epoch, e)
+                }
+                _ => self.inner.lp.reset_topic_if(&state.name, local, epoch, at),
+            };
             let moved = self.if_current(state, || {
                 if epoch != local.epoch() {
                     tracing::info!(topic = &*state.name, epoch, "store epoch changed: reset");
                     let start = h.events.first().map_or(head, |e| e.seq - 1);
-                    if !self
-                        .inner
-                        .lp
-                        .reset_topic_if(&state.name, local, epoch, start)
-                    {
+                    if !move_to(start) {
                         return false;
                     }
                 } else if let Some(first) = h.events.first() {
-                    if first.seq > local.seq() + 1
-                        && !self
-                            .inner
-                            .lp
-                            .reset_topic_if(&state.name, local, epoch, first.seq - 1)
-                    {
+                    if first.seq > local.seq() + 1 && !move_to(first.seq - 1) {
                         return false; // the head moved: read again
                     }
                 } else if head > local.seq()
                     // Everything after us is gone from the store: an exact gap.
-                    && !self.inner.lp.reset_topic_if(&state.name, local, epoch, head)
+                    && !move_to(head)
                 {
                     return false;
                 }
+                #[cfg(test)]
+                tests::after_move(&state.name);
                 for ev in h.events {
                     self.append_next(&state.name, epoch, ev);
                 }
                 if let Some(e) = end {
-                    // The store's end, no longer retained there (or just appended): the
-                    // replica, now at it, is ended too, whatever moved it there.
+                    // The store's end: a replica at it is ended too (an appended end did
+                    // that already; so did a move to an end that aged out), whatever brought
+                    // it there.
                     let end = sluice_longpoll::Cursor::new(epoch, e);
                     self.inner.lp.end_topic_if(&state.name, end);
                 }
@@ -328,7 +335,10 @@ impl Hub {
             match moved {
                 None => return Ok(()), // the topic was removed or replaced
                 Some(false) => continue,
-                Some(true) if full => continue,
+                // More to read, unless the replica reached the end: nothing after it is read.
+                Some(true) if full && self.inner.lp.is_ended(&state.name) != Some(true) => {
+                    continue;
+                }
                 Some(true) => return Ok(()),
             }
         }
@@ -385,7 +395,8 @@ impl Hub {
 }
 
 /// The sequence number a replica of `h` goes up to: the store's head, or the end of an ended
-/// topic (anything after it raced the close on another node, hub §2.8: never read).
+/// topic (anything after it, written by an older version that let a publish racing the close
+/// on another node in, is never read).
 fn top(h: &History) -> u64 {
     h.end.filter(|&e| e <= h.head).unwrap_or(h.head)
 }
@@ -425,14 +436,109 @@ async fn follower(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, AtomicUsize};
     use std::time::{Duration, Instant};
 
     use sluice_longpoll::{Cursor, LogConfig, ReadLimits, Start};
     use sluice_store::file::FileStore;
-    use sluice_store::{FsyncPolicy, StoreConfig};
+    use sluice_store::{Appended, BoxFuture, FsyncPolicy, NewEvent, NoticeFn, StoreConfig};
 
     use super::*;
     use crate::{HubConfig, PublishError};
+
+    type Hook = Box<dyn FnOnce() + Send>;
+
+    /// Steps to run inside a catch-up, per topic, right after it moved the replica and before
+    /// it appends or marks anything: another thread's step at that point (a notice applied).
+    static AFTER_MOVE: Mutex<Vec<(String, Hook)>> = Mutex::new(Vec::new());
+
+    /// Runs (once) the step set for `topic` by [`after_move_run`], if any.
+    pub(super) fn after_move(topic: &str) {
+        let hook = {
+            let mut hooks = AFTER_MOVE.lock().unwrap();
+            let i = hooks.iter().position(|(t, _)| t == topic);
+            i.map(|i| hooks.swap_remove(i).1)
+        };
+        if let Some(f) = hook {
+            f();
+        }
+    }
+
+    /// The next catch-up of `topic` runs `f` right after it moved the replica.
+    fn after_move_run(topic: &str, f: impl FnOnce() + Send + 'static) {
+        AFTER_MOVE
+            .lock()
+            .unwrap()
+            .push((topic.to_owned(), Box::new(f)));
+    }
+
+    /// A store seen through a counter of reads and, once told to, in another epoch (as a
+    /// store that lost the topic's history and started over, ended since).
+    #[derive(Debug)]
+    struct Watched {
+        inner: Arc<dyn Store>,
+        reads: AtomicUsize,
+        epoch_shift: AtomicU64,
+    }
+
+    impl Watched {
+        fn new(inner: Arc<dyn Store>) -> Arc<Watched> {
+            Arc::new(Watched {
+                inner,
+                reads: AtomicUsize::new(0),
+                epoch_shift: AtomicU64::new(0),
+            })
+        }
+
+        fn reads(&self) -> usize {
+            self.reads.load(Relaxed)
+        }
+
+        /// Waits until the store has been read `n` times for `state` and the load or catch-up
+        /// that made the last read is done (each holds the replica's sync lock throughout).
+        async fn until_read(&self, state: &TopicState, n: usize) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.reads() < n {
+                assert!(Instant::now() < deadline, "{} reads, not {n}", self.reads());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            drop(state.replica.sync.lock().await);
+            assert_eq!(self.reads(), n, "only the reads expected");
+        }
+    }
+
+    impl Store for Watched {
+        fn kind(&self) -> &'static str {
+            self.inner.kind()
+        }
+
+        fn append<'a>(
+            &'a self,
+            topic: &'a str,
+            event: NewEvent<'a>,
+        ) -> BoxFuture<'a, Result<Appended, StoreError>> {
+            self.inner.append(topic, event)
+        }
+
+        fn read<'a>(
+            &'a self,
+            topic: &'a str,
+            after: u64,
+            max_events: usize,
+        ) -> BoxFuture<'a, Result<History, StoreError>> {
+            Box::pin(async move {
+                self.reads.fetch_add(1, Relaxed);
+                let mut h = self.inner.read(topic, after, max_events).await?;
+                h.epoch += self.epoch_shift.load(Relaxed);
+                Ok(h)
+            })
+        }
+
+        fn subscribe(&self, notify: NoticeFn) -> BoxFuture<'_, Result<(), StoreError>> {
+            self.inner.subscribe(notify)
+        }
+    }
 
     const AGE: Duration = Duration::from_millis(200);
     const ALL: ReadLimits = ReadLimits {
@@ -501,17 +607,33 @@ mod tests {
         assert_ended(&hub, "gen", end).await;
     }
 
+    /// Hub `a` on a watched view of a file store, hub `b` on the store itself: the file store
+    /// notifies only its last subscriber, so `a` hears nothing of what `b` appends. `a` has
+    /// published to `topic` (seq 1) and its follower has done its first catch-up (woken by
+    /// the load), so that nothing but the test catches `a` up from now on.
+    async fn two_hubs(
+        dir: &std::path::Path,
+        topic: &str,
+        cfg: HubConfig,
+    ) -> (Hub, Hub, Arc<Watched>) {
+        let store = file_store(dir).await;
+        let watched = Watched::new(Arc::clone(&store));
+        let a = Hub::with_store(cfg.clone(), Arc::clone(&watched) as Arc<dyn Store>)
+            .await
+            .unwrap();
+        let b = Hub::with_store(cfg, store).await.unwrap();
+        a.publish(topic, "message", "a").await.unwrap();
+        // The load's read, then the follower's.
+        watched.until_read(&a.topic_state(topic).unwrap(), 2).await;
+        (a, b, watched)
+    }
+
     /// A replica that missed the end (no notice) and catches up after the end aged out in the
     /// store: moved to the store's head, and ended there.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_replica_that_catches_up_after_the_end_aged_out_is_ended() {
         let dir = tempfile::tempdir().unwrap();
-        let store = file_store(dir.path()).await;
-        // Two hubs on one store: the file store notifies only its last subscriber, so `a`
-        // hears nothing of what `b` appends.
-        let a = Hub::with_store(config(), Arc::clone(&store)).await.unwrap();
-        let b = Hub::with_store(config(), store).await.unwrap();
-        a.publish("gen", "message", "a").await.unwrap();
+        let (a, b, _) = two_hubs(dir.path(), "gen", config()).await;
         let end = b.close("gen").await.unwrap();
         assert_eq!(end.seq(), 2);
         assert_eq!(
@@ -526,5 +648,100 @@ mod tests {
         assert_eq!(a.longpoll().head("gen"), Some(end));
         assert_eq!(a.longpoll().is_ended("gen"), Some(true));
         assert_ended(&a, "gen", end).await;
+    }
+
+    /// A catch-up that moves a replica to an end that aged out marks it ended in the same
+    /// step: the notice of an event after the end (stored by another node that raced the
+    /// close, before stores refused that) applied right after the move is refused, and the
+    /// replica stays ended at the end. `epoch_changed`: the store's topic is in another epoch
+    /// than the replica (the reset path), else in the same one (the gap path).
+    async fn the_move_to_an_aged_out_end_lets_nothing_in(topic: &str, epoch_changed: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, watched) = two_hubs(dir.path(), topic, config()).await;
+        let end = b.close(topic).await.unwrap();
+        tokio::time::sleep(AGE + Duration::from_millis(100)).await;
+        let epoch = if epoch_changed {
+            watched.epoch_shift.store(1, Relaxed);
+            end.epoch() + 1
+        } else {
+            end.epoch()
+        };
+        let (hub, name) = (a.clone(), Arc::<str>::from(topic));
+        let late = Arc::new(Mutex::new(None));
+        let late2 = Arc::clone(&late);
+        after_move_run(topic, move || {
+            let ev = StoredEvent::new(end.seq() + 1, "message", Bytes::from("late"), 0);
+            *late2.lock().unwrap() = Some(hub.apply(&name, epoch, ev));
+        });
+        let state = a.topic_state(topic).unwrap();
+        a.catch_up(&state).await.unwrap();
+        drop(state);
+        assert!(
+            late.lock().unwrap().is_some(),
+            "the catch-up moved the replica"
+        );
+        let end = Cursor::new(epoch, end.seq());
+        assert_eq!(a.longpoll().head(topic), Some(end));
+        assert_eq!(a.longpoll().is_ended(topic), Some(true));
+        let b = a.longpoll().read(topic, Start::At(end), ALL).unwrap();
+        assert!(b.ended && b.events.is_empty(), "{b:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_gap_to_an_aged_out_end_lets_nothing_in() {
+        the_move_to_an_aged_out_end_lets_nothing_in("gap", false).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reset_to_an_aged_out_end_lets_nothing_in() {
+        the_move_to_an_aged_out_end_lets_nothing_in("reset", true).await;
+    }
+
+    /// A publish on a node that has not heard of a close on another node: the store refuses
+    /// it (409 `ended`, not 200 for an event nobody would read), and the node learns the end.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_publish_racing_a_close_elsewhere_is_refused_by_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, _) = two_hubs(dir.path(), "raced", config()).await;
+        let end = b.close("raced").await.unwrap();
+        assert_eq!(a.longpoll().is_ended("raced"), Some(false), "a missed it");
+        assert_eq!(
+            a.publish("raced", "message", "late").await,
+            Err(PublishError::Ended)
+        );
+        assert_eq!(a.longpoll().head("raced"), Some(end), "a caught up");
+        assert_eq!(a.longpoll().is_ended("raced"), Some(true));
+        assert_ended(&a, "raced", end).await;
+        // A close on `a` that did not know either: the same end.
+        let (c, d, _) = two_hubs(&dir.path().join("2"), "raced", config()).await;
+        let end = d.close("raced").await.unwrap();
+        assert_eq!(c.close("raced").await, Ok(end));
+        assert_eq!(c.longpoll().is_ended("raced"), Some(true));
+    }
+
+    /// A catch-up in full batches stops at the end: nothing after it is for readers, so
+    /// there is nothing more to read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_catch_up_stops_reading_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = HubConfig {
+            read_batch_events: 2,
+            ..config()
+        };
+        let (a, b, watched) = two_hubs(dir.path(), "batches", cfg).await;
+        b.publish("batches", "message", "b").await.unwrap();
+        let end = b.close("batches").await.unwrap();
+        assert_eq!(end.seq(), 3);
+        let before = watched.reads();
+        let state = a.topic_state("batches").unwrap();
+        a.catch_up(&state).await.unwrap();
+        drop(state);
+        assert_eq!(a.longpoll().head("batches"), Some(end));
+        assert_eq!(a.longpoll().is_ended("batches"), Some(true));
+        assert_eq!(
+            watched.reads() - before,
+            1,
+            "one full batch, ending with the end: no second read"
+        );
     }
 }
