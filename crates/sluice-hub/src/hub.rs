@@ -13,7 +13,7 @@ use sluice_http::{Handler, Reply, Request, RequestHead, Response, StatusCode};
 use sluice_longpoll::{Cursor, ReadLimits, Start};
 use sluice_tokio::longpoll::{LongPoll, LongPollConfig, ReadBatch, ReadError};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::auth::{Action, Claims, TokenError, Verifier, token_from};
 use crate::config::HubConfig;
@@ -142,6 +142,10 @@ pub(crate) struct Inner {
     topics: Mutex<HashMap<Arc<str>, TopicEntry>>,
     pub(crate) counters: Counters,
     pub(crate) shutdown: watch::Sender<bool>,
+    /// Woken by [`Hub::shutdown`] for [`Hub::shutdown_signal`]: a `Notify`'s waiter is about
+    /// half the size of a `watch` receiver's wait, and every connection and session future
+    /// holds one for its whole life (their tasks grow in 128-byte steps).
+    stopping: Notify,
     /// Without authentication only loopback `Host` names are answered (see
     /// [`HubConfig::allow_hosts`]): on from the start, so every way of routing requests to the
     /// hub (its own listener, `sluice-axum`'s `HubService`, your own server) is guarded;
@@ -262,6 +266,7 @@ impl Hub {
                 topics: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
                 shutdown: watch::Sender::new(false),
+                stopping: Notify::new(),
                 loopback_guard: AtomicBool::new(config_has_no_auth),
                 housekeeping: AtomicBool::new(false),
                 schemes: AtomicU8::new(0),
@@ -527,6 +532,7 @@ impl Hub {
     /// [`HubConfig::shutdown_grace`]). Routes answer 503 from now on.
     pub fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);
+        self.inner.stopping.notify_waiters();
         self.inner.lp.release_all();
     }
 
@@ -538,8 +544,14 @@ impl Hub {
 
     /// Resolves once [`Hub::shutdown`] is called (at once if it was).
     pub async fn shutdown_signal(&self) {
-        let mut rx = self.inner.shutdown.subscribe();
-        let _ = rx.wait_for(|v| *v).await;
+        let stopping = self.inner.stopping.notified();
+        tokio::pin!(stopping);
+        // Registered before the check, so a shutdown between the two is not missed.
+        stopping.as_mut().enable();
+        if self.is_shutting_down() {
+            return;
+        }
+        stopping.await;
     }
 
     pub(crate) fn topics(&self) -> MutexGuard<'_, HashMap<Arc<str>, TopicEntry>> {

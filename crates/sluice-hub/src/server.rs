@@ -253,8 +253,11 @@ impl Hub {
             ips: cfg.max_connections_per_ip.map(|_| Arc::clone(ips)),
         };
         let hub = self.clone();
-        let tls = tls.cloned();
-        conns.spawn(serve_one(hub, stream, peer, tls, Arc::new(guard)));
+        let slot = Arc::new(guard);
+        match tls {
+            None => conns.spawn(serve_open(hub, stream.into(), slot)),
+            Some(tls) => conns.spawn(serve_tls_conn(hub, stream, peer, tls.clone(), slot)),
+        };
     }
 
     /// Runs a long-lived session (a WebSocket after its handshake, an SSE stream after its
@@ -412,37 +415,31 @@ impl Handler<ServerStream> for ConnHandler {
 }
 
 /// The connection as the router sees it: TLS first when configured.
-async fn open(
-    hub: &Hub,
+/// A TLS connection: its handshake (within the header-read timeout), then [`serve_open`].
+/// Plain connections are spawned as [`serve_open`] directly: a task keeps the arguments of
+/// the future it was spawned with for its whole life, so this one's (the TLS config among
+/// them) and its handshake's state are paid by TLS connections only.
+async fn serve_tls_conn(
+    hub: Hub,
     stream: TcpStream,
     peer: SocketAddr,
-    tls: Option<ServerTls>,
-) -> Option<ServerStream> {
-    let Some(tls) = tls else {
-        return Some(stream.into());
-    };
+    tls: ServerTls,
+    slot: ConnSlot,
+) {
     // Boxed: the handshake's state is large and over once the connection is open; inline it
-    // would size every connection's task, TLS or not, for its whole life.
+    // would stay in the task's size for the connection's whole life.
     match Box::pin(tls.accept(stream, hub.inner.cfg.http.header_read_timeout)).await {
-        Ok(s) => Some(s.into()),
+        Ok(s) => serve_open(hub, s.into(), slot).await,
         Err(e) => {
             hub.inner.counters.tls_failed.fetch_add(1, Relaxed);
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
-            None
         }
     }
 }
 
-async fn serve_one(
-    hub: Hub,
-    stream: TcpStream,
-    peer: SocketAddr,
-    tls: Option<ServerTls>,
-    slot: ConnSlot,
-) {
-    let Some(stream) = open(&hub, stream, peer, tls).await else {
-        return;
-    };
+/// Serves an open connection (TLS done, if any) until it ends, or until shutdown lets its
+/// request in progress finish.
+async fn serve_open(hub: Hub, stream: ServerStream, slot: ConnSlot) {
     let handler = ConnHandler {
         hub: hub.clone(),
         slot,
@@ -455,7 +452,7 @@ async fn serve_one(
     tokio::select! {
         r = &mut conn => {
             if let Err(e) = r {
-                tracing::debug!(%peer, error = %e, "connection ended");
+                tracing::debug!(ip = %handler.slot.ip, error = %e, "connection ended");
             }
             return;
         }
