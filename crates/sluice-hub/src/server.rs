@@ -414,7 +414,6 @@ impl Handler<ServerStream> for ConnHandler {
     }
 }
 
-/// The connection as the router sees it: TLS first when configured.
 /// A TLS connection: its handshake (within the header-read timeout), then [`serve_open`].
 /// Plain connections are spawned as [`serve_open`] directly: a task keeps the arguments of
 /// the future it was spawned with for its whole life, so this one's (the TLS config among

@@ -179,8 +179,6 @@ fn parse_digits(s: &str) -> Option<u64> {
     }))
 }
 
-/// `s` with its `%XX` escapes decoded: borrowed (no allocation) when it has none, the usual
-/// case for cursors and numbers.
 /// `s` split at every `sep` (an ASCII byte), as `str::split` would.
 pub(crate) fn split_byte(s: &str, sep: u8) -> impl Iterator<Item = &str> {
     let mut rest = Some(s);
@@ -205,6 +203,8 @@ pub(crate) fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
     Some((&s[..i], &s[i + 1..]))
 }
 
+/// `s` with its `%XX` escapes decoded: borrowed (no allocation) when it has none, the usual
+/// case for cursors and numbers.
 fn percent_decode(s: &str) -> Result<Cow<'_, str>, QueryError> {
     if !s.contains('%') {
         return Ok(Cow::Borrowed(s));

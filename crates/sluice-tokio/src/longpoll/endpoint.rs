@@ -855,8 +855,10 @@ impl std::hash::Hasher for IdHasher {
     }
 
     fn write_u32(&mut self, n: u32) {
-        // Fx-style step: the multiply spreads the bits to the top (hashbrown's tag) and keeps
-        // the low bits a bijection of the slot (its bucket index).
+        // Fx-style step: the multiply spreads each word's bits upwards (hashbrown's tag is the
+        // top 7 bits), the rotation brings the previous word's top bits down into the low ones
+        // (the bucket index). Simulated over dense slots (10k and 100k keys): as many distinct
+        // buckets as a random 64-bit hash, all 128 tags in use.
         self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
 
