@@ -195,8 +195,12 @@ where
             }
             Ending::Ended => finish(w).await,
             Ending::Finish => {
-                let last = sluice_sse::Event::new().retry(hub.inner.cfg.sse_retry);
-                if w.send(&last).await.is_err() {
+                // Encoded before the write: an `Event` held across it (112 bytes) would push
+                // the session's state, and so every stream's task, one 128-byte step up.
+                let last = sluice_sse::Event::new()
+                    .retry(hub.inner.cfg.sse_retry)
+                    .to_bytes();
+                if w.send_bytes(last.unwrap_or_default()).await.is_err() {
                     return Reply::closed();
                 }
                 finish(w).await
