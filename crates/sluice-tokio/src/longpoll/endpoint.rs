@@ -371,10 +371,27 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.move_if(topic, expected, |server| {
+            server.reset_topic(topic, epoch, head_seq)
+        })
+    }
+
+    /// Applies `change` to the core only if `topic`'s head is still `expected`, under one lock;
+    /// when it changed anything, wakes the head's watchers and answers the requests it freed.
+    fn move_if<Q>(
+        &self,
+        topic: &Q,
+        expected: Cursor,
+        change: impl FnOnce(&mut Server<K>) -> bool,
+    ) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let out = {
             let mut st = self.lock();
             if st.server.log(topic).map(sluice_longpoll::Log::head) != Some(expected)
-                || !st.server.reset_topic(topic, epoch, head_seq)
+                || !change(&mut st.server)
             {
                 return false;
             }
@@ -403,18 +420,9 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let out = {
-            let mut st = self.lock();
-            if st.server.log(topic).map(sluice_longpoll::Log::head) != Some(expected)
-                || !st.server.reset_ended_topic(topic, epoch, end_seq)
-            {
-                return false;
-            }
-            notify_head(&mut st, topic);
-            drain(&mut st)
-        };
-        deliver(out);
-        true
+        self.move_if(topic, expected, |server| {
+            server.reset_ended_topic(topic, epoch, end_seq)
+        })
     }
 
     /// Mark `topic` ended at `head` (see [`sluice_longpoll::Log::mark_ended`]) only if `head` is
