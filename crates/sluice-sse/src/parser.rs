@@ -20,8 +20,9 @@ const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 ///
 /// Every buffer a peer can grow is bounded by one of these limits:
 /// the unterminated line carried over between reads is at most [`max_line_length`] bytes, the
-/// event type and last-event-ID buffers are at most one line each, and the data buffer is at
-/// most [`max_event_size`] bytes. The queue of parsed items grows with the bytes of a single
+/// event type and last-event-ID buffers are at most one line each as received — up to three
+/// times that once decoded, as each byte that is not UTF-8 becomes U+FFFD (3 bytes) — and the
+/// data buffer is at most [`max_event_size`] bytes. The queue of parsed items grows with the bytes of a single
 /// [`Parser::handle_input`] call (at most one item per two input bytes); drain it with
 /// [`Parser::poll_item`] after each call.
 ///
@@ -370,7 +371,9 @@ impl Parser {
     }
 
     /// Bytes held in the parser's buffers for the line and event in progress (not counting
-    /// queued items). Bounded by `2 * max_line_length + max_event_size` plus a few bytes.
+    /// queued items). Bounded by `7 * max_line_length + max_event_size` plus a few bytes: the
+    /// line in progress, the data, and the event type and last event ID, each of those two up
+    /// to three lines' worth once bytes that are not UTF-8 are replaced by U+FFFD.
     #[must_use]
     pub fn buffered_len(&self) -> usize {
         let c = &self.core;
@@ -781,6 +784,35 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Found by the `sse_parser` fuzz target: the event type and last event ID are kept
+    /// decoded, so bytes that are not UTF-8 triple (U+FFFD); `buffered_len` stays within
+    /// `7 * max_line_length + max_event_size` (plus a few bytes), not the `2 *` once documented.
+    #[test]
+    fn replacement_characters_count_in_the_buffered_bound() {
+        const LINE: usize = 16;
+        const EVENT: usize = 64;
+        let mut p = Parser::with_config(
+            Config::default()
+                .with_max_line_length(LINE)
+                .with_max_event_size(EVENT),
+        );
+        let mut input = b"event:".to_vec();
+        input.extend([0xff; 9]);
+        input.extend(b"\nid:");
+        input.extend([0xff; 10]);
+        for _ in 0..4 {
+            input.extend(b"\ndata:");
+            input.extend([b'a'; 10]);
+        }
+        input.extend(b"\npartial-line");
+        p.handle_input(&input).unwrap();
+        assert!(p.poll_item().is_none(), "nothing dispatched yet");
+        // 27 + 30 (event type and id: 9 and 10 × U+FFFD), 43 of data, 12 of partial line.
+        let held = p.buffered_len();
+        assert!(held > 2 * LINE + EVENT + 3, "{held}");
+        assert!(held <= 7 * LINE + EVENT + 3, "{held}");
     }
 
     #[test]
