@@ -141,6 +141,24 @@ async fn assert_refused_after_the_end(node: &dyn Store, end: Cursor) {
     assert_eq!(open.cursor.seq(), 2);
 }
 
+/// `other` publishes to `t`, then `s` ends it (at seq 2): `other`, which last saw `t` before
+/// the end, is refused after it (see [`assert_refused_after_the_end`]). Returns the end.
+async fn end_behind_another_node(s: &dyn Store, other: &dyn Store) -> Cursor {
+    other.append("t", NewEvent::new("m", b"0")).await.unwrap();
+    let end = s
+        .append("t", NewEvent::new(END_EVENT_TYPE, b""))
+        .await
+        .unwrap()
+        .cursor;
+    assert_eq!(end.seq(), 2);
+    other
+        .append("open", NewEvent::new("m", b"x"))
+        .await
+        .unwrap();
+    assert_refused_after_the_end(other, end).await;
+    end
+}
+
 /// Once the end has aged out: no events, and still the end.
 fn assert_aged_out_but_ended(h: &History, end: u64) {
     assert_eq!(
@@ -158,18 +176,7 @@ async fn redis_refuses_appends_after_the_end() {
     let url = format!("redis://127.0.0.1:{}", server.port);
     let s = RedisStore::connect(&url, config()).await.unwrap();
     let other = RedisStore::connect(&url, config()).await.unwrap();
-    other.append("t", NewEvent::new("m", b"0")).await.unwrap();
-    let end = s
-        .append("t", NewEvent::new(END_EVENT_TYPE, b""))
-        .await
-        .unwrap()
-        .cursor;
-    assert_eq!(end.seq(), 2);
-    other
-        .append("open", NewEvent::new("m", b"x"))
-        .await
-        .unwrap();
-    assert_refused_after_the_end(&other, end).await;
+    let end = end_behind_another_node(&s, &other).await;
     // After the end aged out and the stream expired: still refused.
     tokio::time::sleep(AGE + Duration::from_millis(200)).await;
     let out = Command::new("redis-cli")
@@ -192,18 +199,7 @@ async fn nats_refuses_appends_after_the_end() {
     let url = format!("nats://127.0.0.1:{}", server.port);
     let s = NatsStore::connect(&url, config()).await.unwrap();
     let other = NatsStore::connect(&url, config()).await.unwrap();
-    other.append("t", NewEvent::new("m", b"0")).await.unwrap();
-    let end = s
-        .append("t", NewEvent::new(END_EVENT_TYPE, b""))
-        .await
-        .unwrap()
-        .cursor;
-    assert_eq!(end.seq(), 2);
-    other
-        .append("open", NewEvent::new("m", b"x"))
-        .await
-        .unwrap();
-    assert_refused_after_the_end(&other, end).await;
+    let end = end_behind_another_node(&s, &other).await;
     // The node that ended it (its cached last message is the end): refused at once.
     assert_eq!(
         s.append("t", NewEvent::new("m", b"late")).await,
