@@ -751,16 +751,23 @@ mod tests {
         assert_eq!(again.cursor.seq(), first.cursor.seq() + 2);
     }
 
-    /// The end of an ended topic outlives the end event: once retention has removed it, a
-    /// read (after a reopen too) still says where the topic ended, so that it stays ended.
-    #[tokio::test]
-    async fn the_end_is_kept_after_the_end_event_ages_out() {
+    /// A store in a new directory whose retention ages events out after 200 ms (the directory
+    /// and the config, for reopening it).
+    async fn aging_store() -> (tempfile::TempDir, StoreConfig, FileStore) {
         let dir = tempfile::tempdir().unwrap();
         let cfg = StoreConfig::default()
             .with_retention(LogConfig::default().with_max_age(Duration::from_millis(200)));
         let s = FileStore::open(dir.path(), FsyncPolicy::Always, cfg.clone())
             .await
             .unwrap();
+        (dir, cfg, s)
+    }
+
+    /// The end of an ended topic outlives the end event: once retention has removed it, a
+    /// read (after a reopen too) still says where the topic ended, so that it stays ended.
+    #[tokio::test]
+    async fn the_end_is_kept_after_the_end_event_ages_out() {
+        let (dir, cfg, s) = aging_store().await;
         s.append("t", NewEvent::new("m", b"a")).await.unwrap();
         s.append("other", NewEvent::new("m", b"b")).await.unwrap();
         let end = s
@@ -858,12 +865,7 @@ mod tests {
     /// topic stays ended.
     #[tokio::test]
     async fn an_end_from_before_the_mark_is_kept_when_it_ages_out() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = StoreConfig::default()
-            .with_retention(LogConfig::default().with_max_age(Duration::from_millis(200)));
-        let s = FileStore::open(dir.path(), FsyncPolicy::Always, cfg.clone())
-            .await
-            .unwrap();
+        let (_dir, cfg, s) = aging_store().await;
         s.append("t", NewEvent::new("m", b"a")).await.unwrap();
         s.append("t", NewEvent::new(END_EVENT_TYPE, b""))
             .await
