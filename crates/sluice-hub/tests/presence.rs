@@ -212,7 +212,10 @@ async fn ephemeral_events_reach_live_subscribers_and_are_never_replayed() {
     assert!(frame(&mut ws).await["cursor"].is_string());
     let mut sse = s.sse("/sse/e", &[]).await;
     assert_eq!(sse.next_item().await, SseItem::Retry(2000));
-    // The SSE subscriber is registered once its head arrived; publish over HTTP.
+    // The head (and its `retry:`) is written before the stream joins the topic's live set;
+    // the opening `id:` line after. Ephemeral events reach only live members: wait for it.
+    sse.opening_id().await;
+    // Publish over HTTP.
     let (st, body) = s
         .request(
             ClientRequest::post(&s.url("/publish/e?ephemeral=1&event=typing"), "alice…").unwrap(),

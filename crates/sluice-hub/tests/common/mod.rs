@@ -285,6 +285,18 @@ impl Sse {
         }
     }
 
+    /// Reads until the opening `id:` line of a live stream set Last-Event-ID (it fires no
+    /// event), and returns that id. The hub sends it after the subscriber joined the topic's
+    /// live set, so an ephemeral publish after this reaches the stream.
+    pub async fn opening_id(&mut self) -> String {
+        while self.last_event_id().is_empty() {
+            let chunk = tokio::time::timeout(T, self.resp.chunk()).await;
+            let b = chunk.expect("opening id in time").unwrap().unwrap();
+            self.parser.handle_input(&b).unwrap();
+        }
+        self.last_event_id()
+    }
+
     /// The next event or notice, skipping retry/comments; `None` at the end of the body.
     pub async fn next(&mut self) -> Option<Seen> {
         loop {
