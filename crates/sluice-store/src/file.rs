@@ -723,7 +723,9 @@ mod tests {
     #[tokio::test]
     async fn idempotency_keys_expire_in_order_without_a_scan() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = cfg(100).with_idempotency_ttl(Duration::from_millis(30));
+        // The window covers the first append's commit (its fsync) and the retry: wide enough
+        // for a slow disk on a loaded machine.
+        let cfg = cfg(100).with_idempotency_ttl(Duration::from_millis(500));
         let s = FileStore::open(dir.path(), FsyncPolicy::Always, cfg)
             .await
             .unwrap();
@@ -733,7 +735,7 @@ mod tests {
             s.append("t", k1).await.unwrap().duplicate,
             "within the window"
         );
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
         // The next commit removes the expired key (and its expiry entry).
         s.append("t", NewEvent::new("m", b"b")).await.unwrap();
         let db = Arc::clone(&s.db);

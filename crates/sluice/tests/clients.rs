@@ -187,15 +187,22 @@ async fn a_live_subscription_cut_before_its_first_event_loses_nothing() {
             break;
         }
     }
-    // The opening frame arrives, no event: this read times out (dropping the connection).
-    assert!(
-        timeout(Duration::from_millis(500), sub.next())
-            .await
-            .is_err()
-    );
-    let start = sub
-        .cursor()
-        .expect("the opening cursor frame set the resume point");
+    // The opening frame arrives, no event: each read times out (dropping the connection;
+    // the next one reconnects from the same "now" — nothing is published yet) until the
+    // opening cursor frame set the resume point.
+    let deadline = Instant::now() + WAIT;
+    let start = loop {
+        if let Some(c) = sub.cursor() {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "no opening cursor frame");
+        assert!(
+            timeout(Duration::from_millis(500), sub.next())
+                .await
+                .is_err(),
+            "no event before the first publish"
+        );
+    };
     assert!(start.ends_with(".0"), "{start}");
     proxy.cut_all();
     direct.publish("live", "message", "first").await.unwrap();
@@ -224,8 +231,13 @@ async fn a_live_long_poll_cut_before_its_first_event_loses_nothing() {
             }
         }
     });
-    // The first answer (the head, no event) has arrived; the next poll is parked.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The first answer (the head, no event) came at once; the next poll, from that head, is
+    // parked.
+    let deadline = Instant::now() + WAIT;
+    while hub.metric("sluice_longpoll_parked").await != Some(1) {
+        assert!(Instant::now() < deadline, "the second poll never parked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     proxy.set(|f| f.offline = true);
     direct
         .publish("live-poll", "message", "while away")

@@ -61,6 +61,18 @@ impl HubProcess {
         format!("http://{}{path}", self.addr)
     }
 
+    /// An unlabelled figure of its `GET /metrics` (`None` if it cannot be read).
+    pub async fn metric(&self, name: &str) -> Option<u64> {
+        let req = sluice_http::ClientRequest::get(&self.url("/metrics")).ok()?;
+        let mut r = sluice_http::fetch(req, &sluice_http::ClientConfig::default())
+            .await
+            .ok()?;
+        let body = r.bytes(1 << 20).await.ok()?;
+        let text = std::str::from_utf8(&body).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
     /// Kills it (SIGKILL) and waits for the exit.
     pub fn kill(mut self) {
         let _ = self.child.kill();
