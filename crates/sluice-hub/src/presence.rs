@@ -4,7 +4,9 @@
 //! A WebSocket or SSE subscriber is present while its connection is open; a long-poll client
 //! that names itself (`?client=ID`) while a request of it is parked and for
 //! [`HubConfig::presence_grace`](crate::HubConfig::presence_grace) after each answer. One
-//! client id on several connections counts once (it leaves with its last connection).
+//! client id on several connections counts once (it leaves with its last connection); a member
+//! is its id under its token's `sub` ([`MemberKey`]), so the same id under another subject is
+//! another member.
 //!
 //! Live traffic goes through two bounded [`tokio::sync::broadcast`] channels per topic: join and
 //! leave notices (only subscribers that asked, `?presence=1`, listen: 10,000 subscribers
@@ -68,7 +70,22 @@ pub struct Member {
     pub since: u64,
 }
 
+/// Who a member is: its client id under its token's `sub`. The same id under another
+/// subject is another member, so a token holder cannot pose as — or keep present — a client
+/// of another subject by naming its id.
+pub(crate) type MemberKey = (String, Option<String>);
+
 impl Member {
+    /// Its identity in the table ([`MemberKey`]).
+    pub(crate) fn key(&self) -> MemberKey {
+        (self.client.clone(), self.sub.clone())
+    }
+
+    /// Whether `other` is the same member (the same id under the same subject).
+    pub(crate) fn same(&self, other: &Member) -> bool {
+        self.client == other.client && self.sub == other.sub
+    }
+
     pub(crate) fn new(client: String, sub: Option<String>, transport: Transport) -> Self {
         Self {
             client,
@@ -204,7 +221,7 @@ impl LiveChannel {
 }
 
 struct TopicPresence {
-    members: HashMap<String, Entry>,
+    members: HashMap<MemberKey, Entry>,
     notices: LiveChannel,
     ephemeral: LiveChannel,
 }
@@ -272,8 +289,8 @@ pub(crate) struct Presence {
     remote: Mutex<HashMap<Arc<str>, Members>>,
 }
 
-/// Members by client id.
-type Members = HashMap<String, Arc<Member>>;
+/// Members by identity.
+type Members = HashMap<MemberKey, Arc<Member>>;
 
 impl std::fmt::Debug for Presence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -348,7 +365,7 @@ impl Presence {
     pub(crate) fn apply_remote(&self, topic: &Arc<str>, members: Vec<Member>) {
         let now: Members = members
             .into_iter()
-            .map(|m| (m.client.clone(), Arc::new(m)))
+            .map(|m| (m.key(), Arc::new(m)))
             .collect();
         let mut remote = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
         let before = remote.remove(topic).unwrap_or_default();
@@ -390,12 +407,12 @@ impl Presence {
     /// `member` is present on `topic` until the guard is dropped (a joining id announces
     /// itself; a second connection of the same id does not).
     pub(crate) fn join(self: &Arc<Self>, topic: &Arc<str>, member: Member) -> PresenceGuard {
-        let client = member.client.clone();
+        let key = member.key();
         self.add(topic, member, None);
         PresenceGuard {
             presence: Arc::clone(self),
             topic: Arc::clone(topic),
-            client,
+            key,
         }
     }
 
@@ -407,12 +424,12 @@ impl Presence {
         member: Member,
         grace: Duration,
     ) -> PollGuard {
-        let client = member.client.clone();
+        let key = member.key();
         self.add(topic, member, None);
         PollGuard {
             presence: Arc::clone(self),
             topic: Arc::clone(topic),
-            client,
+            key,
             grace,
         }
     }
@@ -422,7 +439,8 @@ impl Presence {
         let tp = t
             .entry(Arc::clone(topic))
             .or_insert_with(TopicPresence::new);
-        match tp.members.get_mut(&member.client) {
+        let key = member.key();
+        match tp.members.get_mut(&key) {
             Some(e) => {
                 e.conns += 1;
                 e.until = until.or(e.until);
@@ -430,7 +448,7 @@ impl Presence {
             None => {
                 let member = Arc::new(member);
                 tp.members.insert(
-                    member.client.clone(),
+                    key,
                     Entry {
                         member: Arc::clone(&member),
                         conns: 1,
@@ -444,20 +462,20 @@ impl Presence {
         }
     }
 
-    /// One connection of `client` ended; it leaves unless another is open or (long-poll) its
-    /// grace runs.
-    fn release(&self, topic: &Arc<str>, client: &str, grace: Option<Instant>) {
+    /// One connection of the member `key` ended; it leaves unless another is open or
+    /// (long-poll) its grace runs.
+    fn release(&self, topic: &Arc<str>, key: &MemberKey, grace: Option<Instant>) {
         let mut t = self.lock();
         let Some(tp) = t.get_mut(topic) else {
             return;
         };
-        if let Some(e) = tp.members.get_mut(client) {
+        if let Some(e) = tp.members.get_mut(key) {
             e.conns = e.conns.saturating_sub(1);
             if grace.is_some() {
                 e.until = grace;
             }
             if e.conns == 0 && e.until.is_none() {
-                let e = tp.members.remove(client).expect("present");
+                let e = tp.members.remove(key).expect("present");
                 tp.notices.send(Live::Leave(e.member));
                 drop(t);
                 self.mark(topic);
@@ -478,7 +496,7 @@ impl Presence {
         let mut t = self.lock();
         let mut changed = Vec::new();
         for (name, tp) in t.iter_mut() {
-            let expired: Vec<String> = tp
+            let expired: Vec<MemberKey> = tp
                 .members
                 .iter()
                 .filter(|(_, e)| e.conns == 0 && e.until.is_some_and(|u| u <= now))
@@ -525,12 +543,12 @@ impl Presence {
 pub(crate) struct PresenceGuard {
     presence: Arc<Presence>,
     topic: Arc<str>,
-    client: String,
+    key: MemberKey,
 }
 
 impl Drop for PresenceGuard {
     fn drop(&mut self) {
-        self.presence.release(&self.topic, &self.client, None);
+        self.presence.release(&self.topic, &self.key, None);
     }
 }
 
@@ -538,15 +556,14 @@ impl Drop for PresenceGuard {
 pub(crate) struct PollGuard {
     presence: Arc<Presence>,
     topic: Arc<str>,
-    client: String,
+    key: MemberKey,
     grace: Duration,
 }
 
 impl Drop for PollGuard {
     fn drop(&mut self) {
         let until = Instant::now() + self.grace;
-        self.presence
-            .release(&self.topic, &self.client, Some(until));
+        self.presence.release(&self.topic, &self.key, Some(until));
     }
 }
 
@@ -625,6 +642,36 @@ mod tests {
             p.lock().is_empty(),
             "an unused topic is dropped by the sweep"
         );
+    }
+
+    #[test]
+    fn an_id_under_another_subject_is_another_member() {
+        let p = Arc::new(Presence::default());
+        let topic: Arc<str> = Arc::from("room");
+        let mut rx = p.live(&topic, true);
+        let alice = p.join(&topic, m("a1", Transport::Ws));
+        assert!(next(&mut rx).unwrap().contains(r#""sub":"alice""#));
+        // Bob's token names Alice's client id: he joins as himself, next to her.
+        let bob = p.join(
+            &topic,
+            Member::new("a1".into(), Some("bob".into()), Transport::Sse),
+        );
+        assert_eq!(
+            next(&mut rx).as_deref(),
+            Some(r#"{"join":{"client":"a1","sub":"bob","transport":"sse"}}"#)
+        );
+        assert_eq!(p.local("room").len(), 2);
+        // Alice leaves: her member goes although Bob's connection with her id stays.
+        drop(alice);
+        assert_eq!(
+            next(&mut rx).as_deref(),
+            Some(r#"{"leave":{"client":"a1","sub":"alice","transport":"ws"}}"#)
+        );
+        let left = p.local("room");
+        assert_eq!((left.len(), left[0].sub.as_deref()), (1, Some("bob")));
+        drop(bob);
+        assert!(next(&mut rx).unwrap().contains(r#""sub":"bob""#));
+        assert!(p.local("room").is_empty());
     }
 
     #[test]

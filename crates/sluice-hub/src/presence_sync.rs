@@ -30,7 +30,7 @@ pub(crate) fn remote_members(records: &[(String, String)], own: &str) -> Vec<Mem
             continue;
         };
         for m in list.iter().filter_map(Member::from_json) {
-            if !out.iter().any(|o| o.client == m.client) {
+            if !out.iter().any(|o| o.same(&m)) {
                 out.push(m);
             }
         }
@@ -104,7 +104,7 @@ pub(crate) async fn everyone(hub: &Hub, topic: &str) -> Vec<serde_json::Value> {
         && let Ok(records) = store.presence_get(topic).await
     {
         for m in remote_members(&records, &hub.inner.node) {
-            if !local.iter().any(|l| l.client == m.client) {
+            if !local.iter().any(|l| l.same(&m)) {
                 out.push(m.to_json());
             }
         }
@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn remote_members_skip_our_node_malformed_entries_and_duplicates() {
         let a = r#"[{"client":"a","sub":null,"transport":"ws","since":5}]"#;
-        let b = r#"[{"client":"b","sub":"bob","transport":"sse","since":6},{"client":"a","sub":null,"transport":"poll","since":7},{"client":"bad id","transport":"ws","since":1},"junk"]"#;
+        let b = r#"[{"client":"b","sub":"bob","transport":"sse","since":6},{"client":"a","sub":null,"transport":"poll","since":7},{"client":"a","sub":"eve","transport":"ws","since":8},{"client":"bad id","transport":"ws","since":1},"junk"]"#;
         let recs = vec![
             (
                 "me".to_owned(),
@@ -131,7 +131,9 @@ mod tests {
         ];
         let m = remote_members(&recs, "me");
         let ids: Vec<&str> = m.iter().map(|m| m.client.as_str()).collect();
-        assert_eq!(ids, ["a", "b"]);
+        // `a` under another subject is another member.
+        assert_eq!(ids, ["a", "b", "a"]);
         assert_eq!(m[1].sub.as_deref(), Some("bob"));
+        assert_eq!(m[2].sub.as_deref(), Some("eve"));
     }
 }
