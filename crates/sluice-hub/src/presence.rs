@@ -407,12 +407,10 @@ impl Presence {
     /// `member` is present on `topic` until the guard is dropped (a joining id announces
     /// itself; a second connection of the same id does not).
     pub(crate) fn join(self: &Arc<Self>, topic: &Arc<str>, member: Member) -> PresenceGuard {
-        let key = member.key();
-        self.add(topic, member, None);
         PresenceGuard {
             presence: Arc::clone(self),
             topic: Arc::clone(topic),
-            key,
+            member: self.add(topic, member, None),
         }
     }
 
@@ -424,17 +422,16 @@ impl Presence {
         member: Member,
         grace: Duration,
     ) -> PollGuard {
-        let key = member.key();
-        self.add(topic, member, None);
         PollGuard {
             presence: Arc::clone(self),
             topic: Arc::clone(topic),
-            key,
+            member: self.add(topic, member, None),
             grace,
         }
     }
 
-    fn add(&self, topic: &Arc<str>, member: Member, until: Option<Instant>) {
+    /// Adds a connection of `member`; the table's copy of it (the first connection's).
+    fn add(&self, topic: &Arc<str>, member: Member, until: Option<Instant>) -> Arc<Member> {
         let mut t = self.lock();
         let tp = t
             .entry(Arc::clone(topic))
@@ -444,6 +441,7 @@ impl Presence {
             Some(e) => {
                 e.conns += 1;
                 e.until = until.or(e.until);
+                Arc::clone(&e.member)
             }
             None => {
                 let member = Arc::new(member);
@@ -455,16 +453,18 @@ impl Presence {
                         until,
                     },
                 );
-                tp.notices.send(Live::Join(member));
+                tp.notices.send(Live::Join(Arc::clone(&member)));
                 drop(t);
                 self.mark(topic);
+                member
             }
         }
     }
 
-    /// One connection of the member `key` ended; it leaves unless another is open or
-    /// (long-poll) its grace runs.
-    fn release(&self, topic: &Arc<str>, key: &MemberKey, grace: Option<Instant>) {
+    /// One connection of `member` ended; it leaves unless another is open or (long-poll) its
+    /// grace runs.
+    fn release(&self, topic: &Arc<str>, member: &Member, grace: Option<Instant>) {
+        let key = &member.key();
         let mut t = self.lock();
         let Some(tp) = t.get_mut(topic) else {
             return;
@@ -543,12 +543,13 @@ impl Presence {
 pub(crate) struct PresenceGuard {
     presence: Arc<Presence>,
     topic: Arc<str>,
-    key: MemberKey,
+    /// The table's copy (a pointer: every session holds one).
+    member: Arc<Member>,
 }
 
 impl Drop for PresenceGuard {
     fn drop(&mut self) {
-        self.presence.release(&self.topic, &self.key, None);
+        self.presence.release(&self.topic, &self.member, None);
     }
 }
 
@@ -556,14 +557,15 @@ impl Drop for PresenceGuard {
 pub(crate) struct PollGuard {
     presence: Arc<Presence>,
     topic: Arc<str>,
-    key: MemberKey,
+    member: Arc<Member>,
     grace: Duration,
 }
 
 impl Drop for PollGuard {
     fn drop(&mut self) {
         let until = Instant::now() + self.grace;
-        self.presence.release(&self.topic, &self.key, Some(until));
+        self.presence
+            .release(&self.topic, &self.member, Some(until));
     }
 }
 
