@@ -8,8 +8,12 @@ use sluice_longpoll::LogConfig;
 /// Settings of a [`Hub`](crate::Hub). Build from [`HubConfig::default`] and adjust fields.
 ///
 /// Memory bound: each topic retains at most [`retention`](Self::retention)`.max_bytes` of event
-/// data (plus a small per-event overhead) and there are at most [`max_topics`](Self::max_topics)
-/// topics; each connection holds its HTTP read buffer (bounded by
+/// type + data (plus a small per-event overhead) and there are at most
+/// [`max_topics`](Self::max_topics) topics. A retained event read by a WebSocket or long-poll
+/// subscriber also keeps its JSON form (shared by both): typically its data + ~60 bytes, at
+/// most 6 × (type + data) + ~60 for text made of control characters (each `\u00XX`), so the
+/// retained events of a topic take at most ~7 × `max_bytes`; the SSE frames of the newest
+/// events are a window of [`frame_cache_bytes`](Self::frame_cache_bytes). Each connection holds its HTTP read buffer (bounded by
 /// [`http`](Self::http)`.max_head_size`) and, for WebSocket, at most
 /// [`ws_write_buffer`](Self::ws_write_buffer) plus one event of queued output.
 #[derive(Debug, Clone)]
