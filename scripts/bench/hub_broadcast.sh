@@ -8,6 +8,9 @@
 #     broadcast phase; nchan: master + worker)
 #   - server RSS per subscriber (VmRSS with all subscribers connected minus before any)
 #   - publish-to-last-delivery latency per event (p50 / p90 / p99 / max)
+#   - its own CPU per delivery (it shares the cores with the server: part of every latency)
+# Long-poll subscribers of both servers are the same lean request loop by default
+# (POLL_CLIENT=raw); POLL_CLIENT=full runs sluice-tokio's LongPollClient against the hub.
 # The fd limit here is 20,000 per process: each process raises its soft limit to the hard one.
 # STORE=memory|file|redis|nats runs the hub with that store (file: a temporary directory;
 # redis/nats: a server started here on a free loopback port, stopped by PID at the end), so
@@ -16,6 +19,9 @@
 #   scripts/bench/hub_broadcast.sh [N]
 #   env: MIXES="1:0:0 0:1:0 0:0:1" (ws:sse:poll, one run each; MIX=1:1:1 sets a single mix)
 #        TARGETS="sluice nchan" ROUNDS=1 EVENTS=30 PAYLOAD=64 WS_DEFLATE=1 PORT=18490 STORE=memory
+#        POLL_CLIENT=raw|full
+#        WORKERS=1: threads of each server — nginx `worker_processes` for nchan, `sluice serve
+#        --workers` (unset: one per core, the hub's default, against nchan's one worker)
 #        SERVER=path/to/sluice (another build, for an A/B of two sluice versions)
 #        SERVER_B=path/to/sluice with TARGETS="sluice sluice-b nchan": two builds side by side
 #        in one run (results labelled sluice and sluice-b)
@@ -40,7 +46,7 @@ SERVER=${SERVER:-target/release/sluice}   # SERVER=path: another build of sluice
 LOAD=target/release/hub_broadcast
 
 ulimit -n "$(ulimit -Hn)"
-echo "fd limit $(ulimit -n); N=$N mixes(ws:sse:poll)=$MIXES targets=$TARGETS rounds=$ROUNDS events=$EVENTS payload=${PAYLOAD}B ws_deflate=${WS_DEFLATE:-0}" >&2
+echo "workers ${WORKERS:-sluice: one per core, nchan: 1}; fd limit $(ulimit -n); N=$N mixes(ws:sse:poll)=$MIXES targets=$TARGETS rounds=$ROUNDS events=$EVENTS payload=${PAYLOAD}B ws_deflate=${WS_DEFLATE:-0}" >&2
 
 TMP=$(mktemp -d)
 HUB_PID=
@@ -76,7 +82,8 @@ echo "store (sluice) $STORE_URL" >&2
 start_sluice() {
     local log="$TMP/hub.log" server=${1:-$SERVER}
     : >"$log"
-    RUST_LOG=warn $server serve --addr "$ADDR" --max-connections $((N + 1000)) --store "$STORE_URL" >"$log" 2>&1 &
+    RUST_LOG=warn $server serve --addr "$ADDR" --max-connections $((N + 1000)) --store "$STORE_URL" \
+        ${WORKERS:+--workers "$WORKERS"} >"$log" 2>&1 &
     HUB_PID=$!
     for _ in $(seq 1 200); do
         grep -q "sluice hub on" "$log" && break
@@ -99,13 +106,14 @@ for mix in $MIXES; do
             case $target in
                 sluice) start_sluice ;;
                 sluice-b) start_sluice "${SERVER_B:?SERVER_B=path for the sluice-b target}" ;;
-                nchan) start_nchan "$TMP/nginx" "$ADDR" "websocket eventsource longpoll" 0
+                nchan) NCHAN_WORKERS=${WORKERS:-1} start_nchan "$TMP/nginx" "$ADDR" "websocket eventsource longpoll" 0
                        PIDS="$NGINX_MASTER,$NGINX_WORKERS" ;;
                 *) echo "TARGETS: sluice, sluice-b, nchan" >&2; exit 2 ;;
             esac
             echo "== mix $mix round $round: $target" >&2
             $LOAD --target "${target%-b}" --addr "$ADDR" --pid "$PIDS" --n "$N" --mix "$mix" \
                 --events "$EVENTS" --payload "$PAYLOAD" ${WS_DEFLATE:+--ws-deflate} \
+                --poll-client "${POLL_CLIENT:-raw}" \
                 | sed "s/\"target\":\"sluice\"/\"target\":\"$target\"/" | tee -a "$RESULTS"
             case $target in sluice*) stop_sluice ;; nchan) stop_nchan ;; esac
             sleep 1
@@ -117,16 +125,16 @@ python3 - "$RESULTS" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l.split(" ", 1)[1]) for l in open(sys.argv[1]) if l.startswith("RESULT ")]
 def mix(r): return f"{r['ws']}:{r['sse']}:{r['poll']}"
-keys = ["cpu_us_per_delivery", "system_share", "rss_bytes_per_subscriber", "latency_ms_p50", "latency_ms_p99"]
+keys = ["cpu_us_per_delivery", "system_share", "rss_bytes_per_subscriber", "latency_ms_p50", "latency_ms_p99", "client_cpu_us_per_delivery"]
 med = {}
 for r in rows:
     med.setdefault((mix(r), r["target"]), []).append(r)
 agg = {k: {f: statistics.median(x[f] for x in v) for f in keys} | {"runs": len(v)} for k, v in med.items()}
 print()
-print("| subscribers ws:sse:poll | server | runs | CPU / delivery (µs) | of it in the kernel | RSS / subscriber (B) | publish → last p50 (ms) | p99 (ms) |")
-print("|---|---|---|---|---|---|---|---|")
+print("| subscribers ws:sse:poll | server | runs | CPU / delivery (µs) | of it in the kernel | RSS / subscriber (B) | publish → last p50 (ms) | p99 (ms) | load tool CPU / delivery (µs) |")
+print("|---|---|---|---|---|---|---|---|---|")
 for (m, t), a in sorted(agg.items()):
-    print(f"| {m} | {t} | {a['runs']} | {a['cpu_us_per_delivery']:.2f} | {a['system_share']*100:.0f} % | {a['rss_bytes_per_subscriber']:.0f} | {a['latency_ms_p50']:.1f} | {a['latency_ms_p99']:.1f} |")
+    print(f"| {m} | {t} | {a['runs']} | {a['cpu_us_per_delivery']:.2f} | {a['system_share']*100:.0f} % | {a['rss_bytes_per_subscriber']:.0f} | {a['latency_ms_p50']:.1f} | {a['latency_ms_p99']:.1f} | {a['client_cpu_us_per_delivery']:.2f} |")
 print()
 print("| subscribers ws:sse:poll | CPU sluice ÷ nchan | RSS sluice ÷ nchan | p99 sluice ÷ nchan |")
 print("|---|---|---|---|")

@@ -41,7 +41,7 @@ start_nchan() {
 load_module $NCHAN_SO;
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${NCHAN_WORKERS:-1};
 worker_rlimit_nofile 20000;
 $( [ "$(id -u)" = 0 ] && echo "user root;" )
 error_log $p/logs/error.log warn;

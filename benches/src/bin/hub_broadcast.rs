@@ -10,10 +10,17 @@
 //! ```text
 //! hub_broadcast --addr 127.0.0.1:PORT --pid PID[,PID...] [--target sluice|nchan] [--n 10000]
 //!               [--mix 1:1:1] [--events 30] [--payload 64] [--ws-deflate]
+//!               [--poll-client raw|full]
 //! ```
 //!
 //! `--mix ws:sse:poll` gives the shares of each transport. WebSocket clients offer no
-//! permessage-deflate unless `--ws-deflate`. Prints a human summary and one `RESULT {json}`
+//! permessage-deflate unless `--ws-deflate`. Long-poll subscribers of both servers are, by
+//! default, the same lean loop (`raw`: one request at a time on a kept-alive connection, the
+//! position taken from the answer — nchan's `Last-Modified`/`Etag`, the hub's `cursor` — and
+//! the events found in the body by their marker), so that the load tool spends the same work
+//! per delivery on either; `full` runs sluice-tokio's `LongPollClient` against the hub. The
+//! load tool shares the machine's cores with the server, so its own CPU per delivery is
+//! reported too (`client_cpu_us_per_delivery`): it is part of every latency figure. Prints a human summary and one `RESULT {json}`
 //! line.
 
 use std::sync::Arc;
@@ -21,7 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sluice_benches::keepalive::{NchanCursor, client_cfg, count_after, request};
-use sluice_benches::procfs::{cpu_ns, parse_pids, rss_bytes, user_system_ticks};
+use sluice_benches::procfs::{cpu_ns, parse_pids, rss_bytes, threads_cpu_ns, user_system_ticks};
 use sluice_http::{self as http, ClientRequest};
 use sluice_tokio::longpoll::{ClientEvent, LongPollClient, LongPollClientConfig, Start};
 use sluice_tokio::sse::{SseClient, SseClientConfig, SseEvent};
@@ -47,6 +54,9 @@ struct Args {
     events: usize,
     payload: usize,
     ws_deflate: bool,
+    /// sluice-tokio's `LongPollClient` for the hub's long-poll subscribers (`--poll-client
+    /// full`) instead of the raw loop both servers get by default.
+    full_poll_client: bool,
 }
 
 fn args() -> Args {
@@ -59,6 +69,7 @@ fn args() -> Args {
         events: 30,
         payload: 64,
         ws_deflate: false,
+        full_poll_client: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -80,6 +91,13 @@ fn args() -> Args {
             "--n" => a.n = v.parse().expect("n"),
             "--events" => a.events = v.parse().expect("events"),
             "--payload" => a.payload = v.parse().expect("payload"),
+            "--poll-client" => {
+                a.full_poll_client = match v.as_str() {
+                    "raw" => false,
+                    "full" => true,
+                    o => panic!("--poll-client raw|full, not {o}"),
+                }
+            }
             "--mix" => {
                 let p: Vec<usize> = v.split(':').map(|x| x.parse().expect("mix")).collect();
                 assert!(
@@ -195,6 +213,7 @@ async fn subscriber(
     addr: Arc<str>,
     tally: Arc<Tally>,
     ws_deflate: bool,
+    full_poll_client: bool,
 ) -> Result<(), String> {
     let path = |sluice: &str| match target {
         Target::Sluice => format!("{sluice}/{TOPIC}"),
@@ -246,6 +265,34 @@ async fn subscriber(
                     }
                     // 304/408: nothing yet, ask again.
                     Ok((304 | 408, _, _)) => {}
+                    Ok((s, _, _)) => return Err(format!("poll: HTTP {s}")),
+                    Err(e) => return Err(format!("poll: {e}")),
+                }
+            }
+        }
+        (Kind::Poll, Target::Sluice) if !full_poll_client => {
+            // The same loop as nchan's above, with the hub's cursor as the position.
+            let cfg = client_cfg();
+            let mut conn = None;
+            let base = format!("http://{addr}/poll/{TOPIC}?timeout=25");
+            let mut url = http::Url::parse(&base).unwrap();
+            loop {
+                let req = ClientRequest::new("GET", url.clone());
+                match request(&mut conn, &req, &cfg).await {
+                    Ok((200, _, body)) => {
+                        let text = String::from_utf8_lossy(&body);
+                        let cursor = text
+                            .split_once("\"cursor\":\"")
+                            .and_then(|(_, r)| r.split_once('"'))
+                            .map(|(c, _)| c)
+                            .ok_or("poll: an answer without a cursor")?;
+                        url = http::Url::parse(&format!("{base}&cursor={cursor}")).unwrap();
+                        let mut rest = &*text;
+                        while let Some(p) = rest.find("\"data\":\"") {
+                            tally.delivered(&rest[p..]);
+                            rest = &rest[p + 8..];
+                        }
+                    }
                     Ok((s, _, _)) => return Err(format!("poll: HTTP {s}")),
                     Err(e) => return Err(format!("poll: {e}")),
                 }
@@ -333,9 +380,9 @@ async fn run(a: Args) {
             sleep(Duration::from_millis(20)).await;
         }
         let (addr, tally, failures) = (addr.clone(), tally.clone(), failures.clone());
-        let (deflate, target) = (a.ws_deflate, a.target);
+        let (deflate, target, full) = (a.ws_deflate, a.target, a.full_poll_client);
         tokio::spawn(async move {
-            if let Err(e) = subscriber(target, kind, addr, tally, deflate).await
+            if let Err(e) = subscriber(target, kind, addr, tally, deflate, full).await
                 && failures.fetch_add(1, Ordering::Relaxed) < 5
             {
                 eprintln!("subscriber {kind:?}: {e}");
@@ -377,6 +424,7 @@ async fn run(a: Args) {
     let mut lat_ms = Vec::with_capacity(a.events);
     let mut missed = 0usize;
     let cpu0 = cpu_ns(&a.pids);
+    let client_cpu0 = threads_cpu_ns("self", "");
     let ticks0 = user_system_ticks(&a.pids);
     let t_bcast = Instant::now();
     for i in 0..a.events {
@@ -404,11 +452,13 @@ async fn run(a: Args) {
     }
     let bcast_secs = t_bcast.elapsed().as_secs_f64();
     let cpu_secs = (cpu_ns(&a.pids) - cpu0) as f64 / 1e9;
+    let client_cpu_secs = (threads_cpu_ns("self", "") - client_cpu0) as f64 / 1e9;
     let ticks1 = user_system_ticks(&a.pids);
     let (user_t, sys_t) = (ticks1.0 - ticks0.0, ticks1.1 - ticks0.1);
     let system_share = sys_t as f64 / (user_t + sys_t).max(1) as f64;
     let deliveries = (a.n * a.events - missed) as f64;
     let us_per_delivery = cpu_secs / deliveries * 1e6;
+    let client_us_per_delivery = client_cpu_secs / deliveries * 1e6;
     let rss_per_sub = (rss_after.saturating_sub(rss_before)) as f64 / a.n as f64;
     lat_ms.sort_by(f64::total_cmp);
     let (p50, p90, p99, max) = (
@@ -420,7 +470,7 @@ async fn run(a: Args) {
     println!(
         "{:?}: {} events x {} subscribers in {bcast_secs:.1} s: server CPU {cpu_secs:.2} s = {us_per_delivery:.2} us/delivery ({:.0} % in the kernel); \
          publish -> last delivery p50 {p50:.1} ms, p90 {p90:.1} ms, p99 {p99:.1} ms, max {max:.1} ms; RSS/subscriber {rss_per_sub:.0} B; \
-         missed {missed}, strays {}, failed subscribers {}",
+         load tool CPU {client_us_per_delivery:.2} us/delivery; missed {missed}, strays {}, failed subscribers {}",
         a.target,
         a.events,
         a.n,
@@ -430,7 +480,7 @@ async fn run(a: Args) {
     );
     println!(
         "RESULT {{\"target\":\"{}\",\"n\":{},\"ws\":{n_ws},\"sse\":{n_sse},\"poll\":{n_poll},\"events\":{},\"payload\":{},\"ws_deflate\":{},\
-         \"cpu_us_per_delivery\":{us_per_delivery:.3},\"system_share\":{system_share:.3},\"rss_bytes_per_subscriber\":{rss_per_sub:.0},\
+         \"cpu_us_per_delivery\":{us_per_delivery:.3},\"client_cpu_us_per_delivery\":{client_us_per_delivery:.3},\"poll_client\":\"{}\",\"system_share\":{system_share:.3},\"rss_bytes_per_subscriber\":{rss_per_sub:.0},\
          \"latency_ms_p50\":{p50:.2},\"latency_ms_p90\":{p90:.2},\"latency_ms_p99\":{p99:.2},\"latency_ms_max\":{max:.2},\"missed\":{missed},\
          \"connect_secs\":{connect_secs:.2}}}",
         format!("{:?}", a.target).to_lowercase(),
@@ -438,6 +488,7 @@ async fn run(a: Args) {
         a.events,
         a.payload,
         a.ws_deflate,
+        if a.full_poll_client { "full" } else { "raw" },
     );
     std::process::exit(if missed == 0 { 0 } else { 1 });
 }

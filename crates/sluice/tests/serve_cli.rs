@@ -255,6 +255,28 @@ fn help_lists_the_flags_and_examples() {
     }
 }
 
+/// `--workers N` runs N runtime worker threads; 0 is refused.
+#[test]
+fn workers_sets_the_runtime_threads() {
+    let workers = |hub: &Hub| {
+        std::fs::read_dir(format!("/proc/{}/task", hub.child.id()))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim() == "tokio-rt-worker")
+            .count()
+    };
+    for n in [1, 3] {
+        let hub = Hub::start(&["--workers", &n.to_string()], &[]);
+        assert_eq!(workers(&hub), n);
+        assert_eq!(hub.terminate(), 0);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--workers", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
 #[test]
 fn bad_flags_and_busy_ports_are_one_line_errors() {
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))

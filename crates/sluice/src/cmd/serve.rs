@@ -107,6 +107,11 @@ pub(crate) struct ServeArgs {
     /// publish before its fsync, so neither loses an acknowledged event on power failure.
     #[arg(long, value_name = "POLICY", default_value = "always")]
     fsync: sluice_hub::store::FsyncPolicy,
+    /// Threads that serve connections (the runtime's workers). Default: one per CPU core the
+    /// process may use. On a machine shared with other busy processes, fewer workers can
+    /// spend less CPU per delivery (no wake-ups and task steals across threads).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
 }
 
 /// `123`, `64K`/`64KB` (×1000), `64KiB` (×1024), `M`, `MiB`, `G`, `GiB`.
@@ -226,10 +231,12 @@ pub(crate) fn run(a: ServeArgs) -> i32 {
         },
         _ => None,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(n) = a.workers {
+        rt.worker_threads(usize::from(n));
+    }
+    let rt = match rt.build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sluice serve: cannot start the runtime: {e}");
