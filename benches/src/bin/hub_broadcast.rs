@@ -250,37 +250,28 @@ async fn subscriber(
                 }
             }
         }
-        (Kind::Poll, Target::Nchan) => {
-            // nchan's own long-poll: each answer's Last-Modified/Etag resume the next request.
+        (Kind::Poll, _) if target == Target::Nchan || !full_poll_client => {
+            // One lean loop for both servers: a request at a time on a kept-alive connection;
+            // the position is nchan's Last-Modified/Etag (sent back as headers), or the hub's
+            // `cursor` (in the next URL).
             let cfg = client_cfg();
             let mut conn = None;
-            let mut cursor = NchanCursor::default();
-            let url = http::Url::parse(&format!("http://{addr}{}", path(""))).unwrap();
-            loop {
-                let req = cursor.apply(ClientRequest::new("GET", url.clone()));
-                match request(&mut conn, &req, &cfg).await {
-                    Ok((200, h, body)) => {
-                        cursor.advance(&h);
-                        tally.delivered(&String::from_utf8_lossy(&body));
-                    }
-                    // 304/408: nothing yet, ask again.
-                    Ok((304 | 408, _, _)) => {}
-                    Ok((s, _, _)) => return Err(format!("poll: HTTP {s}")),
-                    Err(e) => return Err(format!("poll: {e}")),
-                }
-            }
-        }
-        (Kind::Poll, Target::Sluice) if !full_poll_client => {
-            // The same loop as nchan's above, with the hub's cursor as the position.
-            let cfg = client_cfg();
-            let mut conn = None;
-            let base = format!("http://{addr}/poll/{TOPIC}?timeout=25");
+            let mut nchan = NchanCursor::default();
+            let base = match target {
+                Target::Nchan => format!("http://{addr}{}", path("")),
+                Target::Sluice => format!("http://{addr}/poll/{TOPIC}?timeout=25"),
+            };
             let mut url = http::Url::parse(&base).unwrap();
             loop {
-                let req = ClientRequest::new("GET", url.clone());
+                let req = nchan.apply(ClientRequest::new("GET", url.clone()));
                 match request(&mut conn, &req, &cfg).await {
-                    Ok((200, _, body)) => {
+                    Ok((200, h, body)) => {
                         let text = String::from_utf8_lossy(&body);
+                        if target == Target::Nchan {
+                            nchan.advance(&h);
+                            tally.delivered(&text);
+                            continue;
+                        }
                         let cursor = text
                             .split_once("\"cursor\":\"")
                             .and_then(|(_, r)| r.split_once('"'))
@@ -293,12 +284,15 @@ async fn subscriber(
                             rest = &rest[p + 8..];
                         }
                     }
+                    // nchan's 304/408: nothing yet, ask again.
+                    Ok((304 | 408, _, _)) => {}
                     Ok((s, _, _)) => return Err(format!("poll: HTTP {s}")),
                     Err(e) => return Err(format!("poll: {e}")),
                 }
             }
         }
-        (Kind::Poll, Target::Sluice) => {
+        // `--poll-client full`: the hub with sluice-tokio's client (nchan takes the loop above).
+        (Kind::Poll, _) => {
             let mut cfg = LongPollClientConfig::default();
             cfg.poll.timeout = Some(Duration::from_secs(25));
             let mut c =
