@@ -269,7 +269,13 @@ fn workers_sets_the_runtime_threads() {
     // to two above N. Counts unlike the default (one per core).
     for n in [5, 9] {
         let hub = Hub::start(&["--workers", &n.to_string()], &[]);
-        let seen = workers(&hub);
+        // A new thread names itself once it runs: wait for the names (bounded).
+        let deadline = std::time::Instant::now() + T;
+        let mut seen = workers(&hub);
+        while seen < n && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            seen = workers(&hub);
+        }
         assert!(
             (n..=n + 2).contains(&seen),
             "{seen} threads for --workers {n}"
