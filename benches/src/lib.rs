@@ -1,5 +1,6 @@
 //! Shared helpers for the Sluice benchmarks.
 
+pub mod floor;
 pub mod keepalive;
 pub mod procfs;
 

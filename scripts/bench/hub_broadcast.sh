@@ -25,6 +25,11 @@
 #        SERVER=path/to/sluice (another build, for an A/B of two sluice versions)
 #        SERVER_B=path/to/sluice with TARGETS="sluice sluice-b nchan": two builds side by side
 #        in one run (results labelled sluice and sluice-b)
+#        TARGETS="... floor": also the floor server (benches/src/bin/hub_floor.rs: one thread,
+#        one epoll, each event encoded once and written to every subscriber from the publishing
+#        loop; the hub's URLs and wire forms, no limits or timeouts — not a server). Its CPU per
+#        delivery is what the syscalls every server here makes cost with next to nothing
+#        around them: the floor under any goal for CPU per delivery.
 # Prints every run, then a table of medians and sluice ÷ nchan ratios per mix.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,9 +46,10 @@ ADDR=127.0.0.1:${PORT:-18490}
 case " $TARGETS " in *" nchan "*) ensure_nchan ;; esac
 
 cargo build --release -q -p sluice
-cargo build --release -q -p sluice-benches --bin hub_broadcast
+cargo build --release -q -p sluice-benches --bin hub_broadcast --bin hub_floor
 SERVER=${SERVER:-target/release/sluice}   # SERVER=path: another build of sluice (A/B)
 LOAD=target/release/hub_broadcast
+FLOOR=target/release/hub_floor
 
 ulimit -n "$(ulimit -Hn)"
 echo "workers ${WORKERS:-sluice: one per core, nchan: 1}; fd limit $(ulimit -n); N=$N mixes(ws:sse:poll)=$MIXES targets=$TARGETS rounds=$ROUNDS events=$EVENTS payload=${PAYLOAD}B ws_deflate=${WS_DEFLATE:-0}" >&2
@@ -108,14 +114,16 @@ for mix in $MIXES; do
                 sluice-b) start_sluice "${SERVER_B:?SERVER_B=path for the sluice-b target}" ;;
                 nchan) NCHAN_WORKERS=${WORKERS:-1} start_nchan "$TMP/nginx" "$ADDR" "websocket eventsource longpoll" 0
                        PIDS="$NGINX_MASTER,$NGINX_WORKERS" ;;
-                *) echo "TARGETS: sluice, sluice-b, nchan" >&2; exit 2 ;;
+                floor) $FLOOR --addr "$ADDR" 2>"$TMP/floor.log" &
+                       HUB_PID=$!; wait_port "${ADDR##*:}"; PIDS=$HUB_PID ;;
+                *) echo "TARGETS: sluice, sluice-b, nchan, floor" >&2; exit 2 ;;
             esac
             echo "== mix $mix round $round: $target" >&2
-            $LOAD --target "${target%-b}" --addr "$ADDR" --pid "$PIDS" --n "$N" --mix "$mix" \
+            $LOAD --target "$(case $target in nchan) echo nchan ;; *) echo sluice ;; esac)" --addr "$ADDR" --pid "$PIDS" --n "$N" --mix "$mix" \
                 --events "$EVENTS" --payload "$PAYLOAD" ${WS_DEFLATE:+--ws-deflate} \
                 --poll-client "${POLL_CLIENT:-raw}" \
                 | sed "s/\"target\":\"sluice\"/\"target\":\"$target\"/" | tee -a "$RESULTS"
-            case $target in sluice*) stop_sluice ;; nchan) stop_nchan ;; esac
+            case $target in sluice* | floor) stop_sluice ;; nchan) stop_nchan ;; esac
             sleep 1
         done
     done
@@ -136,10 +144,10 @@ print("|---|---|---|---|---|---|---|---|---|")
 for (m, t), a in sorted(agg.items()):
     print(f"| {m} | {t} | {a['runs']} | {a['cpu_us_per_delivery']:.2f} | {a['system_share']*100:.0f} % | {a['rss_bytes_per_subscriber']:.0f} | {a['latency_ms_p50']:.1f} | {a['latency_ms_p99']:.1f} | {a['client_cpu_us_per_delivery']:.2f} |")
 print()
-print("| subscribers ws:sse:poll | CPU sluice ÷ nchan | RSS sluice ÷ nchan | p99 sluice ÷ nchan |")
+print("| subscribers ws:sse:poll | CPU ÷ nchan | RSS ÷ nchan | p99 ÷ nchan |")
 print("|---|---|---|---|")
 for m in sorted({m for m, _ in agg}):
-    for t in ("sluice", "sluice-b"):
+    for t in ("sluice", "sluice-b", "floor"):
         s, c = agg.get((m, t)), agg.get((m, "nchan"))
         if s and c:
             rat = lambda k: s[k] / c[k] if c[k] else float("nan")

@@ -10,6 +10,7 @@
 #   C fastwebsockets   target/release/ws_echo_fastwebsockets    (fastwebsockets)
 #   D sockudo          target/release/examples/ws_echo_sockudo  (sockudo-ws 3.1)
 #   E tokio_websockets target/release/examples/ws_echo_tokio_websockets (tokio-websockets 0.13)
+#   F floor            target/release/ws_echo_floor (FLOOR=1; plain ws:// only)
 # Load: target/release/ws_load (sluice-tokio client, the same for every server),
 # closed loop, binary messages. Runs alternate A B C D E A B C D E ... within each case;
 # each run starts a fresh server. The table shows the median over the rounds.
@@ -38,7 +39,7 @@ source scripts/lib/ws_bench.sh
 
 if [[ -z "${NO_BUILD:-}" ]]; then
     bench_cargo build --release -p sluice-tokio --example ws_echo_server
-    bench_cargo build --release -p sluice-benches --bin ws_load --bin ws_echo_tungstenite --bin ws_echo_fastwebsockets
+    bench_cargo build --release -p sluice-benches --bin ws_load --bin ws_echo_tungstenite --bin ws_echo_fastwebsockets --bin ws_echo_floor
     if [[ "${TLS:-0}" != 1 ]]; then
         bench_cargo build --release -p sluice-benches --example ws_echo_sockudo --example ws_echo_tokio_websockets
     fi
@@ -51,8 +52,13 @@ declare -A BIN=(
     [fastwebsockets]=$R/ws_echo_fastwebsockets
     [sockudo]=$R/examples/ws_echo_sockudo
     [tokio_websockets]=$R/examples/ws_echo_tokio_websockets
+    [floor]=$R/ws_echo_floor
 )
 ORDER=(sluice tungstenite fastwebsockets sockudo tokio_websockets)
+# FLOOR=1: also the floor server (benches/src/bin/ws_echo_floor.rs: one epoll, frames unmasked
+# in place and echoed by one writev per read — not a server), the least CPU per message the
+# same system calls allow; it is left out of "the best peer".
+[[ "${FLOOR:-0}" == 1 ]] && ORDER+=(floor)
 # The two newest peers have no TLS mode here (their own TLS stacks differ): plain ws:// only.
 [[ "${TLS:-0}" == 1 ]] && ORDER=(sluice tungstenite fastwebsockets)
 
@@ -86,12 +92,14 @@ END {
         best = 0; bestname = ""; line = ""
         for (i = 2; i <= ns; i++) {
             n = names[i]
-            if (cpu[n] <= 0) continue
+            if (cpu[n] <= 0 || n == "floor") continue
             line = line sprintf(", %.2f x %s", cpu["sluice"] / cpu[n], n)
             if (best == 0 || cpu[n] < best) { best = cpu[n]; bestname = n }
         }
         if (best > 0)
             printf "%-16s sluice server CPU/msg%s; %.2f x the best peer (%s)\n", c, line, cpu["sluice"] / best, bestname
+        if (best > 0 && cpu["floor"] > 0)
+            printf "%-16s floor %.2f us/msg = %.2f x the best peer; 0.9 x the best peer = %.2f x the floor\n", c, cpu["floor"], cpu["floor"] / best, 0.9 * best / cpu["floor"]
         delete cpu
     }
 }' "$RESULTS"
