@@ -101,7 +101,7 @@ if [[ " $PARTS " == *" idle "* ]]; then
         for name in "${ORDER[@]}"; do
             port=$((port + 1))
             start_server "$OUT/server-idle-$name-$round.log" "$SERVER" --addr "127.0.0.1:$port" --with-axum-ws
-            "${NICE_CMD[@]}" timeout 300 "$R/ws_load" --url "ws://127.0.0.1:$port${ROUTE[$name]}" \
+            "${LOAD_CMD[@]}" timeout 300 "$R/ws_load" --url "ws://127.0.0.1:$port${ROUTE[$name]}" \
                 --idle "$IDLE" --idle-base "$BASE" --pid "$SERVER_PID" --label "$name" |
                 tee "$OUT/run-idle-$name-$round.txt"
             grep '^RESULT' "$OUT/run-idle-$name-$round.txt" | sed "s/\$/ round=$round/" >>"$RESULTS"

@@ -21,6 +21,8 @@
 # TLS=1: over wss://, every server started with --tls-cert/--tls-key (one rustls config via
 # sluice_http::ServerTls, so only the WebSocket layer differs) and ws_load with --cacert; a
 # throwaway CA + certificate is made in the run's temp dir (scripts/lib/test_certs.sh).
+# PIN=1 runs every server on CPU 0 and the load tool on CPU 1 (taskset): one placement for
+# every run, where the scheduler otherwise picks one core or two run by run.
 # NICE=-10 runs servers and load tool at that niceness (root only): on a machine
 # busy with other work it keeps their CPU share, so per-message CPU is less noisy.
 set -euo pipefail
@@ -33,7 +35,7 @@ THREADS=${THREADS:-1}
 PORT=${PORT:-19300}
 CASES=${CASES:-"20:100 16384:10 1048576:2"}
 NICE=${NICE:-}
-# NICE_CMD, SERVER_PID + EXIT trap, bench_cargo, start_server, stop_server, BENCH_AWK_LIB.
+# NICE_CMD, LOAD_CMD, SERVER_PID + EXIT trap, bench_cargo, start_server, stop_server, BENCH_AWK_LIB.
 # shellcheck source=scripts/lib/ws_bench.sh
 source scripts/lib/ws_bench.sh
 

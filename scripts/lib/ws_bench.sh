@@ -3,11 +3,20 @@
 # wait for its "listening on" line, stop; killed on exit), the fd limit for many idle
 # connections, and the awk helpers their tables use.
 #
-# Reads NICE (optional: the niceness servers and load tool run at, root only for < 0).
-# Sets NICE_CMD (prefix a command with "${NICE_CMD[@]}"), SERVER_PID, and an EXIT trap.
+# Reads NICE (optional: the niceness servers and load tool run at, root only for < 0) and PIN
+# (optional, PIN=1: the server on CPU 0 and the load tool on CPU 1, with taskset — on a 2-core
+# machine the scheduler otherwise puts them on one core in some runs and on two in others, and
+# CPU per message differs between the two placements by up to 1.5×).
+# Sets NICE_CMD (prefix a command with "${NICE_CMD[@]}"), LOAD_CMD (the same for the load
+# tool), SERVER_PID, and an EXIT trap.
 
 NICE_CMD=()
 if [[ -n "${NICE:-}" ]]; then NICE_CMD=(nice -n "$NICE"); fi
+LOAD_CMD=("${NICE_CMD[@]}")
+if [[ "${PIN:-0}" == 1 ]]; then
+    LOAD_CMD=(taskset -c 1 "${NICE_CMD[@]}")
+    NICE_CMD=(taskset -c 0 "${NICE_CMD[@]}")
+fi
 SERVER_PID=""
 
 # bench_cargo ARGS...: cargo, serialised with `flock /tmp/cargo.lock` where flock exists
@@ -74,7 +83,7 @@ cpu_rounds() {
             for name in "${ORDER[@]}"; do
                 port=$((port + 1))
                 bench_start "$name" "$port" "$OUT/server-$name-$size-$round.log"
-                line=$("${NICE_CMD[@]}" timeout 120 "$R/ws_load" --url "$(bench_url "$name" "$port")" \
+                line=$("${LOAD_CMD[@]}" timeout 120 "$R/ws_load" --url "$(bench_url "$name" "$port")" \
                     "${LOAD_EXTRA[@]}" --conns "$conns" --size "$size" --warmup "$WARMUP" \
                     --duration "$DURATION" --pid "$SERVER_PID" --label "$name" |
                     tee "$OUT/run-$name-$size-$round.txt" | grep '^RESULT')

@@ -390,7 +390,7 @@ fn main() -> io::Result<()> {
         counts: [0; 3],
     };
     floor.topic.poll_answer = poll_answer(&floor.topic.cursor(), b"[]");
-    eprintln!("hub floor on {addr}");
+    eprintln!("hub floor listening on {addr}");
     let mut events = Events::with_capacity(1024);
     loop {
         floor::wait(&mut floor.poll, &mut events)?;

@@ -289,7 +289,7 @@ fn main() -> io::Result<()> {
         need: 0,
         ranges: Vec::new(),
     };
-    eprintln!("ws echo floor on {addr}");
+    eprintln!("ws echo floor listening on {addr}");
     loop {
         floor::wait(&mut poll, &mut events)?;
         for ev in &events {
