@@ -12,8 +12,10 @@
 //!   reads from the same in-memory stream, which replays a wire image of identical frames in
 //!   reads of at most 64 KiB (like a socket read) and discards writes. sluice's driver loop is
 //!   what sluice-tokio's driver does: reserve one read (or the rest of the frame that is
-//!   arriving, `Connection::input_hint`), copy the read into the `BytesMut`, `handle_input`,
-//!   `poll_event`.
+//!   arriving, `Connection::input_hint`), copy the read into the `BytesMut`, then
+//!   `handle_input_until_message` (one data message at a time) and `poll_event`.
+//!   `sluice-batch`: the same with `handle_input` (every whole frame of a read at once, the
+//!   events queued), the other way the core can be driven.
 //!   tungstenite runs its blocking `WebSocket::read`; fastwebsockets runs
 //!   `FragmentCollector::read_frame` on a current-thread tokio runtime, entered once per batch of
 //!   iterations (`iter_custom`) so the runtime's cost is not counted per message.
@@ -124,11 +126,18 @@ impl tokio::io::AsyncWrite for Replay {
     }
 }
 
-/// sluice-ws as a driver uses it: read into the buffer until an event is ready.
+/// sluice-ws as sluice-tokio's driver uses it (`core.rs`, `process_input`): the next event if
+/// one is queued, else the buffered frames up to the next data message
+/// (`handle_input_until_message`), else one more read.
 struct SluiceReader {
     conn: Connection,
     buf: BytesMut,
     replay: Replay,
+    /// The buffer may hold frames not yet handed to the connection.
+    unprocessed: bool,
+    /// `handle_input` instead: every whole frame of a read at once, its events queued (the
+    /// other way the core can be driven; `sluice-batch` in the results).
+    batch: bool,
 }
 
 impl SluiceReader {
@@ -137,13 +146,24 @@ impl SluiceReader {
             if let Some(ev) = self.conn.poll_event() {
                 return ev;
             }
+            if std::mem::take(&mut self.unprocessed) {
+                if self.batch {
+                    self.conn.handle_input(&mut self.buf).expect("valid input");
+                } else {
+                    self.unprocessed = self
+                        .conn
+                        .handle_input_until_message(&mut self.buf)
+                        .expect("valid input");
+                }
+                continue;
+            }
             // As sluice-tokio's driver does: room for the rest of the frame that is arriving
             // (its length is known from its header), so a large frame is not copied into
             // ever larger buffers as it arrives.
             sluice_ws::input::reserve(&mut self.buf, READ_SIZE.max(self.conn.input_hint()));
             let src = self.replay.next_read(READ_SIZE);
             self.buf.extend_from_slice(src);
-            self.conn.handle_input(&mut self.buf).expect("valid input");
+            self.unprocessed = true;
         }
     }
 }
@@ -224,20 +244,24 @@ fn decode(c: &mut Criterion) {
             g.sample_size(100);
         }
 
-        let mut sluice = SluiceReader {
-            conn: Connection::new(
-                Role::Server,
-                Config::default().with_max_message_size(usize::MAX),
-            ),
-            buf: BytesMut::with_capacity(READ_SIZE),
-            replay: Replay::new(frame),
-        };
-        g.bench_function(BenchmarkId::new("sluice", name), |b| {
-            b.iter(|| match sluice.next_message() {
-                Event::Message(m) => black_box(m),
-                other => panic!("unexpected {other:?}"),
-            })
-        });
+        for (label, batch) in [("sluice", false), ("sluice-batch", true)] {
+            let mut sluice = SluiceReader {
+                conn: Connection::new(
+                    Role::Server,
+                    Config::default().with_max_message_size(usize::MAX),
+                ),
+                buf: BytesMut::with_capacity(READ_SIZE),
+                replay: Replay::new(frame),
+                unprocessed: false,
+                batch,
+            };
+            g.bench_function(BenchmarkId::new(label, name), |b| {
+                b.iter(|| match sluice.next_message() {
+                    Event::Message(m) => black_box(m),
+                    other => panic!("unexpected {other:?}"),
+                })
+            });
+        }
 
         let mut tung = tungstenite::WebSocket::from_raw_socket(
             Replay::new(frame),

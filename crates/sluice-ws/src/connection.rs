@@ -671,6 +671,23 @@ impl Connection {
         let header = frame.header;
         let len = frame.len;
         self.frame = None;
+        // A whole message in one uncompressed frame (the common case): built where it is
+        // queued. (No message is being assembled: `start_frame` refused a data frame then.)
+        if header.fin && !self.rx_compressed() {
+            if header.opcode == OpCode::TEXT {
+                let text = Utf8Bytes::try_from(buf.split_to(len).freeze())
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+                self.events.push_back(Event::Message(Message::Text(text)));
+                self.message_completed = true;
+                return Ok(true);
+            }
+            if header.opcode == OpCode::BINARY {
+                let data = buf.split_to(len).freeze();
+                self.events.push_back(Event::Message(Message::Binary(data)));
+                self.message_completed = true;
+                return Ok(true);
+            }
+        }
         let payload = buf.split_to(len).freeze();
         self.finish_frame(header, payload)?;
         Ok(true)
