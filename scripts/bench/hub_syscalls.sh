@@ -29,7 +29,7 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-wait_port() { for _ in $(seq 1 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+. scripts/lib/ports.sh
 
 for mix in $MIXES; do
     for target in $TARGETS; do
