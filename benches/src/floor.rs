@@ -105,36 +105,40 @@ pub fn wait(poll: &mut Poll, events: &mut Events) -> io::Result<()> {
 }
 
 /// Accepts every waiting connection: `TCP_NODELAY`, registered for both kinds of readiness
-/// (edge-triggered) under its slot's token, made into a connection by `make`.
-///
-/// # Errors
-/// Registering a connection failed.
+/// (edge-triggered) under its slot's token, made into a connection by `make`. A connection
+/// that cannot be set up is dropped (the server goes on). Out of file descriptors, the rest of
+/// the backlog waits for the next connection's edge: the benches stay within the fd limit.
 pub fn accept_all<T>(
     listener: &TcpListener,
     registry: &Registry,
     slots: &mut Slots<T>,
     make: impl Fn(TcpStream) -> T,
     sock_of: impl Fn(&mut T) -> &mut TcpStream,
-) -> io::Result<()> {
+) {
     loop {
         let sock = match listener.accept() {
             Ok((s, _)) => s,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // Out of file descriptors and the like: try again on the next readiness.
             Err(e) => {
                 eprintln!("accept: {e}");
-                return Ok(());
+                return;
             }
         };
-        sock.set_nodelay(true)?;
+        if let Err(e) = sock.set_nodelay(true) {
+            eprintln!("nodelay: {e}");
+            continue;
+        }
         let slot = slots.insert(make(sock));
         let conn = slots.get_mut(slot).expect("just inserted");
-        registry.register(
+        if let Err(e) = registry.register(
             sock_of(conn),
             Token(slot),
             Interest::READABLE | Interest::WRITABLE,
-        )?;
+        ) {
+            eprintln!("register: {e}");
+            slots.remove(slot);
+        }
     }
 }
 

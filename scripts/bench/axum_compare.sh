@@ -42,7 +42,7 @@ IDLE=${IDLE:-10000}
 BASE=${BASE:-1000}
 PORT=${PORT:-19500}
 NICE=${NICE:-}
-# NICE_CMD, SERVER_PID + EXIT trap, bench_cargo, raise_fd_limit, start_server, stop_server,
+# NICE_CMD, LOAD_CMD (PIN=1: server on CPU 0, load tool on CPU 1), SERVER_PID + EXIT trap, bench_cargo, raise_fd_limit, start_server, stop_server,
 # loadavg, BENCH_AWK_LIB.
 # shellcheck source=scripts/lib/ws_bench.sh
 source scripts/lib/ws_bench.sh

@@ -43,9 +43,10 @@ for mix in $MIXES; do
                        TP=$NGINX_WORKERS ;;
                 *) echo "TARGETS: sluice, nchan, floor" >&2; exit 2 ;;
             esac
-            strace -f -c -o "$TMP/$target-$mix-$events.txt" -p "$TP" 2>/dev/null &
+            strace -f -c -o "$TMP/$target-$mix-$events.txt" -p "$TP" 2>"$TMP/strace.err" &
             ST=$!
             sleep 1
+            kill -0 "$ST" 2>/dev/null || { echo "strace could not attach to $TP:" >&2; cat "$TMP/strace.err" >&2; exit 1; }
             target/release/hub_broadcast --target "$([ "$target" = nchan ] && echo nchan || echo sluice)" \
                 --addr "$ADDR" --pid "$TP" --n "$N" --mix "$mix" --events "$events" --payload 64 >/dev/null
             kill -INT "$ST"

@@ -50,30 +50,34 @@ impl Conn {
     /// Writes `bytes` after anything still queued; what the socket does not take is queued.
     /// `Err`: the connection is gone.
     fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        // Bytes still queued: the socket was full, its writable edge flushes them in order.
         if !self.output.is_empty() {
             self.output.extend_from_slice(bytes);
-            return floor::flush(&mut self.sock, &mut self.output);
+            return Ok(());
         }
-        let mut done = 0;
-        while done < bytes.len() {
-            match self.sock.write(&bytes[done..]) {
+        loop {
+            match self.sock.write(bytes) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => done += n,
+                Ok(n) => {
+                    // A short write: the socket is full; no write is spent on `EAGAIN`.
+                    self.output.extend_from_slice(&bytes[n..]);
+                    return Ok(());
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.output.extend_from_slice(&bytes[done..]);
+                    self.output.extend_from_slice(bytes);
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
     }
 
     /// Reads until the socket is empty. `Ok(false)`: the peer closed. A read that does not
-    /// fill the chunk emptied the socket: later bytes raise a new edge (what tokio does too),
-    /// so no read is spent on `EAGAIN`.
-    fn fill(&mut self) -> io::Result<bool> {
+    /// fill the chunk emptied the socket, and later bytes raise a new edge, so no read is spent
+    /// on `EAGAIN` — unless the readiness said the peer closed (`closed`): its end raises no
+    /// further edge, so then reading goes on until the end is seen.
+    fn fill(&mut self, closed: bool) -> io::Result<bool> {
         let mut chunk = [0u8; 4096];
         loop {
             match self.sock.read(&mut chunk) {
@@ -87,7 +91,7 @@ impl Conn {
                             return Err(io::ErrorKind::InvalidData.into());
                         }
                     }
-                    if drained {
+                    if drained && !closed {
                         return Ok(true);
                     }
                 }
@@ -103,6 +107,8 @@ impl Conn {
 #[derive(Default)]
 struct Topic {
     seq: u64,
+    /// `cursor()` of `seq`, kept so that a poll's cursor is compared without a new string.
+    head: String,
     /// The newest event's long-poll answer, whole (head and body).
     poll_answer: Vec<u8>,
 }
@@ -121,19 +127,29 @@ struct Floor {
     counts: [u64; 3],
 }
 
+/// Where a poll's `cursor` is.
+enum PollAt {
+    /// None given: answered at once with the head.
+    New,
+    /// At the head: parked.
+    Head,
+    /// Behind it: answered with the newest event.
+    Behind,
+}
+
 /// A request the floor understood.
 enum Route {
     Ws(String),
     Sse,
-    Poll(Option<String>),
+    Poll(PollAt),
     Publish(Vec<u8>),
     Metrics,
     NotFound,
 }
 
-/// Parses one request at the front of `buf`: `Ok(None)` until it is whole; `Ok(Some((n,
-/// route)))` consumes `n` bytes.
-fn parse(buf: &[u8]) -> Result<Option<(usize, Route)>, httparse::Error> {
+/// Parses one request at the front of `buf` (`at_head`: the topic's cursor): `Ok(None)` until it
+/// is whole; `Ok(Some((n, route)))` consumes `n` bytes.
+fn parse(buf: &[u8], at_head: &str) -> Result<Option<(usize, Route)>, httparse::Error> {
     let mut fields = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut fields);
     let httparse::Status::Complete(head) = req.parse(buf)? else {
@@ -164,9 +180,12 @@ fn parse(buf: &[u8]) -> Result<Option<(usize, Route)>, httparse::Error> {
         let cursor = query
             .split('&')
             .find_map(|kv| kv.strip_prefix("cursor="))
-            .filter(|c| !c.is_empty())
-            .map(str::to_owned);
-        Route::Poll(cursor)
+            .filter(|c| !c.is_empty());
+        Route::Poll(match cursor {
+            None => PollAt::New,
+            Some(c) if c == at_head => PollAt::Head,
+            Some(_) => PollAt::Behind,
+        })
     } else if path.starts_with("/publish/") {
         Route::Publish(buf[head..head + body_len].to_vec())
     } else if path == "/metrics" {
@@ -227,7 +246,7 @@ fn ws_text_frame(payload: &[u8]) -> Vec<u8> {
 }
 
 impl Floor {
-    fn accept(&mut self) -> io::Result<()> {
+    fn accept(&mut self) {
         let make = |sock| Conn {
             sock,
             input: Vec::new(),
@@ -240,7 +259,7 @@ impl Floor {
             &mut self.conns,
             make,
             |c| &mut c.sock,
-        )
+        );
     }
 
     fn close(&mut self, slot: usize) {
@@ -256,21 +275,24 @@ impl Floor {
     }
 
     /// Readiness of connection `slot`.
-    fn ready(&mut self, slot: usize, readable: bool, writable: bool) {
+    fn ready(&mut self, slot: usize, ev: &mio::event::Event) {
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
+        let closed = ev.is_read_closed() || ev.is_error();
         let mut ok = true;
-        if writable {
+        if ev.is_writable() {
             ok &= floor::flush(&mut c.sock, &mut c.output).is_ok();
         }
-        if readable && ok {
-            ok = matches!(c.fill(), Ok(true));
+        // What came before the peer's end is still answered (then the connection goes).
+        let mut alive = ok;
+        if ok && (ev.is_readable() || closed) {
+            alive = matches!(c.fill(closed), Ok(true));
         }
         if ok {
             ok = self.serve(slot).is_ok();
         }
-        if !ok {
+        if !ok || !alive {
             self.close(slot);
         }
     }
@@ -284,7 +306,9 @@ impl Floor {
             if c.role != Role::Http || c.input.is_empty() {
                 return Ok(());
             }
-            let Some((n, route)) = parse(&c.input).map_err(|_| io::ErrorKind::InvalidData)? else {
+            let Some((n, route)) =
+                parse(&c.input, &self.topic.head).map_err(|_| io::ErrorKind::InvalidData)?
+            else {
                 return Ok(());
             };
             c.input.drain(..n);
@@ -304,15 +328,15 @@ impl Floor {
                     c.role = Role::Sse;
                     self.counts[1] += 1;
                 }
-                Route::Poll(None) => {
-                    c.send(&poll_answer(&self.topic.cursor(), b"[]"))?;
+                Route::Poll(PollAt::New) => {
+                    c.send(&poll_answer(&self.topic.head, b"[]"))?;
                 }
-                Route::Poll(Some(cursor)) if cursor == self.topic.cursor() => {
+                Route::Poll(PollAt::Head) => {
                     c.role = Role::Parked;
                     self.counts[2] += 1;
                 }
                 // Behind the head: the newest event (the load tool asks one event at a time).
-                Route::Poll(Some(_)) => {
+                Route::Poll(PollAt::Behind) => {
                     let answer = std::mem::take(&mut self.topic.poll_answer);
                     let r = c.send(&answer);
                     self.topic.poll_answer = answer;
@@ -328,7 +352,8 @@ impl Floor {
                 Route::NotFound => c.send(&http_answer("404 Not Found", "text/plain", b""))?,
                 Route::Publish(data) => {
                     self.topic.seq += 1;
-                    let id = self.topic.cursor();
+                    self.topic.head = self.topic.cursor();
+                    let id = self.topic.head.clone();
                     c.send(&http_answer(
                         "200 OK",
                         "application/json",
@@ -389,17 +414,17 @@ fn main() -> io::Result<()> {
         topic: Topic::default(),
         counts: [0; 3],
     };
-    floor.topic.poll_answer = poll_answer(&floor.topic.cursor(), b"[]");
+    floor.topic.head = floor.topic.cursor();
+    floor.topic.poll_answer = poll_answer(&floor.topic.head, b"[]");
     eprintln!("hub floor listening on {addr}");
     let mut events = Events::with_capacity(1024);
     loop {
         floor::wait(&mut floor.poll, &mut events)?;
         for ev in &events {
             if ev.token() == LISTENER {
-                floor.accept()?;
+                floor.accept();
             } else {
-                let closed = ev.is_read_closed() || ev.is_error();
-                floor.ready(ev.token().0, ev.is_readable() || closed, ev.is_writable());
+                floor.ready(ev.token().0, ev);
             }
         }
     }

@@ -26,6 +26,8 @@ use sluice_benches::floor::{self, LISTENER, Slots};
 const BUFFER: usize = 64 * 1024;
 /// The largest frame taken (the other echo servers' message limit, and its header).
 const MAX_FRAME: usize = (64 << 20) + 14;
+/// Echoes per `writev` (a closed-loop client has one in flight per connection).
+const MAX_SLICES: usize = 64;
 
 struct Conn {
     sock: TcpStream,
@@ -113,9 +115,10 @@ fn echo_frame(buf: &mut [u8]) -> Result<(usize, Option<Range<usize>>, u8), usize
 }
 
 impl Conn {
-    /// Reads (again only while a read fills the free space: later bytes raise a new edge)
-    /// and echoes every whole frame. `Ok(false)`: the peer closed.
-    fn readable(&mut self) -> io::Result<bool> {
+    /// Reads (again only while a read fills the free space: later bytes raise a new edge —
+    /// unless the readiness said the peer closed, `closed`, whose end raises none) and echoes
+    /// every whole frame. `Ok(false)`: the peer closed.
+    fn readable(&mut self, closed: bool) -> io::Result<bool> {
         loop {
             if self.end == self.buf.len() || self.buf.len() - self.start < self.need {
                 self.make_room();
@@ -134,7 +137,7 @@ impl Conn {
             } else {
                 self.handshake()?;
             }
-            if self.closing || !filled {
+            if self.closing || (!filled && !closed) {
                 return Ok(true);
             }
         }
@@ -175,7 +178,7 @@ impl Conn {
         );
         self.start += n;
         self.upgraded = true;
-        self.send(&[IoSlice::new(answer.as_bytes())])?;
+        self.send(answer.as_bytes())?;
         self.echo()
     }
 
@@ -202,16 +205,12 @@ impl Conn {
             }
         }
         if !ranges.is_empty() {
-            let slices: Vec<IoSlice<'_>> = ranges
-                .iter()
-                .map(|r| IoSlice::new(&self.buf[r.clone()]))
-                .collect();
             if self.output.is_empty() {
-                let rest = write_or_queue(&mut self.sock, &slices)?;
-                self.output.extend_from_slice(&rest);
+                self.write_ranges(&ranges)?;
             } else {
-                for s in &slices {
-                    self.output.extend_from_slice(s);
+                // The socket is full: queued behind what is waiting, in order.
+                for r in &ranges {
+                    self.output.extend_from_slice(&self.buf[r.clone()]);
                 }
             }
         }
@@ -221,56 +220,74 @@ impl Conn {
             self.start = 0;
             self.end = 0;
         }
-        self.flush()
+        Ok(())
     }
 
-    fn send(&mut self, slices: &[IoSlice<'_>]) -> io::Result<()> {
-        let rest = write_or_queue(&mut self.sock, slices)?;
-        self.output.extend_from_slice(&rest);
+    /// Sends the echoes in `ranges` of the buffer: one `write` for one, one `writev` for up to
+    /// [`MAX_SLICES`] (more: one per that many). What a full socket does not take is queued; a
+    /// short write means the socket is full, so no write is spent on `EAGAIN`.
+    fn write_ranges(&mut self, ranges: &[Range<usize>]) -> io::Result<()> {
+        for (i, group) in ranges.chunks(MAX_SLICES).enumerate() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            for (s, r) in slices.iter_mut().zip(group) {
+                *s = IoSlice::new(&self.buf[r.clone()]);
+            }
+            let slices = &slices[..group.len()];
+            let total: usize = slices.iter().map(|s| s.len()).sum();
+            let written = loop {
+                let r = match slices {
+                    [one] => self.sock.write(one),
+                    _ => self.sock.write_vectored(slices),
+                };
+                match r {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            };
+            if written < total {
+                // The socket is full: the rest of this group and every later range, in order.
+                let mut skip = written;
+                for r in &ranges[i * MAX_SLICES..] {
+                    if skip >= r.len() {
+                        skip -= r.len();
+                        continue;
+                    }
+                    self.output
+                        .extend_from_slice(&self.buf[r.start + skip..r.end]);
+                    skip = 0;
+                }
+                return Ok(());
+            }
+        }
         Ok(())
+    }
+
+    /// Writes `bytes` (the handshake's answer: nothing is queued yet); a full socket's rest
+    /// is queued.
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        loop {
+            match self.sock.write(bytes) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.output.extend_from_slice(&bytes[n..]);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.output.extend_from_slice(bytes);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         floor::flush(&mut self.sock, &mut self.output)
     }
-}
-
-/// One `writev` of `slices` (more if the socket takes only part and more fits): the bytes it
-/// did not take.
-fn write_or_queue(sock: &mut TcpStream, slices: &[IoSlice<'_>]) -> io::Result<Vec<u8>> {
-    let total: usize = slices.iter().map(|s| s.len()).sum();
-    let mut written = 0;
-    while written < total {
-        // The slices from `written` on.
-        let mut skip = written;
-        let mut rest: Vec<IoSlice<'_>> = Vec::with_capacity(slices.len());
-        for s in slices {
-            if skip >= s.len() {
-                skip -= s.len();
-            } else {
-                rest.push(IoSlice::new(&s[skip..]));
-                skip = 0;
-            }
-        }
-        match sock.write_vectored(&rest) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => written += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let mut unsent = Vec::new();
-    let mut skip = written;
-    for s in slices {
-        if skip >= s.len() {
-            skip -= s.len();
-        } else {
-            unsent.extend_from_slice(&s[skip..]);
-            skip = 0;
-        }
-    }
-    Ok(unsent)
 }
 
 fn main() -> io::Result<()> {
@@ -296,7 +313,7 @@ fn main() -> io::Result<()> {
             if ev.token() == LISTENER {
                 floor::accept_all(&listener, poll.registry(), &mut conns, make, |c| {
                     &mut c.sock
-                })?;
+                });
                 continue;
             }
             let slot = ev.token().0;
@@ -307,8 +324,9 @@ fn main() -> io::Result<()> {
             if ev.is_writable() {
                 alive &= c.flush().is_ok();
             }
-            if alive && (ev.is_readable() || ev.is_read_closed() || ev.is_error()) {
-                alive = matches!(c.readable(), Ok(true));
+            let closed = ev.is_read_closed() || ev.is_error();
+            if alive && (ev.is_readable() || closed) {
+                alive = matches!(c.readable(closed), Ok(true));
             }
             if (!alive || (c.closing && c.output.is_empty()))
                 && let Some(mut c) = conns.remove(slot)
