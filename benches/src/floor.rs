@@ -142,6 +142,34 @@ pub fn accept_all<T>(
     }
 }
 
+/// Writes `bytes` after what `out` still holds: straight to the socket when `out` is empty,
+/// the rest (all of it when the socket is full) queued in `out`. A short write means the socket
+/// is full: no write is spent on `EAGAIN`, the writable edge [`flush`]es in order.
+///
+/// # Errors
+/// The connection is gone.
+pub fn send(sock: &mut TcpStream, out: &mut Vec<u8>, bytes: &[u8]) -> io::Result<()> {
+    if !out.is_empty() {
+        out.extend_from_slice(bytes);
+        return Ok(());
+    }
+    loop {
+        match sock.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                out.extend_from_slice(&bytes[n..]);
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                out.extend_from_slice(bytes);
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Writes `out` until it is empty or the socket is full (the rest stays in `out`).
 ///
 /// # Errors

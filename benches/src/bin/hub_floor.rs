@@ -20,7 +20,7 @@
 //! hub_floor --addr 127.0.0.1:PORT
 //! ```
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Poll};
@@ -50,27 +50,7 @@ impl Conn {
     /// Writes `bytes` after anything still queued; what the socket does not take is queued.
     /// `Err`: the connection is gone.
     fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        // Bytes still queued: the socket was full, its writable edge flushes them in order.
-        if !self.output.is_empty() {
-            self.output.extend_from_slice(bytes);
-            return Ok(());
-        }
-        loop {
-            match self.sock.write(bytes) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    // A short write: the socket is full; no write is spent on `EAGAIN`.
-                    self.output.extend_from_slice(&bytes[n..]);
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.output.extend_from_slice(bytes);
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        floor::send(&mut self.sock, &mut self.output, bytes)
     }
 
     /// Reads until the socket is empty. `Ok(false)`: the peer closed. A read that does not

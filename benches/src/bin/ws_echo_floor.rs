@@ -268,21 +268,7 @@ impl Conn {
     /// Writes `bytes` (the handshake's answer: nothing is queued yet); a full socket's rest
     /// is queued.
     fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        loop {
-            match self.sock.write(bytes) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.output.extend_from_slice(&bytes[n..]);
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.output.extend_from_slice(bytes);
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        floor::send(&mut self.sock, &mut self.output, bytes)
     }
 
     fn flush(&mut self) -> io::Result<()> {
