@@ -11,7 +11,8 @@
 #   - Debian: chromium (headless WebSocket peer), iproute2 (ip, for `unshare -n` + lo up),
 #     util-linux (unshare), curl, openssl (throwaway test CA), nghttp2-client (nghttp, h2load:
 #     HTTP/2 peers), redis-server and nats-server (the hub's store tests start their own, on
-#     free loopback ports; the Debian services are not used); nodejs + npm only if missing.
+#     free loopback ports; the Debian services are not used); nodejs + npm only if missing;
+#     strace (not for tests: scripts/bench/hub_syscalls.sh counts a server's system calls).
 #   - cargo-fuzz (cargo install --locked) if `cargo fuzz` is missing.
 #   - cargo-deny (cargo install --locked) if `cargo deny` is missing (scripts/supply_chain.sh).
 #   - Autobahn|Testsuite 25.10.1 in a Python 2.7 virtualenv at $REPO/.venv-autobahn
@@ -51,6 +52,7 @@ if [[ ${SKIP_APT:-0} != 1 ]]; then
   command -v nghttp >/dev/null || want+=(nghttp2-client)
   command -v redis-server >/dev/null || want+=(redis-server)
   command -v nats-server >/dev/null || want+=(nats-server)
+  command -v strace >/dev/null || want+=(strace)
   command -v node >/dev/null || want+=(nodejs)
   command -v npm >/dev/null || want+=(npm)
   if ((${#want[@]})); then
@@ -60,7 +62,7 @@ if [[ ${SKIP_APT:-0} != 1 ]]; then
     log "apt-get install ${want[*]}"
     apt-get install -y -q --no-install-recommends "${want[@]}"
   else
-    log "Debian packages present (chromium, ip, unshare, curl, openssl, nghttp, redis-server, nats-server, node, npm)"
+    log "Debian packages present (chromium, ip, unshare, curl, openssl, nghttp, redis-server, nats-server, strace, node, npm)"
   fi
 fi
 for c in ip unshare curl openssl nghttp h2load redis-server nats-server node npm; do command -v $c >/dev/null || die "$c missing after install"; done

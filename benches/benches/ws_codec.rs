@@ -13,9 +13,9 @@
 //!   reads of at most 64 KiB (like a socket read) and discards writes. sluice's driver loop is
 //!   what sluice-tokio's driver does: reserve one read (or the rest of the frame that is
 //!   arriving, `Connection::input_hint`), copy the read into the `BytesMut`, then
-//!   `handle_input_until_message` (one data message at a time) and `poll_event`.
+//!   `poll_input` (the next event, decoded one at a time from the buffer).
 //!   `sluice-batch`: the same with `handle_input` (every whole frame of a read at once, the
-//!   events queued), the other way the core can be driven.
+//!   events queued) and `poll_event`, the other way the core can be driven.
 //!   tungstenite runs its blocking `WebSocket::read`; fastwebsockets runs
 //!   `FragmentCollector::read_frame` on a current-thread tokio runtime, entered once per batch of
 //!   iterations (`iter_custom`) so the runtime's cost is not counted per message.
@@ -126,36 +126,26 @@ impl tokio::io::AsyncWrite for Replay {
     }
 }
 
-/// sluice-ws as sluice-tokio's driver uses it (`core.rs`, `process_input`): the next event if
-/// one is queued, else the buffered frames up to the next data message
-/// (`handle_input_until_message`), else one more read.
+/// sluice-ws as sluice-tokio's driver uses it (`core.rs`, `next_input`): the next event
+/// decoded from the buffer (`poll_input`), else one more read.
 struct SluiceReader {
     conn: Connection,
     buf: BytesMut,
     replay: Replay,
-    /// The buffer may hold frames not yet handed to the connection.
-    unprocessed: bool,
-    /// `handle_input` instead: every whole frame of a read at once, its events queued (the
-    /// other way the core can be driven; `sluice-batch` in the results).
+    /// `handle_input` and `poll_event` instead: every whole frame of a read at once, its events
+    /// queued (the other way the core can be driven; `sluice-batch` in the results).
     batch: bool,
 }
 
 impl SluiceReader {
     fn next_message(&mut self) -> Event {
         loop {
-            if let Some(ev) = self.conn.poll_event() {
-                return ev;
-            }
-            if std::mem::take(&mut self.unprocessed) {
-                if self.batch {
-                    self.conn.handle_input(&mut self.buf).expect("valid input");
-                } else {
-                    self.unprocessed = self
-                        .conn
-                        .handle_input_until_message(&mut self.buf)
-                        .expect("valid input");
+            if self.batch {
+                if let Some(ev) = self.conn.poll_event() {
+                    return ev;
                 }
-                continue;
+            } else if let Some(ev) = self.conn.poll_input(&mut self.buf).expect("valid input") {
+                return ev;
             }
             // As sluice-tokio's driver does: room for the rest of the frame that is arriving
             // (its length is known from its header), so a large frame is not copied into
@@ -163,7 +153,9 @@ impl SluiceReader {
             sluice_ws::input::reserve(&mut self.buf, READ_SIZE.max(self.conn.input_hint()));
             let src = self.replay.next_read(READ_SIZE);
             self.buf.extend_from_slice(src);
-            self.unprocessed = true;
+            if self.batch {
+                self.conn.handle_input(&mut self.buf).expect("valid input");
+            }
         }
     }
 }
@@ -252,7 +244,6 @@ fn decode(c: &mut Criterion) {
                 ),
                 buf: BytesMut::with_capacity(READ_SIZE),
                 replay: Replay::new(frame),
-                unprocessed: false,
                 batch,
             };
             g.bench_function(BenchmarkId::new(label, name), |b| {

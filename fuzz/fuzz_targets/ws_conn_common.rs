@@ -8,10 +8,12 @@ use sluice_ws::{Config, Connection, Event, Message, Role, State};
 const MAX_FRAME: usize = 1024;
 const MAX_MESSAGE: usize = 4096;
 
-/// Input layout: byte 0 = chunk size, byte 1 = command bits, rest = peer bytes.
+/// Input layout: byte 0 = chunk size, byte 1 = command bits (bit 5: read with `poll_input`
+/// instead of `handle_input`), rest = peer bytes.
 ///
 /// Invariants checked:
-/// - after `handle_input` the input buffer holds less than one frame (header + max frame);
+/// - after `handle_input` (or `poll_input` returning `None`) the input buffer holds less than
+///   one frame (header + max frame);
 /// - delivered messages respect `max_message_size`, control payloads are ≤ 125 bytes;
 /// - an `Err` is followed by `Event::Closed` with the error's code, and no event comes after
 ///   `Event::Closed` (which happens at most once); later input is ignored;
@@ -36,9 +38,21 @@ pub fn run(role: Role, data: &[u8]) {
     let mut close_sent = false;
     for (i, piece) in rest.chunks(chunk).enumerate() {
         buf.extend_from_slice(piece);
-        let result = conn.handle_input(&mut buf);
+        let mut events = Vec::new();
+        let result = if cmds & 32 != 0 {
+            // One event at a time, as sluice-tokio's driver reads.
+            loop {
+                match conn.poll_input(&mut buf) {
+                    Ok(Some(ev)) => events.push(ev),
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            }
+        } else {
+            conn.handle_input(&mut buf)
+        };
         assert!(buf.len() < MAX_HEADER_LEN + MAX_FRAME, "input buffer exceeds one frame");
-        let events: Vec<Event> = std::iter::from_fn(|| conn.poll_event()).collect();
+        events.extend(std::iter::from_fn(|| conn.poll_event()));
         check_events(&events, &mut closed_seen);
         if let Err(e) = &result {
             assert!(

@@ -150,6 +150,16 @@ struct InFrame {
     text: bool,
 }
 
+/// What one step of the input loop did.
+enum Step {
+    /// `buf` holds no complete frame.
+    Incomplete,
+    /// A frame was consumed; its events (if any) are queued.
+    Frame,
+    /// A frame that was a whole message by itself was consumed: the message, not queued.
+    Message(Message),
+}
+
 /// A fragmented message being reassembled.
 #[derive(Debug)]
 struct Assembly {
@@ -162,7 +172,8 @@ struct Assembly {
 ///
 /// - Feed received bytes with [`handle_input`](Connection::handle_input) and the end of the
 ///   transport with [`handle_eof`](Connection::handle_eof).
-/// - Take what happened from [`poll_event`](Connection::poll_event) and what to write from
+/// - Take what happened from [`poll_event`](Connection::poll_event) (or feed and take one
+///   event at a time with [`poll_input`](Connection::poll_input)) and what to write from
 ///   [`poll_transmit`](Connection::poll_transmit).
 /// - Command with [`send`](Connection::send), [`ping`](Connection::ping),
 ///   [`close`](Connection::close) and friends.
@@ -393,9 +404,46 @@ impl Connection {
                 return Ok(false);
             }
             match self.step(buf) {
-                Ok(true) if self.message_completed => return Ok(true),
-                Ok(true) => {}
-                Ok(false) => return Ok(false),
+                Ok(Step::Message(msg)) => {
+                    self.events.push_back(Event::Message(msg));
+                    return Ok(true);
+                }
+                Ok(Step::Frame) if self.message_completed => return Ok(true),
+                Ok(Step::Frame) => {}
+                Ok(Step::Incomplete) => return Ok(false),
+                Err(e) => {
+                    buf.clear();
+                    self.fail(&e);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The next event: one already queued, else the next one decoded from the front of `buf`,
+    /// which consumes the frames up to the one that produced it and leaves the rest unexamined.
+    /// `Ok(None)`: nothing is queued and `buf` holds no complete frame (what is left of a
+    /// partial frame stays in `buf`, as with [`handle_input`](Connection::handle_input): append
+    /// to it and call again), or the connection is closed and the input was discarded.
+    ///
+    /// This is [`handle_input_until_message`](Connection::handle_input_until_message) and
+    /// [`poll_event`](Connection::poll_event) in one call, for a driver that hands out one event
+    /// at a time: a message in one uncompressed frame goes straight to the caller without
+    /// passing through the event queue. The order is the same: every event of the frames
+    /// before a protocol violation comes out before the `Err`, and [`Event::Closed`] after it.
+    pub fn poll_input(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, ProtocolError> {
+        loop {
+            if let Some(ev) = self.events.pop_front() {
+                return Ok(Some(ev));
+            }
+            if self.state == State::Closed {
+                buf.clear();
+                return Ok(None);
+            }
+            match self.step(buf) {
+                Ok(Step::Message(msg)) => return Ok(Some(Event::Message(msg))),
+                Ok(Step::Frame) => {}
+                Ok(Step::Incomplete) => return Ok(None),
                 Err(e) => {
                     buf.clear();
                     self.fail(&e);
@@ -425,6 +473,7 @@ impl Connection {
 
     /// The next event, oldest first.
     #[must_use]
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -636,18 +685,18 @@ impl Connection {
         });
     }
 
-    /// Processes at most one frame. `Ok(true)`: a frame was consumed, try the next one.
-    fn step(&mut self, buf: &mut BytesMut) -> Result<bool, ProtocolError> {
+    /// Processes at most one frame.
+    fn step(&mut self, buf: &mut BytesMut) -> Result<Step, ProtocolError> {
         if self.frame.is_none() {
             let Some((header, header_len)) = decode_header(buf)? else {
-                return Ok(false);
+                return Ok(Step::Incomplete);
             };
             let frame = self.start_frame(header)?;
             buf.advance(header_len);
             self.frame = Some(frame);
         }
         let Some(frame) = self.frame.as_mut() else {
-            return Ok(false);
+            return Ok(Step::Incomplete);
         };
         let avail = buf.len().min(frame.len);
         if avail > frame.processed {
@@ -666,33 +715,29 @@ impl Connection {
             frame.processed = avail;
         }
         if avail < frame.len {
-            return Ok(false);
+            return Ok(Step::Incomplete);
         }
         let header = frame.header;
         let len = frame.len;
         self.frame = None;
-        // A whole message in one uncompressed frame (the common case): built where it is
-        // queued. (No message is being assembled: `start_frame` refused a data frame then.)
-        // This repeats `deliver` on purpose: calling it here costs ~6 ns of 50–64 per 20-byte
-        // message (ws_decode bench), the payload handle moved once more. Keep the two alike.
+        // A whole message in one uncompressed frame (the common case): built here and handed
+        // to the caller, not queued. (No message is being assembled: `start_frame` refused a
+        // data frame then.) This repeats `deliver` on purpose: calling it here costs ~6 ns of
+        // 50–64 per 20-byte message (ws_decode bench), the payload handle moved once more.
+        // Keep the two alike.
         if header.fin && !self.rx_compressed() {
             if header.opcode == OpCode::TEXT {
                 let text = Utf8Bytes::try_from(buf.split_to(len).freeze())
                     .map_err(|_| ProtocolError::InvalidUtf8)?;
-                self.events.push_back(Event::Message(Message::Text(text)));
-                self.message_completed = true;
-                return Ok(true);
+                return Ok(Step::Message(Message::Text(text)));
             }
             if header.opcode == OpCode::BINARY {
-                let data = buf.split_to(len).freeze();
-                self.events.push_back(Event::Message(Message::Binary(data)));
-                self.message_completed = true;
-                return Ok(true);
+                return Ok(Step::Message(Message::Binary(buf.split_to(len).freeze())));
             }
         }
         let payload = buf.split_to(len).freeze();
         self.finish_frame(header, payload)?;
-        Ok(true)
+        Ok(Step::Frame)
     }
 
     /// Validates a new frame header against the connection state and limits.

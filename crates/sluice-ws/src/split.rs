@@ -42,8 +42,47 @@ pub fn events_of(
     (events, error)
 }
 
+/// [`events_of`], with the connection driven one event at a time by
+/// [`Connection::poll_input`] (the way sluice-tokio's driver reads) instead of
+/// [`Connection::handle_input`] and [`Connection::poll_event`]: the two must give the same.
+pub fn events_one_at_a_time(
+    role: Role,
+    config: &Config,
+    pieces: &mut dyn Iterator<Item = &[u8]>,
+) -> (Vec<Event>, Option<ProtocolError>) {
+    let mut conn = Connection::new(role, config.clone());
+    if role == Role::Client {
+        conn = conn.with_mask_source(|| [0x5a, 0xa5, 0x3c, 0xc3]);
+    }
+    let mut buf = BytesMut::new();
+    let mut events = Vec::new();
+    let mut error = None;
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        loop {
+            match conn.poll_input(&mut buf) {
+                Ok(Some(ev)) => events.push(ev),
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+            while conn.poll_transmit().is_some() {}
+        }
+        if error.is_some() {
+            break;
+        }
+    }
+    if error.is_none() {
+        conn.handle_eof();
+    }
+    events.extend(core::iter::from_fn(|| conn.poll_event()));
+    (events, error)
+}
+
 /// [`events_of`] on `bytes` whole and cut per `splits`; every run must give the same, which
-/// is returned.
+/// is returned. Each run is also driven by [`events_one_at_a_time`], which must agree.
 ///
 /// ```
 /// use sluice_ws::split::{Splits, events_under_splits};
@@ -63,7 +102,13 @@ pub fn events_under_splits(
     config: &Config,
     splits: Splits,
 ) -> (Vec<Event>, Option<ProtocolError>) {
-    sluice_testkit::same_under_splits(bytes, splits, |p| events_of(role, config, p))
+    sluice_testkit::same_under_splits(bytes, splits, |p| {
+        let pieces: Vec<&[u8]> = p.collect();
+        let batch = events_of(role, config, &mut pieces.iter().copied());
+        let one = events_one_at_a_time(role, config, &mut pieces.iter().copied());
+        assert_eq!(batch, one, "handle_input and poll_input disagree");
+        batch
+    })
 }
 
 /// What a fresh [`RequestParser`](crate::handshake::RequestParser) makes of a head fed in

@@ -27,16 +27,19 @@ impl Utf8Bytes {
     }
 
     /// The text.
+    #[inline]
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The underlying bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &Bytes {
         self.0.as_bytes()
     }
 
     /// Converts into the underlying bytes without copying.
+    #[inline]
     pub fn into_bytes(self) -> Bytes {
         self.0.into_bytes()
     }
@@ -44,18 +47,21 @@ impl Utf8Bytes {
 
 impl Deref for Utf8Bytes {
     type Target = str;
+    #[inline]
     fn deref(&self) -> &str {
         &self.0
     }
 }
 
 impl AsRef<str> for Utf8Bytes {
+    #[inline]
     fn as_ref(&self) -> &str {
         &self.0
     }
 }
 
 impl AsRef<[u8]> for Utf8Bytes {
+    #[inline]
     fn as_ref(&self) -> &[u8] {
         self.0.as_bytes()
     }
@@ -75,6 +81,7 @@ impl From<&'static str> for Utf8Bytes {
 
 impl TryFrom<Bytes> for Utf8Bytes {
     type Error = core::str::Utf8Error;
+    #[inline]
     fn try_from(b: Bytes) -> Result<Self, Self::Error> {
         ByteString::try_from(b).map(Utf8Bytes)
     }

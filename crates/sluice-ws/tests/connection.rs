@@ -543,6 +543,61 @@ fn connection_is_send_and_sync() {
     assert_send_sync::<sluice_ws::Transmit>();
 }
 
+/// `poll_input` hands out one event at a time, decoding only as far as the frame that made
+/// it: the message before a protocol violation comes out (and can be answered) before the
+/// error, and `Closed` after it.
+#[test]
+fn poll_input_hands_out_one_event_at_a_time() {
+    let mut c = client(Config::default());
+    let mut buf = BytesMut::from(
+        &[
+            0x81, 0x02, b'h', b'i', // "hi"
+            0x89, 0x00, // ping
+            0x82, 0x01, 0x07, // binary [7]
+            0xA1, 0x00, // RSV2 set: protocol error
+        ][..],
+    );
+    assert_eq!(
+        c.poll_input(&mut buf),
+        Ok(Some(Event::Message(Message::text("hi"))))
+    );
+    assert_eq!(buf.len(), 7, "later frames stay in the buffer");
+    c.send(Message::text("answer")).unwrap();
+    assert_eq!(c.poll_input(&mut buf), Ok(Some(Event::Ping(Bytes::new()))));
+    assert_eq!(buf.len(), 5);
+    assert_eq!(
+        c.poll_input(&mut buf),
+        Ok(Some(Event::Message(Message::Binary(Bytes::from_static(
+            &[7]
+        )))))
+    );
+    let err = c.poll_input(&mut buf).unwrap_err();
+    assert_eq!(err.close_code(), sluice_ws::CloseCode::PROTOCOL_ERROR);
+    assert!(matches!(c.poll_input(&mut buf), Ok(Some(ev)) if closed(1002)(&ev)));
+    assert_eq!(c.poll_input(&mut buf), Ok(None));
+    assert_eq!(c.state(), State::Closed);
+    // What was sent went out in order: the answer, the automatic Pong, then the Close.
+    let frames = decode_frames(&transmits(&mut c), true);
+    let opcodes: Vec<u8> = frames.iter().map(|f| f.1).collect();
+    assert_eq!(opcodes, vec![0x1, 0xA, 0x8]);
+}
+
+/// A frame cut anywhere: `poll_input` says `None` and keeps the partial frame; the rest
+/// completes it.
+#[test]
+fn poll_input_waits_for_the_rest_of_a_frame() {
+    let mut c = client(Config::default());
+    let mut buf = BytesMut::from(&[0x81, 0x05, b'h', b'e'][..]);
+    assert_eq!(c.poll_input(&mut buf), Ok(None));
+    buf.extend_from_slice(b"llo");
+    assert_eq!(
+        c.poll_input(&mut buf),
+        Ok(Some(Event::Message(Message::text("hello"))))
+    );
+    assert!(buf.is_empty());
+    assert_eq!(c.poll_input(&mut buf), Ok(None));
+}
+
 /// `handle_input_until_message` stops after each data message, leaving later frames
 /// (here: a message, then a frame with a reserved RSV bit) unexamined until it is called
 /// again, so a driver can answer the first message before the connection fails.

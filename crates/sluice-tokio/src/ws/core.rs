@@ -74,8 +74,8 @@ pub(crate) struct Inner<S> {
     close_timer: Option<Pin<Box<Sleep>>>,
     close_timer_fired: bool,
     read_done: bool,
-    /// `rbuf` holds bytes the connection has not seen yet (read before the
-    /// handshake finished).
+    /// `rbuf` may hold frames the connection has not examined yet (bytes read
+    /// since, or before the handshake finished, or after the last event handed out).
     unprocessed: bool,
     write_failed: bool,
     /// Boxed, like the error below: end-of-life state an open connection should not carry.
@@ -398,7 +398,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             if self.finished {
                 return Poll::Ready(self.take_final());
             }
-            if let Some(ev) = self.conn.poll_event() {
+            let next = if self.unprocessed {
+                self.next_input()
+            } else {
+                self.conn.poll_event()
+            };
+            if let Some(ev) = next {
                 self.drain_answers();
                 if let Event::Closed { code, reason } = &ev {
                     // Deliver `Closed` (or the error that caused it) only after our
@@ -446,13 +451,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             if self.close_timer.is_some() && self.poll_close_timer(cx) {
                 continue;
             }
-            if self.unprocessed {
-                if !self.rbuf.is_empty() {
-                    self.process_input();
-                    continue;
-                }
-                self.unprocessed = false;
-            }
             match self.poll_read(cx) {
                 Poll::Pending => {
                     // Keepalive only once everything that arrived has been read: input that
@@ -479,7 +477,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                         k.last_rx = Instant::now();
                         k.pinged_since_rx = false;
                     }
-                    self.process_input();
+                    self.unprocessed = true;
                 }
                 Poll::Ready(Err(e)) => {
                     self.read_done = true;
@@ -541,17 +539,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         Poll::Ready(self.take_final())
     }
 
-    /// Hands buffered bytes to the connection, one data message at a time: the
-    /// application answers a message before the frames after it are examined
-    /// (so a message sent before a protocol violation is still answered).
-    fn process_input(&mut self) {
-        self.unprocessed = false;
-        if self.rbuf.is_empty() {
-            return;
-        }
-        match self.conn.handle_input_until_message(&mut self.rbuf) {
-            Ok(more) => self.unprocessed = more,
-            Err(e) => self.stored_error = Some(Box::new(Error::Protocol(e))),
+    /// The next event from the connection, decoding buffered bytes one event at a time: the
+    /// application answers a message before the frames after it are examined (so a message
+    /// sent before a protocol violation is still answered). Clears `unprocessed` once `rbuf`
+    /// holds no complete frame; a protocol error is stored, and the connection's `Closed`
+    /// follows it.
+    fn next_input(&mut self) -> Option<Event> {
+        match self.conn.poll_input(&mut self.rbuf) {
+            Ok(Some(ev)) => Some(ev),
+            Ok(None) => {
+                self.unprocessed = false;
+                None
+            }
+            Err(e) => {
+                self.stored_error = Some(Box::new(Error::Protocol(e)));
+                // The connection failed: `Closed` is queued.
+                self.conn.poll_event()
+            }
         }
     }
 
