@@ -643,3 +643,87 @@ async fn pings_from_a_peer_that_does_not_read_stay_bounded() {
     );
     drop(tcp);
 }
+
+/// Reads one unmasked server frame with a payload under 126 bytes: (first byte, payload).
+async fn small_server_frame(raw: &mut DuplexStream) -> (u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    raw.read_exact(&mut h).await.unwrap();
+    assert!(h[1] < 126, "a small unmasked frame: {h:?}");
+    let mut payload = vec![0u8; usize::from(h[1])];
+    raw.read_exact(&mut payload).await.unwrap();
+    (h[0], payload)
+}
+
+/// A Ping that arrives in one read with messages behind it is answered before the next of
+/// those messages is handed out: an application that takes its time over a message (here: it
+/// does not ask for the next one until the Pong has arrived) does not hold the Pong back.
+#[tokio::test]
+async fn a_pong_goes_out_before_the_next_buffered_message_is_handed_out() {
+    let (mut raw, io) = tokio::io::duplex(1 << 16);
+    let (pong_seen_tx, pong_seen) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let mut s = ws::accept(io, WsConfig::default()).await.unwrap();
+        let first = s.recv().await.unwrap().unwrap();
+        // Busy with the first message until the peer has its Pong (or 10 s).
+        let answered = tokio::time::timeout(Duration::from_secs(10), pong_seen)
+            .await
+            .is_ok();
+        let mut rest = Vec::new();
+        while let Some(Ok(m)) = s.recv().await {
+            rest.push(m);
+        }
+        (first, answered, rest)
+    });
+    raw.write_all(KEY_REQUEST).await.unwrap();
+    read_101(&mut raw).await;
+    let mut burst = client_frame(0x89, b"p");
+    for m in ["m0", "m1", "m2"] {
+        burst.extend_from_slice(&client_frame(0x81, m.as_bytes()));
+    }
+    raw.write_all(&burst).await.unwrap();
+    let pong = tokio::time::timeout(Duration::from_secs(5), small_server_frame(&mut raw))
+        .await
+        .expect("the Pong is written while the application holds the first message");
+    assert_eq!(pong, (0x8A, b"p".to_vec()));
+    pong_seen_tx.send(()).unwrap();
+    raw.write_all(&client_frame(0x88, &[0x03, 0xE8]))
+        .await
+        .unwrap();
+    let (first, answered, rest) = server.await.unwrap();
+    assert_eq!(first, Message::text("m0"));
+    assert!(answered);
+    assert_eq!(rest, vec![Message::text("m1"), Message::text("m2")]);
+}
+
+/// A message and a protocol violation in one read: the application's answer to the message
+/// reaches the wire before the Close 1002 (Autobahn|Testsuite's "strict" order), and the
+/// caller then gets the typed error, then the end.
+#[tokio::test]
+async fn a_message_before_a_violation_is_answered_before_the_close() {
+    let (mut raw, io) = tokio::io::duplex(1 << 16);
+    let server = tokio::spawn(async move {
+        let mut s = ws::accept(io, WsConfig::default()).await.unwrap();
+        let m = s.recv().await.unwrap().unwrap();
+        s.send(m).await.unwrap();
+        let err = s.recv().await;
+        (
+            err.map(|r| r.map_err(|e| e.to_string())),
+            s.recv().await.is_none(),
+        )
+    });
+    raw.write_all(KEY_REQUEST).await.unwrap();
+    read_101(&mut raw).await;
+    let mut burst = client_frame(0x81, b"hi");
+    burst.extend_from_slice(&[0x81, 0x02, b'h', b'i']); // unmasked: RFC 6455 §5.1
+    raw.write_all(&burst).await.unwrap();
+    let mut rest = Vec::new();
+    raw.read_to_end(&mut rest).await.unwrap();
+    assert_eq!(
+        rest,
+        [0x81, 0x02, b'h', b'i', 0x88, 0x02, 0x03, 0xEA],
+        "the echo, then Close 1002, then EOF"
+    );
+    let (err, then_none) = server.await.unwrap();
+    assert!(matches!(err, Some(Err(_))), "{err:?}");
+    assert!(then_none);
+}

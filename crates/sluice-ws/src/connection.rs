@@ -191,7 +191,8 @@ pub struct Connection {
     pending_pongs: VecDeque<Bytes>,
     events: VecDeque<Event>,
     transmits: VecDeque<Transmit>,
-    /// Set by the step that completes a data message (see `handle_input_until_message`).
+    /// Set by `deliver` when a queued data message is complete (see
+    /// `handle_input_until_message`, which also stops at a `Step::Message`).
     message_completed: bool,
     /// permessage-deflate, if negotiated. Boxed: its state is a few hundred bytes that a
     /// connection without the extension should not carry.
@@ -426,11 +427,13 @@ impl Connection {
     /// partial frame stays in `buf`, as with [`handle_input`](Connection::handle_input): append
     /// to it and call again), or the connection is closed and the input was discarded.
     ///
-    /// This is [`handle_input_until_message`](Connection::handle_input_until_message) and
-    /// [`poll_event`](Connection::poll_event) in one call, for a driver that hands out one event
-    /// at a time: a message in one uncompressed frame goes straight to the caller without
-    /// passing through the event queue. The order is the same: every event of the frames
-    /// before a protocol violation comes out before the `Err`, and [`Event::Closed`] after it.
+    /// For a driver that hands out one event at a time. Unlike
+    /// [`handle_input_until_message`](Connection::handle_input_until_message), it stops at
+    /// every event, control frames' included, and a message in one uncompressed frame goes
+    /// straight to the caller without passing through the event queue. The events are the
+    /// same, in the same order, as [`handle_input`](Connection::handle_input) then
+    /// [`poll_event`](Connection::poll_event): every event of the frames before a protocol
+    /// violation comes out before the `Err`, and [`Event::Closed`] after it.
     pub fn poll_input(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, ProtocolError> {
         loop {
             if let Some(ev) = self.events.pop_front() {

@@ -582,6 +582,36 @@ fn poll_input_hands_out_one_event_at_a_time() {
     assert_eq!(opcodes, vec![0x1, 0xA, 0x8]);
 }
 
+/// A fragmented message (RFC 6455 §5.4) goes through the queue: `handle_input_until_message`
+/// still stops right after the frame that completes it, and `poll_input` hands it out whole.
+#[test]
+fn a_fragmented_message_stops_both_one_message_at_a_time_paths() {
+    let frames: &[u8] = &[
+        0x01, 0x02, b'h', b'e', // text, not final
+        0x80, 0x03, b'l', b'l', b'o', // continuation, final
+        0x82, 0x01, 0x07, // binary [7]
+    ];
+    let mut c = client(Config::default());
+    let mut buf = BytesMut::from(frames);
+    assert_eq!(c.handle_input_until_message(&mut buf), Ok(true));
+    assert_eq!(events(&mut c), vec![Event::Message(Message::text("hello"))]);
+    assert_eq!(buf.len(), 3, "the binary frame stays in the buffer");
+
+    let mut c = client(Config::default());
+    let mut buf = BytesMut::from(frames);
+    assert_eq!(
+        c.poll_input(&mut buf),
+        Ok(Some(Event::Message(Message::text("hello"))))
+    );
+    assert_eq!(buf.len(), 3);
+    assert_eq!(
+        c.poll_input(&mut buf),
+        Ok(Some(Event::Message(Message::Binary(Bytes::from_static(
+            &[7]
+        )))))
+    );
+}
+
 /// A frame cut anywhere: `poll_input` says `None` and keeps the partial frame; the rest
 /// completes it.
 #[test]

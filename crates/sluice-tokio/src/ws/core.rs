@@ -74,8 +74,9 @@ pub(crate) struct Inner<S> {
     close_timer: Option<Pin<Box<Sleep>>>,
     close_timer_fired: bool,
     read_done: bool,
-    /// `rbuf` may hold frames the connection has not examined yet (bytes read
-    /// since, or before the handshake finished, or after the last event handed out).
+    /// `rbuf` may hold frames the connection has not examined yet: set after a
+    /// read (and for bytes read before the handshake finished), cleared when
+    /// `poll_input` finds no complete frame.
     unprocessed: bool,
     write_failed: bool,
     /// Boxed, like the error below: end-of-life state an open connection should not carry.
@@ -386,10 +387,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
     }
 
-    /// Hands out the next event, driving reads, writes and timers.
+    /// Hands out the next event, driving reads, writes and timers. Between two
+    /// events, whatever waits to be written (a Pong, a Close reply, frames fed
+    /// without a flush) is written before the next buffered frame is examined.
     ///
-    /// Cancel-safe: every byte read lives in `rbuf` and every decoded event in
-    /// the connection before this returns `Pending`.
+    /// Cancel-safe: before this returns `Pending`, every byte read lives in `rbuf`
+    /// and every decoded event in the connection (or, for `Closed`, in `closed`).
     pub(crate) fn poll_event(
         &mut self,
         cx: &mut Context<'_>,
@@ -398,24 +401,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             if self.finished {
                 return Poll::Ready(self.take_final());
             }
-            let next = if self.unprocessed {
+            // Fast path: nothing to write, so the next buffered frame may be examined
+            // at once (otherwise the write step below comes first).
+            let next = if self.unprocessed && self.wq.is_empty() && !self.flush_owed {
                 self.next_input()
             } else {
                 self.conn.poll_event()
             };
             if let Some(ev) = next {
-                self.drain_answers();
-                if let Event::Closed { code, reason } = &ev {
-                    // Deliver `Closed` (or the error that caused it) only after our
-                    // last frames (the Close with its code) reached the socket.
-                    self.closed = Some(Box::new(CloseInfo {
-                        code: *code,
-                        reason: reason.clone(),
-                    }));
-                    self.final_pending = true;
-                    continue;
+                match self.hand_out(ev) {
+                    Some(ready) => return ready,
+                    None => continue,
                 }
-                return Poll::Ready(Some(Ok(ev)));
             }
             self.drain_answers();
             // Fast path: nothing queued (the common case after a flushed send) needs
@@ -450,6 +447,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             }
             if self.close_timer.is_some() && self.poll_close_timer(cx) {
                 continue;
+            }
+            if self.unprocessed {
+                // The write step ran (or waits on a full socket): examine the next frame.
+                if let Some(ev) = self.next_input() {
+                    match self.hand_out(ev) {
+                        Some(ready) => return ready,
+                        None => continue,
+                    }
+                }
             }
             match self.poll_read(cx) {
                 Poll::Pending => {
@@ -537,6 +543,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             link.reader_done(self.closed.as_deref().cloned());
         }
         Poll::Ready(self.take_final())
+    }
+
+    /// An event taken from the connection: handed to the application, or, for
+    /// `Closed`, kept until our last frames (the Close with its code) reached the
+    /// socket (`None`: go on).
+    fn hand_out(&mut self, ev: Event) -> Option<Poll<Option<Result<Event, Error>>>> {
+        self.drain_answers();
+        if let Event::Closed { code, reason } = &ev {
+            self.closed = Some(Box::new(CloseInfo {
+                code: *code,
+                reason: reason.clone(),
+            }));
+            self.final_pending = true;
+            return None;
+        }
+        Some(Poll::Ready(Some(Ok(ev))))
     }
 
     /// The next event from the connection, decoding buffered bytes one event at a time: the
