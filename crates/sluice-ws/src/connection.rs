@@ -412,11 +412,7 @@ impl Connection {
                 Ok(Step::Frame) if self.message_completed => return Ok(true),
                 Ok(Step::Frame) => {}
                 Ok(Step::Incomplete) => return Ok(false),
-                Err(e) => {
-                    buf.clear();
-                    self.fail(&e);
-                    return Err(e);
-                }
+                Err(e) => return Err(self.fail_input(buf, e)),
             }
         }
     }
@@ -447,13 +443,17 @@ impl Connection {
                 Ok(Step::Message(msg)) => return Ok(Some(Event::Message(msg))),
                 Ok(Step::Frame) => {}
                 Ok(Step::Incomplete) => return Ok(None),
-                Err(e) => {
-                    buf.clear();
-                    self.fail(&e);
-                    return Err(e);
-                }
+                Err(e) => return Err(self.fail_input(buf, e)),
             }
         }
+    }
+
+    /// A protocol error in the input: the rest of `buf` is discarded and the connection fails
+    /// (a Close with the error's code is queued, then [`Event::Closed`]). Returns the error.
+    fn fail_input(&mut self, buf: &mut BytesMut, e: ProtocolError) -> ProtocolError {
+        buf.clear();
+        self.fail(&e);
+        e
     }
 
     /// The transport ended (EOF or error). Unless the closing handshake completed, the

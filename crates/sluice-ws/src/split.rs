@@ -17,29 +17,11 @@ pub fn events_of(
     config: &Config,
     pieces: &mut dyn Iterator<Item = &[u8]>,
 ) -> (Vec<Event>, Option<ProtocolError>) {
-    let mut conn = Connection::new(role, config.clone());
-    if role == Role::Client {
-        conn = conn.with_mask_source(|| [0x5a, 0xa5, 0x3c, 0xc3]);
-    }
-    let mut buf = BytesMut::new();
-    let mut events = Vec::new();
-    let mut error = None;
-    for piece in pieces {
-        buf.extend_from_slice(piece);
-        if let Err(e) = conn.handle_input(&mut buf) {
-            error = Some(e);
-        }
+    drive(role, config, pieces, |conn, buf, events| {
+        let r = conn.handle_input(buf);
         events.extend(core::iter::from_fn(|| conn.poll_event()));
-        while conn.poll_transmit().is_some() {}
-        if error.is_some() {
-            break;
-        }
-    }
-    if error.is_none() {
-        conn.handle_eof();
-        events.extend(core::iter::from_fn(|| conn.poll_event()));
-    }
-    (events, error)
+        r
+    })
 }
 
 /// [`events_of`], with the connection driven one event at a time by
@@ -50,6 +32,26 @@ pub fn events_one_at_a_time(
     config: &Config,
     pieces: &mut dyn Iterator<Item = &[u8]>,
 ) -> (Vec<Event>, Option<ProtocolError>) {
+    drive(role, config, pieces, |conn, buf, events| {
+        loop {
+            match conn.poll_input(buf) {
+                Ok(Some(ev)) => events.push(ev),
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            while conn.poll_transmit().is_some() {}
+        }
+    })
+}
+
+/// Feeds `pieces` to a fresh connection, `take` turning what is buffered into events after
+/// each; then the end of input (unless it failed) and what is left queued.
+fn drive(
+    role: Role,
+    config: &Config,
+    pieces: &mut dyn Iterator<Item = &[u8]>,
+    mut take: impl FnMut(&mut Connection, &mut BytesMut, &mut Vec<Event>) -> Result<(), ProtocolError>,
+) -> (Vec<Event>, Option<ProtocolError>) {
     let mut conn = Connection::new(role, config.clone());
     if role == Role::Client {
         conn = conn.with_mask_source(|| [0x5a, 0xa5, 0x3c, 0xc3]);
@@ -59,17 +61,8 @@ pub fn events_one_at_a_time(
     let mut error = None;
     for piece in pieces {
         buf.extend_from_slice(piece);
-        loop {
-            match conn.poll_input(&mut buf) {
-                Ok(Some(ev)) => events.push(ev),
-                Ok(None) => break,
-                Err(e) => {
-                    error = Some(e);
-                    break;
-                }
-            }
-            while conn.poll_transmit().is_some() {}
-        }
+        error = take(&mut conn, &mut buf, &mut events).err();
+        while conn.poll_transmit().is_some() {}
         if error.is_some() {
             break;
         }
