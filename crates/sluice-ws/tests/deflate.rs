@@ -50,6 +50,22 @@ fn messages(conn: &mut Connection) -> Vec<Message> {
         .collect()
 }
 
+/// The messages `conn` hands out when `bytes` arrive in `chunk`-sized reads and are taken
+/// with [`Connection::poll_input`].
+fn poll_messages(conn: &mut Connection, bytes: &[u8], chunk: usize) -> Vec<Message> {
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    for piece in bytes.chunks(chunk.max(1)) {
+        buf.extend_from_slice(piece);
+        while let Some(ev) = conn.poll_input(&mut buf).unwrap() {
+            if let Event::Message(m) = ev {
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
 fn chat(i: usize) -> String {
     format!(
         r#"{{"type":"message","room":"general","user":"user{}","text":"hello number {} from the chat","ts":{}}}"#,
@@ -285,7 +301,11 @@ proptest! {
         feed_chunked(&mut server, &to_server, chunk).unwrap();
         feed_chunked(&mut client, &to_client, chunk).unwrap();
         prop_assert_eq!(messages(&mut server), expected.clone());
-        prop_assert_eq!(messages(&mut client), expected);
+        prop_assert_eq!(messages(&mut client), expected.clone());
+        // The same bytes read one event at a time (`poll_input`, sluice-tokio's way).
+        let (mut client2, mut server2) = negotiated(&ccfg, &scfg, Config::default());
+        prop_assert_eq!(poll_messages(&mut server2, &to_server, chunk), expected.clone());
+        prop_assert_eq!(poll_messages(&mut client2, &to_client, chunk), expected);
     }
 
     /// Peer bytes through the inflate path never produce more than the limit.
