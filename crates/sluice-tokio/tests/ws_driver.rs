@@ -707,7 +707,7 @@ async fn a_message_before_a_violation_is_answered_before_the_close() {
         s.send(m).await.unwrap();
         let err = s.recv().await;
         (
-            err.map(|r| r.map_err(|e| e.to_string())),
+            matches!(err, Some(Err(Error::Protocol(_)))),
             s.recv().await.is_none(),
         )
     });
@@ -723,7 +723,7 @@ async fn a_message_before_a_violation_is_answered_before_the_close() {
         [0x81, 0x02, b'h', b'i', 0x88, 0x02, 0x03, 0xEA],
         "the echo, then Close 1002, then EOF"
     );
-    let (err, then_none) = server.await.unwrap();
-    assert!(matches!(err, Some(Err(_))), "{err:?}");
+    let (protocol_error, then_none) = server.await.unwrap();
+    assert!(protocol_error, "a typed protocol error");
     assert!(then_none);
 }

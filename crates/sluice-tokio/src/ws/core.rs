@@ -389,7 +389,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// Hands out the next event, driving reads, writes and timers. Between two
     /// events, whatever waits to be written (a Pong, a Close reply, frames fed
-    /// without a flush) is written before the next buffered frame is examined.
+    /// without a flush) is written — or, if the socket is full, left to wait for
+    /// it — before the next buffered frame is examined.
     ///
     /// Cancel-safe: before this returns `Pending`, every byte read lives in `rbuf`
     /// and every decoded event in the connection (or, for `Closed`, in `closed`).
@@ -402,8 +403,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 return Poll::Ready(self.take_final());
             }
             // Fast path: nothing to write, so the next buffered frame may be examined
-            // at once (otherwise the write step below comes first).
-            let next = if self.unprocessed && self.wq.is_empty() && !self.flush_owed {
+            // at once (otherwise the write step below comes first). Answers the
+            // connection still holds count: they join the write queue on the way out.
+            let next = if self.unprocessed
+                && self.wq.is_empty()
+                && !self.flush_owed
+                && !self.conn.has_transmit()
+            {
                 self.next_input()
             } else {
                 self.conn.poll_event()
