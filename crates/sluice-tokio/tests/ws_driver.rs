@@ -689,7 +689,10 @@ async fn a_pong_goes_out_before_the_next_buffered_message_is_handed_out() {
     raw.write_all(&client_frame(0x88, &[0x03, 0xE8]))
         .await
         .unwrap();
-    let (first, answered, rest) = server.await.unwrap();
+    let (first, answered, rest) = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server ends after the Close")
+        .unwrap();
     assert_eq!(first, Message::text("m0"));
     assert!(answered);
     assert_eq!(rest, vec![Message::text("m1"), Message::text("m2")]);
@@ -717,13 +720,19 @@ async fn a_message_before_a_violation_is_answered_before_the_close() {
     burst.extend_from_slice(&[0x81, 0x02, b'h', b'i']); // unmasked: RFC 6455 §5.1
     raw.write_all(&burst).await.unwrap();
     let mut rest = Vec::new();
-    raw.read_to_end(&mut rest).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), raw.read_to_end(&mut rest))
+        .await
+        .expect("the server closes after its Close")
+        .unwrap();
     assert_eq!(
         rest,
         [0x81, 0x02, b'h', b'i', 0x88, 0x02, 0x03, 0xEA],
         "the echo, then Close 1002, then EOF"
     );
-    let (protocol_error, then_none) = server.await.unwrap();
+    let (protocol_error, then_none) = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server ends")
+        .unwrap();
     assert!(protocol_error, "a typed protocol error");
     assert!(then_none);
 }

@@ -33,14 +33,10 @@ pub fn events_one_at_a_time(
     pieces: &mut dyn Iterator<Item = &[u8]>,
 ) -> (Vec<Event>, Option<ProtocolError>) {
     drive(role, config, pieces, |conn, buf, events| {
-        loop {
-            match conn.poll_input(buf) {
-                Ok(Some(ev)) => events.push(ev),
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(e),
-            }
-            while conn.poll_transmit().is_some() {}
+        while let Some(ev) = conn.poll_input(buf)? {
+            events.push(ev);
         }
+        Ok(())
     })
 }
 
