@@ -7,6 +7,7 @@
 # start-up, connects and shutdown. The kernel's part is not counted.
 # Usage: scripts/bench/hub_instructions.sh [N]        (default 300 subscribers)
 #   env: MIX=0:0:1 (ws:sse:poll)  EVENTS_LO=5 EVENTS_HI=25  SERVER=path/to/sluice  PORT=18777
+#        KEEP=dir (keep both callgrind outputs there, for callgrind_annotate --inclusive=yes)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-300}
@@ -34,6 +35,7 @@ count() { # events -> total instructions
         --mix "$MIX" --events "$ev" --payload 64 | grep -q '"missed":0' \
         || { echo "deliveries missed under callgrind" >&2; exit 1; }
     kill -INT "$VP"; wait "$VP" 2>/dev/null || true; VP=
+    [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$out" "$KEEP/"
     callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
 }
 lo=$(count "$LO")

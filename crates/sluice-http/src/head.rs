@@ -7,6 +7,7 @@ use bytestring::ByteString;
 
 use crate::body::Framing;
 use crate::headers::Headers;
+use crate::host::HostPort;
 use crate::status::StatusCode;
 
 /// Upper bound on [`ServerConfig::max_headers`](super::ServerConfig::max_headers) (and the
@@ -120,6 +121,17 @@ pub struct RequestHead {
     expect_continue: bool,
     /// HTTP/2 extended CONNECT's `:protocol` (RFC 8441 §4).
     protocol: Option<Bytes>,
+    /// Where the `Host` field is and how it splits, from the check made when the head was
+    /// parsed, so that [`RequestHead::host`] does not parse it again.
+    host: Option<HostAt>,
+}
+
+/// A checked `Host` field's place: the field's index, the length of its host part, its port.
+#[derive(Clone, Copy, Debug)]
+struct HostAt {
+    field: u16,
+    host_len: u16,
+    port: Option<u16>,
 }
 
 impl RequestHead {
@@ -200,6 +212,21 @@ impl RequestHead {
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get_str(name)
+    }
+
+    /// The `Host` field (an HTTP/2 request's `:authority`) split into host and port, as
+    /// [`parse_host`](crate::parse_host) splits it; `None` when the request has none. Every
+    /// head this crate parses has its `Host` checked already (400 when invalid), and this
+    /// reuses that check: it does not parse the field again.
+    #[must_use]
+    pub fn host(&self) -> Option<HostPort<'_>> {
+        let at = self.host?;
+        let value = self.headers.value_at(usize::from(at.field))?;
+        let host = std::str::from_utf8(value.get(..usize::from(at.host_len))?).ok()?;
+        Some(HostPort {
+            host,
+            port: at.port,
+        })
     }
 
     /// How the request body is framed.
@@ -387,11 +414,11 @@ pub(crate) fn parse_request(
     }
 
     // RFC 9112 §3.2: exactly one Host in HTTP/1.1 (and never two).
-    let hosts = headers.get_all(b"host").count();
+    let (host_field, hosts) = headers.find_first(b"host");
     if hosts > 1 || (hosts == 0 && version == Version::Http11) {
         return Err(HeadError::Malformed("missing or repeated Host"));
     }
-    check_host(&headers)?;
+    let host = check_host(&headers, host_field)?;
     let framing = request_framing(&headers, version)?;
     let expect_continue = match headers.get(b"expect") {
         None => false,
@@ -408,6 +435,7 @@ pub(crate) fn parse_request(
         framing,
         expect_continue,
         protocol: None,
+        host,
     })
 }
 
@@ -456,7 +484,7 @@ pub(crate) fn from_http(
             Bytes::copy_from_slice(value.as_bytes()),
         );
     }
-    check_host(&headers)?;
+    let host = check_host(&headers, headers.find_first(b"host").0)?;
     let target = parts
         .uri
         .path_and_query()
@@ -487,23 +515,33 @@ pub(crate) fn from_http(
         framing,
         expect_continue: false,
         protocol,
+        host,
     })
 }
 
 /// A `Host` field, when present, must be a valid `uri-host [":" port]` (RFC 9112 §3.2: 400
-/// otherwise); an HTTP/2 request carries its `:authority` here.
-fn check_host(headers: &Headers) -> Result<(), HeadError> {
-    match headers.get(b"host") {
-        Some(v)
-            if std::str::from_utf8(v)
-                .ok()
-                .and_then(crate::host::parse_host)
-                .is_none() =>
-        {
-            Err(HeadError::Malformed("invalid Host"))
-        }
-        _ => Ok(()),
-    }
+/// otherwise); an HTTP/2 request carries its `:authority` here. `field` is the index of the
+/// first `Host` field; the answer is where it splits, kept in the head for
+/// [`RequestHead::host`].
+fn check_host(headers: &Headers, field: Option<usize>) -> Result<Option<HostAt>, HeadError> {
+    let Some(i) = field else {
+        return Ok(None);
+    };
+    let invalid = HeadError::Malformed("invalid Host");
+    let value = headers.value_at(i).ok_or(invalid.clone())?;
+    let hp = std::str::from_utf8(value)
+        .ok()
+        .and_then(crate::host::parse_host)
+        .ok_or(invalid.clone())?;
+    // A head is at most a few KiB and has at most `MAX_HEADERS_CAP` fields: both fit.
+    let (Ok(field), Ok(host_len)) = (u16::try_from(i), u16::try_from(hp.host.len())) else {
+        return Err(invalid);
+    };
+    Ok(Some(HostAt {
+        field,
+        host_len,
+        port: hp.port,
+    }))
 }
 
 /// Request body framing per RFC 9112 §6.1–6.3.
@@ -757,5 +795,27 @@ mod tests {
         let many: String = (0..65).map(|i| format!("X-{i}: v\r\n")).collect();
         let e = parse(&format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n")).unwrap_err();
         assert_eq!(e, HeadError::TooManyHeaders { max: 64 });
+    }
+
+    /// `host()` gives what `parse_host` gives for the field, wherever it sits among the fields,
+    /// from the split made when the head was checked (RFC 9112 §3.2).
+    #[test]
+    fn host_is_split_once_when_the_head_is_checked() {
+        for value in ["h", "example.com:8080", "127.0.0.1:18777", "[::1]", "[::1]:443", "a.:"] {
+            for before in ["", "X-A: 1\r\nX-B: 2\r\n"] {
+                let h = parse(&format!(
+                    "GET / HTTP/1.1\r\n{before}Host: {value}\r\nX-C: 3\r\n\r\n"
+                ))
+                .unwrap();
+                assert_eq!(h.host(), crate::parse_host(value), "{value:?} after {before:?}");
+                assert!(h.host().is_some());
+            }
+        }
+        // HTTP/1.0 may leave Host out.
+        assert_eq!(parse("GET / HTTP/1.0\r\n\r\n").unwrap().host(), None);
+        let h = parse("GET / HTTP/1.0\r\nhOsT: LocalHost:1\r\n\r\n").unwrap();
+        let hp = h.host().unwrap();
+        assert_eq!((hp.host, hp.port), ("LocalHost", Some(1)));
+        assert!(hp.is_loopback());
     }
 }

@@ -157,6 +157,24 @@ impl Headers {
             .map(|(_, v)| v)
     }
 
+    /// Where the first field named `name` is, and how many fields have that name: one pass.
+    pub(crate) fn find_first(&self, name: &[u8]) -> (Option<usize>, usize) {
+        let mut first = None;
+        let mut count = 0;
+        for (i, (n, _)) in self.entries.iter().enumerate() {
+            if n.eq_ignore_ascii_case(name) {
+                first.get_or_insert(i);
+                count += 1;
+            }
+        }
+        (first, count)
+    }
+
+    /// The value of the field at `index` (in the order the fields came).
+    pub(crate) fn value_at(&self, index: usize) -> Option<&Bytes> {
+        self.entries.get(index).map(|(_, v)| v)
+    }
+
     /// Whether a field named `name` is present.
     #[must_use]
     pub fn contains(&self, name: impl AsRef<[u8]>) -> bool {

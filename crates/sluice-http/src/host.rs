@@ -29,9 +29,13 @@ impl HostPort<'_> {
                 .parse::<std::net::Ipv6Addr>()
                 .is_ok_and(|a| a.is_loopback());
         }
-        self.host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|a| a.is_loopback())
+        // A loopback IPv4 address is 127.x.y.z, and the parser takes no leading zeros: only
+        // a host starting "127." can be one (the others need no parse to be told no).
+        self.host.starts_with("127.")
+            && self
+                .host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|a| a.is_loopback())
     }
 }
 
@@ -161,6 +165,11 @@ mod tests {
             "128.0.0.1",
             "[::2]",
             "rebind.example",
+            // A name starting "127." is not an address; nor is a quad with a leading zero.
+            "127.attacker.example",
+            "127.0.0.1.attacker.example",
+            "127.0.0.01",
+            "0127.0.0.1",
         ] {
             assert!(!parse_host(v).unwrap().is_loopback(), "{v}");
         }

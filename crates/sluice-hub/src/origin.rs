@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use sluice_http::{RequestHead, Response, StatusCode, parse_host};
+use sluice_http::{RequestHead, Response, StatusCode};
 
 use crate::hub::{Hub, error};
 
@@ -21,21 +21,20 @@ impl Hub {
         if allow.iter().any(|a| a == "*") || (allow.is_empty() && !guard) {
             return Ok(());
         }
-        // No Host at all (HTTP/1.0): not a browser, which always sends one.
-        let Some(raw) = head.header("host") else {
+        // No Host at all (HTTP/1.0): not a browser, which always sends one. The head checked
+        // and split the field when it was parsed (400 if invalid): no second parse here.
+        let Some(h) = head.host() else {
             return Ok(());
         };
-        let ok = parse_host(raw).is_some_and(|h| {
-            h.is_loopback()
-                || allow
-                    .iter()
-                    .any(|a| a.eq_ignore_ascii_case(h.host.trim_end_matches('.')))
-        });
-        if ok {
+        if h.is_loopback()
+            || allow
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(h.host.trim_end_matches('.')))
+        {
             return Ok(());
         }
         self.inner.counters.host_refusals.fetch_add(1, Relaxed);
-        tracing::debug!(host = raw, "Host not allowed: 403");
+        tracing::debug!(host = h.host, "Host not allowed: 403");
         let msg = if guard {
             "this hub has no authentication and answers only to loopback names (localhost, \
              127.0.0.1, [::1]); allow others with --allow-host NAME (HubConfig::allow_hosts)"
