@@ -170,8 +170,10 @@ impl Response {
 
 /// `HTTP/1.1 <code> <reason>\r\n`.
 pub(crate) fn encode_status_line(status: StatusCode, out: &mut Vec<u8>) {
+    // `as_str` is the three digits, static: `to_string()` cost an allocation and the
+    // formatting machinery on every answer.
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_u16().to_string().as_bytes());
+    out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
