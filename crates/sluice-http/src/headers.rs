@@ -35,15 +35,19 @@ static TCHAR: [bool; 256] = {
 };
 
 /// Whether `name` is a valid header field name (a non-empty token).
+///
+/// Both checks fold over every byte without an early exit: the loop has no branch per byte
+/// (and the value check vectorises), which is cheaper than stopping at the first bad byte for
+/// the short, valid names and values of nearly every answer.
 pub(crate) fn valid_name(name: &[u8]) -> bool {
-    !name.is_empty() && name.iter().all(|&b| is_tchar(b))
+    !name.is_empty() && name.iter().fold(true, |ok, &b| ok & is_tchar(b))
 }
 
 /// Whether `value` is a valid field value: visible ASCII, obs-text, SP and HTAB only.
 pub(crate) fn valid_value(value: &[u8]) -> bool {
     value
         .iter()
-        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+        .fold(true, |ok, &b| ok & ((b >= 0x20 || b == b'\t') & (b != 0x7f)))
 }
 
 /// An ordered list of header fields, as received or as to be sent.
@@ -261,5 +265,28 @@ mod tests {
         ));
         assert!(matches!(h.append("", "v"), Err(InvalidHeader::Name(_))));
         assert!(h.append("X", "tab\tok é").is_ok());
+    }
+
+    /// Every byte, alone and at every place in a longer valid field (the checks fold over the
+    /// whole input: one bad byte anywhere must still fail it). RFC 9110 §5.5 (`field-vchar`,
+    /// SP, HTAB, obs-text) and §5.6.2 (`tchar`).
+    #[test]
+    fn every_byte_is_judged_wherever_it_sits() {
+        let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        let vchar = |b: u8| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80;
+        for b in 0..=255u8 {
+            assert_eq!(valid_name(&[b]), tchar(b), "name byte {b:#04x}");
+            assert_eq!(valid_value(&[b]), vchar(b), "value byte {b:#04x}");
+            for at in [0, 1, 17, 40] {
+                let mut name = vec![b'a'; 41];
+                name[at] = b;
+                assert_eq!(valid_name(&name), tchar(b), "name byte {b:#04x} at {at}");
+                let mut value = vec![b'v'; 41];
+                value[at] = b;
+                assert_eq!(valid_value(&value), vchar(b), "value byte {b:#04x} at {at}");
+            }
+        }
+        assert!(!valid_name(b""));
+        assert!(valid_value(b""));
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,7 +19,7 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::time::Instant;
 
 use super::rng::{Jitter, os_u64};
-use sluice_http::{Reply, Request, Response, StatusCode};
+use sluice_http::{Headers, Reply, Request, Response, StatusCode};
 
 /// Settings of a [`LongPoll`]. Build from [`LongPollConfig::default`] and adjust fields.
 #[derive(Debug, Clone, Default)]
@@ -682,9 +682,10 @@ where
         async move {
             let origin = self.cors_origin(req.header("origin"));
             if req.method() != "GET" {
-                let r = Response::new(StatusCode::METHOD_NOT_ALLOWED).header("allow", "GET");
+                let r = Response::new(StatusCode::METHOD_NOT_ALLOWED);
                 return req.respond(
                     with_headers(r, origin.as_deref())
+                        .header("allow", "GET")
                         .body(error_body("method_not_allowed", "use GET")),
                 );
             }
@@ -880,10 +881,22 @@ fn events_in(r: &PollResponse) -> u64 {
     r.event_count() as u64
 }
 
-fn with_headers(r: Response, origin: Option<&str>) -> Response {
-    let r = r
-        .header("content-type", CONTENT_TYPE)
-        .header("cache-control", CACHE_CONTROL);
+/// The fields of every long-poll answer, checked once: each answer clones them (one
+/// allocation, no check of the bytes again).
+static BASE_HEADERS: LazyLock<Headers> = LazyLock::new(|| {
+    let mut h = Headers::with_capacity(2);
+    for (name, value) in [("content-type", CONTENT_TYPE), ("cache-control", CACHE_CONTROL)] {
+        h.append(name, value)
+            .expect("the long-poll content type and cache control are valid fields");
+    }
+    h
+});
+
+fn with_headers(mut r: Response, origin: Option<&str>) -> Response {
+    // Only ever given a new response, whose fields are empty: replacing them is adding the
+    // two (a caller adds its own fields after).
+    debug_assert!(r.headers().is_empty());
+    *r.headers_mut() = BASE_HEADERS.clone();
     match origin {
         Some(o) => r
             .header(
