@@ -801,13 +801,24 @@ mod tests {
     /// from the split made when the head was checked (RFC 9112 §3.2).
     #[test]
     fn host_is_split_once_when_the_head_is_checked() {
-        for value in ["h", "example.com:8080", "127.0.0.1:18777", "[::1]", "[::1]:443", "a.:"] {
+        for value in [
+            "h",
+            "example.com:8080",
+            "127.0.0.1:18777",
+            "[::1]",
+            "[::1]:443",
+            "a.:",
+        ] {
             for before in ["", "X-A: 1\r\nX-B: 2\r\n"] {
                 let h = parse(&format!(
                     "GET / HTTP/1.1\r\n{before}Host: {value}\r\nX-C: 3\r\n\r\n"
                 ))
                 .unwrap();
-                assert_eq!(h.host(), crate::parse_host(value), "{value:?} after {before:?}");
+                assert_eq!(
+                    h.host(),
+                    crate::parse_host(value),
+                    "{value:?} after {before:?}"
+                );
                 assert!(h.host().is_some());
             }
         }

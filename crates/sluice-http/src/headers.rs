@@ -45,9 +45,9 @@ pub(crate) fn valid_name(name: &[u8]) -> bool {
 
 /// Whether `value` is a valid field value: visible ASCII, obs-text, SP and HTAB only.
 pub(crate) fn valid_value(value: &[u8]) -> bool {
-    value
-        .iter()
-        .fold(true, |ok, &b| ok & ((b >= 0x20 || b == b'\t') & (b != 0x7f)))
+    value.iter().fold(true, |ok, &b| {
+        ok & ((b >= 0x20 || b == b'\t') & (b != 0x7f))
+    })
 }
 
 /// An ordered list of header fields, as received or as to be sent.

@@ -885,7 +885,10 @@ fn events_in(r: &PollResponse) -> u64 {
 /// allocation, no check of the bytes again).
 static BASE_HEADERS: LazyLock<Headers> = LazyLock::new(|| {
     let mut h = Headers::with_capacity(2);
-    for (name, value) in [("content-type", CONTENT_TYPE), ("cache-control", CACHE_CONTROL)] {
+    for (name, value) in [
+        ("content-type", CONTENT_TYPE),
+        ("cache-control", CACHE_CONTROL),
+    ] {
         h.append(name, value)
             .expect("the long-poll content type and cache control are valid fields");
     }
