@@ -49,6 +49,9 @@ fuzz_target!(|data: &[u8]| {
     if let Some(h) = head.headers().get(b"host") {
         let h = std::str::from_utf8(h).expect("ASCII");
         assert!(parse_host(h).is_some(), "{h:?}");
+        assert_eq!(head.host(), parse_host(h), "{h:?}");
+    } else {
+        assert_eq!(head.host(), None);
     }
     if end_stream {
         assert_eq!(head.framing(), Framing::Empty);

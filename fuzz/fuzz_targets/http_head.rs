@@ -3,8 +3,9 @@
 //!
 //! Invariants: no panic; the resumed search finds the same end as a one-shot search (asserted
 //! inside `parse_head`); a parsed head has a method and target, at most the allowed fields,
-//! at most one Host and a valid one, a framing that agrees with its fields; and the head
-//! re-encoded from what was parsed parses to the same head.
+//! at most one Host and a valid one (split by `RequestHead::host` as `parse_host` splits it),
+//! a framing that agrees with its fields; and the head re-encoded from what was parsed parses
+//! to the same head.
 
 #![no_main]
 
@@ -32,8 +33,11 @@ fuzz_target!(|data: &[u8]| {
     if let Some(h) = hosts.first() {
         let h = std::str::from_utf8(h).expect("a valid Host is ASCII");
         assert!(parse_host(h).is_some(), "{h:?}");
+        // The split kept from the head's check is the field's own.
+        assert_eq!(head.host(), parse_host(h), "{h:?}");
     } else {
         assert_eq!(head.version(), Version::Http10);
+        assert_eq!(head.host(), None);
     }
     let te = head.headers().contains(b"transfer-encoding");
     match head.framing() {
