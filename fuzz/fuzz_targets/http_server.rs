@@ -39,7 +39,10 @@ fn check_output(out: &[u8], input_len: usize) {
         let mut resp = httparse::Response::new(&mut headers);
         let n = match resp.parse(rest) {
             Ok(httparse::Status::Complete(n)) => n,
-            other => panic!("unparseable response head {other:?}: {:?}", String::from_utf8_lossy(rest)),
+            other => panic!(
+                "unparseable response head {other:?}: {:?}",
+                String::from_utf8_lossy(rest)
+            ),
         };
         let status = resp.code.unwrap();
         assert!(ALLOWED.contains(&status), "unexpected status {status}");
@@ -48,7 +51,12 @@ fn check_output(out: &[u8], input_len: usize) {
         let mut head = false;
         for h in resp.headers.iter() {
             if h.name.eq_ignore_ascii_case("content-length") {
-                len = Some(std::str::from_utf8(h.value).unwrap().parse::<usize>().unwrap());
+                len = Some(
+                    std::str::from_utf8(h.value)
+                        .unwrap()
+                        .parse::<usize>()
+                        .unwrap(),
+                );
             }
             if h.name.eq_ignore_ascii_case("transfer-encoding") {
                 chunked = true;
@@ -74,7 +82,10 @@ fn check_output(out: &[u8], input_len: usize) {
         rest = &rest[len..];
     }
     // A request needs at least "GET / HTTP/1.1\r\n\r\n"-ish bytes; an error needs one byte.
-    assert!(responses <= input_len / 16 + 1, "{responses} responses to {input_len} bytes");
+    assert!(
+        responses <= input_len / 16 + 1,
+        "{responses} responses to {input_len} bytes"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -94,14 +105,20 @@ fuzz_target!(|data: &[u8]| {
         client.write_all(data).await.unwrap();
         client.shutdown().await.unwrap();
         let mut out = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(3600), client.read_to_end(&mut out)).await;
+        let read =
+            tokio::time::timeout(Duration::from_secs(3600), client.read_to_end(&mut out)).await;
         assert!(read.is_ok(), "the server must finish");
         tokio::time::timeout(Duration::from_secs(3600), task)
             .await
             .expect("the server task must end")
             .expect("no panic");
         // Echoed bodies are at most the input; heads are small.
-        assert!(out.len() <= data.len() * 2 + 4096 * 4, "{} bytes out for {} in", out.len(), data.len());
+        assert!(
+            out.len() <= data.len() * 2 + 4096 * 4,
+            "{} bytes out for {} in",
+            out.len(),
+            data.len()
+        );
         check_output(&out, data.len());
     });
 });

@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
     // Answers separated by 0xFF: first byte picks the status, the rest is the body.
     for (i, answer) in data.split(|&b| b == 0xFF).enumerate() {
         let (status, body) = match answer.split_first() {
-            Some((&s, body)) => ([200u16, 200, 200, 503, 400, 410, 429, 500][usize::from(s % 8)], body),
+            Some((&s, body)) => (
+                [200u16, 200, 200, 503, 400, 410, 429, 500][usize::from(s % 8)],
+                body,
+            ),
             None => (200, &[][..]),
         };
         let t = now + Duration::from_secs(i as u64 * 60);

@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(c) = Cursor::arbitrary(&mut Unstructured::new(data)) {
         let e = c.encode();
         assert!(e.len() <= MAX_CURSOR_LEN);
-        assert!(e.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'.'));
+        assert!(
+            e.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'.')
+        );
         assert_eq!(Cursor::parse(&e), Ok(c));
     }
 });

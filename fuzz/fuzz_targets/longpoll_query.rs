@@ -29,7 +29,8 @@ fuzz_target!(|data: &[u8]| {
     let mut s: Server<u8> = Server::new(cfg);
     s.create_topic(0, 0x5eed, LogConfig::default().with_max_events(3));
     for i in 0..5u8 {
-        s.publish(now, &0, "m", Bytes::from(vec![b'a' + i])).unwrap();
+        s.publish(now, &0, "m", Bytes::from(vec![b'a' + i]))
+            .unwrap();
     }
     match s.handle_request(now, &0, &req, jitter) {
         Handled::Ready(r) => {

@@ -45,7 +45,11 @@ fuzz_target!(|data: &[u8]| {
                     assert!(!err.kind.is_empty(), "failure without a kind");
                 }
             }
-            assert_eq!(c.is_finished(), ended, "outcome decided by the first terminal event");
+            assert_eq!(
+                c.is_finished(),
+                ended,
+                "outcome decided by the first terminal event"
+            );
         }
     }
 });

@@ -29,7 +29,10 @@ fn kind(e: &ParseError) -> (u8, usize) {
 }
 
 /// The borrowed path over the same reads: its items (owned copies) and error kind.
-fn run_borrowed(input: &[u8], sizes: &mut dyn Iterator<Item = usize>) -> (Vec<Item>, Option<(u8, usize)>) {
+fn run_borrowed(
+    input: &[u8],
+    sizes: &mut dyn Iterator<Item = usize>,
+) -> (Vec<Item>, Option<(u8, usize)>) {
     let config = Config::default()
         .with_max_line_length(MAX_LINE)
         .with_max_event_size(MAX_EVENT);
@@ -111,5 +114,9 @@ fuzz_target!(|data: &[u8]| {
     let bytewise = run(input, &mut std::iter::repeat(1));
     assert_eq!(whole, bytewise);
     let (items, error) = run_borrowed(input, &mut std::iter::repeat(3));
-    assert_eq!((&whole.items, whole.error), (&items, error), "borrowed path");
+    assert_eq!(
+        (&whole.items, whole.error),
+        (&items, error),
+        "borrowed path"
+    );
 });

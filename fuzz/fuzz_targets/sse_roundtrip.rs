@@ -27,7 +27,11 @@ fuzz_target!(|data: &[u8]| {
     // however it is cut.
     if let Ok(s) = EventStream::arbitrary(&mut Unstructured::new(data)) {
         let seed = data.len() as u64;
-        let (items, err) = items_under_splits(&s.bytes, &Config::default(), Splits::Random { sets: 4, seed });
+        let (items, err) = items_under_splits(
+            &s.bytes,
+            &Config::default(),
+            Splits::Random { sets: 4, seed },
+        );
         assert_eq!(err, None);
         assert_eq!(items, s.items);
     }

@@ -51,7 +51,10 @@ pub fn run(role: Role, data: &[u8]) {
         } else {
             conn.handle_input(&mut buf)
         };
-        assert!(buf.len() < MAX_HEADER_LEN + MAX_FRAME, "input buffer exceeds one frame");
+        assert!(
+            buf.len() < MAX_HEADER_LEN + MAX_FRAME,
+            "input buffer exceeds one frame"
+        );
         events.extend(std::iter::from_fn(|| conn.poll_event()));
         check_events(&events, &mut closed_seen);
         if let Err(e) = &result {

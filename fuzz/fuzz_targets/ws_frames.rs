@@ -16,7 +16,12 @@ fuzz_target!(|input: (WireFrames, u64)| {
         Role::Client => Role::Server,
         Role::Server => Role::Client,
     };
-    let (events, err) = events_under_splits(&w.bytes, reader, &Config::default(), Splits::Random { sets: 4, seed });
+    let (events, err) = events_under_splits(
+        &w.bytes,
+        reader,
+        &Config::default(),
+        Splits::Random { sets: 4, seed },
+    );
     assert_eq!(err, None, "valid frames refused");
     let got: Vec<_> = events
         .iter()
@@ -27,6 +32,10 @@ fuzz_target!(|input: (WireFrames, u64)| {
         .collect();
     assert_eq!(got, w.messages);
     if let Some(code) = w.close {
-        assert!(events.iter().any(|e| matches!(e, Event::CloseReceived { code: Some(c), .. } if *c == code)));
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::CloseReceived { code: Some(c), .. } if *c == code))
+        );
     }
 });

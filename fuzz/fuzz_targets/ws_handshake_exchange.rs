@@ -17,6 +17,9 @@ fuzz_target!(|input: (HandshakeExchange, RawHead, u64)| {
         .expect("a whole head reported incomplete");
     assert_eq!(n, h.request_bytes.len());
     assert_eq!(req.key(), h.request.key());
-    assert!(matches!(parse_response(&h.response_bytes, &h.request, &limits), Ok(Some(_))));
+    assert!(matches!(
+        parse_response(&h.response_bytes, &h.request, &limits),
+        Ok(Some(_))
+    ));
     let _ = request_under_splits(&raw.0, limits, Splits::Random { sets: 4, seed });
 });

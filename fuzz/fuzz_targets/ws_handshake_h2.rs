@@ -23,7 +23,10 @@ fn fields(lines: &[&[u8]]) -> Vec<(String, Vec<u8>)> {
         .filter_map(|l| {
             let i = l.iter().position(|&b| b == b':')?;
             let name = std::str::from_utf8(&l[..i]).ok()?.trim().to_owned();
-            let value = l[i + 1..].strip_prefix(b" ").unwrap_or(&l[i + 1..]).to_vec();
+            let value = l[i + 1..]
+                .strip_prefix(b" ")
+                .unwrap_or(&l[i + 1..])
+                .to_vec();
             Some((name, value))
         })
         .collect()
@@ -87,5 +90,8 @@ fuzz_target!(|data: &[u8]| {
     // The client's own h2 fields are well formed: lower-case names, version 13 first.
     let f = client.h2_fields();
     assert_eq!(f[0], ("sec-websocket-version".to_owned(), b"13".to_vec()));
-    assert!(f.iter().all(|(n, _)| n.bytes().all(|b| !b.is_ascii_uppercase())));
+    assert!(
+        f.iter()
+            .all(|(n, _)| n.bytes().all(|b| !b.is_ascii_uppercase()))
+    );
 });

@@ -41,7 +41,11 @@ fuzz_target!(|data: &[u8]| {
         let h = FrameHeader {
             fin: i == 1,
             rsv: if i == 0 { RSV1 } else { 0 },
-            opcode: if i == 0 { OpCode::BINARY } else { OpCode::CONTINUATION },
+            opcode: if i == 0 {
+                OpCode::BINARY
+            } else {
+                OpCode::CONTINUATION
+            },
             mask: Some([1, 2, 3, 4]),
             payload_len: piece.len() as u64,
         };
@@ -57,8 +61,12 @@ fuzz_target!(|data: &[u8]| {
         match ev {
             Event::Message(m) => assert!(m.as_bytes().len() <= limit),
             Event::Closed { code, .. } => assert!(
-                [CloseCode::INVALID_PAYLOAD, CloseCode::MESSAGE_TOO_BIG, CloseCode::PROTOCOL_ERROR]
-                    .contains(&code),
+                [
+                    CloseCode::INVALID_PAYLOAD,
+                    CloseCode::MESSAGE_TOO_BIG,
+                    CloseCode::PROTOCOL_ERROR
+                ]
+                .contains(&code),
                 "{code:?}"
             ),
             _ => {}
@@ -73,6 +81,7 @@ fuzz_target!(|data: &[u8]| {
     let z = c.compress(payload, true);
     let mut back = Vec::new();
     let mut s = PerMessageDeflate::new(Role::Server, &params, &config);
-    s.decompress(&z, true, &mut back, payload.len()).expect("our own output inflates");
+    s.decompress(&z, true, &mut back, payload.len())
+        .expect("our own output inflates");
     assert_eq!(back, payload);
 });
