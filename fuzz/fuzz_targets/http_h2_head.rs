@@ -2,7 +2,8 @@
 //! as the `h2` crate hands them over) on its own, with inputs the `http` crate accepts.
 //!
 //! Invariants: no panic; a mapped head's Host (from `:authority` or a `host` field) is a
-//! valid `uri-host[:port]`; its target is the `:path` (the authority for a CONNECT without
+//! valid `uri-host[:port]`, split by `RequestHead::host` as `parse_host` splits it (`None`
+//! without one); its target is the `:path` (the authority for a CONNECT without
 //! one); it never has more fields than allowed; `end_stream` means no body.
 
 #![no_main]

@@ -129,8 +129,8 @@ pub struct RequestHead {
 /// A checked `Host` field's place: the field's index, the length of its host part, its port.
 #[derive(Clone, Copy, Debug)]
 struct HostAt {
-    field: u16,
-    host_len: u16,
+    field: usize,
+    host_len: usize,
     port: Option<u16>,
 }
 
@@ -221,8 +221,10 @@ impl RequestHead {
     #[must_use]
     pub fn host(&self) -> Option<HostPort<'_>> {
         let at = self.host?;
-        let value = self.headers.value_at(usize::from(at.field))?;
-        let host = std::str::from_utf8(value.get(..usize::from(at.host_len))?).ok()?;
+        // The fields and the split are set together when the head is made and never change
+        // (no mutator; `Clone` copies both): the lookups below cannot miss.
+        let value = self.headers.value_at(at.field)?;
+        let host = std::str::from_utf8(value.get(..at.host_len)?).ok()?;
         Some(HostPort {
             host,
             port: at.port,
@@ -527,19 +529,15 @@ fn check_host(headers: &Headers, field: Option<usize>) -> Result<Option<HostAt>,
     let Some(i) = field else {
         return Ok(None);
     };
-    let invalid = HeadError::Malformed("invalid Host");
-    let value = headers.value_at(i).ok_or(invalid.clone())?;
-    let hp = std::str::from_utf8(value)
-        .ok()
+    let hp = headers
+        .value_at(i)
+        .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(crate::host::parse_host)
-        .ok_or(invalid.clone())?;
-    // A head is at most a few KiB and has at most `MAX_HEADERS_CAP` fields: both fit.
-    let (Ok(field), Ok(host_len)) = (u16::try_from(i), u16::try_from(hp.host.len())) else {
-        return Err(invalid);
-    };
+        .ok_or(HeadError::Malformed("invalid Host"))?;
     Ok(Some(HostAt {
-        field,
-        host_len,
+        field: i,
+        // The host part is a prefix of the field (`parse_host` splits off the port after it).
+        host_len: hp.host.len(),
         port: hp.port,
     }))
 }
@@ -828,5 +826,49 @@ mod tests {
         let hp = h.host().unwrap();
         assert_eq!((hp.host, hp.port), ("LocalHost", Some(1)));
         assert!(hp.is_loopback());
+    }
+
+    /// A head another HTTP layer parsed (HTTP/2, hyper): the `:authority` stands in for a
+    /// missing `Host` (RFC 9113 §8.3.1) and is split the same way; a `Host` field, when there
+    /// is one, is the one split; a clone keeps the split.
+    #[test]
+    fn host_of_a_head_from_another_layer() {
+        let parts = |uri: &str, host: Option<&str>| {
+            let mut b = http::Request::builder().uri(uri);
+            if let Some(h) = host {
+                b = b.header("host", h);
+            }
+            b.header("x-a", "1").body(()).unwrap().into_parts().0
+        };
+        let h = from_http(
+            &parts("https://example.com:8443/x", None),
+            Version::Http2,
+            true,
+            None,
+            8,
+        )
+        .unwrap();
+        assert_eq!(
+            h.host(),
+            Some(HostPort {
+                host: "example.com",
+                port: Some(8443)
+            })
+        );
+        assert_eq!(h.clone().host(), h.host());
+        let h = from_http(
+            &parts("https://a.example/x", Some("[::1]:80")),
+            Version::Http2,
+            true,
+            None,
+            8,
+        )
+        .unwrap();
+        assert_eq!(h.host(), crate::parse_host("[::1]:80"));
+        assert!(h.host().unwrap().is_loopback());
+        let h = from_http(&parts("/x", None), Version::Http11, true, None, 8).unwrap();
+        assert_eq!(h.host(), None);
+        let e = from_http(&parts("/x", Some("a b")), Version::Http11, true, None, 8).unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
     }
 }

@@ -21,20 +21,25 @@ impl Hub {
         if allow.iter().any(|a| a == "*") || (allow.is_empty() && !guard) {
             return Ok(());
         }
-        // No Host at all (HTTP/1.0): not a browser, which always sends one. The head checked
-        // and split the field when it was parsed (400 if invalid): no second parse here.
-        let Some(h) = head.host() else {
-            return Ok(());
+        // The head checked and split the field when it was parsed (400 if invalid): no second
+        // parse here.
+        let ok = match head.host() {
+            Some(h) => {
+                h.is_loopback()
+                    || allow
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case(h.host.trim_end_matches('.')))
+            }
+            // No Host at all (HTTP/1.0): not a browser, which always sends one. A Host field
+            // the head did not split cannot happen (every head checks it); were it to, it is
+            // refused, not let through.
+            None => !head.headers().contains("host"),
         };
-        if h.is_loopback()
-            || allow
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(h.host.trim_end_matches('.')))
-        {
+        if ok {
             return Ok(());
         }
         self.inner.counters.host_refusals.fetch_add(1, Relaxed);
-        tracing::debug!(host = h.host, "Host not allowed: 403");
+        tracing::debug!(host = head.header("host"), "Host not allowed: 403");
         let msg = if guard {
             "this hub has no authentication and answers only to loopback names (localhost, \
              127.0.0.1, [::1]); allow others with --allow-host NAME (HubConfig::allow_hosts)"

@@ -135,7 +135,9 @@ struct Slot<K> {
 #[derive(Debug)]
 struct Topic<K> {
     /// The map's own key, kept here too: a parked waiter keeps a clone of it, and taking it
-    /// from here saves a second lookup (a hash of the name) per parked request.
+    /// from here saves a second lookup (a hash of the name) per parked request. A key that
+    /// owns its bytes (`String`) is then held twice per topic; the hub's `Arc<str>` is
+    /// shared.
     key: K,
     log: Log,
     waiters: Vec<u32>,

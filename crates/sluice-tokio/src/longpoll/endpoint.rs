@@ -682,9 +682,8 @@ where
         async move {
             let origin = self.cors_origin(req.header("origin"));
             if req.method() != "GET" {
-                let r = Response::new(StatusCode::METHOD_NOT_ALLOWED);
                 return req.respond(
-                    with_headers(r, origin.as_deref())
+                    answer(StatusCode::METHOD_NOT_ALLOWED, origin.as_deref())
                         .header("allow", "GET")
                         .body(error_body("method_not_allowed", "use GET")),
                 );
@@ -692,7 +691,7 @@ where
             let query = match PollRequest::parse_query(req.query().unwrap_or("")) {
                 Ok(q) => q,
                 Err(e) => {
-                    let r = with_headers(Response::new(StatusCode::BAD_REQUEST), origin.as_deref());
+                    let r = answer(StatusCode::BAD_REQUEST, origin.as_deref());
                     return req.respond(r.body(error_body("bad_request", &e.to_string())));
                 }
             };
@@ -881,39 +880,49 @@ fn events_in(r: &PollResponse) -> u64 {
     r.event_count() as u64
 }
 
-/// The fields of every long-poll answer, checked once: each answer clones them (one
-/// allocation, no check of the bytes again).
+/// The two fields of every long-poll answer, checked once: an answer with no more fields (a
+/// delivery without CORS, the usual case) clones them — one allocation, no check of the bytes
+/// again.
 static BASE_HEADERS: LazyLock<Headers> = LazyLock::new(|| {
-    let mut h = Headers::with_capacity(2);
-    for (name, value) in [
-        ("content-type", CONTENT_TYPE),
-        ("cache-control", CACHE_CONTROL),
-    ] {
+    let mut h = Headers::with_capacity(BASE_FIELDS.len());
+    for (name, value) in BASE_FIELDS {
         h.append(name, value)
             .expect("the long-poll content type and cache control are valid fields");
     }
     h
 });
 
-fn with_headers(mut r: Response, origin: Option<&str>) -> Response {
-    // Only ever given a new response, whose fields are empty: replacing them is adding the
-    // two (a caller adds its own fields after).
-    debug_assert!(r.headers().is_empty());
-    *r.headers_mut() = BASE_HEADERS.clone();
+/// See [`BASE_HEADERS`].
+const BASE_FIELDS: [(&str, &str); 2] = [
+    ("content-type", CONTENT_TYPE),
+    ("cache-control", CACHE_CONTROL),
+];
+
+/// A long-poll answer with `status`, its two fields and, for an allowed `origin`, the CORS
+/// ones (the caller adds any other field after).
+fn answer(status: StatusCode, origin: Option<&str>) -> Response {
+    let mut r = Response::new(status);
     match origin {
-        Some(o) => r
+        None => {
+            *r.headers_mut() = BASE_HEADERS.clone();
+            r
+        }
+        // Four fields from the start: one allocation, where the clone and two more would take
+        // two.
+        Some(o) => BASE_FIELDS
+            .into_iter()
+            .fold(r, |r, (name, value)| r.header(name, value))
             .header(
                 "access-control-allow-origin",
                 Bytes::copy_from_slice(o.as_bytes()),
             )
             .header("vary", "origin"),
-        None => r,
     }
 }
 
 fn full_response(r: &PollResponse, origin: Option<&str>) -> Response {
     let status = r.status();
-    let mut out = with_headers(Response::new(status), origin);
+    let mut out = answer(status, origin);
     if let Some(s) = r.retry_after() {
         out = out.header("retry-after", s.to_string());
     }
@@ -1113,5 +1122,42 @@ mod tests {
             ReadError::NoTopic
         );
         assert_eq!(lp.head(&"t"), None);
+    }
+
+    /// Every answer carries the content type and cache control, and the CORS fields for an
+    /// allowed origin, whichever way its fields were made.
+    #[test]
+    fn answers_carry_their_fields_with_and_without_cors() {
+        let fields = |r: &Response| -> Vec<(String, String)> {
+            r.headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        String::from_utf8_lossy(n).into_owned(),
+                        String::from_utf8_lossy(v).into_owned(),
+                    )
+                })
+                .collect()
+        };
+        let base = vec![
+            ("content-type".to_owned(), CONTENT_TYPE.to_owned()),
+            ("cache-control".to_owned(), CACHE_CONTROL.to_owned()),
+        ];
+        let plain = answer(StatusCode::OK, None);
+        assert_eq!(plain.status(), StatusCode::OK);
+        assert_eq!(fields(&plain), base);
+        let cors = answer(StatusCode::GONE, Some("https://app.example"));
+        assert_eq!(cors.status(), StatusCode::GONE);
+        let mut want = base.clone();
+        want.push((
+            "access-control-allow-origin".to_owned(),
+            "https://app.example".to_owned(),
+        ));
+        want.push(("vary".to_owned(), "origin".to_owned()));
+        assert_eq!(fields(&cors), want);
+        // A second answer gets its own copy of the shared fields.
+        let mut again = answer(StatusCode::OK, None);
+        again.headers_mut().append("retry-after", "1").unwrap();
+        assert_eq!(fields(&answer(StatusCode::OK, None)), base);
     }
 }
