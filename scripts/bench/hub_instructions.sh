@@ -35,7 +35,7 @@ count() { # events -> total instructions
         --mix "$MIX" --events "$ev" --payload 64 | grep -q '"missed":0' \
         || { echo "deliveries missed under callgrind" >&2; exit 1; }
     kill -INT "$VP"; wait "$VP" 2>/dev/null || true; VP=
-    [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$out" "$KEEP/"
+    if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$out" "$KEEP/"; fi
     callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
 }
 lo=$(count "$LO")
